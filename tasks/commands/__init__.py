@@ -1,0 +1,5 @@
+"""What runs on a host: pure builders of shell scripts (``str`` in, ``str`` out).
+
+Nothing here opens a connection. `tasks.transport` carries the scripts, and
+`tasks.steps` decides which ones run and reports on them.
+"""

@@ -1,0 +1,32 @@
+"""Small helpers shared by the script builders."""
+from __future__ import annotations
+
+import base64
+import shlex
+
+q = shlex.quote
+
+# Every script starts strict and with a way to fail with a message the
+# tool shows to the person (stderr of the script).
+PRELUDE = """set -eu
+fail() { echo "$*" >&2; exit 1; }
+"""
+
+
+def script(*parts: str) -> str:
+    """Join script parts after the strict prelude."""
+    return PRELUDE + "\n".join(p.strip("\n") for p in parts if p) + "\n"
+
+
+def write_file(path: str, content: str, mode: str = "0644") -> str:
+    """Write ``content`` to ``path`` atomically (temp file, then rename)."""
+    encoded = base64.b64encode(content.encode()).decode()
+    tmp = f"{path}.tmp.$$"
+    return (f"printf '%s' {q(encoded)} | base64 -d > {q(tmp)}\n"
+            f"chmod {mode} {q(tmp)}\n"
+            f"mv -f {q(tmp)} {q(path)}")
+
+
+def maybe_sudo(command: str, sudo: bool) -> str:
+    """Prefix ``command`` with a non-interactive sudo when asked."""
+    return f"sudo -n {command}" if sudo else command

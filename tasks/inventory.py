@@ -1,0 +1,374 @@
+"""Inventories: ``inventories/<stage>.toml`` parsed into frozen dataclasses.
+
+Validation is strict and happens before any connection is made. Every error
+names the file, the key path and, for a misspelt key, the likely spelling.
+This module is pure: it reads local files and never touches the network.
+"""
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+SERVERS = ("gunicorn",)
+PROXIES = ("nginx",)
+NGINX_CONTROLS = ("auto", "systemd", "signal")
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_WSGI = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*(\(.*\))?$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_USER = re.compile(r"^[a-z_][a-z0-9_-]*\$?$")
+_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class InventoryError(Exception):
+    """An inventory is invalid. The message names the file and the key path."""
+
+    def __init__(self, path: Path | str, key: str, problem: str) -> None:
+        self.path = str(path)
+        self.key = key
+        self.problem = problem
+        where = f"{self.path}: {key}" if key else self.path
+        super().__init__(f"{where}: {problem}")
+
+
+class UnknownHostError(Exception):
+    """A ``-H`` alias that no inventory defines."""
+
+
+@dataclass(frozen=True)
+class Health:
+    """How ``deploy`` checks the app after the switch (through the proxy)."""
+
+    path: str = "/"
+    status: int = 200
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class App:
+    """What is deployed, and where it lives on the host (the ``[app]`` table)."""
+
+    name: str
+    source: Path
+    wsgi: str
+    root: str
+    server: str = "gunicorn"
+    proxy: str = "nginx"
+    server_name: str = "_"
+    listen: int = 80
+    python: str = "python3"
+    shared: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    keep_releases: int = 5
+    static_url: str = "/static"
+    static_dir: str | None = None
+    health: Health = field(default_factory=Health)
+
+
+@dataclass(frozen=True)
+class Nginx:
+    """Where the nginx site goes and how nginx is controlled (``[nginx]``).
+
+    The defaults are Debian's. Every path and command is configurable so that a
+    host can run its own nginx prefix (the tests give each simulated host one).
+    """
+
+    sites_available: str = "/etc/nginx/sites-available"
+    sites_enabled: str = "/etc/nginx/sites-enabled"
+    binary: str = "nginx"
+    conf: str | None = None
+    sudo: bool = True
+    control: str = "auto"
+
+
+@dataclass(frozen=True)
+class Ssh:
+    """Connection settings shared by every host of a stage (``[ssh]``)."""
+
+    connect_timeout: float = 15.0
+    command_timeout: float = 900.0
+
+
+@dataclass(frozen=True)
+class Host:
+    """One target host (``[hosts.<alias>]``)."""
+
+    alias: str
+    stage: str
+    hostname: str
+    port: int = 22
+    user: str | None = None
+    identity: str | None = None
+    known_hosts: str | None = None
+    roles: tuple[str, ...] = ()
+    vars: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One inventory file: an app, how to reach its hosts, and the hosts."""
+
+    name: str
+    path: Path
+    app: App
+    nginx: Nginx
+    ssh: Ssh
+    vars: Mapping[str, Any]
+    hosts: tuple[Host, ...]
+
+    def host_vars(self, host: Host) -> dict[str, Any]:
+        """Template variables for ``host``: stage ``[vars]`` overridden by host ``vars``."""
+        return {**self.vars, **host.vars}
+
+
+# --- the schema ---------------------------------------------------------------
+
+Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
+
+
+def _is_str(v: Any) -> str | None:
+    return None if isinstance(v, str) and v != "" else "must be a non-empty string"
+
+
+def _is_int(lo: int, hi: int) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, int) or isinstance(v, bool):
+            return f"must be an integer, not {type(v).__name__}"
+        return None if lo <= v <= hi else f"must be between {lo} and {hi}, not {v}"
+    return check
+
+
+def _is_number(v: Any) -> str | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return f"must be a number, not {type(v).__name__}"
+    return None if v > 0 else f"must be greater than 0, not {v}"
+
+
+def _is_bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else f"must be true or false, not {type(v).__name__}"
+
+
+def _one_of(choices: tuple[str, ...]) -> Check:
+    def check(v: Any) -> str | None:
+        if v in choices:
+            return None
+        hint = _did_you_mean(str(v), choices)
+        return f"must be one of {', '.join(repr(c) for c in choices)}, not {v!r}{hint}"
+    return check
+
+
+def _matches(pattern: re.Pattern[str], what: str) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, str):
+            return f"must be a string ({what}), not {type(v).__name__}"
+        return None if pattern.match(v) else f"must be {what}, not {v!r}"
+    return check
+
+
+def _is_abs_path(v: Any) -> str | None:
+    if not isinstance(v, str) or not v.startswith("/"):
+        return f"must be an absolute path on the host, not {v!r}"
+    return None if "\n" not in v and " " not in v else "must not contain spaces or newlines"
+
+
+def _is_rel_paths(v: Any) -> str | None:
+    if not isinstance(v, list) or not all(isinstance(p, str) and p for p in v):
+        return "must be a list of non-empty strings"
+    for p in v:
+        parts = Path(p).parts
+        if p.startswith("/") or ".." in parts or not parts or " " in p:
+            return f"{p!r} must be a relative path inside the release, without '..' or spaces"
+    return None
+
+
+def _is_str_list(v: Any) -> str | None:
+    if isinstance(v, list) and all(isinstance(x, str) and x for x in v):
+        return None
+    return "must be a list of non-empty strings"
+
+
+def _is_url_path(v: Any) -> str | None:
+    if isinstance(v, str) and v.startswith("/") and " " not in v:
+        return None
+    return f"must be a URL path starting with '/', not {v!r}"
+
+
+def _is_hostname(v: Any) -> str | None:
+    if not isinstance(v, str):
+        return f"must be a string, not {type(v).__name__}"
+    try:
+        ipaddress.ip_address(v)
+        return None
+    except ValueError:
+        pass
+    return None if _HOSTNAME.match(v) else f"is not a valid hostname or IP address: {v!r}"
+
+
+def _is_table(v: Any) -> str | None:
+    return None if isinstance(v, dict) else f"must be a table, not {type(v).__name__}"
+
+
+APP_KEYS: dict[str, Check] = {
+    "name": _matches(_NAME, "lowercase letters, digits, '-' or '_'"),
+    "source": _is_str,
+    "wsgi": _matches(_WSGI, "'module:app' or 'module:create_app()'"),
+    "root": _is_abs_path,
+    "server": _one_of(SERVERS),
+    "proxy": _one_of(PROXIES),
+    "server_name": _is_str,
+    "listen": _is_int(1, 65535),
+    "python": _is_str,
+    "shared": _is_rel_paths,
+    "exclude": _is_str_list,
+    "keep_releases": _is_int(2, 1000),
+    "static_url": _is_url_path,
+    "static_dir": _is_str,
+    "health": _is_table,
+}
+APP_REQUIRED = ("name", "source", "wsgi", "root")
+HEALTH_KEYS: dict[str, Check] = {"path": _is_url_path, "status": _is_int(100, 599), "timeout": _is_number}
+NGINX_KEYS: dict[str, Check] = {
+    "sites_available": _is_abs_path,
+    "sites_enabled": _is_abs_path,
+    "binary": _is_str,
+    "conf": _is_abs_path,
+    "sudo": _is_bool,
+    "control": _one_of(NGINX_CONTROLS),
+}
+SSH_KEYS: dict[str, Check] = {"connect_timeout": _is_number, "command_timeout": _is_number}
+HOST_KEYS: dict[str, Check] = {
+    "hostname": _is_hostname,
+    "port": _is_int(1, 65535),
+    "user": _matches(_USER, "a user name"),
+    "identity": _is_str,
+    "known_hosts": _is_str,
+    "roles": _is_str_list,
+    "vars": _is_table,
+}
+HOST_REQUIRED = ("hostname",)
+TOP_KEYS = ("app", "nginx", "ssh", "vars", "hosts")
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_table(path: Path, prefix: str, table: Mapping[str, Any], schema: Mapping[str, Check],
+                 required: tuple[str, ...] = ()) -> None:
+    for key, value in table.items():
+        if key not in schema:
+            raise InventoryError(path, f"{prefix}.{key}", f"unknown key{_did_you_mean(key, schema)}")
+        problem = schema[key](value)
+        if problem:
+            raise InventoryError(path, f"{prefix}.{key}", problem)
+    for key in required:
+        if key not in table:
+            raise InventoryError(path, f"{prefix}.{key}", "is required")
+
+
+def _expand(path_text: str | None, base: Path) -> str | None:
+    """Expand ``~``; a relative local path is relative to the inventory file."""
+    if path_text is None:
+        return None
+    p = Path(path_text).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
+    """Validate the parsed TOML ``data`` of ``path`` and build a `Stage`."""
+    stage_name = path.stem
+    for key in data:
+        if key not in TOP_KEYS:
+            raise InventoryError(path, key, f"unknown table{_did_you_mean(key, TOP_KEYS)}")
+        if not isinstance(data[key], dict):
+            raise InventoryError(path, key, "must be a table")
+    if "app" not in data:
+        raise InventoryError(path, "app", "is required")
+    raw_app = data["app"]
+    _check_table(path, "app", raw_app, APP_KEYS, APP_REQUIRED)
+    health = raw_app.get("health", {})
+    _check_table(path, "app.health", health, HEALTH_KEYS)
+    source = Path(_expand(raw_app["source"], path.parent) or "")
+    if not source.is_dir():
+        raise InventoryError(path, "app.source", f"is not a local directory: {source}")
+    app = App(
+        name=raw_app["name"], source=source, wsgi=raw_app["wsgi"], root=raw_app["root"].rstrip("/"),
+        server=raw_app.get("server", "gunicorn"), proxy=raw_app.get("proxy", "nginx"),
+        server_name=raw_app.get("server_name", "_"), listen=raw_app.get("listen", 80),
+        python=raw_app.get("python", "python3"), shared=tuple(raw_app.get("shared", ())),
+        exclude=tuple(raw_app.get("exclude", ())), keep_releases=raw_app.get("keep_releases", 5),
+        static_url=raw_app.get("static_url", "/static").rstrip("/") or "/static",
+        static_dir=raw_app.get("static_dir"),
+        health=Health(path=health.get("path", "/"), status=health.get("status", 200),
+                      timeout=float(health.get("timeout", 30))),
+    )
+    nginx_raw = data.get("nginx", {})
+    _check_table(path, "nginx", nginx_raw, NGINX_KEYS)
+    ssh_raw = data.get("ssh", {})
+    _check_table(path, "ssh", ssh_raw, SSH_KEYS)
+    hosts_raw = data.get("hosts", {})
+    hosts = []
+    for alias, raw in hosts_raw.items():
+        key = f"hosts.{alias}"
+        if not _ALIAS.match(alias):
+            raise InventoryError(path, key, "an alias uses letters, digits, '.', '-' or '_'")
+        if not isinstance(raw, dict):
+            raise InventoryError(path, key, "must be a table")
+        _check_table(path, key, raw, HOST_KEYS, HOST_REQUIRED)
+        hosts.append(Host(
+            alias=alias, stage=stage_name, hostname=raw["hostname"], port=raw.get("port", 22),
+            user=raw.get("user"), identity=_expand(raw.get("identity"), path.parent),
+            known_hosts=_expand(raw.get("known_hosts"), path.parent),
+            roles=tuple(raw.get("roles", ())), vars=dict(raw.get("vars", {})),
+        ))
+    return Stage(
+        name=stage_name, path=path, app=app, nginx=Nginx(**nginx_raw),
+        ssh=Ssh(**{k: float(v) for k, v in ssh_raw.items()}), vars=dict(data.get("vars", {})),
+        hosts=tuple(hosts),
+    )
+
+
+def load_stage(path: Path) -> Stage:
+    """Read and validate one inventory file."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InventoryError(path, "", f"is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise InventoryError(path, "", f"cannot be read: {exc.strerror}") from None
+    return parse_stage(path, data)
+
+
+def load_inventories(directory: Path) -> dict[str, Stage]:
+    """Load every ``*.toml`` in ``directory``; a host alias must be unique across them."""
+    stages: dict[str, Stage] = {}
+    seen: dict[str, Path] = {}
+    for path in sorted(directory.glob("*.toml")):
+        stage = load_stage(path)
+        for host in stage.hosts:
+            if host.alias in seen:
+                raise InventoryError(path, f"hosts.{host.alias}",
+                                     f"alias is already defined in {seen[host.alias]}")
+            seen[host.alias] = path
+        stages[stage.name] = stage
+    return stages
+
+
+def resolve_aliases(stages: Mapping[str, Stage], aliases: list[str]) -> list[tuple[Stage, Host]]:
+    """Find each alias in the loaded stages, or fail listing the known ones."""
+    index = {h.alias: (s, h) for s in stages.values() for h in s.hosts}
+    found = []
+    for alias in aliases:
+        if alias not in index:
+            known = ", ".join(sorted(index)) or "none"
+            raise UnknownHostError(
+                f"unknown host {alias!r}{_did_you_mean(alias, index)}; known hosts: {known}")
+        found.append(index[alias])
+    return found

@@ -1,0 +1,50 @@
+"""Render the configs a release needs from the Jinja2 templates in ``templates/``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import jinja2
+
+from .inventory import App
+from .layout import Layout
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+# Defaults for the free ``[vars]`` the bundled templates use.
+DEFAULT_VARS: dict[str, Any] = {
+    "workers": 2,
+    "threads": 1,
+    "timeout": 30,
+    "graceful_timeout": 30,
+    "client_max_body_size": "10m",
+}
+
+
+def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
+    """A strict Jinja2 environment: an undefined variable is an error, not ''."""
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir)),
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+def template_context(app: App, layout: Layout, release_id: str, static_dir: str | None,
+                     host_vars: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything a template may use: ``app``, ``layout``, ``release_id``, ``static_dir``, ``vars``."""
+    return {"app": app, "layout": layout, "release_id": release_id, "static_dir": static_dir,
+            "upstream": f"wsgideploy_{app.name.replace('-', '_')}",
+            "vars": {**DEFAULT_VARS, **host_vars}}
+
+
+def render(name: str, context: Mapping[str, Any], env: jinja2.Environment | None = None) -> str:
+    """Render ``templates/<name>`` with ``context``."""
+    return (env or environment()).get_template(name).render(**context)
+
+
+def render_release_configs(context: Mapping[str, Any]) -> dict[str, str]:
+    """The files that go into ``releases/<id>/.wsgideploy/`` for a gunicorn + nginx app."""
+    env = environment()
+    return {
+        "gunicorn.conf.py": render("gunicorn.conf.py.j2", context, env),
+        "nginx.conf": render("nginx.site.conf.j2", context, env),
+    }

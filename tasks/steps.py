@@ -1,0 +1,182 @@
+"""The named steps of a deploy, each one remote script over the host's connection.
+
+A step takes a `HostRun` (the host, its stage, its connection and the
+reporter), builds its script with `tasks.commands`, runs it once, and turns a
+failure into `StepFailed` with the host's own error text.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .commands import app_check, gunicorn, health, nginx, release, venv
+from .commands.shell import q, script, write_file
+from .errors import ExitCode, StepFailed
+from .inventory import Host, Stage
+from .layout import Layout
+from .output import Reporter
+from .render import render_release_configs, template_context
+from .source import Install, LocalRelease, plan_install
+from .transport import CommandTimeout, ConnectError, HostConnection
+
+
+@dataclass
+class HostRun:
+    """One host during one run: what it is, how to reach it, where to report."""
+
+    stage: Stage
+    host: Host
+    conn: HostConnection
+    out: Reporter
+    facts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def alias(self) -> str:
+        return self.host.alias
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.stage.app.root)
+
+    def remote(self, step: str, body: str, stdin: bytes | None = None,
+               timeout: float | None = None, announce: bool = False,
+               describe: Callable[[dict[str, str]], str] | None = None) -> dict[str, str]:
+        """Run one step's script; return the facts it printed or raise `StepFailed`.
+
+        ``describe`` turns the facts into the short detail shown on the step's line.
+        """
+        with self.out.step(self.alias, step, announce=announce) as record:
+            try:
+                result = self.conn.run_script(body, stdin=stdin, timeout=timeout)
+            except CommandTimeout as exc:
+                raise StepFailed(self.alias, step, str(exc)) from None
+            except ConnectError as exc:
+                raise StepFailed(self.alias, step, str(exc), ExitCode.CONNECT) from None
+            if not result.ok:
+                message = result.stderr.strip() or result.stdout.strip()[-2000:] or f"exit code {result.exit_code}"
+                raise StepFailed(self.alias, step, message)
+            facts = release.parse_facts(result.stdout)
+            if describe:
+                record.detail = describe(facts)
+            return facts
+
+
+# --- deploy steps ---------------------------------------------------------------
+
+def check_host(run: HostRun) -> dict[str, str]:
+    """Create the layout on the host and read its facts (Python version, live release)."""
+    facts = run.remote("prepare", release.prepare(run.layout, run.stage.app.python))
+    run.facts.update(facts)
+    return facts
+
+
+def upload_release(run: HostRun, rel: LocalRelease) -> None:
+    """Send the release as one gzipped tar stream into ``releases/<id>``; link shared paths."""
+    size_kib = len(rel.archive) / 1024
+    run.remote("upload", release.unpack(run.layout, rel.release_id, rel.shared),
+               stdin=rel.archive, announce=True,
+               describe=lambda _: f"{rel.file_count} files, {size_kib:.1f} KiB")
+
+
+def build_venv(run: HostRun, rel: LocalRelease) -> Install:
+    """Reuse or build the venv for this release's requirements, and link it into the release."""
+    app = run.stage.app
+    install = plan_install(app, run.layout.release(rel.release_id), run.facts["python_version"],
+                           rel.source_hash)
+    body = venv.ensure_venv(run.layout, install.key, app.python, list(install.pip_args))
+    body += release.link_venv(run.layout, rel.release_id, install.key) + "\n"
+    run.remote("venv", body, announce=True, describe=lambda f: f"{f.get('venv', '?')} {install.key}")
+    return install
+
+
+def configure_release(run: HostRun, rel: LocalRelease) -> dict[str, str]:
+    """Render this host's configs into the release, then load the app with them."""
+    app = run.stage.app
+    context = template_context(app, run.layout, rel.release_id, rel.static_dir,
+                               run.stage.host_vars(run.host))
+    configs = render_release_configs(context)
+    config_dir = f"{run.layout.release(rel.release_id)}/{run.layout.config_dir_name}"
+    writes = [f"mkdir -p {q(config_dir)}"] + [write_file(f"{config_dir}/{name}", text)
+                                              for name, text in configs.items()]
+    check = app_check.check_gunicorn_app(run.layout, rel.release_id, timeout=app.health.timeout + 30)
+    run.remote("check", script(*writes) + check, describe=lambda _: f"app loads ({app.wsgi})")
+    return configs
+
+
+def publish_proxy_site(run: HostRun, release_id: str) -> None:
+    """Install the release's nginx site, test the whole nginx config, reload nginx."""
+    ng = run.stage.nginx
+    rendered = f"{run.layout.release(release_id)}/{run.layout.config_dir_name}/nginx.conf"
+    run.remote("nginx", nginx.install_site(ng, run.stage.app.name, rendered) + nginx.reload(ng),
+               describe=lambda f: f"site tested, nginx {f.get('nginx', 'reloaded')}")
+
+
+def switch_release(run: HostRun, release_id: str) -> str:
+    """Point ``current`` at ``release_id``; return the release that was live before."""
+    previous = run.facts.get("current", "")
+    run.remote("switch", release.switch_current(run.layout, release_id),
+               describe=lambda _: f"current -> {release_id}" + (f" (was {previous})" if previous else ""))
+    run.facts["current"] = release_id
+    return previous
+
+
+def reload_app_server(run: HostRun) -> None:
+    """Start gunicorn, or upgrade it in place (USR2) so it serves the live release and venv."""
+    app_vars = run.stage.host_vars(run.host)
+    timeout = run.stage.app.health.timeout + 30
+    graceful = float(app_vars.get("graceful_timeout", 30))
+    run.remote("reload", gunicorn.upgrade(run.layout, timeout, graceful),
+               describe=lambda f: f"gunicorn {f.get('action', '')}, pid {f.get('pid', '?')}")
+
+
+def check_health(run: HostRun) -> str:
+    """Ask the app for its health path through nginx, from the host; return the body."""
+    app = run.stage.app
+    host_header = app.server_name if app.server_name != "_" else "localhost"
+    facts = run.remote("health", health.http_check(app.listen, app.health.path, host_header,
+                                                   app.health.status, app.health.timeout),
+                       describe=lambda f: f"HTTP {f.get('status')} {app.health.path}")
+    return facts.get("body", "")
+
+
+def discard_release(run: HostRun, release_id: str) -> None:
+    """Remove a release that never went live (best effort; the failure is already reported)."""
+    partial = f"{run.layout.releases}/.{release_id}.partial"
+    body = script(f"""
+[ "$(readlink {q(run.layout.current)} 2>/dev/null | sed 's#.*/##')" = {q(release_id)} ] && exit 0
+rm -rf {q(run.layout.release(release_id))} {q(partial)}
+""")
+    try:
+        run.conn.run_script(body, timeout=60)
+    except (CommandTimeout, ConnectError):
+        pass
+
+
+# --- server control -------------------------------------------------------------
+
+def server_action(run: HostRun, action: str) -> dict[str, str]:
+    """Run ``start``, ``stop``, ``restart``, ``reload`` or ``status`` for the app server."""
+    app_vars = run.stage.host_vars(run.host)
+    timeout = run.stage.app.health.timeout + 30
+    graceful = float(app_vars.get("graceful_timeout", 30))
+    builders = {
+        "start": lambda: gunicorn.start(run.layout, timeout),
+        "stop": lambda: gunicorn.stop(run.layout, graceful),
+        "restart": lambda: gunicorn.upgrade(run.layout, timeout, graceful, start_if_stopped=True),
+        "reload": lambda: gunicorn.upgrade(run.layout, timeout, graceful, start_if_stopped=False),
+        "status": lambda: gunicorn.status(run.layout),
+    }
+    def describe(f: dict[str, str]) -> str:
+        return "" if action == "status" else (
+            f"gunicorn {f.get('action', '')}" + (f", pid {f['pid']}" if f.get("pid") else ""))
+    return run.remote(action, builders[action](), describe=describe)
+
+
+def read_releases(run: HostRun) -> tuple[list[str], str]:
+    """The release ids on the host (oldest first) and the live one."""
+    result = run.conn.run_script(release.list_releases(run.layout), timeout=60)
+    if not result.ok:
+        raise StepFailed(run.alias, "releases", result.stderr.strip())
+    ids = [line.split("=", 1)[1] for line in result.stdout.splitlines()
+           if line.startswith(release.FACTS_MARK + "release=")]
+    return sorted(ids), release.parse_facts(result.stdout).get("current", "")

@@ -1,0 +1,50 @@
+"""Which hosts a task acts on: ``-H`` aliases, a stage task, or FABRIC_DEPLOY_STAGE."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from invoke import Context
+
+from .inventory import Host, Stage, UnknownHostError, load_inventories, resolve_aliases
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STAGE_ENV = "FABRIC_DEPLOY_STAGE"
+INVENTORIES_ENV = "WSGIDEPLOY_INVENTORIES"
+
+
+class NoTargetsError(Exception):
+    """The command line selected no host."""
+
+
+def inventories_dir() -> Path:
+    """``$WSGIDEPLOY_INVENTORIES`` if set, else the project's ``inventories/``."""
+    return Path(os.environ.get(INVENTORIES_ENV) or PROJECT_DIR / "inventories")
+
+
+def stage_names(directory: Path | None = None) -> list[str]:
+    """The stages, one per ``*.toml`` file (read from names only, nothing parsed)."""
+    return sorted(p.stem for p in (directory or inventories_dir()).glob("*.toml"))
+
+
+def select_targets(c: Context) -> list[tuple[Stage, Host]]:
+    """Resolve the selection of this run into validated (stage, host) pairs.
+
+    Order of precedence: ``-H alias[,alias]``, then a stage task given before the
+    task (``fab production deploy``), then ``$FABRIC_DEPLOY_STAGE``.
+    """
+    stages = load_inventories(inventories_dir())
+    aliases = c.config.get("wsgideploy_hosts") or []
+    if aliases:
+        return resolve_aliases(stages, list(aliases))
+    stage_name = c.config.get("wsgideploy_stage") or os.environ.get(STAGE_ENV)
+    if stage_name:
+        if stage_name not in stages:
+            known = ", ".join(sorted(stages)) or "none"
+            raise UnknownHostError(f"unknown stage {stage_name!r}; known stages: {known}")
+        stage = stages[stage_name]
+        if not stage.hosts:
+            raise NoTargetsError(f"stage {stage_name!r} ({stage.path}) has no hosts")
+        return [(stage, host) for host in stage.hosts]
+    raise NoTargetsError("no hosts selected: use -H <alias>, a stage task (fab production deploy) "
+                         f"or {STAGE_ENV}=<stage>; stages: {', '.join(sorted(stages)) or 'none'}")

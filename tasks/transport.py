@@ -1,0 +1,165 @@
+"""How commands get to a host: one SSH connection per host per run.
+
+A `HostConnection` opens one Fabric/paramiko connection, checks the host key
+against ``known_hosts`` (rejecting unknown and changed keys unless trusting a
+new host was asked for), and runs each phase as one ``bash -c`` script with
+standard input closed or fed from bytes, under a timeout.
+"""
+from __future__ import annotations
+
+import os
+import select
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+from fabric import Config, Connection
+
+from .commands.shell import q
+from .inventory import Host, Ssh
+
+
+class ConnectError(Exception):
+    """The host could not be reached or refused us; the message says why."""
+
+
+class CommandTimeout(Exception):
+    """A remote command ran past its timeout."""
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    """What a remote command returned."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class HostConnection:
+    """One SSH connection to one inventory host, reused for every step."""
+
+    def __init__(self, host: Host, ssh: Ssh, trust_new_host_key: bool = False) -> None:
+        self.host = host
+        self.ssh = ssh
+        self.trust_new_host_key = trust_new_host_key
+        self.round_trips = 0
+        self._cxn: Connection | None = None
+
+    def open(self) -> None:
+        """Connect and authenticate, or raise `ConnectError` with the reason."""
+        host = self.host
+        connect_kwargs: dict[str, object] = {}
+        if host.identity:
+            connect_kwargs.update(key_filename=host.identity, look_for_keys=False, allow_agent=False)
+        config = Config(overrides={"load_ssh_configs": True})
+        cxn = Connection(host=host.hostname, user=host.user, port=host.port, config=config,
+                         connect_timeout=self.ssh.connect_timeout, connect_kwargs=connect_kwargs)
+        known_hosts = Path(host.known_hosts or "~/.ssh/known_hosts").expanduser()
+        if known_hosts.exists():
+            cxn.client.load_host_keys(str(known_hosts))
+        elif self.trust_new_host_key:
+            known_hosts.parent.mkdir(parents=True, exist_ok=True)
+            known_hosts.touch(mode=0o600)
+            cxn.client.load_host_keys(str(known_hosts))
+        policy = paramiko.AutoAddPolicy() if self.trust_new_host_key else paramiko.RejectPolicy()
+        cxn.client.set_missing_host_key_policy(policy)
+        where = f"{host.alias} ({host.user + '@' if host.user else ''}{host.hostname}:{host.port})"
+        try:
+            cxn.open()
+        except paramiko.BadHostKeyException:
+            raise ConnectError(
+                f"{where}: the host key has CHANGED since it was recorded in {known_hosts}. "
+                "This may be a man-in-the-middle attack, or the host was rebuilt. "
+                "Check it, then remove the old key (ssh-keygen -R) if the change is expected.") from None
+        except paramiko.SSHException as exc:
+            if "not found in known_hosts" in str(exc):
+                raise ConnectError(
+                    f"{where}: the host key is unknown (not in {known_hosts}). Add it with "
+                    f"ssh-keyscan -p {host.port} {host.hostname} >> {known_hosts}, after checking its "
+                    "fingerprint, or pass --trust-new-host-key once.") from None
+            if isinstance(exc, paramiko.AuthenticationException):
+                raise ConnectError(f"{where}: authentication failed ({exc})") from None
+            raise ConnectError(f"{where}: SSH error: {exc}") from None
+        except (socket.timeout, TimeoutError):
+            raise ConnectError(f"{where}: connection timed out after {self.ssh.connect_timeout:g}s") from None
+        except OSError as exc:
+            raise ConnectError(f"{where}: {exc.strerror or exc}") from None
+        self._cxn = cxn
+
+    def close(self) -> None:
+        """Close the connection (safe to call twice)."""
+        if self._cxn is not None:
+            self._cxn.close()
+            self._cxn = None
+
+    def __enter__(self) -> "HostConnection":
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run_script(self, script: str, stdin: bytes | None = None,
+                   timeout: float | None = None) -> RemoteResult:
+        """Run a shell script as one remote command (one round trip)."""
+        return self.run(f"bash -c {q(script)}", stdin=stdin, timeout=timeout)
+
+    def run(self, command: str, stdin: bytes | None = None,
+            timeout: float | None = None) -> RemoteResult:
+        """Run ``command``; feed it ``stdin`` (or nothing) and close its input.
+
+        Raises `CommandTimeout` past ``timeout`` seconds (default: the stage's
+        ``ssh.command_timeout``) and `ConnectError` if the connection drops.
+        """
+        if self._cxn is None:
+            raise ConnectError(f"{self.host.alias}: not connected")
+        transport = self._cxn.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise ConnectError(f"{self.host.alias}: the SSH connection was lost")
+        limit = timeout if timeout is not None else self.ssh.command_timeout
+        deadline = time.monotonic() + limit
+        self.round_trips += 1
+        try:
+            channel = transport.open_session(timeout=self.ssh.connect_timeout)
+            channel.exec_command(command)
+            if stdin:
+                view = memoryview(stdin)
+                while view:
+                    sent = channel.send(view[:32768])
+                    if sent <= 0:
+                        break
+                    view = view[sent:]
+            channel.shutdown_write()
+            out, err = bytearray(), bytearray()
+            while True:
+                if channel.recv_ready():
+                    out += channel.recv(65536)
+                    continue
+                if channel.recv_stderr_ready():
+                    err += channel.recv_stderr(65536)
+                    continue
+                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                    break
+                if time.monotonic() > deadline:
+                    channel.close()
+                    raise CommandTimeout(f"{self.host.alias}: remote command timed out after {limit:g}s")
+                if not transport.is_active():
+                    raise ConnectError(f"{self.host.alias}: the SSH connection was lost")
+                select.select([channel], [], [], 0.2)
+            code = channel.recv_exit_status()
+            channel.close()
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectError(f"{self.host.alias}: the SSH connection failed: {exc}") from None
+        return RemoteResult(code, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+def default_user() -> str:
+    """The local user name, used in messages when an inventory names no user."""
+    return os.environ.get("USER") or "unknown"
