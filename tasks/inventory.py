@@ -23,6 +23,10 @@ _WSGI = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*(\(.*\))?$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]*\$?$")
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Values that end up in shell scripts or nginx configs: no quotes, spaces, ';', '$', ...
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/@+:,=-]*$")
+_SAFE_WORD = re.compile(r"^[A-Za-z0-9._/@+:,=-]+$")
+_SERVER_NAMES = re.compile(r"^[^\s;{}'\"#`\\]+( [^\s;{}'\"#`\\]+)*$")
 
 
 class InventoryError(Exception):
@@ -61,6 +65,7 @@ class App:
     proxy: str = "nginx"
     server_name: str = "_"
     listen: int = 80
+    listen_address: str | None = None
     python: str = "python3"
     shared: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
@@ -68,6 +73,14 @@ class App:
     static_url: str = "/static"
     static_dir: str | None = None
     health: Health = field(default_factory=Health)
+
+    @property
+    def health_host(self) -> str:
+        """The Host header for checks: the first plain name of ``server_name``, else ``localhost``."""
+        for name in self.server_name.split():
+            if name != "_" and not name.startswith("~") and "*" not in name and not name.startswith("."):
+                return name
+        return "localhost"
 
 
 @dataclass(frozen=True)
@@ -173,7 +186,49 @@ def _matches(pattern: re.Pattern[str], what: str) -> Check:
 def _is_abs_path(v: Any) -> str | None:
     if not isinstance(v, str) or not v.startswith("/"):
         return f"must be an absolute path on the host, not {v!r}"
-    return None if "\n" not in v and " " not in v else "must not contain spaces or newlines"
+    if not _SAFE_PATH.match(v):
+        return f"must use only letters, digits and . _ / @ + : , = - (no spaces, quotes or $), not {v!r}"
+    return None
+
+
+def _is_app_root(v: Any) -> str | None:
+    problem = _is_abs_path(v)
+    if problem is None and v.rstrip("/") == "":
+        return "must be a directory below '/', not '/' itself"
+    return problem
+
+
+def _is_command_word(v: Any) -> str | None:
+    if isinstance(v, str) and _SAFE_WORD.match(v):
+        return None
+    return f"must be a command name or path without spaces, quotes or $, not {v!r}"
+
+
+def _is_rel_path(v: Any) -> str | None:
+    if not isinstance(v, str) or not v:
+        return "must be a non-empty string"
+    return _is_rel_paths([v])
+
+
+def _is_server_names(v: Any) -> str | None:
+    if isinstance(v, str) and _SERVER_NAMES.match(v):
+        return None
+    return f"must be nginx server names separated by single spaces (no quotes, ';', '{{' or '}}'), not {v!r}"
+
+
+def _is_static_url(v: Any) -> str | None:
+    problem = _is_url_path(v)
+    if problem is None and v.rstrip("/") == "":
+        return "must be a path below '/' (the app itself is served at '/')"
+    return problem
+
+
+def _is_listen_address(v: Any) -> str | None:
+    try:
+        ipaddress.ip_address(v if isinstance(v, str) else "")
+        return None
+    except ValueError:
+        return f"must be an IP address such as '127.0.0.1' or '::1', not {v!r}"
 
 
 def _is_rel_paths(v: Any) -> str | None:
@@ -181,8 +236,8 @@ def _is_rel_paths(v: Any) -> str | None:
         return "must be a list of non-empty strings"
     for p in v:
         parts = Path(p).parts
-        if p.startswith("/") or ".." in parts or not parts or " " in p:
-            return f"{p!r} must be a relative path inside the release, without '..' or spaces"
+        if p.startswith("/") or ".." in parts or not parts or not _SAFE_WORD.match(p):
+            return f"{p!r} must be a relative path inside the release, without '..', spaces or quotes"
     return None
 
 
@@ -193,7 +248,7 @@ def _is_str_list(v: Any) -> str | None:
 
 
 def _is_url_path(v: Any) -> str | None:
-    if isinstance(v, str) and v.startswith("/") and " " not in v:
+    if isinstance(v, str) and v.startswith("/") and not any(ch in v for ch in " \t\n;{}'\"`$\\"):
         return None
     return f"must be a URL path starting with '/', not {v!r}"
 
@@ -217,17 +272,18 @@ APP_KEYS: dict[str, Check] = {
     "name": _matches(_NAME, "lowercase letters, digits, '-' or '_'"),
     "source": _is_str,
     "wsgi": _matches(_WSGI, "'module:app' or 'module:create_app()'"),
-    "root": _is_abs_path,
+    "root": _is_app_root,
     "server": _one_of(SERVERS),
     "proxy": _one_of(PROXIES),
-    "server_name": _is_str,
+    "server_name": _is_server_names,
     "listen": _is_int(1, 65535),
-    "python": _is_str,
+    "listen_address": _is_listen_address,
+    "python": _is_command_word,
     "shared": _is_rel_paths,
     "exclude": _is_str_list,
     "keep_releases": _is_int(2, 1000),
-    "static_url": _is_url_path,
-    "static_dir": _is_str,
+    "static_url": _is_static_url,
+    "static_dir": _is_rel_path,
     "health": _is_table,
 }
 APP_REQUIRED = ("name", "source", "wsgi", "root")
@@ -235,7 +291,7 @@ HEALTH_KEYS: dict[str, Check] = {"path": _is_url_path, "status": _is_int(100, 59
 NGINX_KEYS: dict[str, Check] = {
     "sites_available": _is_abs_path,
     "sites_enabled": _is_abs_path,
-    "binary": _is_str,
+    "binary": _is_command_word,
     "conf": _is_abs_path,
     "sudo": _is_bool,
     "control": _one_of(NGINX_CONTROLS),
@@ -252,6 +308,11 @@ HOST_KEYS: dict[str, Check] = {
 }
 HOST_REQUIRED = ("hostname",)
 TOP_KEYS = ("app", "nginx", "ssh", "vars", "hosts")
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or ''."""
+    return _did_you_mean(word, choices)
 
 
 def _did_you_mean(word: str, choices: Any) -> str:
@@ -301,9 +362,10 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
         name=raw_app["name"], source=source, wsgi=raw_app["wsgi"], root=raw_app["root"].rstrip("/"),
         server=raw_app.get("server", "gunicorn"), proxy=raw_app.get("proxy", "nginx"),
         server_name=raw_app.get("server_name", "_"), listen=raw_app.get("listen", 80),
+        listen_address=raw_app.get("listen_address"),
         python=raw_app.get("python", "python3"), shared=tuple(raw_app.get("shared", ())),
         exclude=tuple(raw_app.get("exclude", ())), keep_releases=raw_app.get("keep_releases", 5),
-        static_url=raw_app.get("static_url", "/static").rstrip("/") or "/static",
+        static_url=raw_app.get("static_url", "/static").rstrip("/"),
         static_dir=raw_app.get("static_dir"),
         health=Health(path=health.get("path", "/"), status=health.get("status", 200),
                       timeout=float(health.get("timeout", 30))),
@@ -365,7 +427,7 @@ def resolve_aliases(stages: Mapping[str, Stage], aliases: list[str]) -> list[tup
     """Find each alias in the loaded stages, or fail listing the known ones."""
     index = {h.alias: (s, h) for s in stages.values() for h in s.hosts}
     found = []
-    for alias in aliases:
+    for alias in dict.fromkeys(aliases):  # each host once, in the order given
         if alias not in index:
             known = ", ".join(sorted(index)) or "none"
             raise UnknownHostError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import io
+import re
 import tarfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -106,7 +107,9 @@ def plan_install(app: App, release_dir: str, python_version: str, source_hash: s
     pyproject = app.source / "pyproject.toml"
     h = hashlib.sha256(f"python={python_version}\nserver={server}\n".encode())
     if requirements.is_file():
-        h.update(b"requirements\n" + requirements.read_bytes())
+        h.update(b"requirements\n")
+        for included in requirement_files(requirements):
+            h.update(included.name.encode() + b"\0" + included.read_bytes())
         args = ("-r", f"{release_dir}/requirements.txt", server)
         kind = "requirements"
     elif pyproject.is_file():
@@ -119,6 +122,24 @@ def plan_install(app: App, release_dir: str, python_version: str, source_hash: s
     return Install(kind=kind, pip_args=args, key=f"py{python_version}-{h.hexdigest()[:16]}")
 
 
+_INCLUDE = re.compile(r"^\s*(-r|--requirement|-c|--constraint)(\s*=\s*|\s+)(\S+)")
+
+
+def requirement_files(path: Path, seen: set[Path] | None = None) -> list[Path]:
+    """``path`` and every file it includes with ``-r``/``-c``, recursively, in order."""
+    seen = seen if seen is not None else set()
+    path = path.resolve()
+    if path in seen or not path.is_file():
+        return []
+    seen.add(path)
+    files = [path]
+    for line in path.read_text(errors="replace").splitlines():
+        match = _INCLUDE.match(line)
+        if match:
+            files += requirement_files(path.parent / match.group(3), seen)
+    return files
+
+
 def find_static_dir(app: App) -> str | None:
     """The release-relative folder nginx serves at ``static_url``, if there is one.
 
@@ -129,8 +150,9 @@ def find_static_dir(app: App) -> str | None:
         return app.static_dir.strip("/")
     module = app.wsgi.split(":", 1)[0]
     parts = module.split(".")
-    candidates = ["static", f"{'/'.join(parts[:-1])}/static" if len(parts) > 1 else "",
-                  f"{parts[0]}/static", f"src/{parts[0]}/static", f"src/{'/'.join(parts[:-1])}/static"]
+    package = "/".join(parts[:-1])
+    candidates = ["static", f"{package}/static" if package else "", f"{parts[0]}/static",
+                  f"src/{parts[0]}/static", f"src/{package}/static" if package else ""]
     for rel in candidates:
         if rel and not rel.startswith("/") and (app.source / rel).is_dir():
             return rel

@@ -132,9 +132,9 @@ def reload_app_server(run: HostRun) -> None:
 def check_health(run: HostRun) -> str:
     """Ask the app for its health path through nginx, from the host; return the body."""
     app = run.stage.app
-    host_header = app.server_name if app.server_name != "_" else "localhost"
-    facts = run.remote("health", health.http_check(app.listen, app.health.path, host_header,
-                                                   app.health.status, app.health.timeout),
+    address = app.listen_address or "127.0.0.1"
+    facts = run.remote("health", health.http_check(app.listen, app.health.path, app.health_host,
+                                                   app.health.status, app.health.timeout, address),
                        describe=lambda f: f"HTTP {f.get('status')} {app.health.path}")
     return facts.get("body", "")
 

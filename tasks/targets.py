@@ -6,7 +6,7 @@ from pathlib import Path
 
 from invoke import Context
 
-from .inventory import Host, Stage, UnknownHostError, load_inventories, resolve_aliases
+from .inventory import Host, Stage, UnknownHostError, did_you_mean, load_inventories, resolve_aliases
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STAGE_ENV = "FABRIC_DEPLOY_STAGE"
@@ -41,7 +41,8 @@ def select_targets(c: Context) -> list[tuple[Stage, Host]]:
     if stage_name:
         if stage_name not in stages:
             known = ", ".join(sorted(stages)) or "none"
-            raise UnknownHostError(f"unknown stage {stage_name!r}; known stages: {known}")
+            raise UnknownHostError(f"unknown stage {stage_name!r}{did_you_mean(stage_name, stages)}; "
+                                   f"known stages: {known}")
         stage = stages[stage_name]
         if not stage.hosts:
             raise NoTargetsError(f"stage {stage_name!r} ({stage.path}) has no hosts")

@@ -40,9 +40,9 @@ def _report_status(run: HostRun) -> None:
     run.out.line(run.alias, f"app server   {run.stage.app.server} {state}")
     run.out.line(run.alias, f"live release {facts.get('current') or 'none'}")
     app = run.stage.app
-    host_header = app.server_name if app.server_name != "_" else "localhost"
-    result = run.conn.run_script(health.http_check(app.listen, app.health.path, host_header,
-                                                   app.health.status, 3), timeout=30)
+    result = run.conn.run_script(health.http_check(app.listen, app.health.path, app.health_host,
+                                                   app.health.status, 3, address=app.listen_address or "127.0.0.1"),
+                                 timeout=30)
     answer = "yes" if result.ok else f"no ({result.stderr.strip().splitlines()[0] if result.stderr.strip() else 'no answer'})"
     run.out.line(run.alias, f"app answers  {answer} (GET {app.health.path} on port {app.listen})")
 

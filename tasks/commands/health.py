@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .shell import q, script
+from .shell import fail, q, script
 
 _PROBE = r'''
 import http.client, json, sys, time
@@ -12,7 +12,7 @@ deadline = time.monotonic() + cfg["timeout"]
 last = "no answer"
 while True:
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", cfg["port"], timeout=5)
+        conn = http.client.HTTPConnection(cfg["address"], cfg["port"], timeout=5)
         conn.request("GET", cfg["path"], headers={"Host": cfg["host"], "User-Agent": "wsgideploy-health"})
         resp = conn.getresponse()
         body = resp.read(4096).decode("utf-8", "replace")
@@ -30,10 +30,11 @@ while True:
 '''
 
 
-def http_check(port: int, path: str, host_header: str, status: int, timeout: float) -> str:
-    """Poll ``http://127.0.0.1:<port><path>`` until it answers ``status`` or ``timeout`` passes."""
-    cfg = json.dumps({"port": port, "path": path, "host": host_header, "status": status,
-                      "timeout": timeout})
+def http_check(port: int, path: str, host_header: str, status: int, timeout: float,
+               address: str = "127.0.0.1") -> str:
+    """Poll ``http://<address>:<port><path>`` until it answers ``status`` or ``timeout`` passes."""
+    cfg = json.dumps({"address": address, "port": port, "path": path, "host": host_header,
+                      "status": status, "timeout": timeout})
     return script(f"""
-python3 -c {q(_PROBE)} {q(cfg)} || fail "health check of http://127.0.0.1:{port}{path} (Host: {host_header}) failed"
+python3 -c {q(_PROBE)} {q(cfg)} || {fail(f"health check of http://{address}:{port}{path} (Host: {host_header}) failed")}
 """)

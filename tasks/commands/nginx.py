@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..inventory import Nginx
-from .shell import maybe_sudo, q, script
+from .shell import fail, maybe_sudo, q, script
 
 
 def nginx_command(nginx: Nginx, *args: str) -> str:
@@ -24,8 +24,8 @@ def install_site(nginx: Nginx, site_name: str, rendered_path: str) -> str:
     backup = f"{available}.wsgideploy-previous"
     test = nginx_command(nginx, "-t")
     return script(f"""
-[ -d {q(nginx.sites_available)} ] || fail "nginx sites directory {nginx.sites_available} does not exist on the host"
-[ -d {q(nginx.sites_enabled)} ] || fail "nginx sites directory {nginx.sites_enabled} does not exist on the host"
+[ -d {q(nginx.sites_available)} ] || {fail(f"nginx sites directory {nginx.sites_available} does not exist on the host")}
+[ -d {q(nginx.sites_enabled)} ] || {fail(f"nginx sites directory {nginx.sites_enabled} does not exist on the host")}
 had_site=0; had_link=0
 if [ -e {q(available)} ]; then {s}cp -p {q(available)} {q(backup)}; had_site=1; fi
 [ -L {q(enabled)} ] && had_link=1

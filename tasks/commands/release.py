@@ -3,7 +3,7 @@ paths, switch ``current`` and list what is there."""
 from __future__ import annotations
 
 from ..layout import Layout
-from .shell import q, script
+from .shell import fail, q, script
 
 FACTS_MARK = "wsgideploy-fact:"
 
@@ -15,11 +15,11 @@ def prepare(layout: Layout, python: str) -> str:
     return script(f"""
 if ! mkdir -p {root} 2>/dev/null; then
   sudo -n install -d -o "$(id -un)" -g "$(id -gn)" {root} 2>/dev/null \\
-    || fail "cannot create {layout.root}: no permission, and passwordless sudo is not available"
+    || {fail(f"cannot create {layout.root}: no permission, and passwordless sudo is not available")}
 fi
-[ -w {root} ] || fail "{layout.root} is not writable by $(id -un)"
+[ -w {root} ] || fail {root}" is not writable by $(id -un)"
 mkdir -p {q(layout.releases)} {q(layout.run)} {q(layout.log)} {q(layout.venvs)} {q(layout.deploy_dir)}
-command -v {q(python)} >/dev/null 2>&1 || fail "{python} is not installed on the host"
+command -v {q(python)} >/dev/null 2>&1 || {fail(f"{python} is not installed on the host")}
 echo "{FACTS_MARK}python_version=$({q(python)} -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
 echo "{FACTS_MARK}current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*/##' || true)"
 echo "{FACTS_MARK}user=$(id -un)"

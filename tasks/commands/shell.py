@@ -10,6 +10,7 @@ q = shlex.quote
 # tool shows to the person (stderr of the script).
 PRELUDE = """set -eu
 fail() { echo "$*" >&2; exit 1; }
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 """
 
 
@@ -21,10 +22,15 @@ def script(*parts: str) -> str:
 def write_file(path: str, content: str, mode: str = "0644") -> str:
     """Write ``content`` to ``path`` atomically (temp file, then rename)."""
     encoded = base64.b64encode(content.encode()).decode()
-    tmp = f"{path}.tmp.$$"
-    return (f"printf '%s' {q(encoded)} | base64 -d > {q(tmp)}\n"
-            f"chmod {mode} {q(tmp)}\n"
-            f"mv -f {q(tmp)} {q(path)}")
+    tmp = f"{q(path)}.tmp.$$"  # $$ stays outside the quotes: one temp name per shell
+    return (f"printf '%s' {q(encoded)} | base64 -d > {tmp}\n"
+            f"chmod {mode} {tmp}\n"
+            f"mv -f {tmp} {q(path)}")
+
+
+def fail(message: str) -> str:
+    """A ``fail`` call with ``message`` quoted, so no value in it is ever expanded."""
+    return f"fail {q(message)}"
 
 
 def maybe_sudo(command: str, sudo: bool) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..layout import Layout
 from .release import FACTS_MARK
-from .shell import q, script
+from .shell import fail, q, script
 
 COMPLETE_MARK = ".wsgideploy-complete"
 
@@ -25,11 +25,11 @@ fi
 rm -rf {q(venv)}
 {q(python)} -m venv {q(venv)} > {q(log)} 2>&1 || {{
   tail -n 20 {q(log)} >&2; rm -rf {q(venv)}
-  fail "could not create a virtualenv with {python} (on Debian: apt-get install python3-venv)"
+  {fail(f"could not create a virtualenv with {python} (on Debian: apt-get install python3-venv)")}
 }}
 if ! PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 {q(venv + '/bin/pip')} install {args} >> {q(log)} 2>&1; then
   tail -n 25 {q(log)} >&2; rm -rf {q(venv)}
-  fail "pip install failed (full log on the host: {log})"
+  {fail(f"pip install failed (full log on the host: {log})")}
 fi
 touch {q(venv + '/' + COMPLETE_MARK)}
 echo "{FACTS_MARK}venv=built"

@@ -1,0 +1,6 @@
+"""``python -m tasks.sandbox up|down|status``."""
+import sys
+
+from .manage import main
+
+sys.exit(main())
