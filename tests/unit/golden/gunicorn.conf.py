@@ -1,0 +1,33 @@
+# gunicorn config for hello, release 20261121T101500Z.
+# Rendered by wsgideploy from templates/gunicorn.conf.py.j2; the next deploy replaces it.
+#
+# gunicorn is started from /srv/hello/current (see docs/gunicorn.md), so a USR2
+# upgrade re-executes into whatever release `current` points at, venv included.
+import os
+
+wsgi_app = "app:create_app()"
+chdir = "/srv/hello/current"
+bind = ["unix:/srv/hello/shared/run/gunicorn.sock"]
+pidfile = "/srv/hello/shared/run/gunicorn.pid"
+proc_name = "wsgideploy-hello"
+
+workers = 4
+threads = 1
+timeout = 30
+graceful_timeout = 30
+
+accesslog = "/srv/hello/shared/log/gunicorn.access.log"
+errorlog = "/srv/hello/shared/log/gunicorn.error.log"
+# print() in the app goes to the error log instead of being lost.
+capture_output = True
+
+# gunicorn >= 25.1: without this the old master removes the new master's
+# control socket when it exits after a USR2 upgrade.
+control_socket_disable = True
+
+_READY_DIR = "/srv/hello/shared/run"
+
+
+def post_worker_init(worker):
+    """Tell wsgideploy that a worker of this master has loaded the app."""
+    open(os.path.join(_READY_DIR, "gunicorn.ready.%d" % worker.ppid), "a").close()

@@ -1,0 +1,349 @@
+"""What the script builders in ``tasks/commands/`` emit, by equality and containment."""
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+
+from tasks.commands import gunicorn, health, nginx, release, venv
+from tasks.commands.shell import PRELUDE, maybe_sudo, script
+from tasks.inventory import Nginx
+from tasks.layout import Layout
+
+RID = "20261121T101500Z"
+ROOT = "/srv/hello"
+LAYOUT = Layout(ROOT)
+
+
+def body(text: str) -> list[str]:
+    """The lines of a script after the prelude."""
+    assert text.startswith(PRELUDE)
+    return text[len(PRELUDE):].splitlines()
+
+
+def position(text: str, needle: str) -> int:
+    index = text.find(needle)
+    assert index >= 0, f"{needle!r} not in script"
+    return index
+
+
+# --- shell helpers ------------------------------------------------------------
+
+def test_script_joins_parts_after_the_prelude_and_skips_empty_ones() -> None:
+    assert script("\necho a\n", "", "echo b\n\n") == PRELUDE + "echo a\necho b\n"
+
+
+@pytest.mark.parametrize("sudo, expected", [(True, "sudo -n nginx -t"), (False, "nginx -t")])
+def test_maybe_sudo_adds_non_interactive_sudo_only_when_asked(sudo: bool, expected: str) -> None:
+    assert maybe_sudo("nginx -t", sudo) == expected
+
+
+# --- release --------------------------------------------------------------------
+
+def test_switch_current_makes_a_new_link_then_renames_it_over_current() -> None:
+    assert body(release.switch_current(LAYOUT, RID)) == [
+        f'[ -d {ROOT}/releases/{RID} ] || fail "release {RID} does not exist on this host"',
+        f"ln -sfn releases/{RID} {ROOT}/.current.tmp",
+        f"mv -T {ROOT}/.current.tmp {ROOT}/current",
+    ]
+
+
+def test_switch_current_link_is_relative_so_the_root_can_move() -> None:
+    assert f"ln -sfn {ROOT}" not in release.switch_current(LAYOUT, RID)
+
+
+def test_unpack_extracts_into_hidden_partial_dir_and_renames_into_place_last() -> None:
+    lines = body(release.unpack(LAYOUT, RID, {}))
+    partial = f"{ROOT}/releases/.{RID}.partial"
+    assert lines == [
+        f'[ ! -e {ROOT}/releases/{RID} ] || fail "release {RID} already exists on this host"',
+        f"rm -rf {partial}",
+        f"mkdir -p {partial}",
+        f'tar -xzf - -C {partial} || fail "the upload of release {RID} did not complete"',
+        f"mv -T {partial} {ROOT}/releases/{RID}",
+    ]
+
+
+def test_unpack_links_shared_dirs_and_files_inside_the_partial_dir_before_the_rename() -> None:
+    text = release.unpack(LAYOUT, RID, {"instance": "dir", ".env": "file", "conf/app.ini": "file"})
+    partial = f"{ROOT}/releases/.{RID}.partial"
+    lines = body(text)
+    assert lines[-1] == f"mv -T {partial} {ROOT}/releases/{RID}"
+    links = [line for line in lines if line.startswith("ln -s ")]
+    assert links == [
+        f"ln -s {ROOT}/shared/instance {partial}/instance",
+        f"ln -s {ROOT}/shared/.env {partial}/.env",
+        f"ln -s {ROOT}/shared/conf/app.ini {partial}/conf/app.ini",
+    ]
+    assert f"mkdir -p {ROOT}/shared/instance" in lines
+    assert f"[ -e {ROOT}/shared/.env ] || : > {ROOT}/shared/.env" in text
+    assert f"rm -rf {partial}/conf/app.ini" in lines
+    assert position(text, "tar -xzf") < position(text, "ln -s ")
+
+
+def test_unpack_creates_a_shared_file_without_truncating_an_existing_one() -> None:
+    text = release.unpack(LAYOUT, RID, {"db.sqlite3": "file"})
+    assert f"[ -e {ROOT}/shared/db.sqlite3 ] || : > {ROOT}/shared/db.sqlite3" in text
+    assert f"mkdir -p {ROOT}/shared/db.sqlite3" not in text
+
+
+def test_link_venv_points_the_release_venv_at_the_shared_venv_relatively() -> None:
+    assert release.link_venv(LAYOUT, RID, "py3.11.7-abc") == (
+        f"ln -sfn ../../venvs/py3.11.7-abc {ROOT}/releases/{RID}/venv")
+
+
+def test_prepare_creates_the_layout_and_reports_python_current_and_user() -> None:
+    text = release.prepare(LAYOUT, "python3.11")
+    assert (f"mkdir -p {ROOT}/releases {ROOT}/shared/run {ROOT}/shared/log {ROOT}/venvs {ROOT}/.deploy"
+            in body(text))
+    for fact in ("python_version", "current", "user"):
+        assert f'echo "wsgideploy-fact:{fact}=' in text
+    assert "command -v python3.11 " in text
+    assert "sudo -n install -d" in text
+
+
+def test_list_releases_reports_current_and_each_release_dir() -> None:
+    text = release.list_releases(LAYOUT)
+    assert f"readlink {ROOT}/current" in text
+    assert f"for d in {ROOT}/releases/*/; do" in text
+    assert 'echo "wsgideploy-fact:release=$(basename "$d")"' in text
+
+
+# --- facts ----------------------------------------------------------------------
+
+PARSE_FACTS_CASES = [
+    ("", {}),
+    ("wsgideploy-fact:pid=123\n", {"pid": "123"}),
+    ("noise\nwsgideploy-fact:a=1\nmore noise\nwsgideploy-fact:b=2", {"a": "1", "b": "2"}),
+    ("wsgideploy-fact:body=a=b=c\n", {"body": "a=b=c"}),
+    ("wsgideploy-fact:current=\n", {"current": ""}),
+    ("wsgideploy-fact:action=already running\n", {"action": "already running"}),
+    ("wsgideploy-fact:release=1\nwsgideploy-fact:release=2\n", {"release": "2"}),
+    ("  wsgideploy-fact:indented=1\nprefix wsgideploy-fact:x=1\n", {}),
+    ("wsgideploy-fact:pid=1\r\nwsgideploy-fact:ok=yes\r\n", {"pid": "1", "ok": "yes"}),
+]
+
+
+@pytest.mark.parametrize("stdout, expected", PARSE_FACTS_CASES)
+def test_parse_facts_reads_only_fact_lines(stdout: str, expected: dict[str, str]) -> None:
+    assert release.parse_facts(stdout) == expected
+
+
+# --- nginx ----------------------------------------------------------------------
+
+NGINX_COMMAND_CASES = [
+    (Nginx(), ("-t",), "sudo -n nginx -t"),
+    (Nginx(sudo=False), ("-t",), "nginx -t"),
+    (Nginx(sudo=False, conf="/opt/nginx/nginx.conf", binary="/opt/nginx/sbin/nginx"), ("-s", "reload"),
+     "/opt/nginx/sbin/nginx -c /opt/nginx/nginx.conf -s reload"),
+    (Nginx(conf="/etc/nginx/custom.conf"), ("-t",), "sudo -n nginx -c /etc/nginx/custom.conf -t"),
+    (Nginx(sudo=False), (), "nginx"),
+    (Nginx(sudo=False), ("-g", "daemon off;"), "nginx -g 'daemon off;'"),
+]
+
+
+@pytest.mark.parametrize("config, args, expected", NGINX_COMMAND_CASES)
+def test_nginx_command_adds_sudo_and_conf_as_configured(config: Nginx, args: tuple[str, ...], expected: str) -> None:
+    assert nginx.nginx_command(config, *args) == expected
+
+
+def test_install_site_tests_the_config_and_restores_the_backup_on_failure() -> None:
+    text = nginx.install_site(Nginx(), "hello", f"{ROOT}/releases/{RID}/.wsgideploy/nginx.conf")
+    available = "/etc/nginx/sites-available/hello"
+    backup = f"{available}.wsgideploy-previous"
+    lines = body(text)
+    assert f"if [ -e {available} ]; then sudo -n cp -p {available} {backup}; had_site=1; fi" in lines
+    assert f"sudo -n install -m 0644 {ROOT}/releases/{RID}/.wsgideploy/nginx.conf {available}.tmp" in lines
+    assert f"sudo -n mv -f {available}.tmp {available}" in lines
+    assert f"sudo -n ln -sfn {available} /etc/nginx/sites-enabled/hello" in lines
+    assert "if ! out=$(sudo -n nginx -t 2>&1); then" in lines
+    assert (f"  if [ $had_site = 1 ]; then sudo -n mv -f {backup} {available}; "
+            f"else sudo -n rm -f {available}; fi") in lines
+    assert "  [ $had_link = 1 ] || sudo -n rm -f /etc/nginx/sites-enabled/hello" in lines
+    assert lines[-1] == f"sudo -n rm -f {backup}"
+    # order: back up, install, test; restore only inside the failure branch
+    assert (position(text, "cp -p") < position(text, "install -m") < position(text, "nginx -t")
+            < position(text, f"mv -f {backup}"))
+
+
+def test_install_site_without_sudo_never_calls_sudo() -> None:
+    config = Nginx(sudo=False, sites_available="/opt/nginx/sa", sites_enabled="/opt/nginx/se",
+                   conf="/opt/nginx/nginx.conf", binary="/opt/nginx/sbin/nginx")
+    text = nginx.install_site(config, "hello", "/tmp/site.conf")
+    assert "sudo" not in text
+    assert "if ! out=$(/opt/nginx/sbin/nginx -c /opt/nginx/nginx.conf -t 2>&1); then" in text
+    assert "ln -sfn /opt/nginx/sa/hello /opt/nginx/se/hello" in text
+
+
+def test_install_site_fails_early_when_the_sites_directories_are_missing() -> None:
+    lines = body(nginx.install_site(Nginx(), "hello", "/tmp/site.conf"))
+    assert lines[:2] == [
+        "[ -d /etc/nginx/sites-available ] || fail 'nginx sites directory /etc/nginx/sites-available "
+        "does not exist on the host'",
+        "[ -d /etc/nginx/sites-enabled ] || fail 'nginx sites directory /etc/nginx/sites-enabled "
+        "does not exist on the host'",
+    ]
+
+
+RELOAD_CASES = [
+    # (config, present, absent)
+    (Nginx(control="signal"), ["if sudo -n nginx -s reload 2>/dev/null; then", "out=$(sudo -n nginx 2>&1)"],
+     ["systemctl"]),
+    (Nginx(control="signal", sudo=False, conf="/opt/n.conf"), ["if nginx -c /opt/n.conf -s reload 2>/dev/null"],
+     ["systemctl", "sudo"]),
+    (Nginx(control="systemd"), ["if sudo -n systemctl is-active --quiet nginx; then",
+                                "sudo -n systemctl reload nginx", "sudo -n systemctl start nginx"],
+     ["-s reload", "/run/systemd/system"]),
+    (Nginx(control="systemd", sudo=False), ["if systemctl is-active --quiet nginx; then"], ["sudo"]),
+    (Nginx(), ["if [ -d /run/systemd/system ]; then", "sudo -n systemctl reload nginx",
+               "sudo -n nginx -s reload"], []),
+    (Nginx(conf="/etc/nginx/custom.conf"), ["sudo -n nginx -c /etc/nginx/custom.conf -s reload"],
+     ["systemctl", "/run/systemd/system"]),
+]
+
+
+@pytest.mark.parametrize("config, present, absent", RELOAD_CASES)
+def test_nginx_reload_uses_the_configured_control(config: Nginx, present: list[str], absent: list[str]) -> None:
+    text = nginx.reload(config)
+    for needle in present:
+        assert needle in text
+    for needle in absent:
+        assert needle not in text
+
+
+@pytest.mark.parametrize("config", [Nginx(control="signal"), Nginx(control="systemd"), Nginx()])
+def test_nginx_reload_reports_reloaded_or_started(config: Nginx) -> None:
+    text = nginx.reload(config)
+    assert 'echo "wsgideploy-fact:nginx=reloaded"' in text
+    assert 'echo "wsgideploy-fact:nginx=started"' in text
+
+
+# --- gunicorn -------------------------------------------------------------------
+
+def test_gunicorn_upgrade_sends_usr2_then_term_to_the_old_master_and_never_hup() -> None:
+    text = gunicorn.upgrade(LAYOUT, 60, 30)
+    assert position(text, 'kill -USR2 "$old"') < position(text, 'kill -TERM "$old"')
+    assert "HUP" not in text
+    assert text.count("kill -USR2") == 1
+
+
+def test_gunicorn_upgrade_waits_for_the_new_master_to_be_ready_before_term() -> None:
+    text = gunicorn.upgrade(LAYOUT, 60, 30)
+    ready = position(text, 'case $(wait_ready "$new" $START_TIMEOUT; echo $?) in')
+    assert position(text, 'kill -USR2 "$old"') < ready < position(text, 'kill -TERM "$old"')
+    assert "START_TIMEOUT=60\n" in text
+    assert 'wait_gone "$old" 40 ||' in text
+
+
+def test_gunicorn_upgrade_stops_only_the_new_master_when_it_does_not_get_ready() -> None:
+    text = gunicorn.upgrade(LAYOUT, 60, 30)
+    failure_branch = text[position(text, "  *) show_log; kill -TERM \"$new\""):position(text, 'kill -TERM "$old"')]
+    assert 'kill -TERM "$new"' in failure_branch
+    assert "$old still serves the previous release" in failure_branch
+
+
+@pytest.mark.parametrize("start_if_stopped, expected", [
+    (True, 'start_master; echo "wsgideploy-fact:action=started"; exit 0'),
+    (False, 'fail "gunicorn is not running (use start)"'),
+])
+def test_gunicorn_upgrade_of_a_stopped_server(start_if_stopped: bool, expected: str) -> None:
+    text = gunicorn.upgrade(LAYOUT, 60, 30, start_if_stopped=start_if_stopped)
+    branch = text[position(text, 'if ! alive "$old"; then'):position(text, "clean_markers\nrm -f")]
+    assert expected in branch
+
+
+def test_gunicorn_stop_sends_term_not_quit_and_kills_only_past_the_timeout() -> None:
+    text = gunicorn.stop(LAYOUT, 30)
+    assert 'kill -TERM "$pid"' in text
+    assert "QUIT" not in text
+    assert 'if wait_gone "$pid" 35; then' in text
+    assert position(text, 'kill -TERM "$pid"') < position(text, 'kill -KILL "$pid"')
+
+
+def test_gunicorn_start_runs_from_current_with_the_live_config() -> None:
+    text = gunicorn.start(LAYOUT, 60)
+    assert (f"setsid {ROOT}/current/venv/bin/python {ROOT}/current/venv/bin/gunicorn \\\n"
+            f"    -c {ROOT}/current/.wsgideploy/gunicorn.conf.py \\\n") in text
+    assert f"pidfile={ROOT}/shared/run/gunicorn.pid\n" in text
+    assert f"/releases/{RID}" not in text
+
+
+def test_gunicorn_start_leaves_a_live_master_alone() -> None:
+    text = gunicorn.start(LAYOUT, 60)
+    lines = body(text)
+    already = lines.index('  echo "wsgideploy-fact:action=already running"')
+    assert lines[already + 1] == "  exit 0"
+    assert position(text, "action=already running") < position(text, "\nstart_master\n")
+
+
+def test_gunicorn_status_reports_pid_and_current_and_changes_nothing() -> None:
+    text = gunicorn.status(LAYOUT)
+    own_part = text.split(gunicorn._functions(LAYOUT).strip("\n"), 1)[1]
+    assert 'echo "wsgideploy-fact:pid=$pid"' in own_part
+    assert f"readlink {ROOT}/current" in own_part
+    for action in ("kill", "start_master", "rm "):
+        assert action not in own_part
+
+
+# --- health ---------------------------------------------------------------------
+
+def health_argv(text: str) -> list[str]:
+    """The words of the health check command line (the script is one command)."""
+    return shlex.split(text[len(PRELUDE):])
+
+
+def test_health_check_embeds_port_path_host_status_and_timeout() -> None:
+    argv = health_argv(health.http_check(8080, "/health", "hello.example.com", 204, 12.5))
+    assert argv[:2] == ["python3", "-c"]
+    assert json.loads(argv[3]) == {"address": "127.0.0.1", "port": 8080, "path": "/health", "host": "hello.example.com",
+                                   "status": 204, "timeout": 12.5}
+    assert argv[4:6] == ["||", "fail"]
+    assert argv[6] == "health check of http://127.0.0.1:8080/health (Host: hello.example.com) failed"
+
+
+def test_health_probe_is_valid_python_that_prints_facts() -> None:
+    argv = health_argv(health.http_check(80, "/", "localhost", 200, 30))
+    compile(argv[2], "probe", "exec")
+    assert "wsgideploy-fact:status=" in argv[2]
+    assert "wsgideploy-fact:body=" in argv[2]
+
+
+def test_health_check_path_with_shell_characters_reaches_the_probe_intact() -> None:
+    argv = health_argv(health.http_check(80, "/health?a=1&b='x'", "localhost", 200, 30))
+    assert json.loads(argv[3])["path"] == "/health?a=1&b='x'"
+
+
+# --- venv -----------------------------------------------------------------------
+
+KEY = "py3.11.7-0123456789abcdef"
+
+
+def test_ensure_venv_checks_the_completion_marker_before_building() -> None:
+    text = venv.ensure_venv(LAYOUT, KEY, "python3", ["-r", "req.txt", "gunicorn"])
+    venv_dir = f"{ROOT}/venvs/{KEY}"
+    lines = body(text)
+    assert lines[:4] == [
+        f"if [ -f {venv_dir}/.wsgideploy-complete ]; then",
+        '  echo "wsgideploy-fact:venv=reused"',
+        "  exit 0",
+        "fi",
+    ]
+    assert position(text, ".wsgideploy-complete ]") < position(text, "-m venv")
+
+
+def test_ensure_venv_removes_a_failed_build_and_marks_success_last() -> None:
+    text = venv.ensure_venv(LAYOUT, KEY, "python3", ["-r", "req.txt", "gunicorn"])
+    venv_dir = f"{ROOT}/venvs/{KEY}"
+    log = f"{ROOT}/.deploy/pip-{KEY}.log"
+    lines = body(text)
+    assert lines[4] == f"rm -rf {venv_dir}"  # a half-built leftover never survives
+    assert text.count(f"tail -n 20 {log} >&2; rm -rf {venv_dir}") == 1  # venv creation failed
+    assert text.count(f"tail -n 25 {log} >&2; rm -rf {venv_dir}") == 1  # pip install failed
+    assert lines[-2:] == [f"touch {venv_dir}/.wsgideploy-complete", 'echo "wsgideploy-fact:venv=built"']
+    assert position(text, "pip install") < position(text, "touch ")
+
+
+def test_ensure_venv_quotes_each_pip_argument() -> None:
+    text = venv.ensure_venv(LAYOUT, KEY, "python3", ["-r", "/srv/x/requirements.txt", "gunicorn>=22"])
+    assert f"{ROOT}/venvs/{KEY}/bin/pip install -r /srv/x/requirements.txt 'gunicorn>=22' >> " in text

@@ -1,0 +1,44 @@
+"""``flow.choose_rollback_target``: which release a rollback goes back to."""
+from __future__ import annotations
+
+import pytest
+
+from tasks.flow import choose_rollback_target
+
+R1, R2, R3, R4 = "20261101T000000Z", "20261110T120000Z", "20261121T101500Z", "20261122T080000Z"
+
+TARGET_CASES = [
+    # (releases on the host, live release, --to, expected target)
+    ([R1, R2, R3], R3, None, R2),
+    ([R1, R2, R3], R2, None, R1),
+    ([R1, R2, R3, R4], R3, None, R2),  # a newer, never-live release is not "previous"
+    ([R1, R2, R3], R3, R1, R1),
+    ([R1, R2, R3], R1, R3, R3),  # --to may go forward again
+    ([R1, R2, R3], "", R2, R2),  # nothing live: --to still works
+    ([R1, R3], R3, None, R1),
+]
+
+
+@pytest.mark.parametrize("releases, current, to, expected", TARGET_CASES)
+def test_choose_rollback_target(releases: list[str], current: str, to: str | None, expected: str) -> None:
+    assert choose_rollback_target(releases, current, to) == expected
+
+
+ERROR_CASES = [
+    # (releases, live, --to, exact message)
+    ([R1, R2, R3], R3, R4, f"release {R4!r} is not on the host; it has: {R1}, {R2}, {R3}"),
+    ([], "", R1, f"release {R1!r} is not on the host; it has: none"),
+    ([R1, R2, R3], R3, R3, f"release {R3!r} is already live"),
+    ([R1], R1, None, f"there is no release before the live one ({R1}) to roll back to"),
+    ([R2, R3], R2, None, f"there is no release before the live one ({R2}) to roll back to"),
+    ([R1, R2], "", None, "there is no release before the live one (none) to roll back to"),
+    ([], "", None, "there is no release before the live one (none) to roll back to"),
+]
+
+
+@pytest.mark.parametrize("releases, current, to, message", ERROR_CASES)
+def test_choose_rollback_target_refuses_with_a_reason(releases: list[str], current: str, to: str | None,
+                                                      message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        choose_rollback_target(releases, current, to)
+    assert str(caught.value) == message
