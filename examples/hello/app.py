@@ -9,6 +9,9 @@ VERSION = "1.0.0"
 # The release directory this code was loaded from (``<root>/releases/<id>`` when deployed):
 # tests use it to tell which release is serving.
 RELEASE = os.path.basename(os.path.realpath(os.path.dirname(os.path.abspath(__file__))))
+# The virtualenv this process runs in, resolved when the code was loaded
+# (``<root>/venvs/<key>`` when deployed): which venv is serving.
+VENV = os.path.realpath(sys.prefix)
 
 app = Flask(__name__)
 
@@ -25,7 +28,7 @@ def index():
 
 @app.route("/info")
 def info():
-    return jsonify(version=VERSION, prefix=sys.prefix, python=sys.executable, release=RELEASE)
+    return jsonify(version=VERSION, prefix=VENV, python=sys.executable, release=RELEASE)
 
 
 if __name__ == "__main__":

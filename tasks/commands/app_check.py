@@ -8,8 +8,8 @@ from .shell import q, script
 def check_gunicorn_app(layout: Layout, release_id: str, timeout: float) -> str:
     """Load the app with ``gunicorn --check-config`` inside the new release.
 
-    ``--chdir`` on the command line overrides the config's ``current`` so the
-    new code is checked, not the live one. ``FLASK_RUN_FROM_CLI=true`` turns a
+    ``WSGIDEPLOY_CHECK_RELEASE`` makes the config's ``chdir`` the new release
+    (``current`` still names the live one, or nothing on a first deploy). ``FLASK_RUN_FROM_CLI=true`` turns a
     stray ``app.run()`` into a no-op, and ``timeout`` bounds an import that hangs.
     """
     release = layout.release(release_id)
@@ -17,8 +17,8 @@ def check_gunicorn_app(layout: Layout, release_id: str, timeout: float) -> str:
     return script(f"""
 cd {q(release)}
 set +e
-out=$(FLASK_RUN_FROM_CLI=true timeout {int(timeout)} {q(release + '/venv/bin/python')} \\
-      {q(release + '/venv/bin/gunicorn')} --check-config -c {q(conf)} --chdir {q(release)} 2>&1)
+out=$(WSGIDEPLOY_CHECK_RELEASE={q(release)} FLASK_RUN_FROM_CLI=true timeout {int(timeout)} \\
+      {q(release + '/venv/bin/python')} {q(release + '/venv/bin/gunicorn')} --check-config -c {q(conf)} 2>&1)
 code=$?
 set -e
 if [ $code -eq 124 ]; then

@@ -20,17 +20,17 @@ def ensure_venv(layout: Layout, key: str, python: str, pip_args: list[str]) -> s
     return script(f"""
 if [ -f {q(venv + '/' + COMPLETE_MARK)} ]; then
   echo "{FACTS_MARK}venv=reused"
-  exit 0
+else
+  rm -rf {q(venv)}
+  {q(python)} -m venv {q(venv)} > {q(log)} 2>&1 || {{
+    tail -n 20 {q(log)} >&2; rm -rf {q(venv)}
+    {fail(f"could not create a virtualenv with {python} (on Debian: apt-get install python3-venv)")}
+  }}
+  if ! PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 {q(venv + '/bin/pip')} install {args} >> {q(log)} 2>&1; then
+    tail -n 25 {q(log)} >&2; rm -rf {q(venv)}
+    {fail(f"pip install failed (full log on the host: {log})")}
+  fi
+  touch {q(venv + '/' + COMPLETE_MARK)}
+  echo "{FACTS_MARK}venv=built"
 fi
-rm -rf {q(venv)}
-{q(python)} -m venv {q(venv)} > {q(log)} 2>&1 || {{
-  tail -n 20 {q(log)} >&2; rm -rf {q(venv)}
-  {fail(f"could not create a virtualenv with {python} (on Debian: apt-get install python3-venv)")}
-}}
-if ! PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 {q(venv + '/bin/pip')} install {args} >> {q(log)} 2>&1; then
-  tail -n 25 {q(log)} >&2; rm -rf {q(venv)}
-  {fail(f"pip install failed (full log on the host: {log})")}
-fi
-touch {q(venv + '/' + COMPLETE_MARK)}
-echo "{FACTS_MARK}venv=built"
 """)

@@ -44,7 +44,7 @@ def hello(make_host, write_inventory, tmp_path):
     inventories = write_inventory(
         "test",
         app={"name": "hello", "source": str(source), "wsgi": "app:app", "root": host.app_root,
-             "server_name": "localhost", "listen": host.http_port},
+             "server_name": "localhost", "listen": host.http_port, "listen_address": "127.0.0.1"},
         hosts={"web1": host.host_table()}, nginx=host.nginx_table(), vars={"workers": 2})
     return host, inventories, source
 
@@ -146,7 +146,7 @@ def test_stage_task_and_env_select_every_host_of_a_stage(make_host, write_invent
     web1, web2 = make_host("web1"), make_host("web2")
     source = copy_app(EXAMPLE, tmp_path / "hello", version="3.1.4")
     app = {"name": "hello", "source": str(source), "wsgi": "app:app", "server_name": "localhost",
-           "root": web1.app_root, "listen": web1.http_port}
+           "root": web1.app_root, "listen": web1.http_port, "listen_address": "127.0.0.1"}
     # Two hosts share one [app]; each test host has its own root and port, so
     # give each its own stage file and select them together by stage below.
     inventories = write_inventory("blue", app=app, hosts={"web1": web1.host_table()},

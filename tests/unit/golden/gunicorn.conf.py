@@ -6,7 +6,8 @@
 import os
 
 wsgi_app = "app:create_app()"
-chdir = "/srv/hello/current"
+# The check before the switch loads the new release from its own directory.
+chdir = os.environ.get("WSGIDEPLOY_CHECK_RELEASE") or "/srv/hello/current"
 bind = ["unix:/srv/hello/shared/run/gunicorn.sock"]
 pidfile = "/srv/hello/shared/run/gunicorn.pid"
 proc_name = "wsgideploy-hello"
