@@ -99,6 +99,7 @@ def inventory_data(state: State) -> dict[str, Any]:
             "root": str(APP_ROOT),
             "server_name": "localhost",
             "listen": state.http_port,
+            "listen_address": "127.0.0.1",
         },
         "nginx": {
             "sites_available": str(nginx.sites_available),
