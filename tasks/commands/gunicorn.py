@@ -21,7 +21,8 @@ def _functions(layout: Layout) -> str:
 pidfile={q(layout.gunicorn_pidfile)}
 run={q(layout.run)}
 errorlog={q(layout.log + '/gunicorn.error.log')}
-alive() {{ [ -n "${{1:-}}" ] && kill -0 "$1" 2>/dev/null; }}
+# A zombie (exited, never reaped: some init processes do not reap) is not alive.
+alive() {{ [ -n "${{1:-}}" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }}
 pid_in() {{ [ -s "$1" ] && cat "$1" 2>/dev/null || true; }}
 show_log() {{ [ -f "$errorlog" ] && tail -n 30 "$errorlog" >&2 || true; }}
 clean_markers() {{

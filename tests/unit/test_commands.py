@@ -360,3 +360,18 @@ def test_ensure_venv_marks_success_only_after_pip_install() -> None:
 def test_ensure_venv_quotes_each_pip_argument() -> None:
     text = venv.ensure_venv(LAYOUT, KEY, "python3", ["-r", "/srv/x/requirements.txt", "gunicorn>=22"])
     assert f"{ROOT}/venvs/{KEY}/bin/pip install -r /srv/x/requirements.txt 'gunicorn>=22' >> " in text
+
+
+def test_gunicorn_scripts_treat_a_zombie_as_gone() -> None:
+    # Some init processes never reap orphans; a dead master must not look alive to kill -0.
+    script = gunicorn._functions(LAYOUT) + """
+sh -c 'sleep 0 & exec sleep 2' &
+parent=$!
+sleep 0.5
+zombie=$(ps -o pid= --ppid $parent | tr -d ' ')
+grep -q '^State:.*Z' /proc/$zombie/status || { echo NO-ZOMBIE; exit 0; }
+alive $zombie && echo ZOMBIE-ALIVE || echo ZOMBIE-GONE
+alive $parent && echo PARENT-ALIVE
+"""
+    out = subprocess.run(["bash", "-c", "set -u\n" + script], capture_output=True, text=True, timeout=20).stdout
+    assert "ZOMBIE-GONE" in out and "PARENT-ALIVE" in out, out
