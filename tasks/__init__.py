@@ -9,7 +9,7 @@ from invoke import Collection
 
 from .cli import deploy, inventory, releases, server, stages
 
-namespace = Collection(deploy.deploy, deploy.rollback, server.start, server.stop, server.restart,
+namespace = Collection(deploy.deploy, deploy.rollback, deploy.unlock, server.start, server.stop, server.restart,
                        server.reload, server.status, releases.releases)
 namespace.add_collection(Collection.from_module(inventory), name="inventory")
 for _stage in stages.stage_tasks(reserved=set(namespace.task_names) | {"inventory"}):

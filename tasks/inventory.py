@@ -23,6 +23,7 @@ _WSGI = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*(\(.*\))?$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]*\$?$")
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Values that end up in shell scripts or nginx configs: no quotes, spaces, ';', '$', ...
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/@+:,=-]*$")
 _SAFE_WORD = re.compile(r"^[A-Za-z0-9._/@+:,=-]+$")
@@ -54,6 +55,25 @@ class Health:
 
 
 @dataclass(frozen=True)
+class Hook:
+    """A shell command run in the new release before the switch, on hosts with one of ``roles``."""
+
+    run: str
+    roles: tuple[str, ...] = ()
+
+    def applies_to(self, host: "Host") -> bool:
+        """Whether this hook runs on ``host`` (no roles means every host)."""
+        return not self.roles or any(role in host.roles for role in self.roles)
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Commands that run at fixed points of a deploy (``[hooks]``)."""
+
+    before_switch: tuple[Hook, ...] = ()
+
+
+@dataclass(frozen=True)
 class App:
     """What is deployed, and where it lives on the host (the ``[app]`` table)."""
 
@@ -73,6 +93,9 @@ class App:
     static_url: str = "/static"
     static_dir: str | None = None
     health: Health = field(default_factory=Health)
+    env_file: Path | None = None
+    env: tuple[str, ...] = ()
+    templates: Path | None = None
 
     @property
     def health_host(self) -> str:
@@ -133,6 +156,7 @@ class Stage:
     ssh: Ssh
     vars: Mapping[str, Any]
     hosts: tuple[Host, ...]
+    hooks: Hooks = field(default_factory=Hooks)
 
     def host_vars(self, host: Host) -> dict[str, Any]:
         """Template variables for ``host``: stage ``[vars]`` overridden by host ``vars``."""
@@ -264,6 +288,32 @@ def _is_hostname(v: Any) -> str | None:
     return None if _HOSTNAME.match(v) else f"is not a valid hostname or IP address: {v!r}"
 
 
+def _is_env_names(v: Any) -> str | None:
+    if isinstance(v, list) and all(isinstance(x, str) and _ENV_NAME.match(x) for x in v):
+        return None
+    return "must be a list of environment variable names (letters, digits, '_')"
+
+
+def _is_hook_list(v: Any) -> str | None:
+    if not isinstance(v, list):
+        return "must be a list of commands (strings or { run = \"...\", roles = [...] } tables)"
+    for i, item in enumerate(v):
+        if isinstance(item, str) and item.strip():
+            continue
+        if isinstance(item, dict):
+            unknown = set(item) - {"run", "roles"}
+            if unknown:
+                key = sorted(unknown)[0]
+                return f"[{i}].{key}: unknown key{_did_you_mean(key, ('run', 'roles'))}"
+            if not isinstance(item.get("run"), str) or not item["run"].strip():
+                return f"[{i}].run: is required and must be a command string"
+            if "roles" in item and _is_str_list(item["roles"]):
+                return f"[{i}].roles: must be a list of role names"
+            continue
+        return f"[{i}]: must be a command string or a table with 'run' (and 'roles')"
+    return None
+
+
 def _is_table(v: Any) -> str | None:
     return None if isinstance(v, dict) else f"must be a table, not {type(v).__name__}"
 
@@ -285,6 +335,9 @@ APP_KEYS: dict[str, Check] = {
     "static_url": _is_static_url,
     "static_dir": _is_rel_path,
     "health": _is_table,
+    "env_file": _is_str,
+    "env": _is_env_names,
+    "templates": _is_str,
 }
 APP_REQUIRED = ("name", "source", "wsgi", "root")
 HEALTH_KEYS: dict[str, Check] = {"path": _is_url_path, "status": _is_int(100, 599), "timeout": _is_number}
@@ -307,7 +360,8 @@ HOST_KEYS: dict[str, Check] = {
     "vars": _is_table,
 }
 HOST_REQUIRED = ("hostname",)
-TOP_KEYS = ("app", "nginx", "ssh", "vars", "hosts")
+HOOK_KEYS: dict[str, Check] = {"before_switch": _is_hook_list}
+TOP_KEYS = ("app", "nginx", "ssh", "vars", "hooks", "hosts")
 
 
 def did_you_mean(word: str, choices: Any) -> str:
@@ -358,6 +412,12 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
     source = Path(_expand(raw_app["source"], path.parent) or "")
     if not source.is_dir():
         raise InventoryError(path, "app.source", f"is not a local directory: {source}")
+    env_file = _expand(raw_app.get("env_file"), path.parent)
+    if env_file and not Path(env_file).is_file():
+        raise InventoryError(path, "app.env_file", f"is not a local file: {env_file}")
+    templates = _expand(raw_app.get("templates"), path.parent)
+    if templates and not Path(templates).is_dir():
+        raise InventoryError(path, "app.templates", f"is not a local directory: {templates}")
     app = App(
         name=raw_app["name"], source=source, wsgi=raw_app["wsgi"], root=raw_app["root"].rstrip("/"),
         server=raw_app.get("server", "gunicorn"), proxy=raw_app.get("proxy", "nginx"),
@@ -367,6 +427,8 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
         exclude=tuple(raw_app.get("exclude", ())), keep_releases=raw_app.get("keep_releases", 5),
         static_url=raw_app.get("static_url", "/static").rstrip("/"),
         static_dir=raw_app.get("static_dir"),
+        env_file=Path(env_file) if env_file else None, env=tuple(raw_app.get("env", ())),
+        templates=Path(templates) if templates else None,
         health=Health(path=health.get("path", "/"), status=health.get("status", 200),
                       timeout=float(health.get("timeout", 30))),
     )
@@ -374,6 +436,11 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
     _check_table(path, "nginx", nginx_raw, NGINX_KEYS)
     ssh_raw = data.get("ssh", {})
     _check_table(path, "ssh", ssh_raw, SSH_KEYS)
+    hooks_raw = data.get("hooks", {})
+    _check_table(path, "hooks", hooks_raw, HOOK_KEYS)
+    hooks = Hooks(before_switch=tuple(
+        Hook(run=item, roles=()) if isinstance(item, str) else Hook(run=item["run"], roles=tuple(item.get("roles", ())))
+        for item in hooks_raw.get("before_switch", [])))
     hosts_raw = data.get("hosts", {})
     hosts = []
     for alias, raw in hosts_raw.items():
@@ -392,7 +459,7 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
     return Stage(
         name=stage_name, path=path, app=app, nginx=Nginx(**nginx_raw),
         ssh=Ssh(**{k: float(v) for k, v in ssh_raw.items()}), vars=dict(data.get("vars", {})),
-        hosts=tuple(hosts),
+        hosts=tuple(hosts), hooks=hooks,
     )
 
 

@@ -21,9 +21,18 @@ DEFAULT_VARS: dict[str, Any] = {
 }
 
 
-def environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
-    """A strict Jinja2 environment: an undefined variable is an error, not ''."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir)),
+# Copied into every release as they are (not rendered).
+VERBATIM_FILES = ("wsgideploy_env.py",)
+
+
+def environment(overrides: Path | None = None) -> jinja2.Environment:
+    """A strict Jinja2 environment: an undefined variable is an error, not ''.
+
+    Templates in ``overrides`` (the inventory's ``app.templates``) replace the
+    bundled ones of the same name.
+    """
+    search = ([str(overrides)] if overrides else []) + [str(TEMPLATES_DIR)]
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(search),
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                               trim_blocks=True, lstrip_blocks=True)
 
@@ -41,10 +50,13 @@ def render(name: str, context: Mapping[str, Any], env: jinja2.Environment | None
     return (env or environment()).get_template(name).render(**context)
 
 
-def render_release_configs(context: Mapping[str, Any]) -> dict[str, str]:
+def render_release_configs(context: Mapping[str, Any], overrides: Path | None = None) -> dict[str, str]:
     """The files that go into ``releases/<id>/.wsgideploy/`` for a gunicorn + nginx app."""
-    env = environment()
-    return {
+    env = environment(overrides)
+    files = {
         "gunicorn.conf.py": render("gunicorn.conf.py.j2", context, env),
         "nginx.conf": render("nginx.site.conf.j2", context, env),
     }
+    for name in VERBATIM_FILES:
+        files[name] = (TEMPLATES_DIR / name).read_text()
+    return files

@@ -9,12 +9,15 @@ import fnmatch
 import hashlib
 import io
 import re
+import subprocess
 import tarfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Mapping
 
 from .inventory import App
+from .static_check import describe, find_unguarded_run_calls, python_files
 
 # Never uploaded: VCS data, caches, local virtualenvs, and a local .env
 # (secrets reach a host on purpose, never by accident).
@@ -47,14 +50,19 @@ def _excluded(rel: str, patterns: tuple[str, ...]) -> bool:
     return False
 
 
+def is_excluded(app: App, rel: str) -> bool:
+    """Whether the release-relative path ``rel`` stays out of the upload."""
+    shared = tuple(s.rstrip("/") for s in app.shared)
+    return _excluded(rel, DEFAULT_EXCLUDES + app.exclude) or any(
+        rel == s or rel.startswith(s + "/") for s in shared)
+
+
 def release_files(app: App) -> list[Path]:
     """The files of the source to upload, sorted, minus excludes and shared paths."""
-    patterns = DEFAULT_EXCLUDES + app.exclude
-    shared = tuple(s.rstrip("/") for s in app.shared)
     files = []
     for path in sorted(app.source.rglob("*")):
         rel = path.relative_to(app.source).as_posix()
-        if _excluded(rel, patterns) or any(rel == s or rel.startswith(s + "/") for s in shared):
+        if is_excluded(app, rel):
             continue
         if path.is_file() or path.is_symlink():
             files.append(path)
@@ -186,9 +194,59 @@ class LocalRelease:
     shared: dict[str, str]
 
 
+def check_for_dev_server(app: App) -> None:
+    """Refuse a source whose code starts Flask's development server at import time."""
+    calls = find_unguarded_run_calls(app.source, python_files(app.source, lambda rel: is_excluded(app, rel)))
+    if calls:
+        raise SourceError("an unguarded app.run() would start a development server inside gunicorn:\n"
+                          + describe(calls))
+
+
 def prepare_release(app: App, release_id: str) -> LocalRelease:
     """Pack the source and work out what the hosts need to know about it."""
     archive, source_hash = build_archive(app)
     return LocalRelease(release_id=release_id, archive=archive, source_hash=source_hash,
                         file_count=len(release_files(app)), static_dir=find_static_dir(app),
                         shared=shared_kinds(app))
+
+
+def env_file_content(app: App, environ: Mapping[str, str]) -> tuple[bytes, list[str]] | None:
+    """The ``.env`` to upload: ``app.env_file`` then ``app.env`` variables from ``environ``.
+
+    Returns the content and the variable names (names may be shown; values never
+    are), or None when the inventory asks for no ``.env``. A variable missing from
+    ``environ`` is an error: a deploy never asks for a secret.
+    """
+    if not app.env_file and not app.env:
+        return None
+    text = app.env_file.read_text() if app.env_file else ""
+    names = [line.split("=", 1)[0].removeprefix("export ").strip() for line in text.splitlines()
+             if "=" in line and not line.lstrip().startswith("#")]
+    missing = [name for name in app.env if name not in environ]
+    if missing:
+        raise SourceError(f"app.env names environment variables that are not set: {', '.join(missing)}")
+    if text and not text.endswith("\n"):
+        text += "\n"
+    for name in app.env:
+        value = environ[name]
+        if "'" not in value and "\n" not in value:
+            text += f"{name}='{value}'\n"  # taken literally by the loader
+        else:
+            escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+            text += f'{name}="{escaped}"\n'
+        names.append(name)
+    return text.encode(), names
+
+
+def source_revision(source: Path) -> str | None:
+    """The git commit of ``source`` (with ``+dirty`` for local changes), if it is in git."""
+    try:
+        head = subprocess.run(["git", "-C", str(source), "rev-parse", "--short=12", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None

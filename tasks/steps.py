@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .commands import app_check, gunicorn, health, nginx, release, venv
+from .commands import app_check, gunicorn, health, history, hooks, lock, nginx, prune, release, secrets, venv
 from .commands.shell import q, script, write_file
 from .errors import ExitCode, StepFailed
 from .inventory import Host, Stage
@@ -54,7 +54,8 @@ class HostRun:
                 raise StepFailed(self.alias, step, str(exc), ExitCode.CONNECT) from None
             if not result.ok:
                 message = result.stderr.strip() or result.stdout.strip()[-2000:] or f"exit code {result.exit_code}"
-                raise StepFailed(self.alias, step, message)
+                code = ExitCode.LOCKED if result.exit_code == lock.LOCKED_EXIT else ExitCode.FAILED
+                raise StepFailed(self.alias, step, message, code)
             facts = release.parse_facts(result.stdout)
             if describe:
                 record.detail = describe(facts)
@@ -63,11 +64,67 @@ class HostRun:
 
 # --- deploy steps ---------------------------------------------------------------
 
-def check_host(run: HostRun) -> dict[str, str]:
-    """Create the layout on the host and read its facts (Python version, live release)."""
-    facts = run.remote("prepare", release.prepare(run.layout, run.stage.app.python))
+def check_host(run: HostRun, lock_owner: str = "", force_unlock: bool = False) -> dict[str, str]:
+    """Create the layout, take the deploy lock (when ``lock_owner`` is given) and read
+    the host's facts (Python version, live release)."""
+    take = lock.acquire(run.layout, lock_owner, force=force_unlock) if lock_owner else ""
+    facts = run.remote("prepare", release.prepare(run.layout, run.stage.app.python, take),
+                       describe=lambda f: "lock taken" + (f" (removed a lock held by {f['forced_lock']})"
+                                                          if f.get("forced_lock") else "") if lock_owner else "")
     run.facts.update(facts)
     return facts
+
+
+def upload_env_file(run: HostRun, content: bytes, names: list[str]) -> None:
+    """Replace ``shared/.env`` (mode 0600) with ``content`` sent on stdin; show only the names."""
+    shown = ", ".join(names) if len(names) <= 6 else ", ".join(names[:6]) + ", ..."
+    run.remote("env", secrets.write_env_file(run.layout), stdin=content,
+               describe=lambda _: f"shared/.env: {len(names)} variable(s) ({shown})")
+
+
+def run_release_hooks(run: HostRun, release_id: str) -> None:
+    """Run the ``before_switch`` hooks that apply to this host inside the new release."""
+    commands = [h.run for h in run.stage.hooks.before_switch if h.applies_to(run.host)]
+    if not commands:
+        return
+    run.remote("hooks", hooks.run_hooks(run.layout, release_id, commands, run.stage.ssh.command_timeout),
+               announce=True, describe=lambda _: f"{len(commands)} before_switch hook(s) ok")
+
+
+def mark_bad(run: HostRun, release_id: str) -> None:
+    """Mark a release that failed after going live, so ``rollback`` skips it."""
+    run.conn.run_script(history.mark_bad(run.layout, release_id), timeout=60)
+
+
+def prune_releases(run: HostRun) -> None:
+    """Remove releases beyond ``keep_releases`` and unused venvs (never the live or previous good one)."""
+    run.remote("prune", prune.prune(run.layout, run.stage.app.keep_releases),
+               describe=lambda f: f"removed {f['removed']}" if f.get("removed") else "nothing to remove")
+
+
+def finish(run: HostRun, token: str, log_entry: str) -> None:
+    """Append to the deploy log and release our lock, reconnecting once if the connection died.
+
+    Best effort: if the host cannot be reached, the lock stays and says who holds it.
+    """
+    body = script(history.append_log(run.layout, log_entry), lock.release(run.layout, token))
+    for attempt in (1, 2):
+        try:
+            if attempt == 2:
+                run.conn.close()
+                run.conn.open()
+            if run.conn.run_script(body, timeout=60).ok:
+                return
+        except (CommandTimeout, ConnectError):
+            continue
+    run.out.line(run.alias, "could not release the deploy lock: clear it with `fab unlock` once the host is back")
+
+
+def unlock(run: HostRun) -> str:
+    """Remove the deploy lock whoever holds it; return who held it ('' if nobody)."""
+    facts = run.remote("unlock", script(lock.force_release(run.layout)),
+                       describe=lambda f: f"removed the lock of {f['holder']}" if f.get("holder") else "no lock was held")
+    return facts.get("holder", "")
 
 
 def upload_release(run: HostRun, rel: LocalRelease) -> None:
@@ -94,7 +151,7 @@ def configure_release(run: HostRun, rel: LocalRelease) -> dict[str, str]:
     app = run.stage.app
     context = template_context(app, run.layout, rel.release_id, rel.static_dir,
                                run.stage.host_vars(run.host))
-    configs = render_release_configs(context)
+    configs = render_release_configs(context, app.templates)
     config_dir = f"{run.layout.release(rel.release_id)}/{run.layout.config_dir_name}"
     writes = [f"mkdir -p {q(config_dir)}"] + [write_file(f"{config_dir}/{name}", text)
                                               for name, text in configs.items()]
@@ -172,11 +229,26 @@ def server_action(run: HostRun, action: str) -> dict[str, str]:
     return run.remote(action, builders[action](), describe=describe)
 
 
-def read_releases(run: HostRun) -> tuple[list[str], str]:
-    """The release ids on the host (oldest first) and the live one."""
-    result = run.conn.run_script(release.list_releases(run.layout), timeout=60)
+@dataclass(frozen=True)
+class HostReleases:
+    """What is on a host: release ids (oldest first), the bad ones, the live one, recent log entries."""
+
+    ids: list[str]
+    bad: set[str]
+    current: str
+    log: list[str]
+
+
+def read_releases(run: HostRun, log_lines: int = 0) -> HostReleases:
+    """Read the releases, bad marks, live release and the last ``log_lines`` deploy log lines."""
+    result = run.conn.run_script(release.list_releases(run.layout, log_lines), timeout=60)
     if not result.ok:
         raise StepFailed(run.alias, "releases", result.stderr.strip())
-    ids = [line.split("=", 1)[1] for line in result.stdout.splitlines()
-           if line.startswith(release.FACTS_MARK + "release=")]
-    return sorted(ids), release.parse_facts(result.stdout).get("current", "")
+    lines = result.stdout.splitlines()
+
+    def values(key: str) -> list[str]:
+        prefix = release.FACTS_MARK + key + "="
+        return [line[len(prefix):] for line in lines if line.startswith(prefix)]
+    return HostReleases(ids=sorted(values("release")), bad=set(values("bad")),
+                        current=release.parse_facts(result.stdout).get("current", ""),
+                        log=[line[len("wsgideploy-log:"):] for line in lines if line.startswith("wsgideploy-log:")])

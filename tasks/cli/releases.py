@@ -1,5 +1,7 @@
-"""``releases``: what is on each host."""
+"""``releases``: what is on each host, and its recent deploy log."""
 from __future__ import annotations
+
+import json
 
 from invoke import Context, task
 
@@ -7,15 +9,33 @@ from ..steps import HostRun, read_releases
 from .runner import run_on_hosts
 
 
-def _list(run: HostRun) -> None:
-    ids, current = read_releases(run)
-    if not ids:
+def _format_log(line: str) -> str:
+    try:
+        e = json.loads(line)
+    except ValueError:
+        return line
+    message = f"  {e['message']}" if e.get("message") else ""
+    return (f"{e.get('started', '?')}  {e.get('action', '?'):<8} {e.get('release') or '-':<17} "
+            f"{e.get('result', '?'):<11} {e.get('duration', 0):>6.1f}s  {e.get('user', '?')}@{e.get('from', '?')}"
+            f"  {e.get('source') or ''}{message}")
+
+
+def _list(run: HostRun, log_lines: int) -> None:
+    found = read_releases(run, log_lines)
+    if not found.ids:
         run.out.line(run.alias, "no releases yet")
-    for rid in ids:
-        run.out.line(run.alias, f"{'*' if rid == current else ' '} {rid}{'  (live)' if rid == current else ''}")
+    for rid in found.ids:
+        marks = ["live"] if rid == found.current else []
+        marks += ["bad: rollback skips it"] if rid in found.bad else []
+        run.out.line(run.alias, f"{'*' if rid == found.current else ' '} {rid}"
+                     + (f"  ({', '.join(marks)})" if marks else ""))
+    if found.log:
+        run.out.line(run.alias, f"deploy log (last {len(found.log)}):")
+        for line in found.log:
+            run.out.line(run.alias, "  " + _format_log(line))
 
 
-@task
-def releases(c: Context) -> None:
-    """List the releases on each host, oldest first; `*` marks the live one."""
-    run_on_hosts(c, _list, stop_on_failure=False)
+@task(help={"log": "How many deploy log entries to show (default 10)."})
+def releases(c: Context, log: int = 10) -> None:
+    """List the releases on each host (`*` live, bad ones marked) and the last deploy log entries."""
+    run_on_hosts(c, lambda run: _list(run, log), stop_on_failure=False)

@@ -3,14 +3,17 @@ paths, switch ``current`` and list what is there."""
 from __future__ import annotations
 
 from ..layout import Layout
+from .history import BAD_MARK, read_log
 from .shell import fail, q, script
 
 FACTS_MARK = "wsgideploy-fact:"
 
 
-def prepare(layout: Layout, python: str) -> str:
-    """Create the layout (with sudo only if the root itself cannot be made)
-    and report the facts later steps need, one ``wsgideploy-fact:key=value`` a line."""
+def prepare(layout: Layout, python: str, take_lock: str = "") -> str:
+    """Create the layout (with sudo only if the root itself cannot be made), run
+    ``take_lock`` (see `commands.lock.acquire`), and report the facts later steps
+    need, one ``wsgideploy-fact:key=value`` a line. Holding the lock, it removes
+    partial uploads that interrupted deploys left behind."""
     root = q(layout.root)
     return script(f"""
 if ! mkdir -p {root} 2>/dev/null; then
@@ -19,6 +22,8 @@ if ! mkdir -p {root} 2>/dev/null; then
 fi
 [ -w {root} ] || fail {root}" is not writable by $(id -un)"
 mkdir -p {q(layout.releases)} {q(layout.run)} {q(layout.log)} {q(layout.venvs)} {q(layout.deploy_dir)}
+{take_lock}
+{"rm -rf " + q(layout.releases) + "/.*.partial" if take_lock else ""}
 command -v {q(python)} >/dev/null 2>&1 || {fail(f"{python} is not installed on the host")}
 echo "{FACTS_MARK}python_version=$({q(python)} -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
 echo "{FACTS_MARK}current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*/##' || true)"
@@ -76,14 +81,16 @@ mv -T {q(tmp)} {q(layout.current)}
 """)
 
 
-def list_releases(layout: Layout) -> str:
-    """Print the release ids (oldest first) and the live one as facts."""
+def list_releases(layout: Layout, log_lines: int = 0) -> str:
+    """Print the release ids (oldest first), the bad ones, the live one and the
+    last ``log_lines`` deploy log entries."""
     return script(f"""
 echo "{FACTS_MARK}current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*/##' || true)"
 if [ -d {q(layout.releases)} ]; then
   for d in {q(layout.releases)}/*/; do
     [ -d "$d" ] || continue
     echo "{FACTS_MARK}release=$(basename "$d")"
+    if [ -e "$d/{BAD_MARK}" ]; then echo "{FACTS_MARK}bad=$(basename "$d")"; fi
   done
 fi
-""")
+""", read_log(layout, log_lines) if log_lines else "")

@@ -29,10 +29,10 @@ ERROR_CASES = [
     ([R1, R2, R3], R3, R4, f"release {R4!r} is not on the host; it has: {R1}, {R2}, {R3}"),
     ([], "", R1, f"release {R1!r} is not on the host; it has: none"),
     ([R1, R2, R3], R3, R3, f"release {R3!r} is already live"),
-    ([R1], R1, None, f"there is no release before the live one ({R1}) to roll back to"),
-    ([R2, R3], R2, None, f"there is no release before the live one ({R2}) to roll back to"),
-    ([R1, R2], "", None, "there is no release before the live one (none) to roll back to"),
-    ([], "", None, "there is no release before the live one (none) to roll back to"),
+    ([R1], R1, None, f"there is no good release before the live one ({R1}) to roll back to"),
+    ([R2, R3], R2, None, f"there is no good release before the live one ({R2}) to roll back to"),
+    ([R1, R2], "", None, "there is no good release before the live one (none) to roll back to"),
+    ([], "", None, "there is no good release before the live one (none) to roll back to"),
 ]
 
 

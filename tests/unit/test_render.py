@@ -20,6 +20,7 @@ from tasks.inventory import App
 from tasks.layout import Layout
 from tasks.render import DEFAULT_VARS, environment, render, render_release_configs, template_context
 
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
 
@@ -43,10 +44,13 @@ def configs() -> dict[str, str]:
 
 
 def gunicorn_settings(text: str) -> dict:
-    """Execute a rendered gunicorn config (it only imports ``os`` and defines names)."""
-    namespace: dict = {}
-    exec(compile(text, "gunicorn.conf.py", "exec"), namespace)
-    return namespace
+    """Execute a rendered gunicorn config as gunicorn does: from its file, beside the env loader."""
+    import runpy
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "gunicorn.conf.py").write_text(text)
+        (Path(tmp) / "wsgideploy_env.py").write_text((TEMPLATES / "wsgideploy_env.py").read_text())
+        return runpy.run_path(str(Path(tmp) / "gunicorn.conf.py"))
 
 
 @pytest.mark.parametrize("name", ["gunicorn.conf.py", "nginx.conf"])
@@ -60,7 +64,7 @@ def test_rendered_config_matches_its_golden_file(configs: dict[str, str], name: 
 
 
 def test_release_configs_are_exactly_gunicorn_and_nginx(configs: dict[str, str]) -> None:
-    assert sorted(configs) == ["gunicorn.conf.py", "nginx.conf"]
+    assert sorted(configs) == ["gunicorn.conf.py", "nginx.conf", "wsgideploy_env.py"]
 
 
 def test_gunicorn_config_compiles_as_python(configs: dict[str, str]) -> None:

@@ -3,6 +3,7 @@
 #
 # gunicorn is started from /srv/hello/current (see docs/gunicorn.md), so a USR2
 # upgrade re-executes into whatever release `current` points at, venv included.
+import importlib.util
 import os
 
 wsgi_app = "app:create_app()"
@@ -27,6 +28,18 @@ capture_output = True
 control_socket_disable = True
 
 _READY_DIR = "/srv/hello/shared/run"
+
+
+def _env_file_values():
+    """The variables of shared/.env (secrets stay out of this file and of the command line)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wsgideploy_env.py")
+    spec = importlib.util.spec_from_file_location("wsgideploy_env", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load("/srv/hello/shared/.env")
+
+
+raw_env = ["%s=%s" % item for item in _env_file_values().items()]
 
 
 def post_worker_init(worker):

@@ -1,0 +1,26 @@
+"""The host's deploy log (``.deploy/log.jsonl``) and marks on releases."""
+from __future__ import annotations
+
+from ..layout import Layout
+from .shell import q
+
+BAD_MARK = ".wsgideploy-bad"
+
+
+def log_path(layout: Layout) -> str:
+    return f"{layout.deploy_dir}/log.jsonl"
+
+
+def append_log(layout: Layout, entry_json: str) -> str:
+    """Script lines that append one JSON line to the deploy log."""
+    return f"printf '%s\\n' {q(entry_json)} >> {q(log_path(layout))}\n"
+
+
+def read_log(layout: Layout, lines: int) -> str:
+    """Script lines that print the last ``lines`` log entries as ``wsgideploy-log:`` lines."""
+    return f"tail -n {int(lines)} {q(log_path(layout))} 2>/dev/null | sed 's/^/wsgideploy-log:/' || true\n"
+
+
+def mark_bad(layout: Layout, release_id: str) -> str:
+    """Script lines that mark a release as bad: ``rollback`` never picks it."""
+    return f"touch {q(layout.release(release_id) + '/' + BAD_MARK)} 2>/dev/null || true\n"

@@ -1,0 +1,30 @@
+"""Run release hooks inside the new release, with its venv first on PATH."""
+from __future__ import annotations
+
+from ..layout import Layout
+from .shell import fail, q, script
+
+
+def run_hooks(layout: Layout, release_id: str, commands: list[str], timeout: float) -> str:
+    """Run each command in ``releases/<id>`` in turn; the first failure stops them.
+
+    The environment: the release's ``venv/bin`` first on ``PATH``, ``VIRTUAL_ENV``,
+    ``PYTHONPATH`` set to the release (as gunicorn imports it), and the variables
+    of ``shared/.env``, loaded by the release's own ``.wsgideploy/wsgideploy_env.py``.
+    """
+    release = layout.release(release_id)
+    loader = f"{release}/{layout.config_dir_name}/wsgideploy_env.py"
+    parts = [f"""
+cd {q(release)}
+export PATH={q(release + '/venv/bin')}:"$PATH" VIRTUAL_ENV={q(release + '/venv')} PYTHONPATH={q(release)}
+n=0"""]
+    for command in commands:
+        parts.append(f"""
+n=$((n + 1))
+echo "wsgideploy-fact:hook=$n"
+if ! out=$(timeout {int(timeout)} {q(release + '/venv/bin/python')} {q(loader)} {q(layout.shared + '/.env')} \\
+           bash -c {q(command)} < /dev/null 2>&1); then
+  echo "$out" | tail -n 40 >&2
+  {fail(f"hook failed: {command}")}
+fi""")
+    return script(*parts)

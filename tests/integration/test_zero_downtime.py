@@ -1,0 +1,346 @@
+"""Zero downtime: while a bounded stream of requests runs through nginx, none may fail.
+
+Scenarios (one test each, so xdist can run them in parallel): a deploy that changes only code,
+a deploy that also changes requirements.txt (the app must move to a new venv), a rollback and a
+restart. For each: deploy v1 without load, start the stream (``load.RequestStream``: a thread
+pool, a new TCP connection per request, bounded in count and time), run the real ``fab`` command,
+keep the stream going ~1.5 s after ``fab`` returns, stop it. Then assert:
+
+- the stream sent enough requests while ``fab`` ran to have seen any downtime;
+- not one request failed (no exception, no non-2xx);
+- every response started after ``fab`` returned comes from the live release (``current``), in
+  the venv that release links, with the expected version (and venv: new for a requirements
+  change, the old one again for a rollback).
+
+The stream asks for ``/info`` (the example's JSON: ``version``, ``prefix`` = the resolved venv,
+``release``) so every single response says which code and venv served it.
+Run with ``-s`` to see the one-line summary per scenario; it is also a junit property.
+
+The first tests below check ``RequestStream`` itself against a local HTTP server.
+"""
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from .helpers import TestHost, copy_app, http_get
+from .load import RequestStream, Result
+from tasks.sandbox.hosts import pid_alive
+
+PROJECT = Path(__file__).resolve().parents[2]
+EXAMPLE = PROJECT / "examples" / "hello"
+
+# The load: a request every 2 ms on average from 8 threads (unpaced, 8 threads reach well over
+# 1,000 requests a second here, which starves the other tests of a parallel run of CPU). That
+# catches a gap of a few milliseconds at any moment of a deploy. Bounded in count and in time;
+# fab's own timeout keeps it inside the time bound.
+THREADS = 8
+RATE = 500.0             # requests per second, at most
+MAX_SECONDS = 50.0
+MAX_REQUESTS = int(RATE * MAX_SECONDS)
+MIN_DURING_FAB = 300     # fewer requests while fab ran: the test could not have seen downtime
+MIN_AFTER_FAB = 30       # responses started after fab returned, to check what is served then
+TAIL_SECONDS = 1.5       # how long the stream keeps going after fab returns
+FAB_TIMEOUT = 40.0       # a deploy here takes 4-20 s; warm-up + fab + tail stay under MAX_SECONDS
+
+
+# --- RequestStream self-checks (no root, no hosts: a local http.server) --------------------
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        code = 500 if self.path.startswith("/bad") else 200
+        body = f"path {self.path} host {self.headers.get('Host')}".encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def local_server() -> Iterator[int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def _closed_port() -> int:
+    """A loopback port with nothing listening (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_request_stream_stops_by_itself_at_max_requests_and_records_every_response(local_server):
+    stream = RequestStream(local_server, "/ok", host="app.test", threads=4, max_requests=120,
+                           max_seconds=30)
+    stream.start()
+    assert stream.wait(30), "the stream did not stop by itself"
+    assert stream.ended_by == "max_requests"
+    assert stream.count == 120 and stream.failures == []
+    assert all(r.status == 200 and r.detail == "path /ok host app.test" for r in stream.results)
+    assert all(r.started <= r.finished for r in stream.results)
+    stream.stop()  # stopping a finished stream is harmless
+
+
+def test_request_stream_stops_by_itself_at_max_seconds(local_server):
+    begin = time.monotonic()
+    stream = RequestStream(local_server, "/ok", threads=2, max_requests=10_000_000, max_seconds=0.5)
+    stream.start()
+    assert stream.wait(15)
+    assert stream.ended_by == "max_seconds"
+    assert time.monotonic() - begin < 5
+    assert 0 < stream.count < 10_000_000
+    assert max(r.started for r in stream.results) < stream.started_at + 0.5
+
+
+def test_request_stream_with_a_rate_paces_its_requests(local_server):
+    stream = RequestStream(local_server, "/ok", threads=4, rate=50, max_requests=10_000,
+                           max_seconds=1.0)
+    stream.start()
+    assert stream.wait(15) and stream.ended_by == "max_seconds"
+    assert 10 <= stream.count <= 51, f"{stream.count} requests in 1 s at 50 per second"
+    starts = sorted(r.started - stream.started_at for r in stream.results)
+    assert all(t >= n / 50 - 0.001 for n, t in enumerate(starts)), "a request started before its turn"
+
+
+def test_request_stream_counts_error_statuses_and_refused_connections_as_failures(local_server):
+    with RequestStream(local_server, "/bad", threads=2, max_requests=10, max_seconds=10) as bad:
+        assert bad.wait(10)
+    assert bad.count == 10 and len(bad.failures) == 10
+    assert {r.status for r in bad.failures} == {500}
+
+    with RequestStream(_closed_port(), "/", threads=2, max_requests=6, max_seconds=10) as refused:
+        assert refused.wait(10)
+    assert refused.count == 6 and len(refused.failures) == 6
+    assert all(r.status is None and "Connection" in r.detail for r in refused.failures)
+    assert "ERR" in refused.report()
+
+
+def test_request_stream_stop_ends_it_and_started_after_splits_by_start_time(local_server):
+    stream = RequestStream(local_server, "/ok", threads=2, max_requests=10_000_000, max_seconds=30)
+    with stream:
+        time.sleep(0.3)
+        middle = time.monotonic()
+        time.sleep(0.3)
+    assert stream.ended_by == "stopped" and not stream.running
+    frozen = stream.count
+    time.sleep(0.2)
+    assert stream.count == frozen, "requests were still sent after stop()"
+    after = stream.started_after(middle)
+    before = stream.started_between(stream.started_at, middle)
+    assert after and before and len(after) + len(before) == frozen
+    assert all(r.started >= middle for r in after) and all(r.started < middle for r in before)
+
+
+# --- the scenarios through fab, gunicorn and nginx ----------------------------------------
+
+
+def fab(inventories: Path, *args: str, expect: int = 0,
+        timeout: float = FAB_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """Run the real ``fab`` CLI against the test inventories; check its exit code."""
+    env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventories)}
+    env.pop("FABRIC_DEPLOY_STAGE", None)
+    result = subprocess.run(["fab", *args], cwd=PROJECT, env=env, capture_output=True, text=True,
+                            timeout=timeout, stdin=subprocess.DEVNULL)
+    if result.returncode != expect:
+        pytest.fail(f"fab {' '.join(args)} exited {result.returncode}, expected {expect}\n"
+                    f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
+    return result
+
+
+def info(port: int) -> dict[str, str]:
+    status, body = http_get(port, "/info")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def live(host: TestHost) -> tuple[str, str]:
+    """(release id, resolved venv) of the live release, read from the host's filesystem."""
+    current = Path(host.app_root) / "current"
+    return current.resolve().name, os.path.realpath(current / "venv")
+
+
+class Site:
+    """The example app on one test host, and ways to change it."""
+
+    def __init__(self, host: TestHost, inventories: Path, source: Path, tmp_path: Path) -> None:
+        self.host, self.inventories, self.source, self.tmp_path = host, inventories, source, tmp_path
+
+    def fab(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return fab(self.inventories, "-H", "web1", *args, **kwargs)
+
+    def set_version(self, version: str) -> None:
+        app_py = self.source / "app.py"
+        text = app_py.read_text()
+        assert 'VERSION = "1.0.0"' in text
+        app_py.write_text(text.replace('VERSION = "1.0.0"', f'VERSION = "{version}"'))
+
+    def switch_source(self, version: str, extra_requirements: list[str]) -> Path:
+        """Point the inventory at a copy of the app with another version and requirements."""
+        new = copy_app(EXAMPLE, self.tmp_path / f"hello-{version}", version=version,
+                       extra_requirements=extra_requirements)
+        inventory = self.inventories / "test.toml"
+        text = inventory.read_text()
+        assert str(self.source) in text
+        inventory.write_text(text.replace(str(self.source), str(new)))
+        self.source = new
+        return new
+
+
+@pytest.fixture
+def site(make_host, write_inventory, tmp_path) -> Site:
+    """The example app, version 1.0.0, deployed (without load) and answering through nginx."""
+    host = make_host("web1")
+    source = copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")
+    inventories = write_inventory(
+        "test",
+        app={"name": "hello", "source": str(source), "wsgi": "app:app", "root": host.app_root,
+             "server_name": "localhost", "listen": host.http_port, "listen_address": "127.0.0.1"},
+        hosts={"web1": host.host_table()}, nginx=host.nginx_table(), vars={"workers": 2})
+    result = Site(host, inventories, source, tmp_path)
+    result.fab("deploy")
+    assert info(host.http_port)["version"] == "1.0.0"
+    return result
+
+
+def _parse(result: Result) -> dict[str, Any] | None:
+    try:
+        data = json.loads(result.detail)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def run_under_load(site: Site, scenario: str, fab_args: tuple[str, ...],
+                   record_property: Callable[[str, object], None]) -> RequestStream:
+    """Run ``fab <fab_args>`` while a `RequestStream` goes through nginx; check the load was
+    real and nothing failed. Returns the (stopped) stream with ``fab_started``/``fab_returned``."""
+    stream = RequestStream(site.host.http_port, "/info", threads=THREADS, rate=RATE,
+                           max_requests=MAX_REQUESTS, max_seconds=MAX_SECONDS)
+    with stream:
+        warm_until = time.monotonic() + 10
+        while stream.count < 20 and stream.running and time.monotonic() < warm_until:
+            time.sleep(0.02)
+        assert stream.count >= 20, f"the request stream did not get going:\n{stream.report(stream.results)}"
+        fab_started = time.monotonic()
+        site.fab(*fab_args)
+        fab_returned = time.monotonic()
+        time.sleep(TAIL_SECONDS)
+        ended_by_itself = stream.ended_by
+    stream.fab_started, stream.fab_returned = fab_started, fab_returned  # type: ignore[attr-defined]
+
+    during = stream.started_between(fab_started, fab_returned)
+    after = stream.started_after(fab_returned)
+    failures = stream.failures
+    summary = (f"zero-downtime {scenario}: {stream.count} requests, {len(failures)} failures "
+               f"({len(during)} during fab {' '.join(fab_args)} [{fab_returned - fab_started:.1f}s], "
+               f"{len(after)} after)")
+    # stderr: with -s it shows under xdist too (a worker's stdout does not reach the terminal).
+    print(f"\n{summary}", file=sys.stderr)
+    record_property("zero_downtime", summary)
+
+    assert ended_by_itself is None, (
+        f"the request stream ended by itself ({ended_by_itself}) before it was stopped: "
+        f"raise MAX_REQUESTS/MAX_SECONDS. {summary}")
+    assert len(during) >= MIN_DURING_FAB, (
+        f"the load was too thin to catch downtime: only {len(during)} requests started while "
+        f"fab ran (need {MIN_DURING_FAB}). {summary}")
+    assert len(after) >= MIN_AFTER_FAB, (
+        f"only {len(after)} requests started after fab returned (need {MIN_AFTER_FAB}). {summary}")
+    assert not failures, (
+        f"{len(failures)} of {stream.count} requests failed (times from the stream's start; fab ran "
+        f"+{fab_started - stream.started_at:.3f}s..+{fab_returned - stream.started_at:.3f}s):\n"
+        + stream.report(failures, limit=10))
+    return stream
+
+
+def assert_served_after_fab(stream: RequestStream, version: str, release: str, prefix: str) -> None:
+    """Every response started after fab returned: this version, release and venv."""
+    wrong = []
+    for result in stream.started_after(stream.fab_returned):  # type: ignore[attr-defined]
+        data = _parse(result)
+        if data is None or (data.get("version"), data.get("release"), data.get("prefix")) != (
+                version, release, prefix):
+            wrong.append(result)
+    assert not wrong, (
+        f"{len(wrong)} responses after fab returned did not come from version {version}, "
+        f"release {release}, venv {prefix}:\n" + stream.report(wrong, limit=10))
+
+
+def test_a_code_only_deploy_under_load_fails_no_request_and_then_serves_the_new_code(
+        site, record_property):
+    before = info(site.host.http_port)
+    site.set_version("2.0.0")
+
+    stream = run_under_load(site, "code-only deploy", ("deploy",), record_property)
+
+    release, prefix = live(site.host)
+    assert release != before["release"], "the deploy did not switch to a new release"
+    assert prefix == before["prefix"], "a code-only deploy keeps the venv"
+    assert_served_after_fab(stream, "2.0.0", release, prefix)
+    assert "version 2.0.0" in http_get(site.host.http_port, "/")[1]
+
+
+def test_a_deploy_that_changes_requirements_under_load_fails_no_request_and_then_runs_in_the_new_venv(
+        site, record_property):
+    before = info(site.host.http_port)
+    site.switch_source("2.0.0", extra_requirements=["six"])
+
+    stream = run_under_load(site, "requirements deploy", ("deploy",), record_property)
+
+    release, prefix = live(site.host)
+    assert release != before["release"], "the deploy did not switch to a new release"
+    assert prefix != before["prefix"], "a requirements change must run in a new venv"
+    assert os.path.isdir(os.path.join(prefix, "lib")) and any(
+        Path(prefix).glob("lib/python*/site-packages/six.py")), f"six is not installed in {prefix}"
+    assert_served_after_fab(stream, "2.0.0", release, prefix)
+
+
+def test_a_rollback_under_load_fails_no_request_and_then_serves_the_old_code_in_its_old_venv(
+        site, record_property):
+    first = info(site.host.http_port)
+    site.switch_source("2.0.0", extra_requirements=["six"])
+    site.fab("deploy")
+    second = info(site.host.http_port)
+    assert second["version"] == "2.0.0" and second["prefix"] != first["prefix"]
+
+    stream = run_under_load(site, "rollback", ("rollback",), record_property)
+
+    release, prefix = live(site.host)
+    assert (release, prefix) == (first["release"], first["prefix"]), "rollback did not go back to v1"
+    assert_served_after_fab(stream, "1.0.0", first["release"], first["prefix"])
+
+
+def test_a_restart_under_load_fails_no_request_and_replaces_the_master(site, record_property):
+    first = info(site.host.http_port)
+    pidfile = site.host.run_dir / "gunicorn.pid"
+    old_master = pidfile.read_text().strip()
+
+    stream = run_under_load(site, "restart", ("restart",), record_property)
+
+    new_master = pidfile.read_text().strip()
+    assert new_master and new_master != old_master, "restart did not replace the gunicorn master"
+    assert not pid_alive(int(old_master)), f"the old master (pid {old_master}) still runs"
+    assert live(site.host) == (first["release"], first["prefix"])
+    assert_served_after_fab(stream, "1.0.0", first["release"], first["prefix"])
