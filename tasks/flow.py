@@ -50,7 +50,7 @@ def take_lock(run: HostRun, record: RunRecord) -> None:
         check_host(run, record.lock_owner(), record.force_unlock)
     except StepFailed as failure:
         if failure.code == ExitCode.LOCKED:
-            holder = failure.message.partition("the deploy lock is held: ")[2] or failure.message
+            holder = failure.message.partition("the deploy lock is held:")[2].strip() or "unknown"
             raise StepFailed(run.alias, "prepare",
                              f"another deploy holds the lock: {describe_holder(holder)}. If it is gone, "
                              "clear the lock with `fab unlock` or `deploy --force-unlock`.",
@@ -68,7 +68,7 @@ def build_release(run: HostRun, rel: LocalRelease, env_file: tuple[bytes, list[s
         configure_release(run, rel)
         run_release_hooks(run, rel.release_id)
         publish_proxy_site(run, rel.release_id)
-    except StepFailed:
+    except BaseException:  # a failed step, Ctrl-C or SIGTERM: the release never went live
         discard_release(run, rel.release_id)
         raise
 

@@ -15,6 +15,7 @@ from .errors import ExitCode, StepFailed
 from .inventory import Host, Stage
 from .layout import Layout
 from .output import Reporter
+from .record import describe_holder
 from .render import render_release_configs, template_context
 from .source import Install, LocalRelease, plan_install
 from .transport import CommandTimeout, ConnectError, HostConnection
@@ -53,7 +54,8 @@ class HostRun:
             except ConnectError as exc:
                 raise StepFailed(self.alias, step, str(exc), ExitCode.CONNECT) from None
             if not result.ok:
-                message = result.stderr.strip() or result.stdout.strip()[-2000:] or f"exit code {result.exit_code}"
+                stdout = "\n".join(line for line in result.stdout.splitlines() if not line.startswith("wsgideploy-"))
+                message = result.stderr.strip() or stdout.strip()[-2000:] or f"exit code {result.exit_code}"
                 code = ExitCode.LOCKED if result.exit_code == lock.LOCKED_EXIT else ExitCode.FAILED
                 raise StepFailed(self.alias, step, message, code)
             facts = release.parse_facts(result.stdout)
@@ -69,7 +71,7 @@ def check_host(run: HostRun, lock_owner: str = "", force_unlock: bool = False) -
     the host's facts (Python version, live release)."""
     take = lock.acquire(run.layout, lock_owner, force=force_unlock) if lock_owner else ""
     facts = run.remote("prepare", release.prepare(run.layout, run.stage.app.python, take),
-                       describe=lambda f: "lock taken" + (f" (removed a lock held by {f['forced_lock']})"
+                       describe=lambda f: "lock taken" + (f" (removed a lock held by {describe_holder(f['forced_lock'])})"
                                                           if f.get("forced_lock") else "") if lock_owner else "")
     run.facts.update(facts)
     return facts
@@ -108,22 +110,15 @@ def finish(run: HostRun, token: str, log_entry: str) -> None:
     Best effort: if the host cannot be reached, the lock stays and says who holds it.
     """
     body = script(history.append_log(run.layout, log_entry), lock.release(run.layout, token))
-    for attempt in (1, 2):
-        try:
-            if attempt == 2:
-                run.conn.close()
-                run.conn.open()
-            if run.conn.run_script(body, timeout=60).ok:
-                return
-        except (CommandTimeout, ConnectError):
-            continue
-    run.out.line(run.alias, "could not release the deploy lock: clear it with `fab unlock` once the host is back")
+    if not run_cleanup(run, body):
+        run.out.line(run.alias, "could not release the deploy lock: clear it with `fab unlock` once the host is back")
 
 
 def unlock(run: HostRun) -> str:
     """Remove the deploy lock whoever holds it; return who held it ('' if nobody)."""
     facts = run.remote("unlock", script(lock.force_release(run.layout)),
-                       describe=lambda f: f"removed the lock of {f['holder']}" if f.get("holder") else "no lock was held")
+                       describe=lambda f: f"removed the lock of {describe_holder(f['holder'])}"
+                       if f.get("holder") else "no lock was held")
     return facts.get("holder", "")
 
 
@@ -197,16 +192,27 @@ def check_health(run: HostRun) -> str:
 
 
 def discard_release(run: HostRun, release_id: str) -> None:
-    """Remove a release that never went live (best effort; the failure is already reported)."""
+    """Remove a release that never went live (reconnecting if needed; the failure is already reported)."""
     partial = f"{run.layout.releases}/.{release_id}.partial"
     body = script(f"""
 [ "$(readlink {q(run.layout.current)} 2>/dev/null | sed 's#.*/##')" = {q(release_id)} ] && exit 0
 rm -rf {q(run.layout.release(release_id))} {q(partial)}
 """)
-    try:
-        run.conn.run_script(body, timeout=60)
-    except (CommandTimeout, ConnectError):
-        pass
+    run_cleanup(run, body)
+
+
+def run_cleanup(run: HostRun, body: str) -> bool:
+    """Run a cleanup script that must not be lost to a dropped connection: reconnect once if needed."""
+    for attempt in (1, 2):
+        try:
+            if attempt == 2:
+                run.conn.close()
+                run.conn.open()
+            if run.conn.run_script(body, timeout=60).ok:
+                return True
+        except (CommandTimeout, ConnectError):
+            continue
+    return False
 
 
 # --- server control -------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 import paramiko
 from fabric import Config, Connection
 
-from .commands.shell import q
+from .commands.shell import SESSION_MARK, q, stop_session
 from .inventory import Host, Ssh
 
 
@@ -155,9 +155,30 @@ class HostConnection:
                 select.select([channel], [], [], 0.2)
             code = channel.recv_exit_status()
             channel.close()
+            if code == -1:  # the channel closed without an exit status: the connection dropped
+                raise ConnectError(f"{self.host.alias}: the SSH connection dropped while a command ran")
+        except KeyboardInterrupt:
+            self._stop_remote(out.decode(errors="replace"))
+            raise
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise ConnectError(f"{self.host.alias}: the SSH connection failed: {exc}") from None
+            raise ConnectError(f"{self.host.alias}: the SSH connection failed: {str(exc) or type(exc).__name__}") from None
         return RemoteResult(code, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+    def _stop_remote(self, partial_stdout: str) -> None:
+        """After Ctrl-C or SIGTERM, stop the interrupted script's session on the host.
+
+        Without a pty, closing the channel does not stop what the script started.
+        Services the scripts start (gunicorn, nginx) run in sessions of their own.
+        """
+        for line in partial_stdout.splitlines():
+            value = line[len(SESSION_MARK):].strip()
+            if line.startswith(SESSION_MARK) and value.isdigit():
+                try:
+                    self.run(stop_session(int(value)), timeout=10)
+                except (ConnectError, CommandTimeout):
+                    pass
+                return
 
 
 def default_user() -> str:

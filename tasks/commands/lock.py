@@ -30,7 +30,10 @@ if ! mkdir {q(lock)} 2>/dev/null; then
   echo "the deploy lock is held: $(cat {q(lock + '/owner.json')} 2>/dev/null || echo '(no owner recorded)')" >&2
   exit {LOCKED_EXIT}
 fi
-printf '%s\\n' {q(owner_json)} > {q(lock + '/owner.json')}
+if ! printf '%s\\n' {q(owner_json)} > {q(lock + '/owner.json')}; then
+  rm -rf {q(lock)}
+  fail "could not record the deploy lock in {lock} (is the disk full?)"
+fi
 """
 
 

@@ -11,7 +11,18 @@ q = shlex.quote
 PRELUDE = """set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
 """
+# The script's session id, printed first so that an interrupted run can stop
+# everything the script started (see transport.HostConnection.run).
+SESSION_MARK = "wsgideploy-session:"
+
+
+def stop_session(session_id: int) -> str:
+    """TERM every process of a session (a script and all it started, not the
+    services that start sessions of their own). By session id, never by name."""
+    return (f"for s in /proc/[0-9]*/stat; do read -r pid _ _ _ _ sid _ < \"$s\" 2>/dev/null || continue; "
+            f"[ \"$sid\" = {int(session_id)} ] && kill -TERM \"$pid\" 2>/dev/null; done; true")
 
 
 def script(*parts: str) -> str:

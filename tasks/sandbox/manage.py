@@ -172,8 +172,6 @@ def _alive(pid: int | None) -> str:
 
 
 def plan_text(state: State, user_existed: bool) -> str:
-    ssh = sshd_host(state)
-    nginx = nginx_prefix()
     sudoers = hosts.sudoers_path(state.user)
     if user_existed:
         user_line = (f"  - user {state.user!r} already exists and is used as is (a locked password field '!'\n"

@@ -4,36 +4,20 @@ Every check is a real HTTP request through the test host's own nginx.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from .fabcli import app_info
 from .helpers import copy_app, http_get
 
-PROJECT = Path(__file__).resolve().parents[2]
-EXAMPLE = PROJECT / "examples" / "hello"
-APPS = Path(__file__).resolve().parents[1] / "apps"
-
-
-def fab(inventories: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    """Run the real ``fab`` CLI against the test inventories; check its exit code."""
-    env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventories)}
-    env.pop("FABRIC_DEPLOY_STAGE", None)
-    result = subprocess.run(["fab", *args], cwd=PROJECT, env=env, capture_output=True, text=True,
-                            timeout=600, stdin=subprocess.DEVNULL)
-    if result.returncode != expect:
-        pytest.fail(f"fab {' '.join(args)} exited {result.returncode}, expected {expect}\n"
-                    f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
-    return result
+from .fabcli import APPS, EXAMPLE, PROJECT, fab
 
 
 def info(port: int) -> dict[str, str]:
-    status, body = http_get(port, "/info")
-    assert status == 200, body
-    return json.loads(body)
+    return app_info(port)
 
 
 @pytest.fixture

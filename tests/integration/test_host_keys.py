@@ -1,0 +1,159 @@
+"""Host key checking through the real ``fab`` CLI.
+
+Each test builds its own ``known_hosts`` in a temporary file from the test host's real one
+(``TestHost.known_hosts``, which pins the sshd's key for ``[127.0.0.1]:<port>``) and points the
+inventory's ``known_hosts`` at it:
+
+- a file without the host's key: refused (exit 4, "unknown", the flag to use), nothing touched;
+- the same file with ``--trust-new-host-key``: deployed, and the key is recorded in that file,
+  so the next deploy needs no flag;
+- a file with a DIFFERENT key for the host: refused (exit 4, "CHANGED"), with or without the flag.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+import paramiko
+import pytest
+
+from .helpers import TestHost, copy_app, http_get
+
+PROJECT = Path(__file__).resolve().parents[2]
+EXAMPLE = PROJECT / "examples" / "hello"
+CONNECT_FAILED = 4  # docs/exit-codes.md
+
+# A key recorded for some other host, so the files below are realistic (not empty).
+OTHER_HOST = "[127.0.0.1]:1"
+SSH_KEYGEN_TYPES = {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa", "ecdsa-sha2-nistp256": "ecdsa"}
+
+
+def fab(inventories: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real ``fab`` CLI against the test inventories (the caller checks the exit code)."""
+    env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventories)}
+    env.pop("FABRIC_DEPLOY_STAGE", None)
+    return subprocess.run(["fab", *args], cwd=PROJECT, env=env, capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+
+
+def shown(result: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+
+
+def host_name(host: TestHost) -> str:
+    """How known_hosts names the test host (a non-standard port)."""
+    return f"[127.0.0.1]:{host.ssh_port}"
+
+
+def real_key(host: TestHost) -> tuple[str, str]:
+    """(key type, base64) of the test host's key, from its real known_hosts."""
+    keys = paramiko.HostKeys(str(host.known_hosts)).lookup(host_name(host))
+    assert keys is not None and len(keys) == 1, f"{host.known_hosts} should pin exactly one key"
+    (keytype, key), = keys.items()
+    return keytype, key.get_base64()
+
+
+def recorded(known_hosts: Path, name: str) -> dict[str, str]:
+    """{key type: base64} recorded for ``name`` in ``known_hosts`` (hashed entries included)."""
+    keys = paramiko.HostKeys(str(known_hosts)).lookup(name)
+    return {} if keys is None else {keytype: key.get_base64() for keytype, key in keys.items()}
+
+
+def new_key(directory: Path, keytype: str, name: str) -> str:
+    """A fresh public key of ``keytype`` (``ssh-ed25519``...), from ssh-keygen: its base64."""
+    path = directory / f"{name}_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", SSH_KEYGEN_TYPES[keytype], "-N", "", "-C", name,
+                    "-f", str(path)], check=True, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    written_type, key = path.with_name(path.name + ".pub").read_text().split()[:2]
+    assert written_type == keytype
+    return key
+
+
+Deploy = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def site(make_host, write_inventory, tmp_path):
+    """A test host, the example app (1.0.0) and ``use(known_hosts) -> deploy(*flags)``: points the
+    inventory at that known_hosts file and returns a function running ``fab -H web1 deploy``."""
+    host = make_host("web1")
+    source = copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")
+    keytype, _ = real_key(host)
+    other = new_key(tmp_path, keytype, "other-host")
+
+    def use(known_hosts: Path) -> Deploy:
+        table = {**host.host_table(), "known_hosts": str(known_hosts)}
+        inventories = write_inventory(
+            "test",
+            app={"name": "hello", "source": str(source), "wsgi": "app:app", "root": host.app_root,
+                 "server_name": "localhost", "listen": host.http_port, "listen_address": "127.0.0.1"},
+            hosts={"web1": table}, nginx=host.nginx_table(), vars={"workers": 1})
+        return lambda *flags: fab(inventories, "-H", "web1", "deploy", *flags)
+
+    return host, source, f"{OTHER_HOST} {keytype} {other}\n", use
+
+
+def test_a_host_whose_key_is_not_in_known_hosts_is_refused_before_anything_is_touched(site, tmp_path):
+    host, _, other_line, use = site
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(other_line)
+    assert recorded(known_hosts, host_name(host)) == {}
+
+    result = use(known_hosts)()
+
+    assert result.returncode == CONNECT_FAILED, shown(result)
+    output = result.stdout + result.stderr
+    assert "host key is unknown" in output, shown(result)
+    assert "--trust-new-host-key" in output, shown(result)
+    assert "web1" in output, shown(result)
+    assert not host.app_root.exists(), f"{host.app_root} was created although the connection was refused"
+    assert known_hosts.read_text() == other_line, "a refused host key must not be recorded"
+
+
+def test_trust_new_host_key_deploys_and_records_the_key_so_the_next_deploy_needs_no_flag(site, tmp_path):
+    host, source, other_line, use = site
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(other_line)
+    deploy = use(known_hosts)
+
+    result = deploy("--trust-new-host-key")
+
+    assert result.returncode == 0, shown(result)
+    status, body = http_get(host.http_port, "/")
+    assert status == 200 and "version 1.0.0" in body, body
+    keytype, key = real_key(host)
+    assert recorded(known_hosts, host_name(host)) == {keytype: key}, (
+        f"the host's key was not recorded in {known_hosts}:\n{known_hosts.read_text()}")
+    assert recorded(known_hosts, OTHER_HOST) == {keytype: other_line.split()[2]}, (
+        "recording the new key dropped the other host's entry")
+
+    app_py = source / "app.py"
+    app_py.write_text(app_py.read_text().replace('VERSION = "1.0.0"', 'VERSION = "1.0.1"'))
+    again = deploy()
+
+    assert again.returncode == 0, shown(again)
+    status, body = http_get(host.http_port, "/")
+    assert status == 200 and "version 1.0.1" in body, body
+
+
+@pytest.mark.parametrize("flags", [(), ("--trust-new-host-key",)],
+                         ids=["without_the_flag", "even_with_trust_new_host_key"])
+def test_a_changed_host_key_is_refused_as_changed(site, tmp_path, flags):
+    host, _, _, use = site
+    keytype, key = real_key(host)
+    forged = new_key(tmp_path, keytype, "forged")
+    assert forged != key
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"{host_name(host)} {keytype} {forged}\n")
+    before = known_hosts.read_text()
+
+    result = use(known_hosts)(*flags)
+
+    assert result.returncode == CONNECT_FAILED, shown(result)
+    output = result.stdout + result.stderr
+    assert "CHANGED" in output, shown(result)
+    assert "unknown" not in output, shown(result)
+    assert not host.app_root.exists(), f"{host.app_root} was created although the key had changed"
+    assert known_hosts.read_text() == before, "the recorded key must not be replaced"
