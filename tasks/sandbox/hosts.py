@@ -715,14 +715,16 @@ def _toml_value(value: Any) -> str:
         return _toml_str(os.fspath(value))
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):  # only inside a list: an inline table
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"cannot write {type(value).__name__} to TOML: {value!r}")
 
 
 def toml_dumps(data: Mapping[str, Any]) -> str:
     """Serialise ``data`` as TOML.
 
-    Supports str (and `os.PathLike`, written as a string), int, float, bool, lists of those,
-    and nested tables, which are written as ``[a.b]`` sections. A table holding only
+    Supports str (and `os.PathLike`, written as a string), int, float, bool, lists of those
+    (a table in a list is written inline), and nested tables, which are written as ``[a.b]`` sections. A table holding only
     sub-tables gets no header of its own; an empty table gets one, so that it exists.
     """
     lines: list[str] = []
