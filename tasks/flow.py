@@ -7,6 +7,8 @@ host's deploy lock from ``prepare`` to the end, and both append to its deploy lo
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from .errors import ExitCode, StepFailed
 from .record import RunRecord, describe_holder
@@ -20,16 +22,24 @@ from .steps import (HostRun, build_venv, check_health, check_host, configure_rel
 def deploy_host(run: HostRun, rel: LocalRelease, record: RunRecord,
                 env_file: tuple[bytes, list[str]] | None = None) -> None:
     """Deploy ``rel`` to one host."""
-    started = time.monotonic()
-    locked_by_us = False
-    result, message = "failed", ""
-    try:
-        take_lock(run, record)
-        locked_by_us = True
+    with holding_lock(run, record, lambda: rel.release_id):
         previous = run.facts.get("current", "")
         build_release(run, rel, env_file)
         go_live(run, rel.release_id, previous)
         prune_releases(run)
+
+
+@contextmanager
+def holding_lock(run: HostRun, record: RunRecord, release: Callable[[], str]) -> Iterator[None]:
+    """Take the host's lock, run the body, then log its outcome and release the lock, whatever happened.
+
+    ``release`` names the release the run acted on, once the body has chosen it.
+    """
+    take_lock(run, record)
+    started = time.monotonic()
+    result, message = "failed", ""
+    try:
+        yield
         result = "ok"
     except StepFailed as failure:
         result = "rolled_back" if failure.code == ExitCode.ROLLED_BACK else "failed"
@@ -39,9 +49,8 @@ def deploy_host(run: HostRun, rel: LocalRelease, record: RunRecord,
         result = "interrupted"
         raise
     finally:
-        if locked_by_us:
-            finish(run, record.token, record.log_entry(run.alias, rel.release_id, result,
-                                                       time.monotonic() - started, message))
+        finish(run, record.token, record.log_entry(run.alias, release(), result,
+                                                   time.monotonic() - started, message))
 
 
 def take_lock(run: HostRun, record: RunRecord) -> None:
@@ -121,29 +130,13 @@ def choose_rollback_target(releases: list[str], current: str, to: str | None,
 
 def rollback_host(run: HostRun, to: str | None, record: RunRecord) -> None:
     """Go back to an earlier release (skipping bad ones unless named with ``to``)."""
-    started = time.monotonic()
-    locked_by_us = False
-    result, message, target = "failed", "", to or ""
-    try:
-        take_lock(run, record)
-        locked_by_us = True
+    chosen = {"release": to or ""}
+    with holding_lock(run, record, lambda: chosen["release"]):
         with run.out.step(run.alias, "select") as step:
             found = read_releases(run)
             try:
-                target = choose_rollback_target(found.ids, found.current, to, found.bad)
+                chosen["release"] = choose_rollback_target(found.ids, found.current, to, found.bad)
             except ValueError as exc:
                 raise StepFailed(run.alias, "select", str(exc)) from None
-            step.detail = f"{found.current or 'none'} -> {target}"
-        go_live(run, target, found.current)
-        result = "ok"
-    except StepFailed as failure:
-        result = "rolled_back" if failure.code == ExitCode.ROLLED_BACK else "failed"
-        message = failure.message
-        raise
-    except BaseException:
-        result = "interrupted"
-        raise
-    finally:
-        if locked_by_us:
-            finish(run, record.token, record.log_entry(run.alias, target, result,
-                                                       time.monotonic() - started, message))
+            step.detail = f"{found.current or 'none'} -> {chosen['release']}"
+        go_live(run, chosen["release"], found.current)

@@ -34,12 +34,11 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from .fabcli import EXAMPLE, app_info, fab as run_fab, hello_app_table
 from .helpers import TestHost, copy_app, http_get
 from .load import RequestStream, Result
 from tasks.sandbox.hosts import pid_alive
 
-PROJECT = Path(__file__).resolve().parents[2]
-EXAMPLE = PROJECT / "examples" / "hello"
 
 # The load: a request every 2 ms on average from 8 threads (unpaced, 8 threads reach well over
 # 1,000 requests a second here, which starves the other tests of a parallel run of CPU). That
@@ -161,21 +160,12 @@ def test_request_stream_stop_ends_it_and_started_after_splits_by_start_time(loca
 
 def fab(inventories: Path, *args: str, expect: int = 0,
         timeout: float = FAB_TIMEOUT) -> subprocess.CompletedProcess[str]:
-    """Run the real ``fab`` CLI against the test inventories; check its exit code."""
-    env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventories)}
-    env.pop("FABRIC_DEPLOY_STAGE", None)
-    result = subprocess.run(["fab", *args], cwd=PROJECT, env=env, capture_output=True, text=True,
-                            timeout=timeout, stdin=subprocess.DEVNULL)
-    if result.returncode != expect:
-        pytest.fail(f"fab {' '.join(args)} exited {result.returncode}, expected {expect}\n"
-                    f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
-    return result
+    """The real ``fab`` CLI (see fabcli), with this module's time bound."""
+    return run_fab(inventories, *args, expect=expect, timeout=timeout)
 
 
 def info(port: int) -> dict[str, str]:
-    status, body = http_get(port, "/info")
-    assert status == 200, body
-    return json.loads(body)
+    return app_info(port)
 
 
 def live(host: TestHost) -> tuple[str, str]:
@@ -218,8 +208,7 @@ def site(make_host, write_inventory, tmp_path) -> Site:
     source = copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")
     inventories = write_inventory(
         "test",
-        app={"name": "hello", "source": str(source), "wsgi": "app:app", "root": host.app_root,
-             "server_name": "localhost", "listen": host.http_port, "listen_address": "127.0.0.1"},
+        app=hello_app_table(host, source),
         hosts={"web1": host.host_table()}, nginx=host.nginx_table(), vars={"workers": 2})
     result = Site(host, inventories, source, tmp_path)
     result.fab("deploy")
