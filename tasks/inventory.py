@@ -203,14 +203,14 @@ def _matches(pattern: re.Pattern[str], what: str) -> Check:
     def check(v: Any) -> str | None:
         if not isinstance(v, str):
             return f"must be a string ({what}), not {type(v).__name__}"
-        return None if pattern.match(v) else f"must be {what}, not {v!r}"
+        return None if pattern.fullmatch(v) else f"must be {what}, not {v!r}"
     return check
 
 
 def _is_abs_path(v: Any) -> str | None:
     if not isinstance(v, str) or not v.startswith("/"):
         return f"must be an absolute path on the host, not {v!r}"
-    if not _SAFE_PATH.match(v):
+    if not _SAFE_PATH.fullmatch(v):
         return f"must use only letters, digits and . _ / @ + : , = - (no spaces, quotes or $), not {v!r}"
     return None
 
@@ -223,7 +223,7 @@ def _is_app_root(v: Any) -> str | None:
 
 
 def _is_command_word(v: Any) -> str | None:
-    if isinstance(v, str) and _SAFE_WORD.match(v):
+    if isinstance(v, str) and _SAFE_WORD.fullmatch(v):
         return None
     return f"must be a command name or path without spaces, quotes or $, not {v!r}"
 
@@ -235,7 +235,7 @@ def _is_rel_path(v: Any) -> str | None:
 
 
 def _is_server_names(v: Any) -> str | None:
-    if isinstance(v, str) and _SERVER_NAMES.match(v):
+    if isinstance(v, str) and _SERVER_NAMES.fullmatch(v):
         return None
     return f"must be nginx server names separated by single spaces (no quotes, ';', '{{' or '}}'), not {v!r}"
 
@@ -260,7 +260,7 @@ def _is_rel_paths(v: Any) -> str | None:
         return "must be a list of non-empty strings"
     for p in v:
         parts = Path(p).parts
-        if p.startswith("/") or ".." in parts or not parts or not _SAFE_WORD.match(p):
+        if p.startswith("/") or ".." in parts or not parts or not _SAFE_WORD.fullmatch(p):
             return f"{p!r} must be a relative path inside the release, without '..', spaces or quotes"
     return None
 
@@ -285,11 +285,11 @@ def _is_hostname(v: Any) -> str | None:
         return None
     except ValueError:
         pass
-    return None if _HOSTNAME.match(v) else f"is not a valid hostname or IP address: {v!r}"
+    return None if _HOSTNAME.fullmatch(v) else f"is not a valid hostname or IP address: {v!r}"
 
 
 def _is_env_names(v: Any) -> str | None:
-    if isinstance(v, list) and all(isinstance(x, str) and _ENV_NAME.match(x) for x in v):
+    if isinstance(v, list) and all(isinstance(x, str) and _ENV_NAME.fullmatch(x) for x in v):
         return None
     return "must be a list of environment variable names (letters, digits, '_')"
 
@@ -445,7 +445,7 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
     hosts = []
     for alias, raw in hosts_raw.items():
         key = f"hosts.{alias}"
-        if not _ALIAS.match(alias):
+        if not _ALIAS.fullmatch(alias):
             raise InventoryError(path, key, "an alias uses letters, digits, '.', '-' or '_'")
         if not isinstance(raw, dict):
             raise InventoryError(path, key, "must be a table")

@@ -45,9 +45,11 @@ def describe_holder(owner_json: str) -> str:
     """``user@host since <time> (deploy of <release>, pid N)`` from a lock's JSON, or the raw text."""
     try:
         owner = json.loads(owner_json)
+        if not isinstance(owner, dict):
+            return owner_json.strip() or "unknown"
         what = f"{owner.get('action', 'deploy')}" + (f" of {owner['release']}" if owner.get("release") else "")
         return f"{owner['user']}@{owner['from']} since {owner['since']} ({what}, pid {owner.get('pid', '?')})"
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return owner_json.strip() or "unknown"
 
 

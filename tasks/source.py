@@ -6,11 +6,14 @@ compute the key of the virtualenv the release needs.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
+import importlib.util
 import io
 import re
 import subprocess
 import tarfile
+import types
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -220,8 +223,7 @@ def env_file_content(app: App, environ: Mapping[str, str]) -> tuple[bytes, list[
     if not app.env_file and not app.env:
         return None
     text = app.env_file.read_text() if app.env_file else ""
-    names = [line.split("=", 1)[0].removeprefix("export ").strip() for line in text.splitlines()
-             if "=" in line and not line.lstrip().startswith("#")]
+    names = list(dotenv_parser().parse(text))  # the names the host's loader will read
     missing = [name for name in app.env if name not in environ]
     if missing:
         raise SourceError(f"app.env names environment variables that are not set: {', '.join(missing)}")
@@ -229,13 +231,25 @@ def env_file_content(app: App, environ: Mapping[str, str]) -> tuple[bytes, list[
         text += "\n"
     for name in app.env:
         value = environ[name]
-        if "'" not in value and "\n" not in value:
+        if not any(ch in value for ch in "'\n\r"):
             text += f"{name}='{value}'\n"  # taken literally by the loader
         else:
-            escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+            escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+                       .replace("\r", "\\r"))
             text += f'{name}="{escaped}"\n'
         names.append(name)
     return text.encode(), names
+
+
+@functools.cache
+def dotenv_parser() -> types.ModuleType:
+    """``templates/wsgideploy_env.py``, the loader the hosts run, to read .env text the same way."""
+    path = Path(__file__).resolve().parent.parent / "templates" / "wsgideploy_env.py"
+    spec = importlib.util.spec_from_file_location("wsgideploy_env", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def source_revision(source: Path) -> str | None:

@@ -6,7 +6,7 @@ variables added to the environment. A missing file adds nothing.
 
 The format is the usual dotenv one: ``KEY=value`` lines, an optional ``export``,
 ``#`` comments, and values in single quotes (taken literally) or double quotes
-(``\\n``, ``\\"`` and ``\\\\`` unescaped).
+(``\\n``, ``\\r``, ``\\"`` and ``\\\\`` unescaped).
 """
 import os
 import sys
@@ -15,7 +15,7 @@ import sys
 def parse(text):
     """Return the variables of a dotenv text as a dict."""
     values = {}
-    for raw in text.splitlines():
+    for raw in text.split("\n"):  # only \n ends a line; a \r\n line loses its \r below
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
@@ -27,7 +27,7 @@ def parse(text):
             value = value[1:-1]
         elif len(value) >= 2 and value[0] == value[-1] == '"':
             value = (value[1:-1].replace("\\\\", "\0").replace('\\"', '"')
-                     .replace("\\n", "\n").replace("\0", "\\"))
+                     .replace("\\n", "\n").replace("\\r", "\r").replace("\0", "\\"))
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
         if key:
@@ -38,7 +38,7 @@ def parse(text):
 def load(path):
     """The variables of the env file at ``path`` ({} when it does not exist)."""
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8", newline="") as fh:
             return parse(fh.read())
     except FileNotFoundError:
         return {}

@@ -41,7 +41,7 @@ def release(layout: Layout, token: str) -> str:
     """Script lines that remove the lock, but only if it is still ours (same token)."""
     lock = lock_dir(layout)
     return f"""
-if grep -qs {q(token)} {q(lock + '/owner.json')}; then rm -rf {q(lock)}; echo "wsgideploy-fact:unlocked=yes"; fi
+if grep -qsF -- {q(token)} {q(lock + '/owner.json')}; then rm -rf {q(lock)}; echo "wsgideploy-fact:unlocked=yes"; fi
 """
 
 

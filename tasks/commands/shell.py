@@ -21,8 +21,10 @@ SESSION_MARK = "wsgideploy-session:"
 def stop_session(session_id: int) -> str:
     """TERM every process of a session (a script and all it started, not the
     services that start sessions of their own). By session id, never by name."""
-    return (f"for s in /proc/[0-9]*/stat; do read -r pid _ _ _ _ sid _ < \"$s\" 2>/dev/null || continue; "
-            f"[ \"$sid\" = {int(session_id)} ] && kill -TERM \"$pid\" 2>/dev/null; done; true")
+    # The name field of /proc/PID/stat may hold spaces: read the fields after its last ')'.
+    return (f"for s in /proc/[0-9]*/stat; do stat=$(cat \"$s\" 2>/dev/null) || continue; "
+            f"pid=${{s#/proc/}}; pid=${{pid%/stat}}; set -- ${{stat##*) }}; "
+            f"[ \"${{4:-}}\" = {int(session_id)} ] && kill -TERM \"$pid\" 2>/dev/null; done; true")
 
 
 def script(*parts: str) -> str:
