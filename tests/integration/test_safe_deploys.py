@@ -130,7 +130,9 @@ def test_a_failed_health_check_after_the_switch_rolls_back_and_marks_the_release
     assert http_get(host.http_port, "/")[0] == 200
     bad = [r for r in releases_on(host) if r != v1_info["release"]]
     assert len(bad) == 1 and (Path(host.app_root) / "releases" / bad[0] / ".wsgideploy-bad").exists()
-    assert "bad: rollback skips it" in fab(inventory, "-H", "web1", "releases").stdout
+    listing = fab(inventory, "-H", "web1", "releases").stdout
+    assert "bad: rollback skips it" in listing
+    assert "deploy log (last 2)" in listing and "rolled_back" in listing and bad[0] in listing
 
     # A good v3 goes live; a plain rollback then skips the bad release and lands on v1.
     v3 = copy_app(EXAMPLE, v2.parent / "v3", version="3.0.0")
