@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-SERVERS = ("gunicorn",)
-PROXIES = ("nginx",)
+from .modes import COMPATIBLE, PROXY_MODULES, SERVER_MODULES
+
+SERVERS = tuple(SERVER_MODULES)
+PROXIES = tuple(PROXY_MODULES)
 NGINX_CONTROLS = ("auto", "systemd", "signal")
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -412,6 +414,10 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
     source = Path(_expand(raw_app["source"], path.parent) or "")
     if not source.is_dir():
         raise InventoryError(path, "app.source", f"is not a local directory: {source}")
+    server, proxy = raw_app.get("server", "gunicorn"), raw_app.get("proxy", "nginx")
+    if proxy not in COMPATIBLE[server]:
+        raise InventoryError(path, "app.proxy", f"{server} cannot run behind {proxy!r}; "
+                             f"it runs behind {', '.join(repr(p) for p in COMPATIBLE[server])}")
     env_file = _expand(raw_app.get("env_file"), path.parent)
     if env_file and not Path(env_file).is_file():
         raise InventoryError(path, "app.env_file", f"is not a local file: {env_file}")

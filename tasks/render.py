@@ -8,6 +8,7 @@ import jinja2
 
 from .inventory import App
 from .layout import Layout
+from .modes import app_server, front_server
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -42,6 +43,7 @@ def template_context(app: App, layout: Layout, release_id: str, static_dir: str 
     """Everything a template may use: ``app``, ``layout``, ``release_id``, ``static_dir``, ``vars``."""
     return {"app": app, "layout": layout, "release_id": release_id, "static_dir": static_dir,
             "upstream": f"wsgideploy_{app.name.replace('-', '_')}",
+            "upstream_kind": app_server(app.server).UPSTREAM,
             "vars": {**DEFAULT_VARS, **host_vars}}
 
 
@@ -51,12 +53,12 @@ def render(name: str, context: Mapping[str, Any], env: jinja2.Environment | None
 
 
 def render_release_configs(context: Mapping[str, Any], overrides: Path | None = None) -> dict[str, str]:
-    """The files that go into ``releases/<id>/.wsgideploy/`` for a gunicorn + nginx app."""
+    """The files that go into ``releases/<id>/.wsgideploy/``: the app server's configs and the site."""
     env = environment(overrides)
-    files = {
-        "gunicorn.conf.py": render("gunicorn.conf.py.j2", context, env),
-        "nginx.conf": render("nginx.site.conf.j2", context, env),
-    }
+    server = app_server(context["app"].server)
+    proxy = front_server(context["app"].proxy)
+    files = {name: render(template, context, env) for name, template in server.CONFIG_TEMPLATES.items()}
+    files[proxy.SITE_FILE] = render(proxy.SITE_TEMPLATE, context, env)
     for name in VERBATIM_FILES:
         files[name] = (TEMPLATES_DIR / name).read_text()
     return files

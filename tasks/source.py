@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .inventory import App
+from .modes import app_server
 from .static_check import describe, find_unguarded_run_calls, python_files
 
 # Never uploaded: VCS data, caches, local virtualenvs, and a local .env
@@ -28,8 +29,6 @@ DEFAULT_EXCLUDES = (".git", ".hg", ".svn", "__pycache__", "*.pyc", "*.pyo", ".ve
                     ".env", ".pytest_cache", ".mypy_cache", ".ruff_cache", "node_modules",
                     ".wsgideploy", "*.egg-info", ".DS_Store")
 
-# The app server always lands in the venv, even when the app does not list it.
-SERVER_PACKAGES = {"gunicorn": "gunicorn"}
 
 
 class SourceError(Exception):
@@ -113,19 +112,20 @@ def plan_install(app: App, release_dir: str, python_version: str, source_hash: s
     reuse it. A ``pyproject.toml``-only package is installed with ``pip install .``,
     so its venv holds the code too and the key hashes the whole source.
     """
-    server = SERVER_PACKAGES[app.server]
+    # The app server always lands in the venv, even when the app does not list it.
+    server = app_server(app.server).PACKAGES
     requirements = app.source / "requirements.txt"
     pyproject = app.source / "pyproject.toml"
-    h = hashlib.sha256(f"python={python_version}\nserver={server}\n".encode())
+    h = hashlib.sha256(f"python={python_version}\nserver={' '.join(server)}\n".encode())
     if requirements.is_file():
         h.update(b"requirements\n")
         for included in requirement_files(requirements):
             h.update(included.name.encode() + b"\0" + included.read_bytes())
-        args = ("-r", f"{release_dir}/requirements.txt", server)
+        args = ("-r", f"{release_dir}/requirements.txt", *server)
         kind = "requirements"
     elif pyproject.is_file():
         h.update(b"package\n" + source_hash.encode())
-        args = (release_dir, server)
+        args = (release_dir, *server)
         kind = "package"
     else:
         raise SourceError(f"{app.source} has neither requirements.txt nor pyproject.toml: "

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .commands import app_check, gunicorn, health, history, hooks, lock, nginx, prune, release, secrets, venv
+from .commands import health, history, hooks, lock, prune, release, secrets, venv
 from .commands.shell import q, script, write_file
 from .errors import ExitCode, StepFailed
 from .inventory import Host, Stage
 from .layout import Layout
+from .modes import AppServer, FrontServer, app_server, front_server
 from .output import Reporter
 from .record import describe_holder
 from .render import render_release_configs, template_context
@@ -38,6 +39,19 @@ class HostRun:
     @property
     def layout(self) -> Layout:
         return Layout(self.stage.app.root)
+
+    @property
+    def server(self) -> AppServer:
+        return app_server(self.stage.app.server)
+
+    @property
+    def proxy(self) -> FrontServer:
+        return front_server(self.stage.app.proxy)
+
+    @property
+    def proxy_settings(self) -> object:
+        """The inventory table of this app's front server (``[nginx]``, ...)."""
+        return getattr(self.stage, self.stage.app.proxy)
 
     def remote(self, step: str, body: str, stdin: bytes | None = None,
                timeout: float | None = None, announce: bool = False,
@@ -150,17 +164,17 @@ def configure_release(run: HostRun, rel: LocalRelease) -> dict[str, str]:
     config_dir = f"{run.layout.release(rel.release_id)}/{run.layout.config_dir_name}"
     writes = [f"mkdir -p {q(config_dir)}"] + [write_file(f"{config_dir}/{name}", text)
                                               for name, text in configs.items()]
-    check = app_check.check_gunicorn_app(run.layout, rel.release_id, timeout=app.health.timeout + 30)
+    check = run.server.check(run.layout, rel.release_id, app.health.timeout + 30)
     run.remote("check", script(*writes) + check, describe=lambda _: f"app loads ({app.wsgi})")
     return configs
 
 
 def publish_proxy_site(run: HostRun, release_id: str) -> None:
-    """Install the release's nginx site, test the whole nginx config, reload nginx."""
-    ng = run.stage.nginx
-    rendered = f"{run.layout.release(release_id)}/{run.layout.config_dir_name}/nginx.conf"
-    run.remote("nginx", nginx.install_site(ng, run.stage.app.name, rendered) + nginx.reload(ng),
-               describe=lambda f: f"site tested, nginx {f.get('nginx', 'reloaded')}")
+    """Install the release's site in the front server, test its whole config, reload it."""
+    proxy, settings, name = run.proxy, run.proxy_settings, run.stage.app.proxy
+    rendered = f"{run.layout.release(release_id)}/{run.layout.config_dir_name}/{proxy.SITE_FILE}"
+    run.remote(name, proxy.install_site(settings, run.stage.app.name, rendered) + proxy.reload(settings),
+               describe=lambda f: f"site tested, {name} {f.get(name, 'reloaded')}")
 
 
 def switch_release(run: HostRun, release_id: str) -> str:
@@ -177,8 +191,8 @@ def reload_app_server(run: HostRun) -> None:
     app_vars = run.stage.host_vars(run.host)
     timeout = run.stage.app.health.timeout + 30
     graceful = float(app_vars.get("graceful_timeout", 30))
-    run.remote("reload", gunicorn.upgrade(run.layout, timeout, graceful),
-               describe=lambda f: f"gunicorn {f.get('action', '')}, pid {f.get('pid', '?')}")
+    run.remote("reload", run.server.upgrade(run.layout, timeout, graceful),
+               describe=lambda f: f"{run.stage.app.server} {f.get('action', '')}, pid {f.get('pid', '?')}")
 
 
 def check_health(run: HostRun) -> str:
@@ -223,15 +237,15 @@ def server_action(run: HostRun, action: str) -> dict[str, str]:
     timeout = run.stage.app.health.timeout + 30
     graceful = float(app_vars.get("graceful_timeout", 30))
     builders = {
-        "start": lambda: gunicorn.start(run.layout, timeout),
-        "stop": lambda: gunicorn.stop(run.layout, graceful),
-        "restart": lambda: gunicorn.upgrade(run.layout, timeout, graceful, start_if_stopped=True),
-        "reload": lambda: gunicorn.upgrade(run.layout, timeout, graceful, start_if_stopped=False),
-        "status": lambda: gunicorn.status(run.layout),
+        "start": lambda: run.server.start(run.layout, timeout),
+        "stop": lambda: run.server.stop(run.layout, graceful),
+        "restart": lambda: run.server.upgrade(run.layout, timeout, graceful, start_if_stopped=True),
+        "reload": lambda: run.server.upgrade(run.layout, timeout, graceful, start_if_stopped=False),
+        "status": lambda: run.server.status(run.layout),
     }
     def describe(f: dict[str, str]) -> str:
         return "" if action == "status" else (
-            f"gunicorn {f.get('action', '')}" + (f", pid {f['pid']}" if f.get("pid") else ""))
+            f"{run.stage.app.server} {f.get('action', '')}" + (f", pid {f['pid']}" if f.get("pid") else ""))
     return run.remote(action, builders[action](), describe=describe)
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 from ..inventory import Nginx
 from .shell import fail, maybe_sudo, q, script
 
+SITE_TEMPLATE = "nginx.site.conf.j2"
+SITE_FILE = "nginx.conf"
+
 
 def nginx_command(nginx: Nginx, *args: str) -> str:
     """``nginx [-c conf] args...``, with ``sudo -n`` when the inventory asks for it."""

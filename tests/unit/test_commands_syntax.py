@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.commands import app_check, gunicorn, health, nginx, release, shell, venv
+from tasks.commands import gunicorn, health, nginx, release, shell, venv
 from tasks.inventory import Nginx
 from tasks.layout import Layout
 
@@ -44,7 +44,7 @@ LAYOUT_BUILDERS = {
     "venv.ensure_venv package": lambda lay: venv.ensure_venv(lay, KEY, "python3", [lay.release(RID), "gunicorn"]),
     "venv then link_venv (as steps.build_venv)": lambda lay: venv.ensure_venv(lay, KEY, "python3", ["gunicorn"])
     + release.link_venv(lay, RID, KEY) + "\n",
-    "app_check.check_gunicorn_app": lambda lay: app_check.check_gunicorn_app(lay, RID, 60.5),
+    "gunicorn.check": lambda lay: gunicorn.check(lay, RID, 60.5),
     "gunicorn.start": lambda lay: gunicorn.start(lay, 60),
     "gunicorn.upgrade": lambda lay: gunicorn.upgrade(lay, 60, 30),
     "gunicorn.upgrade only if running": lambda lay: gunicorn.upgrade(lay, 60, 30, start_if_stopped=False),
@@ -55,7 +55,7 @@ LAYOUT_BUILDERS = {
         shell.write_file(f"{lay.release(RID)}/.wsgideploy/gunicorn.conf.py", "a = 'b'\n\"$x\" `y`\n")),
     "write then check (as steps.configure_release)": lambda lay: shell.script(
         f"mkdir -p {shell.q(lay.release(RID))}",
-        shell.write_file(f"{lay.release(RID)}/x", "x")) + app_check.check_gunicorn_app(lay, RID, 30),
+        shell.write_file(f"{lay.release(RID)}/x", "x")) + gunicorn.check(lay, RID, 30),
 }
 
 NGINX_BUILDERS = {
