@@ -94,6 +94,7 @@ class App:
     keep_releases: int = 5
     static_url: str = "/static"
     static_dir: str | None = None
+    url_prefix: str = ""
     health: Health = field(default_factory=Health)
     env_file: Path | None = None
     env: tuple[str, ...] = ()
@@ -120,6 +121,36 @@ class Nginx:
     sites_enabled: str = "/etc/nginx/sites-enabled"
     binary: str = "nginx"
     conf: str | None = None
+    sudo: bool = True
+    control: str = "auto"
+
+
+@dataclass(frozen=True)
+class Apache:
+    """Where the Apache site goes and how Apache is controlled (``[apache]``); Debian defaults.
+
+    ``listen_dir`` holds the file with the ``Listen`` directive wsgideploy adds for
+    ``app.listen``, so the host's own ports.conf is never edited.
+    """
+
+    sites_available: str = "/etc/apache2/sites-available"
+    sites_enabled: str = "/etc/apache2/sites-enabled"
+    listen_dir: str = "/etc/apache2/conf-enabled"
+    conf: str | None = None
+    binary: str = "apache2ctl"
+    sudo: bool = True
+    control: str = "auto"
+
+
+@dataclass(frozen=True)
+class Lighttpd:
+    """Where the lighttpd site goes and how lighttpd is controlled (``[lighttpd]``); Debian defaults."""
+
+    sites_available: str = "/etc/lighttpd/conf-available"
+    sites_enabled: str = "/etc/lighttpd/conf-enabled"
+    conf: str | None = None
+    binary: str = "lighttpd"
+    pidfile: str = "/run/lighttpd.pid"
     sudo: bool = True
     control: str = "auto"
 
@@ -159,6 +190,8 @@ class Stage:
     vars: Mapping[str, Any]
     hosts: tuple[Host, ...]
     hooks: Hooks = field(default_factory=Hooks)
+    apache: Apache = field(default_factory=Apache)
+    lighttpd: Lighttpd = field(default_factory=Lighttpd)
 
     def host_vars(self, host: Host) -> dict[str, Any]:
         """Template variables for ``host``: stage ``[vars]`` overridden by host ``vars``."""
@@ -335,6 +368,7 @@ APP_KEYS: dict[str, Check] = {
     "exclude": _is_str_list,
     "keep_releases": _is_int(2, 1000),
     "static_url": _is_static_url,
+    "url_prefix": _is_url_path,
     "static_dir": _is_rel_path,
     "health": _is_table,
     "env_file": _is_str,
@@ -351,6 +385,24 @@ NGINX_KEYS: dict[str, Check] = {
     "sudo": _is_bool,
     "control": _one_of(NGINX_CONTROLS),
 }
+APACHE_KEYS: dict[str, Check] = {
+    "sites_available": _is_abs_path,
+    "sites_enabled": _is_abs_path,
+    "listen_dir": _is_abs_path,
+    "conf": _is_abs_path,
+    "binary": _is_command_word,
+    "sudo": _is_bool,
+    "control": _one_of(NGINX_CONTROLS),
+}
+LIGHTTPD_KEYS: dict[str, Check] = {
+    "sites_available": _is_abs_path,
+    "sites_enabled": _is_abs_path,
+    "conf": _is_abs_path,
+    "binary": _is_command_word,
+    "pidfile": _is_abs_path,
+    "sudo": _is_bool,
+    "control": _one_of(NGINX_CONTROLS),
+}
 SSH_KEYS: dict[str, Check] = {"connect_timeout": _is_number, "command_timeout": _is_number}
 HOST_KEYS: dict[str, Check] = {
     "hostname": _is_hostname,
@@ -363,7 +415,7 @@ HOST_KEYS: dict[str, Check] = {
 }
 HOST_REQUIRED = ("hostname",)
 HOOK_KEYS: dict[str, Check] = {"before_switch": _is_hook_list}
-TOP_KEYS = ("app", "nginx", "ssh", "vars", "hooks", "hosts")
+TOP_KEYS = ("app", "nginx", "apache", "lighttpd", "ssh", "vars", "hooks", "hosts")
 
 
 def did_you_mean(word: str, choices: Any) -> str:
@@ -432,7 +484,7 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
         python=raw_app.get("python", "python3"), shared=tuple(raw_app.get("shared", ())),
         exclude=tuple(raw_app.get("exclude", ())), keep_releases=raw_app.get("keep_releases", 5),
         static_url=raw_app.get("static_url", "/static").rstrip("/"),
-        static_dir=raw_app.get("static_dir"),
+        static_dir=raw_app.get("static_dir"), url_prefix=raw_app.get("url_prefix", "").rstrip("/"),
         env_file=Path(env_file) if env_file else None, env=tuple(raw_app.get("env", ())),
         templates=Path(templates) if templates else None,
         health=Health(path=health.get("path", "/"), status=health.get("status", 200),
@@ -440,6 +492,10 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
     )
     nginx_raw = data.get("nginx", {})
     _check_table(path, "nginx", nginx_raw, NGINX_KEYS)
+    apache_raw = data.get("apache", {})
+    _check_table(path, "apache", apache_raw, APACHE_KEYS)
+    lighttpd_raw = data.get("lighttpd", {})
+    _check_table(path, "lighttpd", lighttpd_raw, LIGHTTPD_KEYS)
     ssh_raw = data.get("ssh", {})
     _check_table(path, "ssh", ssh_raw, SSH_KEYS)
     hooks_raw = data.get("hooks", {})
@@ -465,7 +521,7 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
     return Stage(
         name=stage_name, path=path, app=app, nginx=Nginx(**nginx_raw),
         ssh=Ssh(**{k: float(v) for k, v in ssh_raw.items()}), vars=dict(data.get("vars", {})),
-        hosts=tuple(hosts), hooks=hooks,
+        hosts=tuple(hosts), hooks=hooks, apache=Apache(**apache_raw), lighttpd=Lighttpd(**lighttpd_raw),
     )
 
 
