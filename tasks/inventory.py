@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .modes import COMPATIBLE, PROXY_MODULES, SERVER_MODULES
+from .modes import COMPATIBLE, PROXY_MODULES, SERVER_MODULES, is_available
 
 SERVERS = tuple(SERVER_MODULES)
 PROXIES = tuple(PROXY_MODULES)
@@ -470,6 +470,9 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
     if proxy not in COMPATIBLE[server]:
         raise InventoryError(path, "app.proxy", f"{server} cannot run behind {proxy!r}; "
                              f"it runs behind {', '.join(repr(p) for p in COMPATIBLE[server])}")
+    for key, name in (("app.server", server), ("app.proxy", proxy)):
+        if not is_available(name):
+            raise InventoryError(path, key, f"{name!r} is not available in this version of wsgideploy")
     env_file = _expand(raw_app.get("env_file"), path.parent)
     if env_file and not Path(env_file).is_file():
         raise InventoryError(path, "app.env_file", f"is not a local file: {env_file}")

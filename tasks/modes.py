@@ -7,40 +7,79 @@ module, its templates and its tests, and naming it here. Nothing is discovered.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Mapping, Protocol, cast
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, cast
 
 from .layout import Layout
+
+if TYPE_CHECKING:
+    from .inventory import App
 
 # server -> the module that runs it
 SERVER_MODULES: dict[str, str] = {
     "gunicorn": "tasks.commands.gunicorn",
+    "uwsgi": "tasks.commands.uwsgi",
+    "mod_wsgi": "tasks.commands.mod_wsgi",
+    "fastcgi": "tasks.commands.fastcgi",
+    "cgi": "tasks.commands.cgi",
+    "gevent": "tasks.commands.standalone_gevent",
+    "tornado": "tasks.commands.standalone_tornado",
+    "twisted": "tasks.commands.standalone_twisted",
 }
 
 # proxy -> the module that configures and controls it
 PROXY_MODULES: dict[str, str] = {
     "nginx": "tasks.commands.nginx",
+    "apache": "tasks.commands.apache",
+    "lighttpd": "tasks.commands.lighttpd",
 }
 
 # Which front servers each app server can sit behind.
 COMPATIBLE: dict[str, tuple[str, ...]] = {
     "gunicorn": ("nginx",),
+    "uwsgi": ("nginx",),
+    "mod_wsgi": ("apache",),
+    "fastcgi": ("nginx", "lighttpd", "apache"),
+    "cgi": ("apache",),
+    "gevent": ("nginx",),
+    "tornado": ("nginx",),
+    "twisted": ("nginx",),
 }
 
 
+@dataclass(frozen=True)
+class ServerContext:
+    """What an app server's command builders may use."""
+
+    layout: Layout
+    app: "App | None" = None
+    proxy: Any = None                # the front server's settings: [nginx], [apache] or [lighttpd]
+    timeout: float = 60.0            # how long a start or upgrade may take to get ready
+    graceful_timeout: float = 30.0   # how long requests in flight get when a server stops
+
+
 class AppServer(Protocol):
-    """What a ``server`` module provides. Every function returns a shell script."""
+    """What a ``server`` module provides. Every function returns a shell script.
+
+    ``check`` loads the app in ``releases/<id>`` before the switch; ``start``
+    starts the server from ``current`` unless it runs; ``upgrade`` makes a running
+    server serve ``current`` (code and venv) without dropping requests where the
+    server allows it; ``stop`` stops it gracefully; ``status`` reports ``pid`` and
+    ``current`` facts. Scripts report facts as ``wsgideploy-fact:key=value`` lines
+    (``action`` and ``pid`` are shown to the person).
+    """
 
     PACKAGES: tuple[str, ...]          # pip requirements added to the app's venv
     CONFIG_TEMPLATES: dict[str, str]   # file in releases/<id>/.wsgideploy/ -> template name
-    UPSTREAM: str                      # how the front server reaches it, for the site template
+    UPSTREAM: str                      # how the front server reaches it: picks the site's includes
 
-    def check(self, layout: Layout, release_id: str, timeout: float) -> str: ...
-    def start(self, layout: Layout, timeout: float) -> str: ...
-    def upgrade(self, layout: Layout, timeout: float, graceful_timeout: float,
-                start_if_stopped: bool = True) -> str: ...
-    def stop(self, layout: Layout, graceful_timeout: float) -> str: ...
-    def status(self, layout: Layout) -> str: ...
+    def check(self, ctx: ServerContext, release_id: str) -> str: ...
+    def start(self, ctx: ServerContext) -> str: ...
+    def upgrade(self, ctx: ServerContext, start_if_stopped: bool = True) -> str: ...
+    def stop(self, ctx: ServerContext) -> str: ...
+    def status(self, ctx: ServerContext) -> str: ...
 
 
 class FrontServer(Protocol):
@@ -51,6 +90,12 @@ class FrontServer(Protocol):
 
     def install_site(self, settings: Any, site_name: str, rendered_path: str) -> str: ...
     def reload(self, settings: Any) -> str: ...
+
+
+def is_available(name: str) -> bool:
+    """Whether the command module of a server or proxy is present in this version."""
+    module = SERVER_MODULES.get(name) or PROXY_MODULES.get(name)
+    return module is not None and importlib.util.find_spec(module) is not None
 
 
 def _load(registry: Mapping[str, str], name: str, kind: str) -> ModuleType:

@@ -44,6 +44,8 @@ def template_context(app: App, layout: Layout, release_id: str, static_dir: str 
     return {"app": app, "layout": layout, "release_id": release_id, "static_dir": static_dir,
             "upstream": f"wsgideploy_{app.name.replace('-', '_')}",
             "upstream_kind": app_server(app.server).UPSTREAM,
+            # the unix socket the app server listens on, if it has one
+            "socket": f"{layout.run}/{app.server}.sock",
             "vars": {**DEFAULT_VARS, **host_vars}}
 
 

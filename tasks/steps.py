@@ -14,7 +14,7 @@ from .commands.shell import q, script, write_file
 from .errors import ExitCode, StepFailed
 from .inventory import Host, Stage
 from .layout import Layout
-from .modes import AppServer, FrontServer, app_server, front_server
+from .modes import AppServer, FrontServer, ServerContext, app_server, front_server
 from .output import Reporter
 from .record import describe_holder
 from .render import render_release_configs, template_context
@@ -52,6 +52,13 @@ class HostRun:
     def proxy_settings(self) -> object:
         """The inventory table of this app's front server (``[nginx]``, ...)."""
         return getattr(self.stage, self.stage.app.proxy)
+
+    @property
+    def server_context(self) -> ServerContext:
+        """What the app server's commands need: paths, app, front server, timeouts."""
+        graceful = float(self.stage.host_vars(self.host).get("graceful_timeout", 30))
+        return ServerContext(layout=self.layout, app=self.stage.app, proxy=self.proxy_settings,
+                             timeout=self.stage.app.health.timeout + 30, graceful_timeout=graceful)
 
     def remote(self, step: str, body: str, stdin: bytes | None = None,
                timeout: float | None = None, announce: bool = False,
@@ -164,7 +171,7 @@ def configure_release(run: HostRun, rel: LocalRelease) -> dict[str, str]:
     config_dir = f"{run.layout.release(rel.release_id)}/{run.layout.config_dir_name}"
     writes = [f"mkdir -p {q(config_dir)}"] + [write_file(f"{config_dir}/{name}", text)
                                               for name, text in configs.items()]
-    check = run.server.check(run.layout, rel.release_id, app.health.timeout + 30)
+    check = run.server.check(run.server_context, rel.release_id)
     run.remote("check", script(*writes) + check, describe=lambda _: f"app loads ({app.wsgi})")
     return configs
 
@@ -187,11 +194,8 @@ def switch_release(run: HostRun, release_id: str) -> str:
 
 
 def reload_app_server(run: HostRun) -> None:
-    """Start gunicorn, or upgrade it in place (USR2) so it serves the live release and venv."""
-    app_vars = run.stage.host_vars(run.host)
-    timeout = run.stage.app.health.timeout + 30
-    graceful = float(app_vars.get("graceful_timeout", 30))
-    run.remote("reload", run.server.upgrade(run.layout, timeout, graceful),
+    """Start the app server, or upgrade it in place so it serves the live release and venv."""
+    run.remote("reload", run.server.upgrade(run.server_context),
                describe=lambda f: f"{run.stage.app.server} {f.get('action', '')}, pid {f.get('pid', '?')}")
 
 
@@ -233,15 +237,13 @@ def run_cleanup(run: HostRun, body: str) -> bool:
 
 def server_action(run: HostRun, action: str) -> dict[str, str]:
     """Run ``start``, ``stop``, ``restart``, ``reload`` or ``status`` for the app server."""
-    app_vars = run.stage.host_vars(run.host)
-    timeout = run.stage.app.health.timeout + 30
-    graceful = float(app_vars.get("graceful_timeout", 30))
+    ctx = run.server_context
     builders = {
-        "start": lambda: run.server.start(run.layout, timeout),
-        "stop": lambda: run.server.stop(run.layout, graceful),
-        "restart": lambda: run.server.upgrade(run.layout, timeout, graceful, start_if_stopped=True),
-        "reload": lambda: run.server.upgrade(run.layout, timeout, graceful, start_if_stopped=False),
-        "status": lambda: run.server.status(run.layout),
+        "start": lambda: run.server.start(ctx),
+        "stop": lambda: run.server.stop(ctx),
+        "restart": lambda: run.server.upgrade(ctx, start_if_stopped=True),
+        "reload": lambda: run.server.upgrade(ctx, start_if_stopped=False),
+        "status": lambda: run.server.status(ctx),
     }
     def describe(f: dict[str, str]) -> str:
         return "" if action == "status" else (

@@ -11,6 +11,7 @@ new master never gets ready, it is stopped and the old one keeps serving.
 from __future__ import annotations
 
 from ..layout import Layout
+from ..modes import ServerContext
 from .release import FACTS_MARK
 from .shell import q, script
 
@@ -76,9 +77,9 @@ start_master() {{
 """
 
 
-def start(layout: Layout, timeout: float) -> str:
+def start(ctx: ServerContext) -> str:
     """Start gunicorn unless its pidfile names a live master (a stale pidfile is replaced)."""
-    return script(f"START_TIMEOUT={int(timeout)}", _functions(layout), f"""
+    return script(f"START_TIMEOUT={int(ctx.timeout)}", _functions(ctx.layout), f"""
 pid=$(pid_in "$pidfile")
 if alive "$pid"; then
   echo "{FACTS_MARK}pid=$pid"
@@ -91,14 +92,14 @@ echo "{FACTS_MARK}action=started"
 """)
 
 
-def upgrade(layout: Layout, timeout: float, graceful_timeout: float, start_if_stopped: bool = True) -> str:
+def upgrade(ctx: ServerContext, start_if_stopped: bool = True) -> str:
     """Replace the running master with one started from ``current`` (USR2, ready, TERM old).
 
     With ``start_if_stopped`` a stopped server is simply started; otherwise that is an error.
     """
     when_stopped = ('start_master; echo "' + FACTS_MARK + 'action=started"; exit 0'
                     if start_if_stopped else 'fail "gunicorn is not running (use start)"')
-    return script(f"START_TIMEOUT={int(timeout)}", _functions(layout), f"""
+    return script(f"START_TIMEOUT={int(ctx.timeout)}", _functions(ctx.layout), f"""
 old=$(pid_in "$pidfile")
 if ! alive "$old"; then
   {when_stopped}
@@ -120,7 +121,7 @@ case $(wait_ready "$new" $START_TIMEOUT; echo $?) in
      fail "the new gunicorn workers did not get ready within ${{START_TIMEOUT}}s; pid $old still serves the previous release";;
 esac
 kill -TERM "$old"
-wait_gone "$old" {int(graceful_timeout) + 10} || fail "the old gunicorn master (pid $old) did not stop"
+wait_gone "$old" {int(ctx.graceful_timeout) + 10} || fail "the old gunicorn master (pid $old) did not stop"
 end=$((SECONDS + 15))
 while [ "$(pid_in "$pidfile")" != "$new" ] && [ $SECONDS -lt $end ]; do sleep 0.1; done
 [ "$(pid_in "$pidfile")" = "$new" ] || fail "the new gunicorn master (pid $new) did not take over the pidfile"
@@ -131,9 +132,10 @@ echo "{FACTS_MARK}action=upgraded"
 """)
 
 
-def stop(layout: Layout, graceful_timeout: float) -> str:
+def stop(ctx: ServerContext) -> str:
     """Stop gunicorn gracefully (TERM) through its pidfile; KILL only past the timeout."""
-    return script("START_TIMEOUT=0", _functions(layout), f"""
+    graceful_timeout = ctx.graceful_timeout
+    return script("START_TIMEOUT=0", _functions(ctx.layout), f"""
 pid=$(pid_in "$pidfile")
 if ! alive "$pid"; then
   rm -f "$pidfile"
@@ -154,8 +156,9 @@ echo "{FACTS_MARK}pid=$pid"
 """)
 
 
-def status(layout: Layout) -> str:
+def status(ctx: ServerContext) -> str:
     """Report the master pid (if alive) and the live release as facts."""
+    layout = ctx.layout
     return script("START_TIMEOUT=0", _functions(layout), f"""
 pid=$(pid_in "$pidfile")
 if alive "$pid"; then echo "{FACTS_MARK}pid=$pid"; else echo "{FACTS_MARK}pid="; fi
@@ -164,13 +167,14 @@ echo "{FACTS_MARK}current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*
 """)
 
 
-def check(layout: Layout, release_id: str, timeout: float) -> str:
+def check(ctx: ServerContext, release_id: str) -> str:
     """Load the app with ``gunicorn --check-config`` inside the new release.
 
     ``WSGIDEPLOY_CHECK_RELEASE`` makes the config's ``chdir`` the new release
     (``current`` still names the live one, or nothing on a first deploy). ``FLASK_RUN_FROM_CLI=true`` turns a
     stray ``app.run()`` into a no-op, and ``timeout`` bounds an import that hangs.
     """
+    layout, timeout = ctx.layout, ctx.timeout
     release = layout.release(release_id)
     conf = f"{release}/{layout.config_dir_name}/gunicorn.conf.py"
     return script(f"""

@@ -11,6 +11,7 @@ from tasks.commands import gunicorn, health, nginx, release, venv
 from tasks.commands.shell import PRELUDE, maybe_sudo, script
 from tasks.inventory import Nginx
 from tasks.layout import Layout
+from tasks.modes import ServerContext
 
 RID = "20261121T101500Z"
 ROOT = "/srv/hello"
@@ -223,14 +224,14 @@ def test_nginx_reload_reports_reloaded_or_started(config: Nginx) -> None:
 # --- gunicorn -------------------------------------------------------------------
 
 def test_gunicorn_upgrade_sends_usr2_then_term_to_the_old_master_and_never_hup() -> None:
-    text = gunicorn.upgrade(LAYOUT, 60, 30)
+    text = gunicorn.upgrade(ServerContext(LAYOUT, timeout=60, graceful_timeout=30))
     assert position(text, 'kill -USR2 "$old"') < position(text, 'kill -TERM "$old"')
     assert "HUP" not in text
     assert text.count("kill -USR2") == 1
 
 
 def test_gunicorn_upgrade_waits_for_the_new_master_to_be_ready_before_term() -> None:
-    text = gunicorn.upgrade(LAYOUT, 60, 30)
+    text = gunicorn.upgrade(ServerContext(LAYOUT, timeout=60, graceful_timeout=30))
     ready = position(text, 'case $(wait_ready "$new" $START_TIMEOUT; echo $?) in')
     assert position(text, 'kill -USR2 "$old"') < ready < position(text, 'kill -TERM "$old"')
     assert "START_TIMEOUT=60\n" in text
@@ -238,7 +239,7 @@ def test_gunicorn_upgrade_waits_for_the_new_master_to_be_ready_before_term() -> 
 
 
 def test_gunicorn_upgrade_stops_only_the_new_master_when_it_does_not_get_ready() -> None:
-    text = gunicorn.upgrade(LAYOUT, 60, 30)
+    text = gunicorn.upgrade(ServerContext(LAYOUT, timeout=60, graceful_timeout=30))
     failure_branch = text[position(text, "  *) show_log; kill -TERM \"$new\""):position(text, 'kill -TERM "$old"')]
     assert 'kill -TERM "$new"' in failure_branch
     assert "$old still serves the previous release" in failure_branch
@@ -249,13 +250,13 @@ def test_gunicorn_upgrade_stops_only_the_new_master_when_it_does_not_get_ready()
     (False, 'fail "gunicorn is not running (use start)"'),
 ])
 def test_gunicorn_upgrade_of_a_stopped_server(start_if_stopped: bool, expected: str) -> None:
-    text = gunicorn.upgrade(LAYOUT, 60, 30, start_if_stopped=start_if_stopped)
+    text = gunicorn.upgrade(ServerContext(LAYOUT, timeout=60, graceful_timeout=30), start_if_stopped=start_if_stopped)
     branch = text[position(text, 'if ! alive "$old"; then'):position(text, "clean_markers\nrm -f")]
     assert expected in branch
 
 
 def test_gunicorn_stop_sends_term_not_quit_and_kills_only_past_the_timeout() -> None:
-    text = gunicorn.stop(LAYOUT, 30)
+    text = gunicorn.stop(ServerContext(LAYOUT, graceful_timeout=30))
     assert 'kill -TERM "$pid"' in text
     assert "QUIT" not in text
     assert 'if wait_gone "$pid" 35; then' in text
@@ -263,7 +264,7 @@ def test_gunicorn_stop_sends_term_not_quit_and_kills_only_past_the_timeout() -> 
 
 
 def test_gunicorn_start_runs_from_current_with_the_live_config() -> None:
-    text = gunicorn.start(LAYOUT, 60)
+    text = gunicorn.start(ServerContext(LAYOUT, timeout=60))
     assert (f"setsid {ROOT}/current/venv/bin/python {ROOT}/current/venv/bin/gunicorn \\\n"
             f"    -c {ROOT}/current/.wsgideploy/gunicorn.conf.py \\\n") in text
     assert f"pidfile={ROOT}/shared/run/gunicorn.pid\n" in text
@@ -271,7 +272,7 @@ def test_gunicorn_start_runs_from_current_with_the_live_config() -> None:
 
 
 def test_gunicorn_start_leaves_a_live_master_alone() -> None:
-    text = gunicorn.start(LAYOUT, 60)
+    text = gunicorn.start(ServerContext(LAYOUT, timeout=60))
     lines = body(text)
     already = lines.index('  echo "wsgideploy-fact:action=already running"')
     assert lines[already + 1] == "  exit 0"
@@ -279,7 +280,7 @@ def test_gunicorn_start_leaves_a_live_master_alone() -> None:
 
 
 def test_gunicorn_status_reports_pid_and_current_and_changes_nothing() -> None:
-    text = gunicorn.status(LAYOUT)
+    text = gunicorn.status(ServerContext(LAYOUT))
     own_part = text.split(gunicorn._functions(LAYOUT).strip("\n"), 1)[1]
     assert 'echo "wsgideploy-fact:pid=$pid"' in own_part
     assert f"readlink {ROOT}/current" in own_part

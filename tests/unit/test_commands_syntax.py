@@ -10,6 +10,7 @@ import pytest
 from tasks.commands import gunicorn, health, nginx, release, shell, venv
 from tasks.inventory import Nginx
 from tasks.layout import Layout
+from tasks.modes import ServerContext
 
 RID = "20261121T101500Z"
 KEY = "py3.11.7-0123456789abcdef"
@@ -44,18 +45,18 @@ LAYOUT_BUILDERS = {
     "venv.ensure_venv package": lambda lay: venv.ensure_venv(lay, KEY, "python3", [lay.release(RID), "gunicorn"]),
     "venv then link_venv (as steps.build_venv)": lambda lay: venv.ensure_venv(lay, KEY, "python3", ["gunicorn"])
     + release.link_venv(lay, RID, KEY) + "\n",
-    "gunicorn.check": lambda lay: gunicorn.check(lay, RID, 60.5),
-    "gunicorn.start": lambda lay: gunicorn.start(lay, 60),
-    "gunicorn.upgrade": lambda lay: gunicorn.upgrade(lay, 60, 30),
-    "gunicorn.upgrade only if running": lambda lay: gunicorn.upgrade(lay, 60, 30, start_if_stopped=False),
-    "gunicorn.stop": lambda lay: gunicorn.stop(lay, 30),
-    "gunicorn.status": lambda lay: gunicorn.status(lay),
+    "gunicorn.check": lambda lay: gunicorn.check(ServerContext(lay, timeout=60.5), RID),
+    "gunicorn.start": lambda lay: gunicorn.start(ServerContext(lay, timeout=60)),
+    "gunicorn.upgrade": lambda lay: gunicorn.upgrade(ServerContext(lay, timeout=60, graceful_timeout=30)),
+    "gunicorn.upgrade only if running": lambda lay: gunicorn.upgrade(ServerContext(lay, timeout=60, graceful_timeout=30), start_if_stopped=False),
+    "gunicorn.stop": lambda lay: gunicorn.stop(ServerContext(lay, graceful_timeout=30)),
+    "gunicorn.status": lambda lay: gunicorn.status(ServerContext(lay)),
     "health.http_check": lambda lay: health.http_check(8080, "/health?full=1", "hello.example.com", 200, 30),
     "shell.write_file": lambda lay: shell.script(
         shell.write_file(f"{lay.release(RID)}/.wsgideploy/gunicorn.conf.py", "a = 'b'\n\"$x\" `y`\n")),
     "write then check (as steps.configure_release)": lambda lay: shell.script(
         f"mkdir -p {shell.q(lay.release(RID))}",
-        shell.write_file(f"{lay.release(RID)}/x", "x")) + gunicorn.check(lay, RID, 30),
+        shell.write_file(f"{lay.release(RID)}/x", "x")) + gunicorn.check(ServerContext(lay, timeout=30), RID),
 }
 
 NGINX_BUILDERS = {
