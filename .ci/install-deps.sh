@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=0
 for bin in /usr/sbin/sshd /usr/sbin/nginx /usr/sbin/apache2 /usr/sbin/lighttpd /usr/bin/sudo /usr/bin/ssh-keygen \
-           /usr/bin/curl /usr/bin/gcc; do
+           /usr/bin/curl /usr/bin/gcc /usr/sbin/logrotate; do
   [ -x "$bin" ] || need_apt=1
 done
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt=1
@@ -18,7 +18,7 @@ if [ $need_apt = 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends \
-    openssh-server openssh-client nginx apache2 libapache2-mod-wsgi-py3 libapache2-mod-fcgid lighttpd \
+    openssh-server openssh-client nginx apache2 libapache2-mod-wsgi-py3 libapache2-mod-fcgid lighttpd logrotate \
     sudo python3 python3-venv python3-dev build-essential curl procps ca-certificates \
     > /tmp/wsgideploy-apt.log 2>&1 || { tail -n 30 /tmp/wsgideploy-apt.log >&2; exit 1; }
 fi

@@ -19,6 +19,10 @@ from .modes import COMPATIBLE, PROXY_MODULES, SERVER_MODULES, is_available
 SERVERS = tuple(SERVER_MODULES)
 PROXIES = tuple(PROXY_MODULES)
 NGINX_CONTROLS = ("auto", "systemd", "signal")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+PROXY_FIX_KEYS = ("x_for", "x_proto", "x_host", "x_port", "x_prefix")
+# Upstreams where the app sees the client only through X-Forwarded-* headers.
+HTTP_UPSTREAMS = ("http-unix",)
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _WSGI = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*(\(.*\))?$")
@@ -54,6 +58,17 @@ class Health:
     path: str = "/"
     status: int = 200
     timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class ProxyFixCounts:
+    """How many proxies in front set each X-Forwarded-* header (werkzeug's ProxyFix)."""
+
+    x_for: int = 1
+    x_proto: int = 1
+    x_host: int = 0
+    x_port: int = 0
+    x_prefix: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,9 @@ class App:
     env_file: Path | None = None
     env: tuple[str, ...] = ()
     templates: Path | None = None
+    proxy_fix: ProxyFixCounts | None = None
+    log_level: str = "INFO"
+    logrotate: str | None = "/etc/logrotate.d"
 
     @property
     def health_host(self) -> str:
@@ -349,6 +367,23 @@ def _is_hook_list(v: Any) -> str | None:
     return None
 
 
+def _is_proxy_fix(v: Any) -> str | None:
+    if v is False:
+        return None
+    if not isinstance(v, dict):
+        return "must be false or a table of counts like { x_for = 1, x_proto = 1 }"
+    for key, count in v.items():
+        if key not in PROXY_FIX_KEYS:
+            return f"{key}: unknown key{_did_you_mean(key, PROXY_FIX_KEYS)}"
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 5:
+            return f"{key}: must be a count of proxies from 0 to 5"
+    return None
+
+
+def _is_dir_or_false(v: Any) -> str | None:
+    return None if v is False else _is_abs_path(v)
+
+
 def _is_table(v: Any) -> str | None:
     return None if isinstance(v, dict) else f"must be a table, not {type(v).__name__}"
 
@@ -374,6 +409,9 @@ APP_KEYS: dict[str, Check] = {
     "env_file": _is_str,
     "env": _is_env_names,
     "templates": _is_str,
+    "proxy_fix": _is_proxy_fix,
+    "log_level": _one_of(LOG_LEVELS),
+    "logrotate": _is_dir_or_false,
 }
 APP_REQUIRED = ("name", "source", "wsgi", "root")
 HEALTH_KEYS: dict[str, Check] = {"path": _is_url_path, "status": _is_int(100, 599), "timeout": _is_number}
@@ -473,6 +511,7 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
     for key, name in (("app.server", server), ("app.proxy", proxy)):
         if not is_available(name):
             raise InventoryError(path, key, f"{name!r} is not available in this version of wsgideploy")
+    proxy_fix = _proxy_fix_for(path, server, raw_app.get("proxy_fix"), raw_app.get("url_prefix", ""))
     env_file = _expand(raw_app.get("env_file"), path.parent)
     if env_file and not Path(env_file).is_file():
         raise InventoryError(path, "app.env_file", f"is not a local file: {env_file}")
@@ -489,7 +528,9 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
         static_url=raw_app.get("static_url", "/static").rstrip("/"),
         static_dir=raw_app.get("static_dir"), url_prefix=raw_app.get("url_prefix", "").rstrip("/"),
         env_file=Path(env_file) if env_file else None, env=tuple(raw_app.get("env", ())),
-        templates=Path(templates) if templates else None,
+        templates=Path(templates) if templates else None, proxy_fix=proxy_fix,
+        log_level=raw_app.get("log_level", "INFO"),
+        logrotate=None if raw_app.get("logrotate") is False else raw_app.get("logrotate", "/etc/logrotate.d"),
         health=Health(path=health.get("path", "/"), status=health.get("status", 200),
                       timeout=float(health.get("timeout", 30))),
     )
@@ -526,6 +567,22 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
         ssh=Ssh(**{k: float(v) for k, v in ssh_raw.items()}), vars=dict(data.get("vars", {})),
         hosts=tuple(hosts), hooks=hooks, apache=Apache(**apache_raw), lighttpd=Lighttpd(**lighttpd_raw),
     )
+
+
+def _proxy_fix_for(path: Path, server: str, raw: Any, url_prefix: str) -> ProxyFixCounts | None:
+    """ProxyFix counts for an HTTP upstream (default: one proxy sets For and Proto, and
+    Prefix under a ``url_prefix``); none where the front server passes the client itself."""
+    from .modes import app_server  # the server's module says how the proxy reaches it
+    http = app_server(server).UPSTREAM in HTTP_UPSTREAMS
+    if raw is False:
+        return None
+    if not http:
+        if raw is not None:
+            raise InventoryError(path, "app.proxy_fix", f"{server} gets the client's address from the front "
+                                 "server itself; ProxyFix would trust forged X-Forwarded-* headers there")
+        return None
+    counts = {"x_prefix": 1 if url_prefix.rstrip("/") else 0, **(raw or {})}
+    return ProxyFixCounts(**counts)
 
 
 def load_stage(path: Path) -> Stage:

@@ -39,13 +39,17 @@ def environment(overrides: Path | None = None) -> jinja2.Environment:
 
 
 def template_context(app: App, layout: Layout, release_id: str, static_dir: str | None,
-                     host_vars: Mapping[str, Any]) -> dict[str, Any]:
-    """Everything a template may use: ``app``, ``layout``, ``release_id``, ``static_dir``, ``vars``."""
+                     host_vars: Mapping[str, Any], deploy_user: str = "",
+                     deploy_group: str = "") -> dict[str, Any]:
+    """Everything a template may use: ``app``, ``layout``, ``release_id``, ``static_dir``, ``vars``,
+    the upstream and socket of the app server, ``proxy_fix``, and the deploy user and group."""
     return {"app": app, "layout": layout, "release_id": release_id, "static_dir": static_dir,
             "upstream": f"wsgideploy_{app.name.replace('-', '_')}",
             "upstream_kind": app_server(app.server).UPSTREAM,
             # the unix socket the app server listens on, if it has one
             "socket": f"{layout.run}/{app.server}.sock",
+            "proxy_fix": app.proxy_fix,
+            "deploy_user": deploy_user, "deploy_group": deploy_group,
             "vars": {**DEFAULT_VARS, **host_vars}}
 
 
@@ -60,6 +64,8 @@ def render_release_configs(context: Mapping[str, Any], overrides: Path | None = 
     server = app_server(context["app"].server)
     proxy = front_server(context["app"].proxy)
     files = {name: render(template, context, env) for name, template in server.CONFIG_TEMPLATES.items()}
+    files["wsgideploy_entry.py"] = render("wsgideploy_entry.py.j2", context, env)
+    files["logrotate.conf"] = render("logrotate.conf.j2", context, env)
     files[proxy.SITE_FILE] = render(proxy.SITE_TEMPLATE, context, env)
     for name in VERBATIM_FILES:
         files[name] = (TEMPLATES_DIR / name).read_text()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .commands import health, history, hooks, lock, prune, release, secrets, venv
+from .commands import health, history, hooks, lock, logs, prune, release, secrets, venv
 from .commands.shell import q, script, write_file
 from .errors import ExitCode, StepFailed
 from .inventory import Host, Stage
@@ -120,9 +120,18 @@ def mark_bad(run: HostRun, release_id: str) -> None:
 
 
 def prune_releases(run: HostRun) -> None:
-    """Remove releases beyond ``keep_releases`` and unused venvs (never the live or previous good one)."""
-    run.remote("prune", prune.prune(run.layout, run.stage.app.keep_releases),
-               describe=lambda f: f"removed {f['removed']}" if f.get("removed") else "nothing to remove")
+    """Housekeeping after a good deploy: remove releases beyond ``keep_releases`` and unused
+    venvs (never the live or previous good one); install the logs' logrotate snippet."""
+    app = run.stage.app
+    body = prune.prune(run.layout, app.keep_releases)
+    if app.logrotate:
+        rendered = f"{run.layout.live_config_dir}/logrotate.conf"
+        body += logs.install_logrotate(rendered, app.logrotate, app.name)
+
+    def describe(f: dict[str, str]) -> str:
+        removed = f"removed {f['removed']}" if f.get("removed") else "nothing to remove"
+        return removed + (f"; logrotate {f['logrotate']}" if f.get("logrotate") else "")
+    run.remote("prune", body, describe=describe)
 
 
 def finish(run: HostRun, token: str, log_entry: str) -> None:
@@ -166,7 +175,8 @@ def configure_release(run: HostRun, rel: LocalRelease) -> dict[str, str]:
     """Render this host's configs into the release, then load the app with them."""
     app = run.stage.app
     context = template_context(app, run.layout, rel.release_id, rel.static_dir,
-                               run.stage.host_vars(run.host))
+                               run.stage.host_vars(run.host), run.facts.get("user", ""),
+                               run.facts.get("group", ""))
     configs = render_release_configs(context, app.templates)
     config_dir = f"{run.layout.release(rel.release_id)}/{run.layout.config_dir_name}"
     writes = [f"mkdir -p {q(config_dir)}"] + [write_file(f"{config_dir}/{name}", text)

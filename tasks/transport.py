@@ -13,6 +13,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import paramiko
 from fabric import Config, Connection
@@ -106,17 +107,19 @@ class HostConnection:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run_script(self, script: str, stdin: bytes | None = None,
-                   timeout: float | None = None) -> RemoteResult:
+    def run_script(self, script: str, stdin: bytes | None = None, timeout: float | None = None,
+                   on_line: Callable[[str], None] | None = None) -> RemoteResult:
         """Run a shell script as one remote command (one round trip)."""
-        return self.run(f"bash -c {q(script)}", stdin=stdin, timeout=timeout)
+        return self.run(f"bash -c {q(script)}", stdin=stdin, timeout=timeout, on_line=on_line)
 
-    def run(self, command: str, stdin: bytes | None = None,
-            timeout: float | None = None) -> RemoteResult:
+    def run(self, command: str, stdin: bytes | None = None, timeout: float | None = None,
+            on_line: Callable[[str], None] | None = None) -> RemoteResult:
         """Run ``command``; feed it ``stdin`` (or nothing) and close its input.
 
-        Raises `CommandTimeout` past ``timeout`` seconds (default: the stage's
-        ``ssh.command_timeout``) and `ConnectError` if the connection drops.
+        ``on_line`` receives each complete line of stdout as it arrives (for
+        output a person watches, like ``logs --follow``). Raises `CommandTimeout`
+        past ``timeout`` seconds (default: the stage's ``ssh.command_timeout``)
+        and `ConnectError` if the connection drops.
         """
         if self._cxn is None:
             raise ConnectError(f"{self.host.alias}: not connected")
@@ -138,9 +141,15 @@ class HostConnection:
                     view = view[sent:]
             channel.shutdown_write()
             out, err = bytearray(), bytearray()
+            shown = 0  # how much of ``out`` went to on_line
             while True:
                 if channel.recv_ready():
                     out += channel.recv(65536)
+                    if on_line:
+                        end = out.rfind(b"\n") + 1
+                        for line in out[shown:end].decode(errors="replace").splitlines():
+                            on_line(line)
+                        shown = max(shown, end)
                     continue
                 if channel.recv_stderr_ready():
                     err += channel.recv_stderr(65536)

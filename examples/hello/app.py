@@ -2,7 +2,7 @@
 import os
 import sys
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request, url_for
 
 VERSION = "1.0.0"
 
@@ -18,6 +18,7 @@ app = Flask(__name__)
 
 @app.route("/")
 def index():
+    app.logger.info("index served, version %s", VERSION)
     return (
         "<!doctype html>\n"
         "<html><head><meta charset=\"utf-8\"><title>hello</title>"
@@ -29,6 +30,14 @@ def index():
 @app.route("/info")
 def info():
     return jsonify(version=VERSION, prefix=VENV, python=sys.executable, release=RELEASE)
+
+
+@app.route("/whoami")
+def whoami():
+    # Behind the proxy, wsgideploy's ProxyFix makes these the client's, not nginx's.
+    app.logger.warning("whoami asked by %s", request.remote_addr)
+    return jsonify(remote_addr=request.remote_addr, scheme=request.scheme,
+                   external_url=url_for("index", _external=True))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ command -v {q(python)} >/dev/null 2>&1 || {fail(f"{python} is not installed on t
 echo "{FACTS_MARK}python_version=$({q(python)} -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
 echo "{FACTS_MARK}current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*/##' || true)"
 echo "{FACTS_MARK}user=$(id -un)"
+echo "{FACTS_MARK}group=$(id -gn)"
 """)
 
 

@@ -352,7 +352,7 @@ def test_the_env_loader_is_copied_verbatim(tmp_path: Path) -> None:
     assert VERBATIM_FILES == ("wsgideploy_env.py",)
     files = render_release_configs(context(), overrides=tmp_path)
     assert files["wsgideploy_env.py"] == LOADER_PATH.read_text() == (TEMPLATES_DIR / "wsgideploy_env.py").read_text()
-    assert sorted(files) == ["gunicorn.conf.py", "nginx.conf", "wsgideploy_env.py"]
+    assert sorted(files) == ["gunicorn.conf.py", "logrotate.conf", "nginx.conf", "wsgideploy_entry.py", "wsgideploy_env.py"]
 
 
 # --- choose_rollback_target with bad releases -----------------------------------

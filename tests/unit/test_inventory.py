@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.inventory import (App, Health, Host, InventoryError, Nginx, Ssh, UnknownHostError,
+from tasks.inventory import (App, Health, Host, InventoryError, Nginx, ProxyFixCounts, Ssh, UnknownHostError,
                              load_inventories, load_stage, resolve_aliases)
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -306,7 +306,7 @@ def test_full_inventory_parses_into_app_with_every_value(full_stage) -> None:
         server="gunicorn", proxy="nginx", server_name="hello.example.com", listen=8080,
         python="python3.11", shared=("instance", ".env"), exclude=("docs",), keep_releases=3,
         static_url="/assets", static_dir="hello/static",
-        health=Health(path="/health", status=204, timeout=10.0))
+        health=Health(path="/health", status=204, timeout=10.0), proxy_fix=ProxyFixCounts())
 
 
 def test_full_inventory_parses_nginx_ssh_and_stage_vars(full_stage) -> None:
@@ -363,7 +363,8 @@ def test_minimal_inventory_takes_every_default(inventory_dir: Path) -> None:
     path = inventory_dir / "staging.toml"
     path.write_text(APP)
     stage = load_stage(path)
-    assert stage.app == App(name="hello", source=inventory_dir / "src", wsgi="app:app", root="/srv/hello")
+    assert stage.app == App(name="hello", source=inventory_dir / "src", wsgi="app:app", root="/srv/hello",
+                            proxy_fix=ProxyFixCounts(x_for=1, x_proto=1))
     assert (stage.app.server, stage.app.proxy, stage.app.listen, stage.app.keep_releases) == (
         "gunicorn", "nginx", 80, 5)
     assert stage.app.health == Health(path="/", status=200, timeout=30.0)

@@ -9,6 +9,7 @@ With ``UPDATE_GOLDEN=1`` the golden tests write the files instead of comparing.
 """
 from __future__ import annotations
 
+import sys
 import os
 import re
 from pathlib import Path
@@ -64,7 +65,7 @@ def test_rendered_config_matches_its_golden_file(configs: dict[str, str], name: 
 
 
 def test_release_configs_are_exactly_gunicorn_and_nginx(configs: dict[str, str]) -> None:
-    assert sorted(configs) == ["gunicorn.conf.py", "nginx.conf", "wsgideploy_env.py"]
+    assert sorted(configs) == ["gunicorn.conf.py", "logrotate.conf", "nginx.conf", "wsgideploy_entry.py", "wsgideploy_env.py"]
 
 
 def test_gunicorn_config_compiles_as_python(configs: dict[str, str]) -> None:
@@ -79,11 +80,13 @@ def test_gunicorn_config_binds_only_the_unix_socket_under_shared_run(configs: di
 
 def test_gunicorn_config_values_come_from_app_layout_and_vars(configs: dict[str, str]) -> None:
     settings = gunicorn_settings(configs["gunicorn.conf.py"])
-    assert {k: settings[k] for k in ("wsgi_app", "chdir", "pidfile", "proc_name", "workers", "threads",
-                                     "timeout", "graceful_timeout", "accesslog", "errorlog",
-                                     "capture_output", "control_socket_disable", "_READY_DIR")} == {
-        "wsgi_app": "app:create_app()",
+    assert f"{ROOT}/current/.wsgideploy" in sys.path
+    assert {k: settings[k] for k in ("wsgi_app", "chdir", "pidfile", "proc_name", "workers",
+                                     "threads", "timeout", "graceful_timeout", "accesslog", "errorlog",
+                                     "loglevel", "capture_output", "control_socket_disable", "_READY_DIR")} == {
+        "wsgi_app": "wsgideploy_entry:application",
         "chdir": f"{ROOT}/current",
+        "loglevel": "info",
         "pidfile": f"{ROOT}/shared/run/gunicorn.pid",
         "proc_name": "wsgideploy-hello",
         "workers": 4,
@@ -117,8 +120,19 @@ def test_gunicorn_post_worker_init_touches_the_ready_marker_of_its_master(tmp_pa
 
 
 def test_wsgi_spec_with_quotes_stays_a_valid_python_string() -> None:
-    text = render_release_configs(hello_context(wsgi="app:create_app(\"prod\")"))["gunicorn.conf.py"]
-    assert gunicorn_settings(text)["wsgi_app"] == 'app:create_app("prod")'
+    import ast
+    entry = render_release_configs(hello_context(wsgi="app:create_app(\"prod\")"))["wsgideploy_entry.py"]
+    calls = [node for node in ast.walk(ast.parse(entry))
+             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "eval"]
+    assert [ast.literal_eval(call.args[0]) for call in calls] == ['create_app("prod")']
+
+
+def test_entry_wraps_the_app_in_proxyfix_with_the_inventory_counts() -> None:
+    from tasks.inventory import ProxyFixCounts
+    entry = render_release_configs(hello_context(proxy_fix=ProxyFixCounts(x_for=2, x_proto=1)))["wsgideploy_entry.py"]
+    assert "ProxyFix(application, x_for=2, x_proto=1,\n                       x_host=0, x_port=0," in entry
+    plain = render_release_configs(hello_context(proxy_fix=None))["wsgideploy_entry.py"]
+    assert "ProxyFix" not in plain.replace("werkzeug's ProxyFix", "")
 
 
 @pytest.mark.parametrize("header, value", [

@@ -5,10 +5,14 @@
 # upgrade re-executes into whatever release `current` points at, venv included.
 import importlib.util
 import os
+import sys
 
-wsgi_app = "app:create_app()"
 # The check before the switch loads the new release from its own directory.
 chdir = os.environ.get("WSGIDEPLOY_CHECK_RELEASE") or "/srv/hello/current"
+# app:create_app(), with this stage's logging (and ProxyFix behind the proxy): see wsgideploy_entry.py
+wsgi_app = "wsgideploy_entry:application"
+# On sys.path here, not with `pythonpath`: gunicorn --check-config loads the app before applying that.
+sys.path.insert(0, os.path.join(chdir, ".wsgideploy"))
 bind = ["unix:/srv/hello/shared/run/gunicorn.sock"]
 pidfile = "/srv/hello/shared/run/gunicorn.pid"
 proc_name = "wsgideploy-hello"
@@ -20,6 +24,7 @@ graceful_timeout = 30
 
 accesslog = "/srv/hello/shared/log/gunicorn.access.log"
 errorlog = "/srv/hello/shared/log/gunicorn.error.log"
+loglevel = "info"
 # print() in the app goes to the error log instead of being lost.
 capture_output = True
 
