@@ -511,7 +511,8 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
     for key, name in (("app.server", server), ("app.proxy", proxy)):
         if not is_available(name):
             raise InventoryError(path, key, f"{name!r} is not available in this version of wsgideploy")
-    proxy_fix = _proxy_fix_for(path, server, raw_app.get("proxy_fix"), raw_app.get("url_prefix", ""))
+    url_prefix = raw_app.get("url_prefix", "").rstrip("/")
+    proxy_fix = _proxy_fix_for(path, server, raw_app.get("proxy_fix"), url_prefix)
     env_file = _expand(raw_app.get("env_file"), path.parent)
     if env_file and not Path(env_file).is_file():
         raise InventoryError(path, "app.env_file", f"is not a local file: {env_file}")
@@ -525,13 +526,13 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
         listen_address=raw_app.get("listen_address"),
         python=raw_app.get("python", "python3"), shared=tuple(raw_app.get("shared", ())),
         exclude=tuple(raw_app.get("exclude", ())), keep_releases=raw_app.get("keep_releases", 5),
-        static_url=raw_app.get("static_url", "/static").rstrip("/"),
-        static_dir=raw_app.get("static_dir"), url_prefix=raw_app.get("url_prefix", "").rstrip("/"),
+        static_url=raw_app.get("static_url", f"{url_prefix}/static").rstrip("/"),
+        static_dir=raw_app.get("static_dir"), url_prefix=url_prefix,
         env_file=Path(env_file) if env_file else None, env=tuple(raw_app.get("env", ())),
         templates=Path(templates) if templates else None, proxy_fix=proxy_fix,
         log_level=raw_app.get("log_level", "INFO"),
         logrotate=None if raw_app.get("logrotate") is False else raw_app.get("logrotate", "/etc/logrotate.d"),
-        health=Health(path=health.get("path", "/"), status=health.get("status", 200),
+        health=Health(path=health.get("path", f"{url_prefix}/"), status=health.get("status", 200),
                       timeout=float(health.get("timeout", 30))),
     )
     nginx_raw = data.get("nginx", {})

@@ -26,7 +26,7 @@ else
     tail -n 20 {q(log)} >&2; rm -rf {q(venv)}
     {fail(f"could not create a virtualenv with {python} (on Debian: apt-get install python3-venv)")}
   }}
-  if ! PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 {q(venv + '/bin/pip')} install {args} >> {q(log)} 2>&1; then
+  if ! PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_USE_PEP517=1 {q(venv + '/bin/pip')} install {args} >> {q(log)} 2>&1; then
     tail -n 25 {q(log)} >&2; rm -rf {q(venv)}
     {fail(f"pip install failed (full log on the host: {log})")}
   fi
