@@ -1,0 +1,379 @@
+"""Apache as the front server, with mod_wsgi and CGI: the pure builders and the templates.
+
+- every script builder yields a script ``bash -n`` accepts, for Debian's and a custom [apache];
+- the site renders for each server, with the paths, Listen mark, user and mounts expected,
+  and Debian's ``apache2 -t`` accepts it in a private prefix (no root needed, nothing started);
+- `apache.install_site` run for real (bash, apache2 -t, temp dirs): the Listen file, a Listen the
+  host's config already has, an unchanged site, a rejected site put back;
+- the generated ``app.wsgi`` and ``app.cgi`` compile, load an app (``module:app`` and
+  ``module:create_app()``) and keep whatever the app prints out of the response.
+"""
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tasks.commands import apache, cgi, mod_wsgi
+from tasks.inventory import Apache, App
+from tasks.layout import Layout
+from tasks.modes import ServerContext, app_server, front_server
+from tasks.render import TEMPLATES_DIR, render_release_configs, template_context
+from tasks.sandbox.apache import ApachePrefix
+
+RID = "20261121T101500Z"
+APACHE2 = shutil.which("apache2", path="/usr/sbin:/usr/bin:/sbin:/bin")
+needs_apache2 = pytest.mark.skipif(APACHE2 is None, reason="needs Debian's apache2 (apt-get install apache2)")
+
+APACHES = [
+    pytest.param(Apache(), id="debian-auto-sudo"),
+    pytest.param(Apache(sudo=False, control="signal", conf="/opt/apache/apache2.conf", binary="/usr/sbin/apache2",
+                        sites_available="/opt/apache/sites-available", sites_enabled="/opt/apache/sites-enabled",
+                        listen_dir="/opt/apache/conf-enabled"), id="prefix-signal"),
+    pytest.param(Apache(control="systemd"), id="systemd"),
+]
+LAYOUTS = [pytest.param(Layout("/srv/hello"), id="plain"),
+           pytest.param(Layout("/home/o'neil/a;b&c"), id="shell-metacharacters")]
+
+
+def make_app(server: str, root: str = "/srv/hello", **overrides) -> App:
+    fields = dict(name="hello", source=Path("/nonexistent"), wsgi="app:create_app()", root=root,
+                  server=server, proxy="apache", server_name="hello.example.com", listen=8080)
+    return App(**{**fields, **overrides})
+
+
+def render(server: str, layout: Layout | None = None, static_dir: str | None = "static",
+           host_vars: dict | None = None, user: str = "deploy", group: str = "deploy", **app) -> dict[str, str]:
+    layout = layout or Layout("/srv/hello")
+    context = template_context(make_app(server, root=layout.root, **app), layout, RID, static_dir,
+                               host_vars or {"workers": 3, "threads": 4}, user, group)
+    return render_release_configs(context)
+
+
+# --- scripts -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("settings", APACHES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_script_passes_bash_n(settings: Apache, layout: Layout, bash_syntax) -> None:
+    app = make_app("mod_wsgi", root=layout.root)
+    ctx = ServerContext(layout, app=app, proxy=settings, timeout=60.5, graceful_timeout=30)
+    scripts = {
+        "apache.install_site": apache.install_site(settings, "hello", f"{layout.root}/x/apache.conf"),
+        "apache.reload": apache.reload(settings),
+        "install_site + reload": apache.install_site(settings, "hello", "/x/apache.conf") + apache.reload(settings),
+    }
+    for module in (mod_wsgi, cgi):
+        for name in ("start", "stop", "status"):
+            scripts[f"{module.__name__}.{name}"] = getattr(module, name)(ctx)
+        scripts[f"{module.__name__}.upgrade"] = module.upgrade(ctx)
+        scripts[f"{module.__name__}.upgrade no start"] = module.upgrade(ctx, start_if_stopped=False)
+        scripts[f"{module.__name__}.check"] = module.check(ctx, RID)
+    for name, text in scripts.items():
+        assert bash_syntax(text) is None, f"{name}: {bash_syntax(text)}\n{text}"
+
+
+def test_modules_follow_the_mode_protocol() -> None:
+    assert front_server("apache") is apache
+    assert (apache.SITE_TEMPLATE, apache.SITE_FILE) == ("apache/site.conf.j2", "apache.conf")
+    for name, module in (("mod_wsgi", mod_wsgi), ("cgi", cgi)):
+        assert app_server(name) is module
+        assert module.PACKAGES == ()
+        for template in module.CONFIG_TEMPLATES.values():
+            assert (TEMPLATES_DIR / template).is_file()
+
+
+def test_debian_paths_enable_the_site_with_a2ensite_a_prefix_with_a_link() -> None:
+    debian = apache.install_site(Apache(), "hello", "/r/apache.conf")
+    assert "sudo -n a2ensite -q hello" in debian and "sudo -n apache2ctl -t" in debian
+    custom = apache.install_site(Apache(sudo=False, sites_available="/p/sa", sites_enabled="/p/se",
+                                        listen_dir="/p/conf", conf="/p/apache2.conf", binary="/usr/sbin/apache2"),
+                                 "hello", "/r/apache.conf")
+    assert "a2ensite" not in custom and "sudo" not in custom.replace("sudo -n install", "")
+    assert "ln -sfn /p/sa/hello.conf /p/se/hello.conf" in custom
+    assert "/usr/sbin/apache2 -f /p/apache2.conf -t" in custom
+    assert "ports.conf" not in debian + custom
+
+
+def test_reload_uses_graceful_or_systemctl_and_skips_an_unchanged_site() -> None:
+    signal = apache.reload(Apache(control="signal", sudo=False))
+    assert "apache2ctl -k graceful" in signal and "apache2ctl -k start" in signal
+    assert "wsgideploy_apache_unchanged" in signal and "systemctl" not in signal
+    systemd = apache.reload(Apache(control="systemd"))
+    assert "sudo -n systemctl reload apache2" in systemd and "-k graceful" not in systemd
+    auto = apache.reload(Apache())
+    assert "/run/systemd/system" in auto and "systemctl reload" in auto and "-k graceful" in auto
+    with_conf = apache.reload(Apache(conf="/p/apache2.conf"))
+    assert "systemctl" not in with_conf
+
+
+def test_mod_wsgi_upgrade_touches_the_live_script_and_check_uses_the_release_venv() -> None:
+    layout = Layout("/srv/hello")
+    ctx = ServerContext(layout, app=make_app("mod_wsgi"), proxy=Apache(), timeout=42)
+    assert "touch /srv/hello/current/.wsgideploy/app.wsgi" in mod_wsgi.upgrade(ctx)
+    assert "use start" in mod_wsgi.upgrade(ctx, start_if_stopped=False)
+    check = mod_wsgi.check(ctx, RID)
+    assert f"/srv/hello/releases/{RID}/venv/bin/python" in check
+    assert f"/srv/hello/releases/{RID}/.wsgideploy/app.wsgi" in check
+    assert "FLASK_RUN_FROM_CLI=true timeout 42" in check and "libpython" in check
+    with pytest.raises(ValueError):
+        mod_wsgi.start(ServerContext(layout, app=make_app("mod_wsgi"), proxy=None))
+
+
+def test_cgi_commands_only_report_and_check_makes_the_script_executable() -> None:
+    ctx = ServerContext(Layout("/srv/hello"), app=make_app("cgi"), proxy=Apache(), timeout=42)
+    for text in (cgi.start(ctx), cgi.stop(ctx), cgi.upgrade(ctx)):
+        assert not re.search(r"^\s*(kill|touch) ", text, re.M) and "-k graceful" not in text
+        assert "action=nothing to" in text
+    check = cgi.check(ctx, RID)
+    assert f"chmod 0755 /srv/hello/releases/{RID}/.wsgideploy/app.cgi" in check
+    assert "WSGIDEPLOY_CGI_CHECK=1 FLASK_RUN_FROM_CLI=true timeout 42" in check
+
+
+# --- templates -----------------------------------------------------------------------------
+
+
+def test_mod_wsgi_site_runs_a_daemon_as_the_deploy_user_in_the_live_venv() -> None:
+    site = render("mod_wsgi")["apache.conf"]
+    assert "# wsgideploy-listen: 8080\n" in site and "<VirtualHost *:8080>" in site
+    assert ("WSGIDaemonProcess wsgideploy-hello user=deploy group=deploy processes=3 threads=4 "
+            "python-home=/srv/hello/current/venv home=/srv/hello ") in site
+    assert "WSGIProcessGroup wsgideploy-hello" in site
+    assert "WSGIScriptAlias / /srv/hello/current/.wsgideploy/app.wsgi" in site
+    assert "Alias /static/ /srv/hello/current/static/" in site
+    assert site.index("Alias /static/") < site.index("WSGIScriptAlias")
+    assert "LoadModule wsgi_module /usr/lib/apache2/modules/mod_wsgi.so" in site
+    assert RID not in site, "the site names no release id, so an unchanged site renders the same bytes"
+    assert not re.search(r"^\s*Listen ", site, re.M), "the Listen goes in wsgideploy's own file"
+
+
+def test_site_user_comes_from_vars_or_the_deploy_user_or_is_left_to_apache() -> None:
+    assert "user=www group=web" in render("mod_wsgi", host_vars={"app_user": "www", "app_group": "web"})["apache.conf"]
+    assert "user=alice group=alice" in render("mod_wsgi", user="alice", group="")["apache.conf"]
+    assert " user=" not in render("mod_wsgi", user="", group="")["apache.conf"]
+
+
+def test_site_listen_address_names_and_prefix() -> None:
+    site = render("mod_wsgi", listen_address="::1", server_name="a.example .b.example _ ~^c",
+                  url_prefix="/app")["apache.conf"]
+    assert "# wsgideploy-listen: [::1]:8080" in site and "<VirtualHost [::1]:8080>" in site
+    assert "ServerName a.example" in site and "ServerAlias b.example *.b.example" in site
+    assert "~^c" not in site and "ServerAlias _" not in site
+    assert "WSGIScriptAlias /app /srv/hello/current/.wsgideploy/app.wsgi" in site
+    cgi_site = render("cgi", listen_address="127.0.0.1", url_prefix="/app")["apache.conf"]
+    assert "# wsgideploy-listen: 127.0.0.1:8080" in cgi_site
+    assert "ScriptAlias /app /srv/hello/current/.wsgideploy/app.cgi\n" in cgi_site
+    assert "ScriptAlias / /srv/hello/current/.wsgideploy/app.cgi/\n" in render("cgi")["apache.conf"]
+    assert "Alias /static/" not in render("cgi", static_dir=None)["apache.conf"]
+
+
+def test_cgi_site_and_script_name_the_live_release_and_its_venv() -> None:
+    files = render("cgi")
+    assert "LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so" in files["apache.conf"]
+    assert files["app.cgi"].startswith("#!/srv/hello/current/venv/bin/python\n")
+    assert "wsgiref.handlers" in files["app.cgi"] and "CGIHandler" in files["app.cgi"]
+    compile(files["app.cgi"], "app.cgi", "exec")
+    compile(render("mod_wsgi")["app.wsgi"], "app.wsgi", "exec")
+
+
+@needs_apache2
+@pytest.mark.parametrize("server", ["mod_wsgi", "cgi", "fastcgi"])
+@pytest.mark.parametrize("address", [None, "127.0.0.1"])
+def test_apache_configtest_accepts_the_rendered_site(tmp_path: Path, server: str, address: str | None) -> None:
+    prefix = ApachePrefix(tmp_path / "apache")
+    prefix.prepare()
+    (tmp_path / "app/shared/log").mkdir(parents=True)  # Apache checks the log directory
+    # an existing user that is not root: mod_wsgi refuses to run a daemon as root
+    nobody = pwd.getpwnam("nobody")
+    site = render(server, layout=Layout(str(tmp_path / "app")), listen_address=address,
+                  user=nobody.pw_name, group=grp.getgrgid(nobody.pw_gid).gr_name)["apache.conf"]
+    (prefix.sites_enabled / "hello.conf").write_text(site)
+    listen = site.split("# wsgideploy-listen: ")[1].split("\n")[0]
+    (prefix.listen_dir / "wsgideploy-hello.conf").write_text(f"Listen {listen}\n")
+    result = subprocess.run([APACHE2, "-f", str(prefix.conf), "-t"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr + site
+
+
+# --- install_site, for real ------------------------------------------------------------
+
+
+@pytest.fixture
+def prefix(tmp_path: Path) -> ApachePrefix:
+    if APACHE2 is None:
+        pytest.skip("needs Debian's apache2")
+    prefix = ApachePrefix(tmp_path / "apache")
+    prefix.prepare()
+    return prefix
+
+
+def run_install(prefix: ApachePrefix, site: str) -> subprocess.CompletedProcess[str]:
+    rendered = prefix.prefix / "rendered.conf"
+    rendered.write_text(site)
+    body = apache.install_site(Apache(**prefix.table()), "hello", str(rendered))
+    body += 'echo "unchanged=${wsgideploy_apache_unchanged:-0}"\n'
+    return subprocess.run(["bash", "-c", body], capture_output=True, text=True, timeout=60)
+
+
+SITE = """# wsgideploy-listen: 127.0.0.1:{port}
+<VirtualHost 127.0.0.1:{port}>
+    ServerName localhost
+</VirtualHost>
+"""
+
+
+def test_install_site_writes_its_own_listen_enables_and_reports_unchanged(prefix: ApachePrefix) -> None:
+    result = run_install(prefix, SITE.format(port=18444))
+    assert result.returncode == 0, result.stderr
+    assert "unchanged=0" in result.stdout
+    listen = (prefix.listen_dir / "wsgideploy-hello.conf").read_text()
+    assert "Listen 127.0.0.1:18444\n" in listen
+    assert (prefix.sites_enabled / "hello.conf").resolve() == prefix.sites_available / "hello.conf"
+    again = run_install(prefix, SITE.format(port=18444))
+    assert again.returncode == 0 and "unchanged=1" in again.stdout, again.stderr
+    moved = run_install(prefix, SITE.format(port=18445))
+    assert "unchanged=0" in moved.stdout
+    assert "Listen 127.0.0.1:18445\n" in (prefix.listen_dir / "wsgideploy-hello.conf").read_text()
+
+
+def test_install_site_adds_no_listen_the_host_config_already_has(prefix: ApachePrefix) -> None:
+    (prefix.listen_dir / "ports.conf").write_text("Listen 18446\n")
+    result = run_install(prefix, SITE.format(port=18446))
+    assert result.returncode == 0, result.stderr
+    listen = (prefix.listen_dir / "wsgideploy-hello.conf").read_text()
+    assert "\nListen" not in listen and "ports.conf already listens there" in listen
+    assert (prefix.listen_dir / "ports.conf").read_text() == "Listen 18446\n"
+
+
+def test_a_wildcard_listen_on_a_port_the_host_listens_on_one_address_is_refused(prefix: ApachePrefix) -> None:
+    (prefix.listen_dir / "ports.conf").write_text("Listen 127.0.0.1:18450\n")
+    result = run_install(prefix, "# wsgideploy-listen: 18450\n<VirtualHost *:18450>\n</VirtualHost>\n")
+    assert result.returncode == 1 and "already listened on one address" in result.stderr, result.stderr
+    assert list(prefix.sites_available.iterdir()) == [] and list(prefix.sites_enabled.iterdir()) == []
+
+
+def test_a_rejected_site_puts_the_previous_config_back(prefix: ApachePrefix) -> None:
+    assert run_install(prefix, SITE.format(port=18447)).returncode == 0
+    before = {p.name: p.read_text() for p in (*prefix.sites_available.iterdir(), *prefix.listen_dir.iterdir())}
+    broken = SITE.format(port=18448).replace("ServerName localhost", "NoSuchDirective on")
+    result = run_install(prefix, broken)
+    assert result.returncode == 1
+    assert "NoSuchDirective" in result.stderr and "the previous config was put back" in result.stderr
+    after = {p.name: p.read_text() for p in (*prefix.sites_available.iterdir(), *prefix.listen_dir.iterdir())}
+    assert after == before
+
+
+def test_a_rejected_first_site_leaves_nothing_behind(prefix: ApachePrefix) -> None:
+    result = run_install(prefix, "NoSuchDirective on\n# wsgideploy-listen: 18449\n")
+    assert result.returncode == 1
+    assert list(prefix.sites_available.iterdir()) == [] and list(prefix.sites_enabled.iterdir()) == []
+    assert list(prefix.listen_dir.iterdir()) == []
+
+
+# --- the generated entry points, run -------------------------------------------------------
+
+APP_PY = '''
+import os, subprocess, sys
+from flask import Flask
+print("printed at import")
+
+def create_app():
+    app = Flask(__name__)
+
+    @app.route("/")
+    def index():
+        print("printed in the view")
+        sys.stdout.write("written to sys.stdout\\n")
+        subprocess.run(["echo", "a subprocess on fd 1"])
+        return ("body from " + os.path.basename(os.getcwd()) + " " + os.environ.get("FROM_ENV", "-")
+                + " reexec=" + os.environ.get("WSGIDEPLOY_CGI_REEXEC", "0"))
+
+    return app
+
+app = create_app()
+'''
+
+
+def make_release(tmp_path: Path, server: str, wsgi: str) -> tuple[Path, dict[str, str]]:
+    pytest.importorskip("flask")
+    root = tmp_path / "root"
+    release = root / "releases" / RID
+    (release / ".wsgideploy").mkdir(parents=True)
+    (root / "shared/log").mkdir(parents=True)
+    (root / "shared/.env").write_text("FROM_ENV=secret-ok\n")
+    (root / "current").symlink_to(release)
+    (release / "app.py").write_text(APP_PY)
+    files = render(server, layout=Layout(str(root)), wsgi=wsgi)
+    for name, text in files.items():
+        (release / ".wsgideploy" / name).write_text(text)
+    return root, files
+
+
+@pytest.mark.parametrize("wsgi", ["app:app", "app:create_app()"])
+def test_generated_cgi_script_answers_and_keeps_prints_out_of_the_response(tmp_path: Path, wsgi: str) -> None:
+    root, _ = make_release(tmp_path, "cgi", wsgi)
+    script = root / "current/.wsgideploy/app.cgi"
+    env = {"PATH": os.environ["PATH"], "REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": "/",
+           "SERVER_NAME": "localhost", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+           "GATEWAY_INTERFACE": "CGI/1.1", "QUERY_STRING": ""}
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    out, err = result.stdout.decode(), result.stderr.decode()
+    assert result.returncode == 0, err
+    head, _, body = out.partition("\r\n\r\n")
+    assert head.startswith("Status: 200 OK\r\n"), out
+    assert body == f"body from {RID} secret-ok reexec=0", out
+    for noise in ("printed at import", "printed in the view", "written to sys.stdout", "a subprocess on fd 1"):
+        assert noise in err and noise not in out
+    check = subprocess.run([sys.executable, str(script)], env={**env, "WSGIDEPLOY_CGI_CHECK": "1"},
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and check.stdout == "", check.stderr
+
+
+def test_generated_cgi_script_reexecutes_with_its_own_release_venv_python(tmp_path: Path) -> None:
+    """Run by another python than the release's venv (as after a switch between the kernel
+    reading the #! line and python reading the script), it re-executes itself once with it."""
+    root, _ = make_release(tmp_path, "cgi", "app:app")
+    (root / "current/venv/bin").mkdir(parents=True)
+    (root / "current/venv/bin/python").symlink_to(sys.executable)
+    env = {"PATH": os.environ["PATH"], "REQUEST_METHOD": "GET", "PATH_INFO": "/", "SERVER_NAME": "x",
+           "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1"}
+    result = subprocess.run([sys.executable, str(root / "current/.wsgideploy/app.cgi")], env=env,
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.stdout.endswith(f"body from {RID} secret-ok reexec=1"), result.stdout + result.stderr
+
+
+def test_generated_cgi_script_answers_500_when_the_app_does_not_load(tmp_path: Path) -> None:
+    root, _ = make_release(tmp_path, "cgi", "app:app")
+    (root / "current/app.py").write_text("import no_such_module_anywhere\n")
+    env = {"PATH": os.environ["PATH"], "REQUEST_METHOD": "GET", "PATH_INFO": "/", "SERVER_NAME": "x",
+           "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1"}
+    result = subprocess.run([sys.executable, str(root / "current/.wsgideploy/app.cgi")], env=env,
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.stdout.startswith("Status: 500"), result.stdout
+    assert "no_such_module_anywhere" in result.stderr
+
+
+@pytest.mark.parametrize("wsgi", ["app:app", "app:create_app()"])
+def test_generated_wsgi_file_loads_the_app_as_application(tmp_path: Path, wsgi: str) -> None:
+    root, _ = make_release(tmp_path, "mod_wsgi", wsgi)
+    probe = (
+        "import runpy, sys, io\n"
+        "from wsgiref.util import setup_testing_defaults\n"
+        "ns = runpy.run_path(sys.argv[1])\n"
+        "env = {}; setup_testing_defaults(env)\n"
+        "status = []\n"
+        "body = b''.join(ns['application'](env, lambda s, h, e=None: status.append(s)))\n"
+        "sys.__stdout__.write(status[0] + '|' + body.decode())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, str(root / "current/.wsgideploy/app.wsgi")],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"200 OK|body from {RID} secret-ok reexec=0" in result.stdout, result.stdout
+    assert "printed in the view" in result.stderr and "printed in the view" not in result.stdout
