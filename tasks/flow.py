@@ -139,4 +139,5 @@ def rollback_host(run: HostRun, to: str | None, record: RunRecord) -> None:
             except ValueError as exc:
                 raise StepFailed(run.alias, "select", str(exc)) from None
             step.detail = f"{found.current or 'none'} -> {chosen['release']}"
+        publish_proxy_site(run, chosen["release"])  # the site of the release going back live
         go_live(run, chosen["release"], found.current)

@@ -125,6 +125,20 @@ def start_host(user: str, alias: str = "web1", attempts: int = 5) -> TestHost:
     )
 
 
+def _stop_apache(host: TestHost) -> None:
+    """Stop the host's own Apache (tests of the Apache modes start one), by its pidfile."""
+    if (host.base / "apache").exists():
+        from tasks.sandbox.apache import ApachePrefix
+        ApachePrefix(host.base / "apache").stop()
+
+
+def _stop_lighttpd(host: TestHost) -> None:
+    """Stop the host's own lighttpd (tests of the FastCGI mode start one), by its pidfile."""
+    if (host.base / "lighttpd").exists():
+        from tasks.sandbox.lighttpd import LighttpdPrefix
+        LighttpdPrefix(host.base / "lighttpd", port=0).stop()
+
+
 def stop_host(host: TestHost) -> list[str]:
     """Tear ``host`` down; return the problems found (empty when it was clean).
 
@@ -140,6 +154,8 @@ def stop_host(host: TestHost) -> list[str]:
         *[(f"stop {p.name}", lambda p=p: stop_pidfile(p, signal.SIGTERM, 15.0, expect=str(host.base)))
           for p in pidfiles],
         ("stop nginx", host.nginx.stop),
+        ("stop apache", lambda: _stop_apache(host)),
+        ("stop lighttpd", lambda: _stop_lighttpd(host)),
         ("stop sshd", host.sshd.stop),
     ]
     for what, step in steps:

@@ -57,7 +57,9 @@ def broken_nginx_templates(tmp_path: Path) -> Path:
     templates = tmp_path / "templates"
     templates.mkdir()
     site = (PROJECT / "templates" / "nginx.site.conf.j2").read_text()
-    (templates / "nginx.site.conf.j2").write_text(site.replace("proxy_redirect off;", "proxy_redirect off;\n        this_is_not_a_directive on;"))
+    anchor = "client_max_body_size {{ vars.client_max_body_size }};"
+    assert anchor in site, "the fault must land in the template"
+    (templates / "nginx.site.conf.j2").write_text(site.replace(anchor, anchor + "\n    this_is_not_a_directive on;"))
     return templates
 
 
