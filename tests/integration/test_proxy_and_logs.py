@@ -9,6 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from .fabcli import EXAMPLE, PROJECT, fab, hello_app_table
 from .helpers import copy_app, http_get
 
@@ -121,3 +123,15 @@ def _ids(user: str) -> tuple[int, int]:
     import pwd
     entry = pwd.getpwnam(user)
     return entry.pw_uid, entry.pw_gid
+
+
+@pytest.mark.parametrize("server", ["gevent", "tornado", "twisted"])
+def test_every_proxy_pass_container_sees_the_client_and_its_urls(make_host, write_inventory, tmp_path, server):
+    host = make_host("web1")
+    source = copy_app(EXAMPLE, tmp_path / "hello")
+    inventory = write_inventory("test", app=hello_app_table(host, source, server=server),
+                                hosts={"web1": host.host_table()}, nginx=host.nginx_table())
+    fab(inventory, "-H", "web1", "deploy")
+    seen = whoami(host.http_port, headers=FORGED)
+    assert seen == {"remote_addr": "127.0.0.1", "scheme": "http",
+                    "external_url": f"http://localhost:{host.http_port}/"}, server
