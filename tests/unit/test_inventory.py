@@ -193,7 +193,7 @@ def test_duplicate_alias_across_stage_files_names_the_other_file(inventory_dir: 
 
 def test_same_alias_is_fine_when_it_appears_once(inventory_dir: Path) -> None:
     (inventory_dir / "production.toml").write_text(APP + HOST)
-    (inventory_dir / "staging.toml").write_text(APP + '[hosts.stage1]\nhostname = "10.0.0.5"\n')
+    (inventory_dir / "staging.toml").write_text(APP + '[hosts.stage1]\nhostname = "198.51.100.5"\n')
     stages = load_inventories(inventory_dir)
     assert sorted(stages) == ["production", "staging"]
     assert [h.alias for h in stages["staging"].hosts] == ["stage1"]
@@ -380,7 +380,7 @@ def test_valid_wsgi_specs_are_accepted(inventory_dir: Path, wsgi: str) -> None:
     assert load_stage(path).app.wsgi == wsgi
 
 
-@pytest.mark.parametrize("hostname", ["web1", "web-1.example.com", "10.0.0.1", "::1", "2001:db8::10"])
+@pytest.mark.parametrize("hostname", ["web1", "web-1.example.com", "203.0.113.1", "::1", "2001:db8::10"])
 def test_valid_hostnames_and_ip_addresses_are_accepted(inventory_dir: Path, hostname: str) -> None:
     path = inventory_dir / "production.toml"
     path.write_text(APP + host(hostname=f'"{hostname}"'))
