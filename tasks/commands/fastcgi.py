@@ -17,6 +17,7 @@ from __future__ import annotations
 from ..layout import Layout
 from ..modes import ServerContext
 from .release import FACTS_MARK
+from .process import PROCESS_FUNCTIONS
 from .shell import fail, q, script
 
 PACKAGES = ("flup>=1.0.3",)
@@ -51,21 +52,13 @@ run={q(layout.run)}
 sock={q(socket_path(layout))}
 newsock={q(layout.run + '/fastcgi.new.sock')}
 logfile={q(log_file(layout))}
-# A zombie (exited, never reaped: some init processes do not reap) is not alive.
-alive() {{ [ -n "${{1:-}}" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }}
-pid_in() {{ [ -s "$1" ] && cat "$1" 2>/dev/null || true; }}
+{PROCESS_FUNCTIONS}
 show_log() {{ [ -f "$logfile" ] && tail -n 30 "$logfile" >&2 || true; }}
 clean_markers() {{
   for m in "$run"/fastcgi.ready.*; do
     [ -e "$m" ] || continue
     alive "${{m##*.}}" || rm -f "$m"
   done
-}}
-# wait_gone PID SECONDS
-wait_gone() {{
-  local end=$((SECONDS + $2))
-  while alive "$1" && [ $SECONDS -lt $end ]; do sleep 0.1; done
-  ! alive "$1"
 }}
 # stop_pid PID: TERM (the runner answers the requests it has), KILL past STOP_TIMEOUT; prints how
 stop_pid() {{

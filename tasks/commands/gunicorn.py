@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..layout import Layout
 from ..modes import ServerContext
 from .release import FACTS_MARK
+from .process import PROCESS_FUNCTIONS
 from .shell import q, script
 
 PACKAGES = ("gunicorn",)
@@ -26,9 +27,7 @@ def _functions(layout: Layout) -> str:
 pidfile={q(layout.gunicorn_pidfile)}
 run={q(layout.run)}
 errorlog={q(layout.log + '/gunicorn.error.log')}
-# A zombie (exited, never reaped: some init processes do not reap) is not alive.
-alive() {{ [ -n "${{1:-}}" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }}
-pid_in() {{ [ -s "$1" ] && cat "$1" 2>/dev/null || true; }}
+{PROCESS_FUNCTIONS}
 show_log() {{ [ -f "$errorlog" ] && tail -n 30 "$errorlog" >&2 || true; }}
 clean_markers() {{
   for m in "$run"/gunicorn.ready.*; do
@@ -45,12 +44,6 @@ wait_ready() {{
     sleep 0.1
   done
   return 2
-}}
-# wait_gone PID SECONDS
-wait_gone() {{
-  local end=$((SECONDS + $2))
-  while alive "$1" && [ $SECONDS -lt $end ]; do sleep 0.1; done
-  ! alive "$1"
 }}
 start_master() {{
   [ -e {q(current)} ] || fail "no release is live yet: run deploy first"

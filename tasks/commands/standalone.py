@@ -22,6 +22,7 @@ from __future__ import annotations
 from ..layout import Layout
 from ..modes import ServerContext
 from .release import FACTS_MARK
+from .process import PROCESS_FUNCTIONS
 from .shell import q, script
 
 SERVERS = ("gevent", "tornado", "twisted")
@@ -60,9 +61,7 @@ pidfile={q(pidfile(layout, server))}
 run={q(layout.run)}
 sock={q(socket_path(layout, server))}
 errorlog={q(f"{layout.log}/{server}.error.log")}
-# A zombie (exited, never reaped: some init processes do not reap) is not alive.
-alive() {{ [ -n "${{1:-}}" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }}
-pid_in() {{ [ -s "$1" ] && cat "$1" 2>/dev/null || true; }}
+{PROCESS_FUNCTIONS}
 show_log() {{ [ -f "$errorlog" ] && tail -n 30 "$errorlog" >&2 || true; }}
 # ready markers and temporary sockets of runners that are gone
 clean_markers() {{
@@ -82,12 +81,6 @@ wait_ready() {{
     sleep 0.05
   done
   return 2
-}}
-# wait_gone PID SECONDS
-wait_gone() {{
-  local end=$((SECONDS + $2))
-  while alive "$1" && [ $SECONDS -lt $end ]; do sleep 0.05; done
-  ! alive "$1"
 }}
 # launch PIDFILE: start a runner of the live release; sets $launched_pid once it serves.
 # On failure it says why and returns 1, with that runner stopped.

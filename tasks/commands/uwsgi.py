@@ -25,6 +25,7 @@ from __future__ import annotations
 from ..layout import Layout
 from ..modes import ServerContext
 from .release import FACTS_MARK
+from .process import PROCESS_FUNCTIONS
 from .shell import q, script
 
 # uWSGI compiles (16-57 s measured on 2 cores). Every venv build runs pip with
@@ -61,9 +62,7 @@ run={q(run)}
 live_ini={q(ini)}
 uwsgi_log={q(layout.log + '/uwsgi.log')}
 stdout_log={q(layout.log + '/uwsgi.stdout.log')}
-# A zombie (exited, never reaped: some init processes do not reap) is not alive.
-alive() {{ [ -n "${{1:-}}" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }}
-pid_in() {{ [ -s "$1" ] && tr -dc '0-9' < "$1" 2>/dev/null || true; }}
+{PROCESS_FUNCTIONS}
 show_log() {{
   [ -f "$uwsgi_log" ] && tail -n 30 "$uwsgi_log" >&2
   [ -s "$stdout_log" ] && tail -n 10 "$stdout_log" >&2
@@ -150,12 +149,6 @@ chain_settled() {{
     *"chain reloading complete"*) return 0;;
   esac
   return 1
-}}
-# wait_gone PID SECONDS
-wait_gone() {{
-  local end=$((SECONDS + $2))
-  while alive "$1" && [ $SECONDS -lt $end ]; do sleep 0.1; done
-  ! alive "$1"
 }}
 # kill_master PID: KILL the master and then its workers, by pid.
 kill_master() {{

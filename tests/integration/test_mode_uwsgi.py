@@ -111,6 +111,9 @@ def test_deploy_upgrade_rollback_and_control_with_uwsgi(make_host, write_invento
     status, css = http_get(host.http_port, "/static/style.css")
     assert status == 200 and "wsgideploy hello static" in css
     access = Path(host.app_root) / "shared/log/uwsgi.access.log"
+    deadline = time.monotonic() + 5  # uWSGI writes the line after the response has gone out
+    while "GET /info" not in access.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert "GET /info" in access.read_text(), "uWSGI logs the requests it serves"
     assert "/static/style.css" not in access.read_text(), "nginx must serve static files itself"
 
