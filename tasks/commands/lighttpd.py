@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ..inventory import Lighttpd
 from .release import FACTS_MARK
+from .sites import install_tested_site
 from .shell import fail, maybe_sudo, q, script
 
 SITE_TEMPLATE = "lighttpd/site.conf.j2"
@@ -39,34 +40,12 @@ fi"""
 
 
 def install_site(settings: Lighttpd, site_name: str, rendered_path: str) -> str:
-    """Install ``rendered_path`` as the site, enable it and test the whole config (``lighttpd -tt``).
-
-    If the test fails, the previous site file and link are put back, so the config on disk is
-    the one that runs, and the script fails with lighttpd's error.
-    """
-    s = "sudo -n " if settings.sudo else ""
-    name = site_file_name(site_name)
-    available = f"{settings.sites_available}/{name}"
-    enabled = f"{settings.sites_enabled}/{name}"
-    backup = f"{available}.wsgideploy-previous"
-    test = lighttpd_command(settings, "-tt")
-    return script(f"""
-[ -d {q(settings.sites_available)} ] || {fail(f"lighttpd directory {settings.sites_available} does not exist on the host")}
-[ -d {q(settings.sites_enabled)} ] || {fail(f"lighttpd directory {settings.sites_enabled} does not exist on the host")}
-had_site=0; had_link=0
-if [ -e {q(available)} ]; then {s}cp -p {q(available)} {q(backup)}; had_site=1; fi
-[ -L {q(enabled)} ] && had_link=1
-{s}install -m 0644 {q(rendered_path)} {q(available)}.tmp
-{s}mv -f {q(available)}.tmp {q(available)}
-{s}ln -sfn {q(available)} {q(enabled)}
-if ! out=$({test} 2>&1); then
-  if [ $had_site = 1 ]; then {s}mv -f {q(backup)} {q(available)}; else {s}rm -f {q(available)}; fi
-  [ $had_link = 1 ] || {s}rm -f {q(enabled)}
-  echo "$out" >&2
-  fail "lighttpd -tt rejected the new site; the previous config was put back and lighttpd was not reloaded"
-fi
-{s}rm -f {q(backup)}
-""")
+    """Install ``rendered_path`` as the site, enable it and test the whole config (``lighttpd -tt``);
+    a rejected site is taken back (see `sites.install_tested_site`)."""
+    return install_tested_site(sites_available=settings.sites_available, sites_enabled=settings.sites_enabled,
+                               file_name=site_file_name(site_name), rendered_path=rendered_path,
+                               test_command=lighttpd_command(settings, "-tt"), sudo=settings.sudo,
+                               directory_label="lighttpd directory", test_label="lighttpd -tt")
 
 
 def reload(settings: Lighttpd) -> str:

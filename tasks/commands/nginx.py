@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ..inventory import Nginx
-from .shell import fail, maybe_sudo, q, script
+from .sites import install_tested_site
+from .shell import maybe_sudo, q, script
 
 SITE_TEMPLATE = "nginx.site.conf.j2"
 SITE_FILE = "nginx.conf"
@@ -16,33 +17,12 @@ def nginx_command(nginx: Nginx, *args: str) -> str:
 
 
 def install_site(nginx: Nginx, site_name: str, rendered_path: str) -> str:
-    """Install ``rendered_path`` as the site, enable it and test the whole config.
-
-    If ``nginx -t`` fails, the previous site file and link are put back, so the
-    config on disk is the one that runs, and the script fails with nginx's error.
-    """
-    s = "sudo -n " if nginx.sudo else ""
-    available = f"{nginx.sites_available}/{site_name}"
-    enabled = f"{nginx.sites_enabled}/{site_name}"
-    backup = f"{available}.wsgideploy-previous"
-    test = nginx_command(nginx, "-t")
-    return script(f"""
-[ -d {q(nginx.sites_available)} ] || {fail(f"nginx sites directory {nginx.sites_available} does not exist on the host")}
-[ -d {q(nginx.sites_enabled)} ] || {fail(f"nginx sites directory {nginx.sites_enabled} does not exist on the host")}
-had_site=0; had_link=0
-if [ -e {q(available)} ]; then {s}cp -p {q(available)} {q(backup)}; had_site=1; fi
-[ -L {q(enabled)} ] && had_link=1
-{s}install -m 0644 {q(rendered_path)} {q(available)}.tmp
-{s}mv -f {q(available)}.tmp {q(available)}
-{s}ln -sfn {q(available)} {q(enabled)}
-if ! out=$({test} 2>&1); then
-  if [ $had_site = 1 ]; then {s}mv -f {q(backup)} {q(available)}; else {s}rm -f {q(available)}; fi
-  [ $had_link = 1 ] || {s}rm -f {q(enabled)}
-  echo "$out" >&2
-  fail "nginx -t rejected the new site; the previous config was put back and nginx was not reloaded"
-fi
-{s}rm -f {q(backup)}
-""")
+    """Install ``rendered_path`` as the site, enable it and test the whole config (``nginx -t``);
+    a rejected site is taken back (see `sites.install_tested_site`)."""
+    return install_tested_site(sites_available=nginx.sites_available, sites_enabled=nginx.sites_enabled,
+                               file_name=site_name, rendered_path=rendered_path,
+                               test_command=nginx_command(nginx, "-t"), sudo=nginx.sudo,
+                               directory_label="nginx sites directory", test_label="nginx -t")
 
 
 def reload(nginx: Nginx) -> str:
