@@ -30,6 +30,13 @@ class CommandTimeout(Exception):
     """A remote command ran past its timeout."""
 
 
+class _OutputFailed(Exception):
+    """The local ``on_line`` callback failed (e.g. stdout is a closed pipe): not an SSH error."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 @dataclass(frozen=True)
 class RemoteResult:
     """What a remote command returned."""
@@ -148,7 +155,10 @@ class HostConnection:
                     if on_line:
                         end = out.rfind(b"\n") + 1
                         for line in out[shown:end].decode(errors="replace").splitlines():
-                            on_line(line)
+                            try:
+                                on_line(line)
+                            except Exception as exc:
+                                raise _OutputFailed(exc) from exc
                         shown = max(shown, end)
                     continue
                 if channel.recv_stderr_ready():
@@ -169,6 +179,10 @@ class HostConnection:
         except KeyboardInterrupt:
             self._stop_remote(out.decode(errors="replace"))
             raise
+        except _OutputFailed as failed:  # stop what runs on the host, then report the local error
+            channel.close()
+            self._stop_remote(out.decode(errors="replace"))
+            raise failed.error from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectError(f"{self.host.alias}: the SSH connection failed: {str(exc) or type(exc).__name__}") from None
         return RemoteResult(code, out.decode(errors="replace"), err.decode(errors="replace"))

@@ -1,6 +1,9 @@
 """``logs``: the app's logs on each host."""
 from __future__ import annotations
 
+import os
+import sys
+
 from invoke import Context, task
 from invoke.exceptions import Exit
 
@@ -14,8 +17,12 @@ FOLLOW_FOREVER = 7 * 24 * 3600.0  # --follow runs until Ctrl-C
 
 def _show(run: HostRun, lines: int, follow: bool) -> None:
     script = log_commands.tail(run.layout, lines, follow)
-    result = run.conn.run_script(script, timeout=FOLLOW_FOREVER if follow else None,
-                                 on_line=lambda line: line.startswith("wsgideploy-") or run.out.line(run.alias, line))
+    try:
+        result = run.conn.run_script(script, timeout=FOLLOW_FOREVER if follow else None,
+                                     on_line=lambda line: line.startswith("wsgideploy-") or run.out.line(run.alias, line))
+    except BrokenPipeError:  # the reader went away (`fab logs | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
     if not result.ok and not follow:
         run.out.error(run.alias, result.stderr.strip() or f"exit code {result.exit_code}")
 

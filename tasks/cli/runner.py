@@ -49,6 +49,9 @@ def run_on_hosts(c: Context, action: Action, trust_new_host_key: bool = False,
             except StepFailed as exc:
                 out.error(host.alias, exc.message)
                 failed.append((host.alias, exc.code))
+            except ConnectError as exc:  # the connection dropped outside a step
+                out.error(host.alias, str(exc))
+                failed.append((host.alias, ExitCode.CONNECT))
             finally:
                 conn.close()
         if failed and stop_on_failure:

@@ -100,6 +100,12 @@ def test_logs_follow_the_stage_level_rotate_and_show_with_fab_logs(make_host, wr
     out = fab(inventory, "-H", "web1", "logs", "--lines", "3").stdout
     assert f"[web1] ==> {log_dir}/app.log <==" in out and "whoami asked" in out
 
+    # A reader that goes away early (`| head`) ends the command quietly, not with a traceback.
+    piped = subprocess.run(["bash", "-c", "set -o pipefail; fab -H web1 logs --lines 50 | head -n 2"],
+                           cwd=PROJECT, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventory)})
+    assert "Traceback" not in piped.stderr and len(piped.stdout.splitlines()) == 2, piped.stderr
+
     env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventory)}
     follow = subprocess.Popen(["fab", "-H", "web1", "logs", "--follow", "--lines", "0"], cwd=PROJECT, env=env,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
