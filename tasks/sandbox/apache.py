@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .hosts import _signal, _wait_gone, _write, descendants, kill_pids, proc_info, read_pidfile
+from .hosts import _write, proc_info, read_pidfile, stop_pidfile
 
 MODULES_DIR = "/usr/lib/apache2/modules"
 APACHE_BINARY = "/usr/sbin/apache2"
@@ -193,19 +193,6 @@ class ApachePrefix:
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """If the pidfile names this prefix's live Apache parent: SIGTERM it (Apache stops its
-        children, mod_wsgi daemons and the cgid daemon), wait, SIGKILL what is left.
-
-        Returns the pid stopped, or None. By pid only, never by name.
-        """
-        pid = self.pid
-        if pid is None:
-            return None
-        kids = descendants(pid)
-        _signal(pid, signal.SIGTERM)
-        if _wait_gone([pid], timeout):
-            _signal(pid, signal.SIGKILL)
-            _wait_gone([pid], 5.0)
-        left = _wait_gone(kids, 3.0)
-        if left:
-            kill_pids(left, signal.SIGTERM, 3.0)
-        return pid
+        children, mod_wsgi daemons and the cgid daemon), SIGKILL after ``timeout``, then any child
+        left (see `stop_pidfile`). Returns the pid stopped, or None. By pid only, never by name."""
+        return stop_pidfile(self.pidfile, signal.SIGTERM, timeout, expect=str(self.conf))

@@ -646,24 +646,9 @@ class NginxPrefix:
                     os.lchown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        """If the pidfile names a live nginx master: SIGQUIT (graceful), then SIGTERM, then SIGKILL.
-
-        Returns the pid stopped, or None.
-        """
-        pid = read_pidfile(self.pidfile)
-        if pid is None or not pid_alive(pid):
-            return None
-        info = proc_info(pid)
-        if info is None or "nginx" not in info.cmdline:
-            return None
-        kids = descendants(pid)
-        _signal(pid, signal.SIGQUIT)
-        if _wait_gone([pid], timeout):
-            stop_pid(pid, signal.SIGTERM, 5.0, expect="nginx")
-        left = _wait_gone(kids, 2.0)
-        if left:
-            kill_pids(left, signal.SIGTERM, 3.0)
-        return pid
+        """If the pidfile names this prefix's live nginx master: SIGQUIT (graceful), SIGKILL after
+        ``timeout``, then any worker left (see `stop_pidfile`). Returns the pid stopped, or None."""
+        return stop_pidfile(self.pidfile, signal.SIGQUIT, timeout, expect="nginx")
 
 
 # --- TOML ---------------------------------------------------------------------------------

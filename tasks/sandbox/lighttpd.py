@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .hosts import _signal, _wait_gone, _write, pid_alive, proc_info, read_pidfile, stop_pid
+from .hosts import _write, pid_alive, read_pidfile, stop_pidfile
 
 LIGHTTPD_BINARY = shutil.which("lighttpd", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/lighttpd"
 
@@ -124,17 +124,6 @@ class LighttpdPrefix:
         }
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        """If the pidfile names a live lighttpd: SIGINT (graceful), then SIGTERM, then SIGKILL.
-
-        Returns the pid stopped, or None. Never looks a process up by name.
-        """
-        pid = read_pidfile(self.pidfile)
-        if pid is None or not pid_alive(pid):
-            return None
-        info = proc_info(pid)
-        if info is None or str(self.prefix) not in info.cmdline:
-            return None
-        _signal(pid, signal.SIGINT)
-        if _wait_gone([pid], timeout):
-            stop_pid(pid, signal.SIGTERM, 5.0, expect=str(self.prefix))
-        return pid
+        """If the pidfile names this prefix's live lighttpd: SIGINT (graceful), SIGKILL after
+        ``timeout`` (see `stop_pidfile`). Returns the pid stopped, or None. Never by name."""
+        return stop_pidfile(self.pidfile, signal.SIGINT, timeout, expect=str(self.prefix))
