@@ -1,17 +1,31 @@
 """The deploy and the rollback, each read top to bottom as its list of steps.
 
-Until ``switch`` a failure leaves the live release untouched and removes the new
-one. After ``switch`` a failure is rolled back automatically. Both hold the
-host's deploy lock from ``prepare`` to the end, and both append to its deploy log.
+A deploy of many hosts goes in phases, each run on every host side by side:
+
+1. ``prepare``  connect, take each host's lock, read its facts; a host whose live
+   release has the same fingerprint (source, settings, env) is a no-op;
+2. ``build``    upload, .env, venv, configs and app check, hooks, front-server site;
+3. ``switch``   batch by batch: switch ``current``, reload, health-check;
+4. ``prune``    housekeeping on the hosts that went live;
+5. ``finish``   log the outcome and release the lock, whatever happened.
+
+Until the first switch a failure on any host leaves every host untouched (the
+new releases are removed), so a failed build never splits the fleet. A host
+that fails after its switch rolls itself back; the rollout then stops, and the
+hosts switched earlier in the run go back to their previous release too
+(unless told not to). The rollback holds the lock from ``prepare`` to the end.
 """
 from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from .errors import ExitCode, StepFailed
+from .fleet import Fleet, Slot
 from .record import RunRecord, describe_holder
+from .rollout import batches
 from .source import LocalRelease
 from .steps import (HostRun, build_venv, check_health, check_host, configure_release,
                     discard_release, finish, mark_bad, prune_releases, publish_proxy_site,
@@ -19,14 +33,157 @@ from .steps import (HostRun, build_venv, check_health, check_host, configure_rel
                     upload_env_file, upload_release)
 
 
-def deploy_host(run: HostRun, rel: LocalRelease, record: RunRecord,
-                env_file: tuple[bytes, list[str]] | None = None) -> None:
-    """Deploy ``rel`` to one host."""
-    with holding_lock(run, record, lambda: rel.release_id):
-        previous = run.facts.get("current", "")
-        build_release(run, rel, env_file)
-        go_live(run, rel.release_id, previous)
-        prune_releases(run)
+@dataclass
+class RolloutOptions:
+    """How a deploy goes live across hosts."""
+
+    batch_size: int | str | None = None   # hosts switched together: a count, "25%", or all (None)
+    rollback_on_failure: bool = True        # a failed batch also rolls back hosts switched earlier
+    force: bool = False                     # deploy even where the live release is the same
+
+
+@dataclass
+class HostDeploy:
+    """One host's part in a deploy: what it gets, and how far it got."""
+
+    slot: Slot
+    rel: LocalRelease
+    record: RunRecord
+    fingerprint: str = ""
+    env_file: tuple[bytes, list[str]] | None = None
+    previous: str = ""
+    locked: bool = False
+    built: bool = False
+    switched: bool = False
+    started: float = 0.0
+
+    @property
+    def run(self) -> HostRun:
+        assert self.slot.run is not None
+        return self.slot.run
+
+
+def deploy_fleet(fleet: Fleet, jobs: dict[str, HostDeploy], options: RolloutOptions) -> None:
+    """Deploy to every host of ``fleet``: prepare, build, switch in batches, prune, finish."""
+    try:
+        fleet.connect()
+        if not fleet.failures():
+            fleet.each(lambda slot: prepare_host(jobs[slot.alias], options.force))
+        building = [s for s in fleet.live() if s.result != "noop"]
+        if not fleet.failures():
+            fleet.each(lambda slot: build_host(jobs[slot.alias]), building)
+        if fleet.failures():
+            stop_before_switch(fleet, jobs)
+            return
+        switch_in_batches(fleet, jobs, building, options)
+        fleet.each(lambda slot: prune_releases(slot.run), [s for s in building if jobs[s.alias].switched])
+    finally:
+        finish_hosts(fleet, jobs)
+
+
+def prepare_host(job: HostDeploy, force: bool) -> None:
+    """``prepare``: lock, facts; a host whose live release has this fingerprint needs nothing."""
+    run = job.run
+    take_lock(run, job.record)
+    job.locked, job.started = True, time.monotonic()
+    job.previous = run.facts.get("current", "")
+    run.facts["previous_release"] = job.previous
+    live = run.facts.get("fingerprint", "")
+    if live and live == job.fingerprint and not force:
+        job.slot.result = "noop"
+        run.out.line(run.alias, f"unchanged: the live release {job.previous} has this source and "
+                                "settings; nothing to deploy (--force deploys anyway)")
+
+
+def build_host(job: HostDeploy) -> None:
+    """Everything before the switch on one host."""
+    build_release(job.run, job.rel, job.env_file, job.fingerprint)
+    job.built = True
+    job.slot.result = "built"
+
+
+def stop_before_switch(fleet: Fleet, jobs: dict[str, HostDeploy]) -> None:
+    """A host failed before any switch: remove the new release everywhere; nothing went live."""
+    built = [s for s in fleet.live() if jobs[s.alias].built]
+    if built:
+        fleet.out.line("", f"a host failed before the switch: removing the new release from "
+                           f"{', '.join(s.alias for s in built)}; no host was switched")
+    for slot in fleet.live():
+        if slot.result != "noop":
+            slot.result, slot.message = "not_switched", "another host failed before the switch"
+    fleet.each(lambda slot: discard(jobs[slot.alias]), built)
+
+
+def discard(job: HostDeploy) -> None:
+    discard_release(job.run, job.rel.release_id)
+    job.built = False
+
+
+def switch_in_batches(fleet: Fleet, jobs: dict[str, HostDeploy], hosts: list[Slot],
+                      options: RolloutOptions) -> None:
+    """Switch ``hosts`` batch by batch, each batch healthy before the next; stop at the first failed one."""
+    groups = batches(hosts, options.batch_size)
+    for number, group in enumerate(groups, 1):
+        if len(groups) > 1:
+            fleet.out.line("", f"batch {number}/{len(groups)}: {', '.join(s.alias for s in group)}")
+        failed = fleet.each(lambda slot: switch_host(jobs[slot.alias]), group)
+        if failed:
+            stop_rollout(fleet, jobs, [s for g in groups[number:] for s in g], options)
+            return
+
+
+def switch_host(job: HostDeploy) -> None:
+    """Switch, reload, health-check (a failure rolls this host back itself)."""
+    job.built = False  # from here the release has been live: it is kept (marked bad if it fails)
+    go_live(job.run, job.rel.release_id, job.previous)
+    job.switched = True
+    job.slot.result = "ok"
+
+
+def stop_rollout(fleet: Fleet, jobs: dict[str, HostDeploy], not_reached: list[Slot],
+                 options: RolloutOptions) -> None:
+    """After a failed batch: unswitched hosts drop the new release; switched ones go back (if asked)."""
+    if not_reached:
+        fleet.out.line("", f"rollout stopped: {', '.join(s.alias for s in not_reached)} keep their live release")
+        for slot in not_reached:
+            slot.result = "not_switched"
+        fleet.each(lambda slot: discard(jobs[slot.alias]), not_reached)
+    switched = [s for s in fleet.live() if jobs[s.alias].switched]
+    if not switched:
+        return
+    if not options.rollback_on_failure:
+        fleet.out.line("", f"--no-rollback-on-failure: {', '.join(s.alias for s in switched)} stay on the "
+                           "new release")
+        return
+    fleet.out.line("", f"rolling back the hosts switched in this run: {', '.join(s.alias for s in switched)}")
+    fleet.each(lambda slot: roll_back_switched(jobs[slot.alias]), switched)
+
+
+def roll_back_switched(job: HostDeploy) -> None:
+    """Put a healthy host that went live in this run back on its previous release."""
+    run, release_id = job.run, job.rel.release_id
+    if not job.previous:
+        raise StepFailed(run.alias, "rollback", f"{release_id} was the first release on the host: "
+                         "there is nothing to roll back to, so it stays live")
+    mark_bad(run, release_id)
+    restore(run, job.previous)
+    job.switched = False
+    job.slot.fail(ExitCode.ROLLED_BACK, f"rolled back to {job.previous} because another host failed",
+                  "rolled_back")
+
+
+def finish_hosts(fleet: Fleet, jobs: dict[str, HostDeploy]) -> None:
+    """Log each host's outcome and release its lock (best effort; an interrupt cannot skip it)."""
+    def finish_one(slot: Slot) -> None:
+        job = jobs[slot.alias]
+        if job.built and not job.switched and slot.result not in ("ok",):
+            discard(job)  # interrupted between build and switch
+        result = {"pending": "interrupted", "built": "interrupted"}.get(slot.result, slot.result)
+        finish(job.run, job.record.token,
+               job.record.log_entry(slot.alias, job.rel.release_id, result,
+                                    time.monotonic() - job.started, slot.message))
+    locked = [s for s in fleet.slots if s.run is not None and jobs[s.alias].locked]
+    fleet.each(finish_one, locked)
 
 
 @contextmanager
@@ -67,14 +224,15 @@ def take_lock(run: HostRun, record: RunRecord) -> None:
         raise
 
 
-def build_release(run: HostRun, rel: LocalRelease, env_file: tuple[bytes, list[str]] | None) -> None:
+def build_release(run: HostRun, rel: LocalRelease, env_file: tuple[bytes, list[str]] | None,
+                  fingerprint: str = "") -> None:
     """Everything before the switch: upload, .env, venv, configs and app check, hooks, nginx."""
     try:
         upload_release(run, rel)
         if env_file:
             upload_env_file(run, *env_file)
         build_venv(run, rel)
-        configure_release(run, rel)
+        configure_release(run, rel, fingerprint)
         run_release_hooks(run, rel.release_id)
         publish_proxy_site(run, rel.release_id)
     except BaseException:  # a failed step, Ctrl-C or SIGTERM: the release never went live

@@ -12,6 +12,7 @@ from typing import Callable
 from .commands import health, history, hooks, lock, logs, prune, release, secrets, venv
 from .commands.shell import q, script, write_file
 from .errors import ExitCode, StepFailed
+from .fingerprint import FINGERPRINT_FILE
 from .inventory import Host, Stage
 from .layout import Layout
 from .modes import AppServer, FrontServer, ServerContext, app_server, front_server
@@ -31,6 +32,7 @@ class HostRun:
     conn: HostConnection
     out: Reporter
     facts: dict[str, str] = field(default_factory=dict)
+    peers: tuple[Host, ...] = ()  # every host selected in this run (for hooks that run once)
 
     @property
     def alias(self) -> str:
@@ -171,8 +173,9 @@ def build_venv(run: HostRun, rel: LocalRelease) -> Install:
     return install
 
 
-def configure_release(run: HostRun, rel: LocalRelease) -> dict[str, str]:
-    """Render this host's configs into the release, then load the app with them."""
+def configure_release(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> dict[str, str]:
+    """Render this host's configs into the release (with the deploy's fingerprint), then load
+    the app with them."""
     app = run.stage.app
     context = template_context(app, run.layout, rel.release_id, rel.static_dir,
                                run.stage.host_vars(run.host), run.facts.get("user", ""),
@@ -181,6 +184,8 @@ def configure_release(run: HostRun, rel: LocalRelease) -> dict[str, str]:
     config_dir = f"{run.layout.release(rel.release_id)}/{run.layout.config_dir_name}"
     writes = [f"mkdir -p {q(config_dir)}"] + [write_file(f"{config_dir}/{name}", text)
                                               for name, text in configs.items()]
+    if fingerprint:
+        writes.append(write_file(f"{config_dir}/{FINGERPRINT_FILE}", fingerprint + "\n"))
     check = run.server.check(run.server_context, rel.release_id)
     run.remote("check", script(*writes) + check, describe=lambda _: f"app loads ({app.wsgi})")
     return configs

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,16 @@ class HostConnection:
         self.trust_new_host_key = trust_new_host_key
         self.round_trips = 0
         self._cxn: Connection | None = None
+        self._interrupt = threading.Event()
+
+    def interrupt(self) -> None:
+        """Stop the command running now (or the next one) as Ctrl-C would, from another thread.
+
+        Used when a run with hosts side by side is interrupted: only the main
+        thread sees Ctrl-C or SIGTERM. The interrupted command's session is
+        stopped on the host; commands run after it (cleanup) run normally.
+        """
+        self._interrupt.set()
 
     def open(self) -> None:
         """Connect and authenticate, or raise `ConnectError` with the reason."""
@@ -133,6 +144,9 @@ class HostConnection:
         transport = self._cxn.client.get_transport()
         if transport is None or not transport.is_active():
             raise ConnectError(f"{self.host.alias}: the SSH connection was lost")
+        if self._interrupt.is_set():  # interrupted between commands: start nothing more
+            self._interrupt.clear()
+            raise KeyboardInterrupt(f"{self.host.alias}: interrupted")
         limit = timeout if timeout is not None else self.ssh.command_timeout
         deadline = time.monotonic() + limit
         self.round_trips += 1
@@ -171,6 +185,9 @@ class HostConnection:
                     raise CommandTimeout(f"{self.host.alias}: remote command timed out after {limit:g}s")
                 if not transport.is_active():
                     raise ConnectError(f"{self.host.alias}: the SSH connection was lost")
+                if self._interrupt.is_set():
+                    self._interrupt.clear()
+                    raise KeyboardInterrupt(f"{self.host.alias}: interrupted")
                 select.select([channel], [], [], 0.2)
             code = channel.recv_exit_status()
             channel.close()

@@ -10,12 +10,16 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 
 from ..errors import ExitCode
-from ..flow import deploy_host, rollback_host
+from ..fingerprint import release_fingerprint
+from ..fleet import Fleet, Slot
+from ..flow import HostDeploy, RolloutOptions, deploy_fleet, rollback_host
+from ..inventory import Host, Stage
 from ..record import RunRecord
-from ..source import (SourceError, check_for_dev_server, env_file_content, new_release_id, prepare_release,
-                      source_revision)
+from ..source import (LocalRelease, SourceError, check_for_dev_server, env_file_content, new_release_id,
+                      prepare_release, source_revision)
 from ..steps import unlock as unlock_host
-from .runner import run_on_hosts, selected_or_exit
+from .results import RunOutput
+from .runner import PARALLEL_HELP, ROLES_HELP, exit_if_failed, pool_size, run_on_hosts, selected_or_exit
 
 TRUST_HELP = "Accept and record the key of a host not yet in known_hosts (a changed key is always refused)."
 
@@ -32,45 +36,113 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@task(help={"trust-new-host-key": TRUST_HELP,
-            "force-unlock": "Remove a deploy lock left by a run that is gone (says whose it was), then deploy."})
-def deploy(c: Context, trust_new_host_key: bool = False, force_unlock: bool = False) -> None:
-    """Deploy: upload a release, build its venv, check it, switch `current`, reload, health-check (rolls back if unhealthy)."""
-    targets = selected_or_exit(c)
-    release_id = new_release_id()
-    releases, env_files, records = {}, {}, {}
-    for stage, _ in targets:
-        if stage.name in releases:
-            continue
+def prepare_jobs(targets: list[tuple[Stage, Host]], release_id: str, force_unlock: bool) -> dict[str, HostDeploy]:
+    """Pack each distinct source once (checked for a dev server), and say what each host gets."""
+    releases: dict[tuple[object, ...], tuple[LocalRelease, RunRecord]] = {}
+    jobs: dict[str, HostDeploy] = {}
+    for stage, host in targets:
+        app = stage.app
+        key = (app.source, app.exclude, app.shared, app.static_dir)
+        if key not in releases:
+            try:
+                check_for_dev_server(app)
+            except SourceError as exc:
+                raise Exit(f"wsgideploy: {app.source}: {exc}\nnothing was deployed", code=ExitCode.FAILED) from None
+            try:
+                rel = prepare_release(app, release_id)
+            except SourceError as exc:
+                raise Exit(f"wsgideploy: {stage.path}: {exc}", code=ExitCode.USAGE) from None
+            releases[key] = (rel, RunRecord(action="deploy", release_id=release_id,
+                                            source_revision=source_revision(app.source),
+                                            source_hash=rel.source_hash, force_unlock=force_unlock))
+        rel, record = releases[key]
         try:
-            check_for_dev_server(stage.app)
-        except SourceError as exc:
-            raise Exit(f"wsgideploy: {stage.app.source}: {exc}\nnothing was deployed", code=ExitCode.FAILED) from None
-        try:
-            releases[stage.name] = prepare_release(stage.app, release_id)
-            env_files[stage.name] = env_file_content(stage.app, os.environ)
+            env_file = env_file_content(app, os.environ)
         except SourceError as exc:
             raise Exit(f"wsgideploy: {stage.path}: {exc}", code=ExitCode.USAGE) from None
-        records[stage.name] = RunRecord(action="deploy", release_id=release_id,
-                                        source_revision=source_revision(stage.app.source),
-                                        source_hash=releases[stage.name].source_hash,
-                                        force_unlock=force_unlock)
-    print(f"release {release_id}: {len(targets)} host(s)")
-    with sigterm_interrupts():
-        run_on_hosts(c, lambda run: deploy_host(run, releases[run.stage.name], records[run.stage.name],
-                                                env_files[run.stage.name]),
-                     trust_new_host_key=trust_new_host_key)
+        jobs[host.alias] = HostDeploy(slot=Slot(stage, host), rel=rel, record=record, env_file=env_file,
+                                      fingerprint=release_fingerprint(stage, host, rel.source_hash,
+                                                                      env_file[0] if env_file else None))
+    return jobs
+
+
+@task(help={"trust-new-host-key": TRUST_HELP,
+            "force-unlock": "Remove a deploy lock left by a run that is gone (says whose it was), then deploy.",
+            "force": "Deploy even to hosts whose live release already has this source and these settings.",
+            "parallel": PARALLEL_HELP,
+            "batch-size": "Switch this many hosts at a time, each batch healthy before the next "
+                          "(a count or a percentage like 25%; default: [rollout] batch_size, else all at once).",
+            "no-rollback-on-failure": "When a batch fails, leave the hosts switched earlier in this run on the "
+                                      "new release (default: they roll back too).",
+            "roles": ROLES_HELP,
+            "json": "Print the result as one JSON document on stdout (progress goes to stderr).",
+            "json-file": "Also write the result as one JSON document to this file.",
+            "plan": "Only show what the deploy would do (see `plan`); change nothing."})
+def deploy(c: Context, trust_new_host_key: bool = False, force_unlock: bool = False, force: bool = False,
+           parallel: int | None = None, batch_size: str | None = None, no_rollback_on_failure: bool = False,
+           roles: str | None = None, json: bool = False, json_file: str | None = None, plan: bool = False) -> None:
+    """Deploy: upload a release, build its venv, check it, switch `current` (in batches), reload, health-check (rolls back if unhealthy)."""
+    if plan:
+        from .plan import plan_targets
+        plan_targets(c, trust_new_host_key=trust_new_host_key)
+        return
+    results = RunOutput("deploy", json, json_file)
+    with results.on_usage_error():
+        targets = selected_or_exit(c, roles)
+        release_id = new_release_id()
+        jobs = prepare_jobs(targets, release_id, force_unlock)
+        options = RolloutOptions(batch_size=rollout_batch_size(targets, batch_size),
+                                 rollback_on_failure=not no_rollback_on_failure, force=force)
+        fleet = Fleet(targets, results.out, parallel=pool_size(targets, parallel),
+                      trust_new_host_key=trust_new_host_key)
+    for slot in fleet.slots:
+        jobs[slot.alias].slot = slot
+    results.out.line("", f"release {release_id}: {len(targets)} host(s), {fleet.parallel} at a time"
+                         + (f", switched {options.batch_size} at a time" if options.batch_size else ""))
+    with sigterm_interrupts(), results.finishing(fleet, release_id):
+        try:
+            deploy_fleet(fleet, jobs, options)
+        finally:
+            fleet.close()
+    exit_if_failed(fleet)
+
+
+def rollout_batch_size(targets: list[tuple[Stage, Host]], given: str | None) -> int | str | None:
+    """``--batch-size`` (a count or ``N%``), else the stage's ``[rollout] batch_size``."""
+    if given is None:
+        rollout = getattr(targets[0][0], "rollout", None) if targets else None
+        return getattr(rollout, "batch_size", None)
+    text = given.strip()
+    number = text[:-1] if text.endswith("%") else text
+    if not number.isdigit() or int(number) < 1 or (text.endswith("%") and int(number) > 100):
+        raise Exit(f"wsgideploy: --batch-size must be a count (1, 2, ...) or a percentage (1%-100%), not {given!r}",
+                   code=ExitCode.USAGE)
+    return text if text.endswith("%") else int(text)
 
 
 @task(help={"to": "Release id to go back to (default: the newest good one before the live release).",
             "trust-new-host-key": TRUST_HELP,
-            "force-unlock": "Remove a deploy lock left by a run that is gone, then roll back."})
-def rollback(c: Context, to: str | None = None, trust_new_host_key: bool = False,
-             force_unlock: bool = False) -> None:
+            "force-unlock": "Remove a deploy lock left by a run that is gone, then roll back.",
+            "parallel": PARALLEL_HELP, "roles": ROLES_HELP,
+            "json": "Print the result as one JSON document on stdout (progress goes to stderr).",
+            "json-file": "Also write the result as one JSON document to this file."})
+def rollback(c: Context, to: str | None = None, trust_new_host_key: bool = False, force_unlock: bool = False,
+             parallel: int | None = None, roles: str | None = None, json: bool = False,
+             json_file: str | None = None) -> None:
     """Roll back to the previous good release (or --to <id>): its site, code and venv, then health-check."""
+    results = RunOutput("rollback", json, json_file)
     record = RunRecord(action="rollback", force_unlock=force_unlock)
-    with sigterm_interrupts():
-        run_on_hosts(c, lambda run: rollback_host(run, to, record), trust_new_host_key=trust_new_host_key)
+    with results.on_usage_error():
+        targets = selected_or_exit(c, roles)
+        fleet = Fleet(targets, results.out, parallel=pool_size(targets, parallel),
+                      trust_new_host_key=trust_new_host_key)
+    with sigterm_interrupts(), results.finishing(fleet):
+        try:
+            fleet.connect()
+            fleet.each(lambda slot: rollback_host(slot.run, to, record))  # type: ignore[arg-type]
+        finally:
+            fleet.close()
+    exit_if_failed(fleet)
 
 
 @task

@@ -6,59 +6,72 @@ from typing import Callable
 from invoke import Context
 from invoke.exceptions import Exit
 
-from ..errors import ExitCode, StepFailed
+from ..errors import ExitCode
+from ..fleet import DEFAULT_PARALLEL, Fleet
 from ..inventory import Host, InventoryError, Stage, UnknownHostError
 from ..output import Reporter
 from ..steps import HostRun
 from ..targets import NoTargetsError, select_targets
-from ..transport import ConnectError, HostConnection
 
 Action = Callable[[HostRun], object]
 
+ROLES_HELP = "Only the selected hosts with one of these roles (comma-separated, e.g. web or web,worker)."
+PARALLEL_HELP = f"How many hosts to work on at once (default: [rollout] parallel, else {DEFAULT_PARALLEL})."
 
-def selected_or_exit(c: Context) -> list[tuple[Stage, Host]]:
-    """The selected hosts, or exit 2 with the inventory's own error."""
+
+def role_list(roles: str | None) -> list[str]:
+    """``"web, worker"`` -> ``["web", "worker"]``."""
+    return [r.strip() for r in (roles or "").split(",") if r.strip()]
+
+
+def selected_or_exit(c: Context, roles: str | None = None) -> list[tuple[Stage, Host]]:
+    """The selected hosts (limited to ``roles``), or exit 2 with the inventory's own error."""
+    if roles:
+        c.config.wsgideploy_roles = role_list(roles)
     try:
         return select_targets(c)
     except (InventoryError, UnknownHostError, NoTargetsError) as exc:
         raise Exit(f"wsgideploy: {exc}", code=ExitCode.USAGE) from None
 
 
-def run_on_hosts(c: Context, action: Action, trust_new_host_key: bool = False,
-                 stop_on_failure: bool = True, out: Reporter | None = None) -> None:
-    """Connect to each selected host in turn (one connection each) and run ``action``.
+def pool_size(targets: list[tuple[Stage, Host]], parallel: int | None) -> int:
+    """``--parallel`` if given, else the stage's ``[rollout] parallel``, else the default."""
+    if parallel is not None:
+        if parallel < 1:
+            raise Exit("wsgideploy: --parallel must be at least 1", code=ExitCode.USAGE)
+        return parallel
+    rollout = getattr(targets[0][0], "rollout", None) if targets else None
+    return getattr(rollout, "parallel", DEFAULT_PARALLEL)
 
-    With ``stop_on_failure`` the hosts after a failed one are left alone and
-    named, so a fleet is never changed further after a failure.
+
+def run_on_hosts(c: Context, action: Action, trust_new_host_key: bool = False,
+                 stop_on_failure: bool = True, out: Reporter | None = None, parallel: int = 1,
+                 roles: str | None = None) -> Fleet:
+    """Connect to each selected host (one connection each) and run ``action``, ``parallel`` at a time.
+
+    With ``stop_on_failure`` nothing runs if a host cannot be reached, and hosts
+    not yet started when one fails are left alone and named, so a fleet is never
+    changed further after a failure. Returns the fleet, whose slots hold each
+    host's result (``slot.value``).
     """
-    targets = selected_or_exit(c)
-    out = out or Reporter()
-    failed: list[tuple[str, ExitCode]] = []
-    for index, (stage, host) in enumerate(targets):
-        conn = HostConnection(host, stage.ssh, trust_new_host_key=trust_new_host_key)
-        try:
-            with out.step(host.alias, "connect") as record:
-                conn.open()
-                record.detail = f"{host.user + '@' if host.user else ''}{host.hostname}:{host.port}"
-        except ConnectError as exc:
-            out.error(host.alias, str(exc))
-            failed.append((host.alias, ExitCode.CONNECT))
+    targets = selected_or_exit(c, roles)
+    fleet = Fleet(targets, out or Reporter(), parallel=parallel, trust_new_host_key=trust_new_host_key)
+    try:
+        fleet.connect()
+        if stop_on_failure and fleet.failures():
+            fleet.out.line("", "not attempted, because a host could not be reached: "
+                               + (", ".join(s.alias for s in fleet.live()) or "none"))
         else:
-            try:
-                action(HostRun(stage=stage, host=host, conn=conn, out=out))
-            except StepFailed as exc:
-                out.error(host.alias, exc.message)
-                failed.append((host.alias, exc.code))
-            except ConnectError as exc:  # the connection dropped outside a step
-                out.error(host.alias, str(exc))
-                failed.append((host.alias, ExitCode.CONNECT))
-            finally:
-                conn.close()
-        if failed and stop_on_failure:
-            skipped = [h.alias for _, h in targets[index + 1:]]
-            if skipped:
-                out.line("", f"not attempted after the failure: {', '.join(skipped)}")
-            break
+            fleet.each(lambda slot: action(slot.run), stop_on_failure=stop_on_failure)  # type: ignore[arg-type]
+    finally:
+        fleet.close()
+    exit_if_failed(fleet)
+    return fleet
+
+
+def exit_if_failed(fleet: Fleet) -> None:
+    """Exit with the code of the first failure, naming every host that failed."""
+    failed = fleet.failures()
     if failed:
-        names = ", ".join(alias for alias, _ in failed)
-        raise Exit(f"wsgideploy: failed on {names}", code=failed[0][1])
+        names = ", ".join(slot.alias for slot in failed)
+        raise Exit(f"wsgideploy: failed on {names}", code=fleet.first_failure_code())

@@ -25,6 +25,7 @@ mkdir -p {q(layout.releases)} {q(layout.run)} {q(layout.log)} {q(layout.venvs)} 
 command -v {q(python)} >/dev/null 2>&1 || {fail(f"{python} is not installed on the host")}
 echo "{FACTS_MARK}python_version=$({q(python)} -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
 echo "{FACTS_MARK}current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*/##' || true)"
+echo "{FACTS_MARK}fingerprint=$(cat {q(layout.live_config_dir + '/fingerprint')} 2>/dev/null || true)"
 echo "{FACTS_MARK}user=$(id -un)"
 echo "{FACTS_MARK}group=$(id -gn)"
 # The lock comes last: nothing after it can fail and leave it held.

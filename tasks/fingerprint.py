@@ -1,0 +1,45 @@
+"""A deploy's fingerprint: one hash of everything that makes a release what it is. Pure.
+
+Two deploys with the same fingerprint would put the same release live: the same
+source files, the same settings for this host (its ``[app]``, vars, front-server
+table, hooks and roles), the same environment values and the same templates. A
+scheduled redeploy whose fingerprint matches the live release's is a no-op.
+Secrets only enter as a hash of the env file content; they are never stored.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from .inventory import Host, Stage
+from .render import TEMPLATES_DIR
+
+FINGERPRINT_FILE = "fingerprint"  # in the release's config dir
+
+
+def directory_hash(directory: Path | None) -> str:
+    """A hash of every file's path and content under ``directory`` ('' for none)."""
+    if directory is None or not directory.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def release_fingerprint(stage: Stage, host: Host, source_hash: str, env_content: bytes | None) -> str:
+    """The fingerprint of deploying this source with these settings to ``host`` (64 hex digits)."""
+    proxy_settings = getattr(stage, stage.app.proxy, None)
+    parts = {
+        "source": source_hash,
+        "app": repr(stage.app),
+        "vars": json.dumps(stage.host_vars(host), sort_keys=True, default=str),
+        "proxy": repr(proxy_settings),
+        "hooks": repr(stage.hooks),
+        "roles": sorted(host.roles),
+        "env": hashlib.sha256(env_content).hexdigest() if env_content is not None else "",
+        "templates": directory_hash(TEMPLATES_DIR),
+        "app_templates": directory_hash(stage.app.templates),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

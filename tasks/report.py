@@ -1,0 +1,109 @@
+"""What a run leaves behind for people and for CI: a one-screen summary and a JSON document. Pure.
+
+Both are built from the fleet's slots (one outcome per host) and the reporter's
+step records (every step with its duration and result). The JSON document's
+shape is documented in docs/ci.md and is part of the public contract.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ExitCode
+from .fleet import Fleet, Slot
+from .output import StepRecord
+
+SCHEMA_VERSION = 1
+
+RESULT_OF_CODE = {
+    ExitCode.OK: "ok",
+    ExitCode.FAILED: "failed",
+    ExitCode.USAGE: "invalid",
+    ExitCode.LOCKED: "locked",
+    ExitCode.CONNECT: "unreachable",
+    ExitCode.ROLLED_BACK: "rolled_back",
+}
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What is known of the run as a whole."""
+
+    action: str
+    release: str
+    started: str
+    seconds: float
+    exit_code: ExitCode
+
+
+def run_result(fleet: Fleet, code: ExitCode) -> str:
+    """One word for the whole run: ``ok``, ``noop`` (nothing changed anywhere) or the failure."""
+    if code != ExitCode.OK:
+        return RESULT_OF_CODE.get(code, "failed")
+    if fleet.slots and all(slot.result == "noop" for slot in fleet.slots):
+        return "noop"
+    return "ok"
+
+
+def host_steps(records: list[StepRecord], alias: str) -> list[StepRecord]:
+    return [r for r in records if r.host == alias]
+
+
+def step_dict(record: StepRecord) -> dict[str, Any]:
+    return {"name": record.name, "result": "ok" if record.status == "ok" else "failed",
+            "seconds": round(record.seconds, 3), "detail": record.detail}
+
+
+def host_release(slot: Slot, release: str) -> str | None:
+    """The release live on the host after the run, as far as the run knows."""
+    if slot.result == "ok" and release:
+        return release
+    if slot.run is not None:
+        return slot.run.facts.get("current") or None
+    return None
+
+
+def document(fleet: Fleet, records: list[StepRecord], facts: RunFacts) -> dict[str, Any]:
+    """The run as one JSON-ready document: per host its outcome, live release, steps and health check."""
+    hosts: dict[str, Any] = {}
+    for slot in fleet.slots:
+        steps = host_steps(records, slot.alias)
+        health = [s for s in steps if s.name == "health"]
+        hosts[slot.alias] = {
+            "stage": slot.stage.name,
+            "hostname": slot.host.hostname,
+            "result": slot.result if slot.result != "pending" else ("failed" if slot.failed else "ok"),
+            "exit_code": int(slot.code),
+            "release": host_release(slot, facts.release),
+            "previous": slot.run.facts.get("previous_release") if slot.run else None,
+            "round_trips": slot.run.conn.round_trips if slot.run else 0,
+            "seconds": round(sum(s.seconds for s in steps), 3),
+            "steps": [step_dict(s) for s in steps],
+            "health": step_dict(health[-1]) if health else None,
+            "error": slot.message or None,
+        }
+    return {"wsgideploy": SCHEMA_VERSION, "action": facts.action, "release": facts.release or None,
+            "result": run_result(fleet, facts.exit_code), "exit_code": int(facts.exit_code),
+            "started": facts.started, "seconds": round(facts.seconds, 3), "hosts": hosts}
+
+
+def summary_lines(fleet: Fleet, records: list[StepRecord], facts: RunFacts) -> list[str]:
+    """One screen: a line per host with its outcome, release, time and health check."""
+    rows = [("host", "result", "live release", "steps", "time", "health")]
+    for slot in fleet.slots:
+        steps = host_steps(records, slot.alias)
+        health = [s for s in steps if s.name == "health"]
+        check = (health[-1].detail if health[-1].status == "ok" else "FAILED") if health else "-"
+        rows.append((slot.alias, _result_word(slot), host_release(slot, facts.release) or "-",
+                     str(len(steps)), f"{sum(s.seconds for s in steps):.2f}s", check))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    table = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    word = run_result(fleet, facts.exit_code)
+    head = f"{facts.action} {facts.release} " if facts.release else f"{facts.action} "
+    return ["", f"{head}{word.upper()} in {facts.seconds:.2f}s (exit {int(facts.exit_code)})"] + table
+
+
+def _result_word(slot: Slot) -> str:
+    if slot.result == "pending":
+        return "failed" if slot.failed else "ok"
+    return slot.result.replace("_", " ")
