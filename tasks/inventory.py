@@ -10,11 +10,13 @@ import difflib
 import ipaddress
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
+from .commands.venv import INSTALLERS
 from .modes import COMPATIBLE, PROXY_MODULES, SERVER_MODULES, is_available
+from .rollout import batch_size_problem
 
 SERVERS = tuple(SERVER_MODULES)
 PROXIES = tuple(PROXY_MODULES)
@@ -73,14 +75,31 @@ class ProxyFixCounts:
 
 @dataclass(frozen=True)
 class Hook:
-    """A shell command run in the new release before the switch, on hosts with one of ``roles``."""
+    """A shell command run in the new release before the switch, on hosts with one of ``roles``.
+
+    A ``once`` hook (a migration, say) runs on one host of the run only.
+    """
 
     run: str
     roles: tuple[str, ...] = ()
+    once: bool = False
 
-    def applies_to(self, host: "Host") -> bool:
-        """Whether this hook runs on ``host`` (no roles means every host)."""
+    def matches(self, host: "Host") -> bool:
+        """Whether ``host`` has one of this hook's roles (no roles means every host)."""
         return not self.roles or any(role in host.roles for role in self.roles)
+
+    def applies_to(self, host: "Host", selected: Sequence["Host"] = ()) -> bool:
+        """Whether this hook runs on ``host`` in a run that selected ``selected`` (in order).
+
+        A ``once`` hook runs only on the first host of ``selected`` that it matches,
+        counting hosts of ``host``'s stage only; with no selection, ``host`` is taken as alone.
+        """
+        if not self.matches(host):
+            return False
+        if not self.once:
+            return True
+        first = next((h for h in selected if h.stage == host.stage and self.matches(h)), None)
+        return first is None or first.alias == host.alias
 
 
 @dataclass(frozen=True)
@@ -117,6 +136,8 @@ class App:
     proxy_fix: ProxyFixCounts | None = None
     log_level: str = "INFO"
     logrotate: str | None = "/etc/logrotate.d"
+    installer: str = "pip"
+    pip_cache: bool = True
 
     @property
     def health_host(self) -> str:
@@ -182,6 +203,18 @@ class Ssh:
 
 
 @dataclass(frozen=True)
+class Rollout:
+    """How a deploy goes live across the hosts of a run (``[rollout]``).
+
+    ``batch_size`` hosts switch together (a count, or a percentage like ``"25%"``
+    rounded up; None: all at once); at most ``parallel`` hosts work at a time.
+    """
+
+    batch_size: int | str | None = None
+    parallel: int = 10
+
+
+@dataclass(frozen=True)
 class Host:
     """One target host (``[hosts.<alias>]``)."""
 
@@ -210,10 +243,19 @@ class Stage:
     hooks: Hooks = field(default_factory=Hooks)
     apache: Apache = field(default_factory=Apache)
     lighttpd: Lighttpd = field(default_factory=Lighttpd)
+    rollout: Rollout = field(default_factory=Rollout)
+    # The effective App of each host with a ``[hosts.<alias>.app]`` table, by alias.
+    host_apps: Mapping[str, App] = field(default_factory=dict)
 
     def host_vars(self, host: Host) -> dict[str, Any]:
         """Template variables for ``host``: stage ``[vars]`` overridden by host ``vars``."""
         return {**self.vars, **host.vars}
+
+    def for_host(self, host: Host) -> "Stage":
+        """This stage as ``host`` sees it: ``app`` is the host's effective App
+        (``[app]`` with its ``[hosts.<alias>.app]`` over it). The same object when it has no overrides."""
+        app = self.host_apps.get(host.alias)
+        return self if app is None or app == self.app else replace(self, app=app)
 
 
 # --- the schema ---------------------------------------------------------------
@@ -347,6 +389,9 @@ def _is_env_names(v: Any) -> str | None:
     return "must be a list of environment variable names (letters, digits, '_')"
 
 
+HOOK_ITEM_KEYS = ("run", "roles", "once")
+
+
 def _is_hook_list(v: Any) -> str | None:
     if not isinstance(v, list):
         return "must be a list of commands (strings or { run = \"...\", roles = [...] } tables)"
@@ -354,16 +399,18 @@ def _is_hook_list(v: Any) -> str | None:
         if isinstance(item, str) and item.strip():
             continue
         if isinstance(item, dict):
-            unknown = set(item) - {"run", "roles"}
+            unknown = set(item) - set(HOOK_ITEM_KEYS)
             if unknown:
                 key = sorted(unknown)[0]
-                return f"[{i}].{key}: unknown key{_did_you_mean(key, ('run', 'roles'))}"
+                return f"[{i}].{key}: unknown key{_did_you_mean(key, HOOK_ITEM_KEYS)}"
             if not isinstance(item.get("run"), str) or not item["run"].strip():
                 return f"[{i}].run: is required and must be a command string"
             if "roles" in item and _is_str_list(item["roles"]):
                 return f"[{i}].roles: must be a list of role names"
+            if "once" in item and _is_bool(item["once"]):
+                return f"[{i}].once: {_is_bool(item['once'])}"
             continue
-        return f"[{i}]: must be a command string or a table with 'run' (and 'roles')"
+        return f"[{i}]: must be a command string or a table with 'run' (and 'roles', 'once')"
     return None
 
 
@@ -412,6 +459,8 @@ APP_KEYS: dict[str, Check] = {
     "proxy_fix": _is_proxy_fix,
     "log_level": _one_of(LOG_LEVELS),
     "logrotate": _is_dir_or_false,
+    "installer": _one_of(INSTALLERS),
+    "pip_cache": _is_bool,
 }
 APP_REQUIRED = ("name", "source", "wsgi", "root")
 HEALTH_KEYS: dict[str, Check] = {"path": _is_url_path, "status": _is_int(100, 599), "timeout": _is_number}
@@ -450,10 +499,12 @@ HOST_KEYS: dict[str, Check] = {
     "known_hosts": _is_str,
     "roles": _is_str_list,
     "vars": _is_table,
+    "app": _is_table,
 }
 HOST_REQUIRED = ("hostname",)
 HOOK_KEYS: dict[str, Check] = {"before_switch": _is_hook_list}
-TOP_KEYS = ("app", "nginx", "apache", "lighttpd", "ssh", "vars", "hooks", "hosts")
+ROLLOUT_KEYS: dict[str, Check] = {"batch_size": batch_size_problem, "parallel": _is_int(1, 100)}
+TOP_KEYS = ("app", "nginx", "apache", "lighttpd", "ssh", "vars", "hooks", "rollout", "hosts")
 
 
 def did_you_mean(word: str, choices: Any) -> str:
@@ -499,42 +550,8 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
         raise InventoryError(path, "app", "is required")
     raw_app = data["app"]
     _check_table(path, "app", raw_app, APP_KEYS, APP_REQUIRED)
-    health = raw_app.get("health", {})
-    _check_table(path, "app.health", health, HEALTH_KEYS)
-    source = Path(_expand(raw_app["source"], path.parent) or "")
-    if not source.is_dir():
-        raise InventoryError(path, "app.source", f"is not a local directory: {source}")
-    server, proxy = raw_app.get("server", "gunicorn"), raw_app.get("proxy", "nginx")
-    if proxy not in COMPATIBLE[server]:
-        raise InventoryError(path, "app.proxy", f"{server} cannot run behind {proxy!r}; "
-                             f"it runs behind {', '.join(repr(p) for p in COMPATIBLE[server])}")
-    for key, name in (("app.server", server), ("app.proxy", proxy)):
-        if not is_available(name):
-            raise InventoryError(path, key, f"{name!r} is not available in this version of wsgideploy")
-    url_prefix = raw_app.get("url_prefix", "").rstrip("/")
-    proxy_fix = _proxy_fix_for(path, server, raw_app.get("proxy_fix"), url_prefix)
-    env_file = _expand(raw_app.get("env_file"), path.parent)
-    if env_file and not Path(env_file).is_file():
-        raise InventoryError(path, "app.env_file", f"is not a local file: {env_file}")
-    templates = _expand(raw_app.get("templates"), path.parent)
-    if templates and not Path(templates).is_dir():
-        raise InventoryError(path, "app.templates", f"is not a local directory: {templates}")
-    app = App(
-        name=raw_app["name"], source=source, wsgi=raw_app["wsgi"], root=raw_app["root"].rstrip("/"),
-        server=raw_app.get("server", "gunicorn"), proxy=raw_app.get("proxy", "nginx"),
-        server_name=raw_app.get("server_name", "_"), listen=raw_app.get("listen", 80),
-        listen_address=raw_app.get("listen_address"),
-        python=raw_app.get("python", "python3"), shared=tuple(raw_app.get("shared", ())),
-        exclude=tuple(raw_app.get("exclude", ())), keep_releases=raw_app.get("keep_releases", 5),
-        static_url=raw_app.get("static_url", f"{url_prefix}/static").rstrip("/"),
-        static_dir=raw_app.get("static_dir"), url_prefix=url_prefix,
-        env_file=Path(env_file) if env_file else None, env=tuple(raw_app.get("env", ())),
-        templates=Path(templates) if templates else None, proxy_fix=proxy_fix,
-        log_level=raw_app.get("log_level", "INFO"),
-        logrotate=None if raw_app.get("logrotate") is False else raw_app.get("logrotate", "/etc/logrotate.d"),
-        health=Health(path=health.get("path", f"{url_prefix}/"), status=health.get("status", 200),
-                      timeout=float(health.get("timeout", 30))),
-    )
+    _check_table(path, "app.health", raw_app.get("health", {}), HEALTH_KEYS)
+    app = _build_app(path, raw_app, lambda key, problem: InventoryError(path, f"app.{key}", problem))
     nginx_raw = data.get("nginx", {})
     _check_table(path, "nginx", nginx_raw, NGINX_KEYS)
     apache_raw = data.get("apache", {})
@@ -546,10 +563,13 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
     hooks_raw = data.get("hooks", {})
     _check_table(path, "hooks", hooks_raw, HOOK_KEYS)
     hooks = Hooks(before_switch=tuple(
-        Hook(run=item, roles=()) if isinstance(item, str) else Hook(run=item["run"], roles=tuple(item.get("roles", ())))
+        Hook(run=item) if isinstance(item, str)
+        else Hook(run=item["run"], roles=tuple(item.get("roles", ())), once=item.get("once", False))
         for item in hooks_raw.get("before_switch", [])))
+    rollout_raw = data.get("rollout", {})
+    _check_table(path, "rollout", rollout_raw, ROLLOUT_KEYS)
     hosts_raw = data.get("hosts", {})
-    hosts = []
+    hosts, host_apps = [], {}
     for alias, raw in hosts_raw.items():
         key = f"hosts.{alias}"
         if not _ALIAS.fullmatch(alias):
@@ -563,14 +583,77 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
             known_hosts=_expand(raw.get("known_hosts"), path.parent),
             roles=tuple(raw.get("roles", ())), vars=dict(raw.get("vars", {})),
         ))
+        if "app" in raw:
+            host_apps[alias] = _host_app(path, alias, raw_app, raw["app"])
     return Stage(
         name=stage_name, path=path, app=app, nginx=Nginx(**nginx_raw),
         ssh=Ssh(**{k: float(v) for k, v in ssh_raw.items()}), vars=dict(data.get("vars", {})),
         hosts=tuple(hosts), hooks=hooks, apache=Apache(**apache_raw), lighttpd=Lighttpd(**lighttpd_raw),
+        rollout=Rollout(**rollout_raw), host_apps=host_apps,
     )
 
 
-def _proxy_fix_for(path: Path, server: str, raw: Any, url_prefix: str) -> ProxyFixCounts | None:
+def _host_app(path: Path, alias: str, stage_app: Mapping[str, Any], overrides: Mapping[str, Any]) -> App:
+    """The App of host ``alias``: ``[app]`` with its ``[hosts.<alias>.app]`` merged over it
+    (``health`` and ``proxy_fix`` tables key by key), validated like ``[app]``."""
+    prefix = f"hosts.{alias}.app"
+    _check_table(path, prefix, overrides, APP_KEYS)
+    _check_table(path, f"{prefix}.health", overrides.get("health", {}), HEALTH_KEYS)
+    merged = {**stage_app, **overrides}
+    for table in ("health", "proxy_fix"):
+        if isinstance(stage_app.get(table), dict) and isinstance(overrides.get(table), dict):
+            merged[table] = {**stage_app[table], **overrides[table]}
+
+    def error(key: str, problem: str) -> InventoryError:
+        # A problem of the merged table is the host's; say so when the value comes from [app].
+        inherited = "" if key in overrides else f" ({key} is inherited from [app])"
+        return InventoryError(path, f"{prefix}.{key}", problem + inherited)
+    return _build_app(path, merged, error)
+
+
+def _build_app(path: Path, raw_app: Mapping[str, Any], error: Callable[[str, str], InventoryError]) -> App:
+    """Build an App from an ``[app]`` table whose keys and ``health`` table are already checked.
+    ``error(key, problem)`` makes the error for a key (``app.proxy``, ``hosts.web2.app.proxy``)."""
+    health = raw_app.get("health", {})
+    source = Path(_expand(raw_app["source"], path.parent) or "")
+    if not source.is_dir():
+        raise error("source", f"is not a local directory: {source}")
+    server, proxy = raw_app.get("server", "gunicorn"), raw_app.get("proxy", "nginx")
+    if proxy not in COMPATIBLE[server]:
+        raise error("proxy", f"{server} cannot run behind {proxy!r}; "
+                    f"it runs behind {', '.join(repr(p) for p in COMPATIBLE[server])}")
+    for key, name in (("server", server), ("proxy", proxy)):
+        if not is_available(name):
+            raise error(key, f"{name!r} is not available in this version of wsgideploy")
+    url_prefix = raw_app.get("url_prefix", "").rstrip("/")
+    proxy_fix = _proxy_fix_for(server, raw_app.get("proxy_fix"), url_prefix, error)
+    env_file = _expand(raw_app.get("env_file"), path.parent)
+    if env_file and not Path(env_file).is_file():
+        raise error("env_file", f"is not a local file: {env_file}")
+    templates = _expand(raw_app.get("templates"), path.parent)
+    if templates and not Path(templates).is_dir():
+        raise error("templates", f"is not a local directory: {templates}")
+    return App(
+        name=raw_app["name"], source=source, wsgi=raw_app["wsgi"], root=raw_app["root"].rstrip("/"),
+        server=server, proxy=proxy,
+        server_name=raw_app.get("server_name", "_"), listen=raw_app.get("listen", 80),
+        listen_address=raw_app.get("listen_address"),
+        python=raw_app.get("python", "python3"), shared=tuple(raw_app.get("shared", ())),
+        exclude=tuple(raw_app.get("exclude", ())), keep_releases=raw_app.get("keep_releases", 5),
+        static_url=raw_app.get("static_url", f"{url_prefix}/static").rstrip("/"),
+        static_dir=raw_app.get("static_dir"), url_prefix=url_prefix,
+        env_file=Path(env_file) if env_file else None, env=tuple(raw_app.get("env", ())),
+        templates=Path(templates) if templates else None, proxy_fix=proxy_fix,
+        log_level=raw_app.get("log_level", "INFO"),
+        logrotate=None if raw_app.get("logrotate") is False else raw_app.get("logrotate", "/etc/logrotate.d"),
+        health=Health(path=health.get("path", f"{url_prefix}/"), status=health.get("status", 200),
+                      timeout=float(health.get("timeout", 30))),
+        installer=raw_app.get("installer", "pip"), pip_cache=raw_app.get("pip_cache", True),
+    )
+
+
+def _proxy_fix_for(server: str, raw: Any, url_prefix: str,
+                   error: Callable[[str, str], InventoryError]) -> ProxyFixCounts | None:
     """ProxyFix counts for an HTTP upstream (default: one proxy sets For and Proto, and
     Prefix under a ``url_prefix``); none where the front server passes the client itself."""
     from .modes import app_server  # the server's module says how the proxy reaches it
@@ -579,8 +662,8 @@ def _proxy_fix_for(path: Path, server: str, raw: Any, url_prefix: str) -> ProxyF
         return None
     if not http:
         if raw is not None:
-            raise InventoryError(path, "app.proxy_fix", f"{server} gets the client's address from the front "
-                                 "server itself; ProxyFix would trust forged X-Forwarded-* headers there")
+            raise error("proxy_fix", f"{server} gets the client's address from the front "
+                        "server itself; ProxyFix would trust forged X-Forwarded-* headers there")
         return None
     counts = {"x_prefix": 1 if url_prefix.rstrip("/") else 0, **(raw or {})}
     return ProxyFixCounts(**counts)
