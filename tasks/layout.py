@@ -43,6 +43,11 @@ class Layout:
     def deploy_dir(self) -> str:
         return f"{self.root}/.deploy"
 
+    @property
+    def cache_dir(self) -> str:
+        """The host's wheel cache for venv builds (``pip/``, ``uv/``), kept across releases and venvs."""
+        return f"{self.root}/.cache"
+
     def release(self, release_id: str) -> str:
         return f"{self.releases}/{release_id}"
 

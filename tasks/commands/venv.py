@@ -6,31 +6,59 @@ from .release import FACTS_MARK
 from .shell import fail, q, script
 
 COMPLETE_MARK = ".wsgideploy-complete"
+INSTALLERS = ("pip", "uv")
+UV_MISSING = ('installer = "uv" but uv is not installed on the host: '
+              'pip install --user uv, or use installer = "pip"')
 
 
-def ensure_venv(layout: Layout, key: str, python: str, pip_args: list[str]) -> str:
+def ensure_venv(layout: Layout, key: str, python: str, pip_args: list[str], *,
+                installer: str = "pip", cache_dir: str | None = None) -> str:
     """Reuse ``venvs/<key>`` if a previous build completed; otherwise build it.
 
     A build that fails is removed, so a half-built venv is never reused.
-    The pip log stays in ``.deploy/pip-<key>.log`` and its tail goes to stderr.
+    The install log stays in ``.deploy/pip-<key>.log`` and its tail goes to stderr.
+    ``installer`` is ``pip`` (the venv's own pip) or ``uv`` (a venv without pip,
+    filled by the host's ``uv pip install``). ``cache_dir`` (the host's wheel cache,
+    kept across venvs and releases) holds ``pip/`` or ``uv/``; None leaves the
+    installer's default cache. Reusing a venv needs neither pip nor uv.
+    0.4.0 added ``installer`` and ``cache_dir``.
     """
+    if installer not in INSTALLERS:
+        raise ValueError(f"installer must be one of {INSTALLERS}, not {installer!r}")
     venv = layout.venv(key)
     log = f"{layout.deploy_dir}/pip-{key}.log"
     args = " ".join(q(a) for a in pip_args)
+    create_failed = f"""{{
+    tail -n 20 {q(log)} >&2; rm -rf {q(venv)}
+    {fail(f"could not create a virtualenv with {python} (on Debian: apt-get install python3-venv)")}
+  }}"""
+    if installer == "uv":
+        cache = f"UV_CACHE_DIR={q(cache_dir + '/uv')} " if cache_dir else ""
+        build = f"""
+  uv=$(command -v uv 2>/dev/null || true)
+  if [ -z "$uv" ] && [ -x "${{HOME:-/nonexistent}}/.local/bin/uv" ]; then uv="$HOME/.local/bin/uv"; fi
+  [ -n "$uv" ] || {fail(UV_MISSING)}
+  rm -rf {q(venv)}
+  {q(python)} -m venv --without-pip {q(venv)} > {q(log)} 2>&1 || {create_failed}
+  if ! {cache}UV_NO_PROGRESS=1 "$uv" pip install --python {q(venv + '/bin/python')} {args} >> {q(log)} 2>&1; then
+    tail -n 25 {q(log)} >&2; rm -rf {q(venv)}
+    {fail(f"uv pip install failed (full log on the host: {log})")}
+  fi"""
+    else:
+        cache = f"PIP_CACHE_DIR={q(cache_dir + '/pip')} " if cache_dir else ""
+        build = f"""
+  rm -rf {q(venv)}
+  {q(python)} -m venv {q(venv)} > {q(log)} 2>&1 || {create_failed}
+  if ! {cache}PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_USE_PEP517=1 {q(venv + '/bin/pip')} install {args} >> {q(log)} 2>&1; then
+    tail -n 25 {q(log)} >&2; rm -rf {q(venv)}
+    {fail(f"pip install failed (full log on the host: {log})")}
+  fi"""
     return script(f"""
 if [ -f {q(venv + '/' + COMPLETE_MARK)} ]; then
   echo "{FACTS_MARK}venv=reused"
-else
-  rm -rf {q(venv)}
-  {q(python)} -m venv {q(venv)} > {q(log)} 2>&1 || {{
-    tail -n 20 {q(log)} >&2; rm -rf {q(venv)}
-    {fail(f"could not create a virtualenv with {python} (on Debian: apt-get install python3-venv)")}
-  }}
-  if ! PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_USE_PEP517=1 {q(venv + '/bin/pip')} install {args} >> {q(log)} 2>&1; then
-    tail -n 25 {q(log)} >&2; rm -rf {q(venv)}
-    {fail(f"pip install failed (full log on the host: {log})")}
-  fi
+else{build}
   touch {q(venv + '/' + COMPLETE_MARK)}
   echo "{FACTS_MARK}venv=built"
+  echo "{FACTS_MARK}installer={installer}"
 fi
 """)

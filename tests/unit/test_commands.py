@@ -1,9 +1,16 @@
 """What the script builders in ``tasks/commands/`` emit, by equality and containment."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
+import shutil
 import subprocess
 import shlex
+import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -361,6 +368,158 @@ def test_ensure_venv_marks_success_only_after_pip_install() -> None:
 def test_ensure_venv_quotes_each_pip_argument() -> None:
     text = venv.ensure_venv(LAYOUT, KEY, "python3", ["-r", "/srv/x/requirements.txt", "gunicorn>=22"])
     assert f"{ROOT}/venvs/{KEY}/bin/pip install -r /srv/x/requirements.txt 'gunicorn>=22' >> " in text
+
+
+def test_ensure_venv_with_pip_and_a_cache_dir_points_pip_at_the_hosts_wheel_cache() -> None:
+    text = venv.ensure_venv(LAYOUT, KEY, "python3", ["gunicorn"], cache_dir=LAYOUT.cache_dir)
+    assert f"PIP_CACHE_DIR={ROOT}/.cache/pip PIP_NO_INPUT=1 " in text
+    assert f"{ROOT}/venvs/{KEY}/bin/pip install gunicorn >> " in text
+
+
+def test_ensure_venv_with_pip_and_no_cache_dir_leaves_pips_own_cache() -> None:
+    text = venv.ensure_venv(LAYOUT, KEY, "python3", ["gunicorn"])
+    assert "PIP_CACHE_DIR" not in text and "uv" not in text
+
+
+def test_ensure_venv_with_uv_builds_a_venv_without_pip_and_installs_with_uv() -> None:
+    text = venv.ensure_venv(LAYOUT, KEY, "python3", ["-r", "/srv/x/requirements.txt", "gunicorn>=22"],
+                            installer="uv", cache_dir=LAYOUT.cache_dir)
+    assert f"python3 -m venv --without-pip {ROOT}/venvs/{KEY} > " in text
+    assert (f'UV_CACHE_DIR={ROOT}/.cache/uv UV_NO_PROGRESS=1 "$uv" pip install --python {ROOT}/venvs/{KEY}/bin/python '
+            f"-r /srv/x/requirements.txt 'gunicorn>=22' >> {ROOT}/.deploy/pip-{KEY}.log 2>&1") in text
+    assert "bin/pip" not in text and "PIP_" not in text
+    assert position(text, '"$uv" pip install') < position(text, "touch ")
+    assert position(text, "command -v uv") < position(text, "-m venv")
+
+
+def test_ensure_venv_refuses_an_unknown_installer() -> None:
+    with pytest.raises(ValueError, match="installer must be one of"):
+        venv.ensure_venv(LAYOUT, KEY, "python3", ["gunicorn"], installer="conda")
+
+
+# Real builds, offline: the venv installs a tiny wheel made here (--no-index).
+
+def _probe_wheel(directory) -> str:
+    """A minimal wheel of a module ``wsgideploy_probe`` (VALUE = 42); returns its path."""
+    files = {
+        "wsgideploy_probe.py": "VALUE = 42\n",
+        "wsgideploy_probe-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: wsgideploy-probe\nVersion: 1.0\n",
+        "wsgideploy_probe-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                                                "Tag: py3-none-any\n",
+    }
+    record = [f"{name},sha256={base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()},"
+              f"{len(text.encode())}" for name, text in files.items()]
+    files["wsgideploy_probe-1.0.dist-info/RECORD"] = "\n".join(record + ["wsgideploy_probe-1.0.dist-info/RECORD,,"]) + "\n"
+    path = directory / "wsgideploy_probe-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, text in files.items():
+            wheel.writestr(name, text)
+    return str(path)
+
+
+def _uv_bin_dir() -> str:
+    """The directory of a uv binary (a test dependency); skipped locally without it, a failure under CI."""
+    try:
+        from uv import find_uv_bin
+        found = find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("uv")
+    if not found:
+        message = "uv is not installed (pip install -e .[test])"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return str(Path(found).resolve().parent)
+
+
+def _build_venv(tmp_path, installer: str, key: str = KEY, path_dirs: str = "") -> subprocess.CompletedProcess:
+    layout = Layout(str(tmp_path / "app"))
+    for sub in (".deploy", "venvs"):
+        (tmp_path / "app" / sub).mkdir(parents=True, exist_ok=True)
+    wheel = _probe_wheel(tmp_path)
+    text = venv.ensure_venv(layout, key, sys.executable, ["--no-index", wheel], installer=installer,
+                            cache_dir=layout.cache_dir)
+    env = {**os.environ, "PATH": f"{path_dirs}:{os.environ['PATH']}" if path_dirs else os.environ["PATH"]}
+    return subprocess.run(["bash", "-c", text], capture_output=True, text=True, timeout=120, env=env)
+
+
+def _probe_value(tmp_path, key: str = KEY) -> str:
+    python = tmp_path / "app" / "venvs" / key / "bin" / "python"
+    return subprocess.run([str(python), "-c", "import wsgideploy_probe; print(wsgideploy_probe.VALUE)"],
+                          capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+def test_ensure_venv_builds_a_real_venv_with_pip(tmp_path) -> None:
+    result = _build_venv(tmp_path, "pip")
+    assert result.returncode == 0, result.stderr
+    assert "wsgideploy-fact:venv=built" in result.stdout and "wsgideploy-fact:installer=pip" in result.stdout
+    assert _probe_value(tmp_path) == "42"
+    assert (tmp_path / "app" / "venvs" / KEY / ".wsgideploy-complete").is_file()
+
+
+def test_ensure_venv_builds_a_real_venv_with_uv_sharing_the_hosts_cache(tmp_path) -> None:
+    uv_dir = _uv_bin_dir()
+    first = _build_venv(tmp_path, "uv", path_dirs=uv_dir)
+    assert first.returncode == 0, first.stderr
+    assert "wsgideploy-fact:venv=built" in first.stdout and "wsgideploy-fact:installer=uv" in first.stdout
+    assert _probe_value(tmp_path) == "42"
+    assert not (tmp_path / "app" / "venvs" / KEY / "bin" / "pip").exists(), "a uv venv has no pip"
+    assert (tmp_path / "app" / ".cache" / "uv").is_dir()
+    second = _build_venv(tmp_path, "uv", key="py3-other", path_dirs=uv_dir)
+    assert second.returncode == 0, second.stderr
+    assert _probe_value(tmp_path, "py3-other") == "42"
+    again = _build_venv(tmp_path, "uv", path_dirs=uv_dir)
+    assert "wsgideploy-fact:venv=reused" in again.stdout
+
+
+def test_ensure_venv_with_uv_removes_a_failed_build_and_shows_the_log(tmp_path) -> None:
+    layout = Layout(str(tmp_path))
+    (tmp_path / ".deploy").mkdir()
+    (tmp_path / "venvs").mkdir()
+    text = venv.ensure_venv(layout, KEY, sys.executable, ["--no-index", "no-such-package-wsgideploy"],
+                            installer="uv", cache_dir=layout.cache_dir)
+    env = {**os.environ, "PATH": f"{_uv_bin_dir()}:{os.environ['PATH']}"}
+    result = subprocess.run(["bash", "-c", text + "echo AFTER\n"], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 1
+    assert "uv pip install failed (full log on the host: " in result.stderr
+    assert "no-such-package-wsgideploy" in result.stderr, "the log tail goes to stderr"
+    assert not (tmp_path / "venvs" / KEY).exists()
+    assert "AFTER" not in result.stdout
+
+
+def _bare_path() -> str:
+    path = "/usr/bin:/bin"
+    if shutil.which("uv", path=path + ":/usr/local/sbin:/usr/sbin:/sbin"):
+        pytest.skip("uv is installed system-wide here")
+    return path
+
+
+def test_ensure_venv_with_uv_missing_on_the_host_says_how_to_get_it(tmp_path) -> None:
+    layout = Layout(str(tmp_path))
+    (tmp_path / ".deploy").mkdir()
+    text = venv.ensure_venv(layout, KEY, sys.executable, ["gunicorn"], installer="uv")
+    result = subprocess.run(["bash", "-c", text], capture_output=True, text=True, timeout=30,
+                            env={"PATH": _bare_path(), "HOME": str(tmp_path)})
+    assert result.returncode == 1
+    assert result.stderr.strip() == ('installer = "uv" but uv is not installed on the host: '
+                                     'pip install --user uv, or use installer = "pip"')
+    assert not (tmp_path / "venvs" / KEY).exists()
+
+
+def test_ensure_venv_with_uv_finds_it_in_the_users_local_bin(tmp_path) -> None:
+    home = tmp_path / "home"
+    (home / ".local" / "bin").mkdir(parents=True)
+    fake_uv = home / ".local" / "bin" / "uv"
+    fake_uv.write_text('#!/bin/sh\necho "UV_CACHE_DIR=$UV_CACHE_DIR $*" > "$HOME/uv-args"\n')
+    fake_uv.chmod(0o755)
+    layout = Layout(str(tmp_path / "app"))
+    (tmp_path / "app" / ".deploy").mkdir(parents=True)
+    text = venv.ensure_venv(layout, KEY, sys.executable, ["gunicorn"], installer="uv", cache_dir=layout.cache_dir)
+    result = subprocess.run(["bash", "-c", text], capture_output=True, text=True, timeout=60,
+                            env={"PATH": _bare_path(), "HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    assert (home / "uv-args").read_text().strip() == (
+        f"UV_CACHE_DIR={layout.cache_dir}/uv pip install --python {layout.venv(KEY)}/bin/python gunicorn")
 
 
 def test_gunicorn_scripts_treat_a_zombie_as_gone() -> None:

@@ -43,7 +43,17 @@ LAYOUT_BUILDERS = {
     "venv.ensure_venv requirements": lambda lay: venv.ensure_venv(
         lay, KEY, "python3", ["-r", lay.release(RID) + "/requirements.txt", "gunicorn"]),
     "venv.ensure_venv package": lambda lay: venv.ensure_venv(lay, KEY, "python3", [lay.release(RID), "gunicorn"]),
+    "venv.ensure_venv pip with the host cache": lambda lay: venv.ensure_venv(
+        lay, KEY, "python3", ["-r", lay.release(RID) + "/requirements.txt", "gunicorn"], cache_dir=lay.cache_dir),
+    "venv.ensure_venv uv with the host cache": lambda lay: venv.ensure_venv(
+        lay, KEY, "python3", ["-r", lay.release(RID) + "/requirements.txt", "gunicorn"], installer="uv",
+        cache_dir=lay.cache_dir),
+    "venv.ensure_venv uv without a cache": lambda lay: venv.ensure_venv(
+        lay, KEY, "python3.11", [lay.release(RID), "gunicorn>=22"], installer="uv"),
     "venv then link_venv (as steps.build_venv)": lambda lay: venv.ensure_venv(lay, KEY, "python3", ["gunicorn"])
+    + release.link_venv(lay, RID, KEY) + "\n",
+    "uv venv then link_venv (as steps.build_venv)": lambda lay: venv.ensure_venv(
+        lay, KEY, "python3", ["gunicorn"], installer="uv", cache_dir=lay.cache_dir)
     + release.link_venv(lay, RID, KEY) + "\n",
     "gunicorn.check": lambda lay: gunicorn.check(ServerContext(lay, timeout=60.5), RID),
     "gunicorn.start": lambda lay: gunicorn.start(ServerContext(lay, timeout=60)),
@@ -96,6 +106,8 @@ def test_every_script_starts_with_the_strict_prelude(text: str) -> None:
 @pytest.mark.parametrize("make", [
     pytest.param(lambda: release.prepare(Layout('/srv/a"b'), "python3"), id="prepare-root"),
     pytest.param(lambda: venv.ensure_venv(Layout('/srv/a"b'), KEY, "python3", ["gunicorn"]), id="venv-root"),
+    pytest.param(lambda: venv.ensure_venv(Layout('/srv/a"b'), KEY, "python3", ["gunicorn"], installer="uv",
+                                          cache_dir='/srv/a"b/.cache'), id="uv-venv-root"),
     pytest.param(lambda: release.prepare(Layout("/srv/hello"), 'python3"'), id="prepare-python"),
     pytest.param(lambda: health.http_check(80, '/a"b', "hello.example.com", 200, 5), id="health-path"),
 ])
