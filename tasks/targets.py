@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 from invoke import Context
 
@@ -27,12 +28,23 @@ def stage_names(directory: Path | None = None) -> list[str]:
     return sorted(p.stem for p in (directory or inventories_dir()).glob("*.toml"))
 
 
-def select_targets(c: Context) -> list[tuple[Stage, Host]]:
+def select_targets(c: Context, roles: Sequence[str] = ()) -> list[tuple[Stage, Host]]:
     """Resolve the selection of this run into validated (stage, host) pairs.
 
     Order of precedence: ``-H alias[,alias]``, then a stage task given before the
-    task (``fab production deploy``), then ``$FABRIC_DEPLOY_STAGE``.
+    task (``fab production deploy``), then ``$FABRIC_DEPLOY_STAGE``. With ``roles``
+    (else the ``wsgideploy_roles`` config, set by ``--roles``) only the hosts with
+    one of them stay, in order. Each stage is the one its host sees (`Stage.for_host`):
+    ``stage.app`` is that host's effective App.
     """
+    pairs = _selected_hosts(c)
+    wanted = _role_list(roles) or _role_list(c.config.get("wsgideploy_roles") or [])
+    if wanted:
+        pairs = _with_roles(pairs, wanted)
+    return [(stage.for_host(host), host) for stage, host in pairs]
+
+
+def _selected_hosts(c: Context) -> list[tuple[Stage, Host]]:
     stages = load_inventories(inventories_dir())
     aliases = c.config.get("wsgideploy_hosts") or []
     if aliases:
@@ -49,3 +61,22 @@ def select_targets(c: Context) -> list[tuple[Stage, Host]]:
         return [(stage, host) for host in stage.hosts]
     raise NoTargetsError("no hosts selected: use -H <alias>, a stage task (fab production deploy) "
                          f"or {STAGE_ENV}=<stage>; stages: {', '.join(sorted(stages)) or 'none'}")
+
+
+def _role_list(value: Sequence[str] | str) -> list[str]:
+    """Role names from a list, or from one comma-separated string (``--roles web,db``)."""
+    if isinstance(value, str):
+        value = value.split(",")
+    return [role.strip() for role in value if role and role.strip()]
+
+
+def _with_roles(pairs: list[tuple[Stage, Host]], roles: Sequence[str]) -> list[tuple[Stage, Host]]:
+    """The pairs whose host has one of ``roles``, in order; none is an error naming the roles there are."""
+    kept = [(stage, host) for stage, host in pairs if any(role in host.roles for role in roles)]
+    if kept:
+        return kept
+    existing = sorted({role for _, host in pairs for role in host.roles})
+    asked = list(dict.fromkeys(roles))
+    what = (f"the role {asked[0]!r}{did_you_mean(asked[0], existing)}" if len(asked) == 1
+            else f"any of the roles {', '.join(repr(r) for r in asked)}")
+    raise NoTargetsError(f"no selected host has {what}; roles of the selected hosts: {', '.join(existing) or 'none'}")

@@ -14,6 +14,10 @@ STAGES = {
     "production": APP + '[hosts.web1]\nhostname = "web1.example.com"\n[hosts.web2]\nhostname = "web2.example.com"\n',
     "staging": APP + '[hosts.stage1]\nhostname = "stage1.example.com"\n',
     "empty": APP,
+    "fleet": APP + ('[hosts.f1]\nhostname = "f1.example.com"\nroles = ["web"]\n'
+                    '[hosts.f2]\nhostname = "f2.example.com"\nroles = ["worker"]\n'
+                    '[hosts.f3]\nhostname = "f3.example.com"\nroles = ["web", "migrate"]\n'
+                    '[hosts.f3.app]\nroot = "/srv/hello-f3"\nlisten = 8080\n'),
 }
 
 
@@ -67,12 +71,12 @@ def test_hosts_option_wins_over_stage_task_and_environment(inventories: Path,
 def test_unknown_stage_lists_the_known_ones(inventories: Path) -> None:
     with pytest.raises(UnknownHostError) as caught:
         select_targets(context(wsgideploy_stage="prod"))
-    assert str(caught.value) == "unknown stage 'prod'; known stages: empty, production, staging"
+    assert str(caught.value) == "unknown stage 'prod'; known stages: empty, fleet, production, staging"
 
 
 def test_unknown_alias_names_the_known_hosts(inventories: Path) -> None:
     with pytest.raises(UnknownHostError, match=r"unknown host 'web11' \(did you mean 'web1'\?\); known hosts: "
-                                               r"stage1, web1, web2"):
+                                               r"f1, f2, f3, stage1, web1, web2"):
         select_targets(context(wsgideploy_hosts=["web11"]))
 
 
@@ -82,7 +86,7 @@ def test_no_selection_is_an_error_that_lists_the_stages(inventories: Path) -> No
     message = str(caught.value)
     assert message.startswith("no hosts selected: use -H <alias>")
     assert f"{STAGE_ENV}=<stage>" in message
-    assert message.endswith("stages: empty, production, staging")
+    assert message.endswith("stages: empty, fleet, production, staging")
 
 
 def test_empty_hosts_list_counts_as_no_selection(inventories: Path) -> None:
@@ -112,4 +116,54 @@ def test_inventories_dir_follows_the_environment(inventories: Path, monkeypatch:
 def test_stage_names_come_from_file_names_without_parsing(inventories: Path) -> None:
     (inventories / "qa.toml").write_text("[not valid toml")
     (inventories / "README.md").write_text("")
-    assert stage_names() == ["empty", "production", "qa", "staging"]
+    assert stage_names() == ["empty", "fleet", "production", "qa", "staging"]
+
+
+# --- roles and per-host apps ------------------------------------------------------
+
+def test_roles_keep_the_hosts_with_one_of_them_in_order(inventories: Path) -> None:
+    targets = select_targets(context(wsgideploy_stage="fleet"), roles=["migrate", "worker"])
+    assert selected(targets) == [("fleet", "f2"), ("fleet", "f3")]
+
+
+def test_roles_limit_hosts_given_with_the_hosts_option(inventories: Path) -> None:
+    targets = select_targets(context(wsgideploy_hosts=["f3", "f2", "f1"]), roles=["web"])
+    assert selected(targets) == [("fleet", "f3"), ("fleet", "f1")]
+
+
+@pytest.mark.parametrize("configured", [["web"], "web", " web ,", ["web", ""]])
+def test_roles_come_from_the_config_when_not_given(inventories: Path, configured) -> None:
+    targets = select_targets(context(wsgideploy_stage="fleet", wsgideploy_roles=configured))
+    assert selected(targets) == [("fleet", "f1"), ("fleet", "f3")]
+
+
+def test_roles_given_win_over_the_config(inventories: Path) -> None:
+    targets = select_targets(context(wsgideploy_stage="fleet", wsgideploy_roles=["web"]), roles=["worker"])
+    assert selected(targets) == [("fleet", "f2")]
+
+
+def test_no_host_with_the_role_names_it_and_the_roles_there_are(inventories: Path) -> None:
+    with pytest.raises(NoTargetsError) as caught:
+        select_targets(context(wsgideploy_stage="fleet"), roles=["wokrer"])
+    assert str(caught.value) == ("no selected host has the role 'wokrer' (did you mean 'worker'?); "
+                                 "roles of the selected hosts: migrate, web, worker")
+
+
+def test_no_host_with_any_of_the_roles_names_them_all(inventories: Path) -> None:
+    with pytest.raises(NoTargetsError) as caught:
+        select_targets(context(wsgideploy_hosts=["web1", "f2"]), roles=["db", "cache"])
+    assert str(caught.value) == ("no selected host has any of the roles 'db', 'cache'; "
+                                 "roles of the selected hosts: worker")
+
+
+def test_roles_on_hosts_without_roles_say_none(inventories: Path) -> None:
+    with pytest.raises(NoTargetsError, match=r"has the role 'web'; roles of the selected hosts: none$"):
+        select_targets(context(wsgideploy_stage="production"), roles=["web"])
+
+
+def test_each_target_sees_its_own_app(inventories: Path) -> None:
+    targets = select_targets(context(wsgideploy_stage="fleet"))
+    assert [(host.alias, stage.app.root, stage.app.listen) for stage, host in targets] == [
+        ("f1", "/srv/hello", 80), ("f2", "/srv/hello", 80), ("f3", "/srv/hello-f3", 8080)]
+    (f1_stage, _), (f2_stage, _), _ = targets
+    assert f1_stage is f2_stage, "hosts without overrides share the stage"
