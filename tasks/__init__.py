@@ -7,10 +7,11 @@ person sees), ``steps`` and ``flow`` (the deploy, as named steps).
 """
 from invoke import Collection
 
-from .cli import deploy, inventory, logs, releases, server, stages
+from .cli import deploy, inventory, logs, plan, releases, server, stages
 
 namespace = Collection(deploy.deploy, deploy.rollback, deploy.unlock, server.start, server.stop, server.restart,
                        server.reload, server.status, releases.releases, logs.logs)
+namespace.add_task(plan.plan)
 namespace.add_collection(Collection.from_module(inventory), name="inventory")
 for _stage in stages.stage_tasks(reserved=set(namespace.task_names) | {"inventory"}):
     namespace.add_task(_stage)

@@ -1,0 +1,81 @@
+"""Read a host's live state for ``plan``, changing nothing: no layout, no lock, no file written.
+
+One script prints the facts a deploy would see (as `release.prepare` does, minus the
+``mkdir`` and the lock), the complete venvs, the lock's holder, the deploy log entries of
+the live release and the content of the live configs, each file base64 on one line.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..layout import Layout
+from . import apache, lighttpd
+from .history import log_path
+from .lock import lock_dir
+from .release import FACTS_MARK
+from .shell import q, script
+from .venv import COMPLETE_MARK
+
+VENV_MARK = "wsgideploy-venv:"
+LOG_MARK = "wsgideploy-log:"
+FILE_MARK = "wsgideploy-file:"        # wsgideploy-file:<label>=<base64 of the content>
+MISSING_MARK = "wsgideploy-missing:"  # wsgideploy-missing:<label>
+LOG_LINES = 20
+
+
+def installed_site_path(proxy: str, settings: Any, app_name: str) -> str:
+    """Where ``install_site`` of the front server ``proxy`` puts the app's site file."""
+    if proxy == "nginx":
+        return f"{settings.sites_available}/{app_name}"
+    if proxy == "apache":
+        return apache.site_file(settings, app_name)
+    if proxy == "lighttpd":
+        return f"{settings.sites_available}/{lighttpd.site_file_name(app_name)}"
+    raise KeyError(f"no site path known for the front server {proxy!r}")
+
+
+def read_live_state(layout: Layout, python: str, files: Mapping[str, str], sudo: bool = False,
+                    fingerprint_path: str = "") -> str:
+    """A read-only script: facts, complete venvs, lock holder, the live release's log entries,
+    its fingerprint (read from ``fingerprint_path``) and ``files`` (label -> path on the host).
+    ``sudo`` allows ``sudo -n cat`` for a file the user cannot read (a root-owned site)."""
+    lock = lock_dir(layout)
+    reads = "\n".join(f"emit_file {q(label)} {q(path)}" for label, path in files.items())
+    return script(f"""
+emit_file() {{
+  if [ -f "$2" ] && [ -r "$2" ]; then
+    printf '%s%s=' {q(FILE_MARK)} "$1"; base64 < "$2" | tr -d '\\n'; echo
+  elif {"true" if sudo else "false"} && sudo -n test -f "$2" 2>/dev/null; then
+    printf '%s%s=' {q(FILE_MARK)} "$1"; sudo -n cat "$2" | base64 | tr -d '\\n'; echo
+  else
+    printf '%s%s\\n' {q(MISSING_MARK)} "$1"
+  fi
+}}
+if command -v {q(python)} >/dev/null 2>&1; then
+  echo "{FACTS_MARK}python_version=$({q(python)} -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+else
+  echo "{FACTS_MARK}python_version="
+fi
+echo "{FACTS_MARK}user=$(id -un)"
+echo "{FACTS_MARK}group=$(id -gn)"
+if [ -d {q(layout.root)} ]; then
+  echo "{FACTS_MARK}root=exists"
+  if [ -w {q(layout.root)} ]; then echo "{FACTS_MARK}root_writable=yes"; else echo "{FACTS_MARK}root_writable=no"; fi
+else
+  echo "{FACTS_MARK}root=missing"
+fi
+current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*/##' || true)
+echo "{FACTS_MARK}current=$current"
+{f'echo "{FACTS_MARK}live_fingerprint=$(tr -d "[:space:]" 2>/dev/null < {q(fingerprint_path)} || true)"'
+ if fingerprint_path else ""}
+if [ -d {q(lock)} ]; then
+  echo "{FACTS_MARK}lock_holder=$(tr -d '\\n' 2>/dev/null < {q(lock + '/owner.json')} || echo unknown)"
+fi
+for d in {q(layout.venvs)}/*/; do
+  if [ -f "$d{COMPLETE_MARK}" ]; then echo "{VENV_MARK}$(basename "$d")"; fi
+done
+if [ -n "$current" ] && [ -f {q(log_path(layout))} ]; then
+  grep -F -- "\\"release\\": \\"$current\\"" {q(log_path(layout))} 2>/dev/null | tail -n {LOG_LINES} \\
+    | sed 's/^/{LOG_MARK}/' || true
+fi
+""", reads, "exit 0")

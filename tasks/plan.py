@@ -1,0 +1,340 @@
+"""Plan mode: what a deploy would do on a host, from its live state, changing nothing.
+
+Pure, apart from `plan_host` at the end (one read-only script over the host's
+connection): parse what that script printed (`parse_live_state`), decide the
+venv and whether the source changed, diff each rendered config against the live
+one (`diff_config`), and turn it all into lines a person reads (`format_plan`).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+import jinja2
+
+from .commands import plan as plan_commands
+from .commands.release import FACTS_MARK, parse_facts
+from .errors import ExitCode, StepFailed
+from .fingerprint import FINGERPRINT_FILE
+from .record import describe_holder
+from .render import render_release_configs, template_context
+from .source import Install, LocalRelease, SourceError, plan_install
+from .transport import CommandTimeout, ConnectError
+
+if TYPE_CHECKING:
+    from .steps import HostRun
+
+SOURCE_HASH_LENGTH = 16  # what the deploy log keeps of a source hash (see record.RunRecord.log_entry)
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What the read-only script found on the host."""
+
+    python_version: str = ""           # '' when app.python is not installed
+    user: str = ""
+    group: str = ""
+    root_exists: bool = False
+    root_writable: bool = False
+    current: str = ""                  # the live release id, '' when nothing is live
+    lock_holder: str | None = None     # the lock's owner.json, None when the lock is free
+    live_fingerprint: str = ""         # the live release's (see tasks.fingerprint), '' when unrecorded
+    complete_venvs: frozenset[str] = frozenset()
+    files: Mapping[str, str | None] = field(default_factory=dict)  # label -> content, None if missing
+    log: tuple[str, ...] = ()          # deploy log lines that name the live release
+
+
+def parse_live_state(stdout: str) -> LiveState:
+    """Read the output of `commands.plan.read_live_state`."""
+    facts: dict[str, str] = {}
+    venvs: set[str] = set()
+    files: dict[str, str | None] = {}
+    log: list[str] = []
+    for line in stdout.splitlines():
+        if line.startswith(FACTS_MARK):
+            key, _, value = line[len(FACTS_MARK):].partition("=")
+            facts[key] = value
+        elif line.startswith(plan_commands.VENV_MARK):
+            venvs.add(line[len(plan_commands.VENV_MARK):])
+        elif line.startswith(plan_commands.LOG_MARK):
+            log.append(line[len(plan_commands.LOG_MARK):])
+        elif line.startswith(plan_commands.MISSING_MARK):
+            files[line[len(plan_commands.MISSING_MARK):]] = None
+        elif line.startswith(plan_commands.FILE_MARK):
+            label, _, encoded = line[len(plan_commands.FILE_MARK):].partition("=")
+            files[label] = _decode(encoded)
+    return LiveState(python_version=facts.get("python_version", ""), user=facts.get("user", ""),
+                     group=facts.get("group", ""), root_exists=facts.get("root") == "exists",
+                     root_writable=facts.get("root_writable") == "yes", current=facts.get("current", ""),
+                     lock_holder=facts.get("lock_holder"), live_fingerprint=facts.get("live_fingerprint", ""),
+                     complete_venvs=frozenset(venvs),
+                     files=files, log=tuple(log))
+
+
+def _decode(encoded: str) -> str:
+    try:
+        return base64.b64decode(encoded, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return ""
+
+
+@dataclass(frozen=True)
+class ConfigPlan:
+    """One rendered config against its live copy.
+
+    ``status``: ``new`` (no live copy), ``unchanged``, ``release-id`` (only the
+    release id differs: configs name it in their header) or ``changed``.
+    """
+
+    name: str
+    live_path: str
+    status: str
+    diff: str = ""
+
+
+def diff_config(name: str, live_path: str, live: str | None, new: str,
+                live_release: str = "", new_release: str = "") -> ConfigPlan:
+    """Compare the ``new`` rendering of ``name`` with its ``live`` content (None: no live file)."""
+    if live is None:
+        return ConfigPlan(name, live_path, "new", unified_diff(name, "", new))
+    if live == new:
+        return ConfigPlan(name, live_path, "unchanged")
+    only_release_id = bool(live_release and new_release) and new.replace(new_release, live_release) == live
+    return ConfigPlan(name, live_path, "release-id" if only_release_id else "changed",
+                      unified_diff(name, live, new))
+
+
+def unified_diff(name: str, live: str, new: str) -> str:
+    """``live/<name>`` -> ``new/<name>`` as a unified diff; a missing end of line is marked."""
+    lines = difflib.unified_diff(_lines(live), _lines(new), fromfile=f"live/{name}", tofile=f"new/{name}")
+    return "".join(lines)
+
+
+def _lines(text: str) -> list[str]:
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n\\ No newline at end of file\n"
+    return lines
+
+
+def live_source_hash(log: tuple[str, ...] | list[str], current: str) -> str | None:
+    """The source hash (16 hex digits) of the live release, from the last deploy log entry
+    that deployed it; None when the log does not say (no live release, an old log)."""
+    if not current:
+        return None
+    for line in reversed(log):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if (isinstance(entry, dict) and entry.get("action") == "deploy" and entry.get("release") == current
+                and entry.get("source_hash")):
+            return str(entry["source_hash"])
+    return None
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    """What a deploy would do on one host. JSON-friendly through `to_dict`."""
+
+    host: str
+    release_id: str
+    live_release: str                  # '' when nothing is live
+    venv_action: str                   # "reuse", "build" or "unknown" (no Python on the host)
+    venv_key: str
+    pip_command: str                   # what a build would run, e.g. "pip install -r requirements.txt gunicorn"
+    source_hash: str                   # the new release's, SOURCE_HASH_LENGTH hex digits
+    live_source_hash: str | None       # the live release's, from the deploy log
+    lock_holder: str | None            # owner.json of a held lock, None when free
+    fingerprint: str = ""              # this deploy's on this host (see tasks.fingerprint)
+    live_fingerprint: str = ""         # the live release's, '' when it records none
+    configs: tuple[ConfigPlan, ...] = ()
+    problems: tuple[str, ...] = ()     # why a deploy now would fail
+    notes: tuple[str, ...] = ()        # what else a deploy would do (create the root, ...)
+
+    @property
+    def unchanged_source(self) -> bool:
+        """Whether the live release was deployed from exactly this source (same files, modes, bytes)."""
+        return self.live_source_hash is not None and self.live_source_hash == self.source_hash
+
+    @property
+    def no_op(self) -> bool:
+        """Whether ``deploy`` would leave the host alone: the live release has this deploy's
+        fingerprint (same source, settings, env and templates; ``--force`` deploys anyway)."""
+        return bool(self.fingerprint) and self.fingerprint == self.live_fingerprint
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["configs"] = [asdict(c) for c in self.configs]
+        data["problems"], data["notes"] = list(self.problems), list(self.notes)
+        data["unchanged_source"], data["no_op"] = self.unchanged_source, self.no_op
+        return data
+
+
+def pip_command(install: Install, installer: str = "pip") -> str:
+    """What a venv build runs, with release-relative paths: ``pip install -r requirements.txt gunicorn``."""
+    release_dir = (install.pip_args[1].rsplit("/", 1)[0] if install.kind == "requirements"
+                   else install.pip_args[0])
+    shown = [a.replace(release_dir + "/", "").replace(release_dir, ".") for a in install.pip_args]
+    return " ".join([*(["uv", "pip"] if installer == "uv" else ["pip"]), "install", *shown])
+
+
+def build_plan(host: str, rel: LocalRelease, live: LiveState, install: Install | None,
+               new_configs: Mapping[str, str], live_paths: Mapping[str, str], root: str = "",
+               python: str = "python3", problems: list[str] | tuple[str, ...] = (),
+               fingerprint: str = "", installer: str = "pip") -> HostPlan:
+    """Put a host's plan together from its live state and what this deploy would render.
+
+    ``install`` is None when no venv can be planned (no Python on the host, nothing to
+    install); ``live_paths`` names, for each config, the host file it is compared with;
+    ``problems`` are reasons found beforehand why a deploy would fail; ``fingerprint`` is
+    this deploy's on this host (compared with the live release's for the no-op).
+    """
+    problems, notes = list(problems), []
+    if not live.python_version:
+        problems.append(f"{python} is not installed on the host")
+    if not live.root_exists:
+        notes.append(f"{root or 'the app root'} does not exist yet: a deploy creates it")
+    elif not live.root_writable:
+        problems.append(f"{root or 'the app root'} is not writable by {live.user or 'the SSH user'}")
+    if live.lock_holder is not None:
+        problems.append(f"lock held by {describe_holder(live.lock_holder)}")
+    configs = tuple(diff_config(name, live_paths.get(name, name), live.files.get(name), text,
+                                live.current, rel.release_id)
+                    for name, text in new_configs.items())
+    if install is None:
+        venv_action, key, command = "unknown", "", ""
+    else:
+        venv_action = "reuse" if install.key in live.complete_venvs else "build"
+        key, command = install.key, pip_command(install, installer)
+    return HostPlan(host=host, release_id=rel.release_id, live_release=live.current,
+                    venv_action=venv_action, venv_key=key, pip_command=command,
+                    source_hash=rel.source_hash[:SOURCE_HASH_LENGTH],
+                    live_source_hash=live_source_hash(live.log, live.current),
+                    lock_holder=live.lock_holder, fingerprint=fingerprint,
+                    live_fingerprint=live.live_fingerprint, configs=configs,
+                    problems=tuple(problems), notes=tuple(notes))
+
+
+def format_plan(plan: HostPlan) -> list[str]:
+    """The plan as lines for a person (the host prefix is added by the reporter)."""
+    lines = [f"release      {plan.release_id} (live: {plan.live_release or 'none'})"]
+    if plan.live_release and plan.live_source_hash is None:
+        source = f"{plan.source_hash}; the deploy log does not say which source the live release has"
+    elif plan.unchanged_source:
+        source = f"{plan.source_hash}, unchanged: the live release has this source"
+    elif plan.live_release:
+        source = f"{plan.source_hash}, changed (live: {plan.live_source_hash})"
+    else:
+        source = f"{plan.source_hash} (nothing is live yet)"
+    lines.append(f"source       {source}")
+    if plan.venv_action == "reuse":
+        lines.append(f"venv         reuse {plan.venv_key}")
+    elif plan.venv_action == "build":
+        lines.append(f"venv         build {plan.venv_key} ({plan.pip_command})")
+    else:
+        lines.append("venv         unknown: it cannot be built (see below)")
+    lines.append("lock         " + ("free" if plan.lock_holder is None else "held (see below)"))
+    lines += [f"note         {note}" for note in plan.notes]
+    for config in plan.configs:
+        lines += _format_config(config)
+    for problem in plan.problems:
+        lines.append(f"a deploy now would fail: {problem}")
+    if plan.no_op:
+        lines.append("no-op        yes: the live release has this source and these settings; "
+                     "deploy leaves this host alone (--force deploys anyway)")
+    else:
+        lines.append("no-op        no: " + ", ".join(_what_changes(plan)))
+    return lines
+
+
+def _format_config(config: ConfigPlan) -> list[str]:
+    head = f"config       {config.name}"
+    if config.name not in config.live_path.rsplit("/", 1)[-1:]:
+        head += f" (live: {config.live_path})"
+    if config.status == "unchanged":
+        return [f"{head}: unchanged"]
+    if config.status == "release-id":
+        return [f"{head}: only the release id changes"]
+    if config.status == "new":  # its whole text is in the diff (to_dict); here it would drown the rest
+        added = sum(1 for ln in config.diff.splitlines()[3:] if ln.startswith("+"))
+        return [f"{head}: new file ({added} line{'' if added == 1 else 's'})"]
+    return [f"{head}: changed"] + ["  " + ln for ln in config.diff.splitlines()]
+
+
+def _what_changes(plan: HostPlan) -> list[str]:
+    changes = []
+    if not plan.live_release:
+        changes.append("nothing is live yet")
+    elif not plan.unchanged_source:
+        changes.append("the source" + (" may have changed (not in the deploy log)"
+                                       if plan.live_source_hash is None else " changed"))
+    if plan.venv_action != "reuse":
+        changes.append("a new venv")
+    changed = [c.name for c in plan.configs if c.status in ("changed", "new")]
+    if changed:
+        changes.append("configs: " + ", ".join(changed))
+    if not changes:
+        changes.append("the settings, environment or templates differ from the live release's"
+                       if plan.live_fingerprint else "the live release records no fingerprint")
+    return changes
+
+
+# --- the step ---------------------------------------------------------------------
+
+def plan_host(run: "HostRun", rel: LocalRelease, fingerprint: str = "") -> HostPlan:
+    """Read the host's live state in one read-only script and work out what a deploy of
+    ``rel`` would do there. Takes no lock, creates and writes nothing on the host.
+
+    ``fingerprint`` is the deploy's on this host (`fingerprint.release_fingerprint`): when the
+    live release has the same, the deploy would do nothing (`HostPlan.no_op`)."""
+    app, layout = run.stage.app, run.layout
+    # The file names do not depend on the host's user, which the script reads.
+    names = list(_render(run, rel, "", ""))
+    live_paths = {name: f"{layout.live_config_dir}/{name}" for name in names}
+    # The site is compared with the one the front server has, not the release's copy.
+    live_paths[run.proxy.SITE_FILE] = plan_commands.installed_site_path(app.proxy, run.proxy_settings, app.name)
+    body = plan_commands.read_live_state(layout, app.python, live_paths,
+                                         sudo=bool(getattr(run.proxy_settings, "sudo", False)),
+                                         fingerprint_path=f"{layout.live_config_dir}/{FINGERPRINT_FILE}")
+    state = parse_live_state(_run_read_only(run, body))
+    install, problems = None, []
+    if state.python_version:
+        try:
+            install = plan_install(app, layout.release(rel.release_id), state.python_version, rel.source_hash)
+        except SourceError as exc:
+            problems.append(str(exc))
+    configs = _render(run, rel, state.user, state.group)
+    return build_plan(run.alias, rel, state, install, configs, live_paths, layout.root, app.python,
+                      problems, fingerprint, getattr(app, "installer", "pip"))
+
+
+def _render(run: "HostRun", rel: LocalRelease, user: str, group: str) -> dict[str, str]:
+    """The configs a deploy would write into the release (as `steps.configure_release` does)."""
+    app = run.stage.app
+    context = template_context(app, run.layout, rel.release_id, rel.static_dir, run.stage.host_vars(run.host),
+                               user, group)
+    try:
+        return render_release_configs(context, app.templates)
+    except jinja2.TemplateError as exc:
+        raise StepFailed(run.alias, "plan", f"a template does not render: {exc}") from None
+
+
+def _run_read_only(run: "HostRun", body: str) -> str:
+    """Run the read-only script as the host's ``plan`` step; return its output."""
+    with run.out.step(run.alias, "plan") as step:
+        try:
+            result = run.conn.run_script(body)
+        except CommandTimeout as exc:
+            raise StepFailed(run.alias, "plan", str(exc)) from None
+        except ConnectError as exc:
+            raise StepFailed(run.alias, "plan", str(exc), ExitCode.CONNECT) from None
+        if not result.ok:
+            raise StepFailed(run.alias, "plan", result.stderr.strip() or f"exit code {result.exit_code}")
+        current = parse_facts(result.stdout).get("current")
+        step.detail = f"read the live state (live release {current or 'none'}); nothing changed"
+        return result.stdout
