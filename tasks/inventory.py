@@ -246,6 +246,7 @@ class Stage:
     rollout: Rollout = field(default_factory=Rollout)
     # The effective App of each host with a ``[hosts.<alias>.app]`` table, by alias.
     host_apps: Mapping[str, App] = field(default_factory=dict)
+    host_fronts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # alias -> {"nginx": Nginx, ...}
 
     def host_vars(self, host: Host) -> dict[str, Any]:
         """Template variables for ``host``: stage ``[vars]`` overridden by host ``vars``."""
@@ -253,9 +254,13 @@ class Stage:
 
     def for_host(self, host: Host) -> "Stage":
         """This stage as ``host`` sees it: ``app`` is the host's effective App
-        (``[app]`` with its ``[hosts.<alias>.app]`` over it). The same object when it has no overrides."""
+        (``[app]`` with its ``[hosts.<alias>.app]`` over it), and its front-server tables
+        (``[hosts.<alias>.nginx]`` over ``[nginx]``, ...). The same object when it has no overrides."""
         app = self.host_apps.get(host.alias)
-        return self if app is None or app == self.app else replace(self, app=app)
+        fronts = self.host_fronts.get(host.alias, {})
+        if (app is None or app == self.app) and not fronts:
+            return self
+        return replace(self, app=app or self.app, **fronts)
 
 
 # --- the schema ---------------------------------------------------------------
@@ -500,7 +505,11 @@ HOST_KEYS: dict[str, Check] = {
     "roles": _is_str_list,
     "vars": _is_table,
     "app": _is_table,
+    "nginx": _is_table,
+    "apache": _is_table,
+    "lighttpd": _is_table,
 }
+FRONT_TABLES = ("nginx", "apache", "lighttpd")  # a host may override its front server's table too
 HOST_REQUIRED = ("hostname",)
 HOOK_KEYS: dict[str, Check] = {"before_switch": _is_hook_list}
 ROLLOUT_KEYS: dict[str, Check] = {"batch_size": batch_size_problem, "parallel": _is_int(1, 100)}
@@ -569,7 +578,9 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
     rollout_raw = data.get("rollout", {})
     _check_table(path, "rollout", rollout_raw, ROLLOUT_KEYS)
     hosts_raw = data.get("hosts", {})
-    hosts, host_apps = [], {}
+    hosts, host_apps, host_fronts = [], {}, {}
+    front_schemas = {"nginx": (NGINX_KEYS, Nginx, nginx_raw), "apache": (APACHE_KEYS, Apache, apache_raw),
+                     "lighttpd": (LIGHTTPD_KEYS, Lighttpd, lighttpd_raw)}
     for alias, raw in hosts_raw.items():
         key = f"hosts.{alias}"
         if not _ALIAS.fullmatch(alias):
@@ -585,11 +596,16 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
         ))
         if "app" in raw:
             host_apps[alias] = _host_app(path, alias, raw_app, raw["app"])
+        for table in FRONT_TABLES:
+            if table in raw:
+                schema, kind, stage_raw = front_schemas[table]
+                _check_table(path, f"{key}.{table}", raw[table], schema)
+                host_fronts.setdefault(alias, {})[table] = kind(**{**stage_raw, **raw[table]})
     return Stage(
         name=stage_name, path=path, app=app, nginx=Nginx(**nginx_raw),
         ssh=Ssh(**{k: float(v) for k, v in ssh_raw.items()}), vars=dict(data.get("vars", {})),
         hosts=tuple(hosts), hooks=hooks, apache=Apache(**apache_raw), lighttpd=Lighttpd(**lighttpd_raw),
-        rollout=Rollout(**rollout_raw), host_apps=host_apps,
+        rollout=Rollout(**rollout_raw), host_apps=host_apps, host_fronts=host_fronts,
     )
 
 

@@ -109,7 +109,7 @@ def upload_env_file(run: HostRun, content: bytes, names: list[str]) -> None:
 
 def run_release_hooks(run: HostRun, release_id: str) -> None:
     """Run the ``before_switch`` hooks that apply to this host inside the new release."""
-    commands = [h.run for h in run.stage.hooks.before_switch if h.applies_to(run.host)]
+    commands = [h.run for h in run.stage.hooks.before_switch if h.applies_to(run.host, run.peers)]
     if not commands:
         return
     run.remote("hooks", hooks.run_hooks(run.layout, release_id, commands, run.stage.ssh.command_timeout),
@@ -167,7 +167,8 @@ def build_venv(run: HostRun, rel: LocalRelease) -> Install:
     app = run.stage.app
     install = plan_install(app, run.layout.release(rel.release_id), run.facts["python_version"],
                            rel.source_hash)
-    body = venv.ensure_venv(run.layout, install.key, app.python, list(install.pip_args))
+    body = venv.ensure_venv(run.layout, install.key, app.python, list(install.pip_args), installer=app.installer,
+                            cache_dir=run.layout.cache_dir if app.pip_cache else None)
     body += release.link_venv(run.layout, rel.release_id, install.key) + "\n"
     run.remote("venv", body, announce=True, describe=lambda f: f"{f.get('venv', '?')} {install.key}")
     return install

@@ -282,3 +282,19 @@ def test_no_hosts_make_no_batches() -> None:
 def test_batches_refuse_a_bad_batch_size(batch_size: object) -> None:
     with pytest.raises(ValueError, match="batch_size must be a positive number of hosts"):
         batches(HOSTS, batch_size)  # type: ignore[arg-type]
+
+
+def test_a_host_may_override_its_front_server_table_key_by_key(inventory_dir: Path) -> None:
+    stage = load(inventory_dir, APP + '[nginx]\nbinary = "/usr/sbin/nginx"\nsudo = false\n' + WEB1
+                 + '[hosts.web2]\nhostname = "web2.example.com"\n[hosts.web2.nginx]\nconf = "/opt/nginx/nginx.conf"\n')
+    web1, web2 = stage.hosts
+    assert stage.for_host(web1) is stage
+    nginx = stage.for_host(web2).nginx
+    assert (nginx.conf, nginx.binary, nginx.sudo) == ("/opt/nginx/nginx.conf", "/usr/sbin/nginx", False)
+    assert stage.nginx.conf is None
+
+
+def test_a_host_front_server_table_is_validated_with_its_key_path(inventory_dir: Path) -> None:
+    with pytest.raises(InventoryError) as caught:
+        load(inventory_dir, APP + '[hosts.web1]\nhostname = "web1"\n[hosts.web1.nginx]\nsites_enabeld = "/x"\n')
+    assert "hosts.web1.nginx.sites_enabeld" in str(caught.value) and "sites_enabled" in str(caught.value)
