@@ -10,7 +10,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, TextIO
+from typing import Iterator, Sequence, TextIO
 
 
 @dataclass
@@ -68,3 +68,11 @@ class Reporter:
         status = "ok" if record.status == "ok" else "FAILED"
         detail = f"  {record.detail}" if record.detail else ""
         return f"{record.name:<12} {status:<6} {record.seconds:6.2f}s{detail}"
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows of cells as aligned lines (the first row is the header)."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]

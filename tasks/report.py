@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import ExitCode
 from .fleet import Fleet, Slot
-from .output import StepRecord
+from .output import StepRecord, format_table
 
 SCHEMA_VERSION = 1
 
@@ -96,8 +96,7 @@ def summary_lines(fleet: Fleet, records: list[StepRecord], facts: RunFacts) -> l
         check = (health[-1].detail if health[-1].status == "ok" else "FAILED") if health else "-"
         rows.append((slot.alias, _result_word(slot), host_release(slot, facts.release) or "-",
                      str(len(steps)), f"{sum(s.seconds for s in steps):.2f}s", check))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    table = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    table = format_table(rows)
     word = run_result(fleet, facts.exit_code)
     head = f"{facts.action} {facts.release} " if facts.release else f"{facts.action} "
     return ["", f"{head}{word.upper()} in {facts.seconds:.2f}s (exit {int(facts.exit_code)})"] + table

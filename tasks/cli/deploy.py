@@ -79,7 +79,7 @@ def prepare_jobs(targets: list[tuple[Stage, Host]], release_id: str, force_unloc
             "json-file": "Also write the result as one JSON document to this file.",
             "plan": "Only show what the deploy would do (see `plan`); change nothing."})
 def deploy(c: Context, trust_new_host_key: bool = False, force_unlock: bool = False, force: bool = False,
-           parallel: int | None = None, batch_size: str | None = None, no_rollback_on_failure: bool = False,
+           parallel: int = 0, batch_size: str | None = None, no_rollback_on_failure: bool = False,
            roles: str | None = None, json: bool = False, json_file: str | None = None, plan: bool = False) -> None:
     """Deploy: upload a release, build its venv, check it, switch `current` (in batches), reload, health-check (rolls back if unhealthy)."""
     if plan:
@@ -127,7 +127,7 @@ def rollout_batch_size(targets: list[tuple[Stage, Host]], given: str | None) -> 
             "json": "Print the result as one JSON document on stdout (progress goes to stderr).",
             "json-file": "Also write the result as one JSON document to this file."})
 def rollback(c: Context, to: str | None = None, trust_new_host_key: bool = False, force_unlock: bool = False,
-             parallel: int | None = None, roles: str | None = None, json: bool = False,
+             parallel: int = 0, roles: str | None = None, json: bool = False,
              json_file: str | None = None) -> None:
     """Roll back to the previous good release (or --to <id>): its site, code and venv, then health-check."""
     results = RunOutput("rollback", json, json_file)

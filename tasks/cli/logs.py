@@ -9,17 +9,26 @@ from invoke.exceptions import Exit
 
 from ..commands import logs as log_commands
 from ..errors import ExitCode
+from ..fleet import DEFAULT_PARALLEL
 from ..steps import HostRun
-from .runner import run_on_hosts, selected_or_exit
+from .runner import ROLES_HELP, exit_if_failed, run_on_hosts, selected_or_exit
 
 FOLLOW_FOREVER = 7 * 24 * 3600.0  # --follow runs until Ctrl-C
 
 
-def _show(run: HostRun, lines: int, follow: bool) -> None:
+def _show(run: HostRun, lines: int, follow: bool, collect: list[str] | None = None) -> None:
+    """Print the host's log lines as they arrive, or add them to ``collect`` to print later."""
     script = log_commands.tail(run.layout, lines, follow)
+
+    def take(line: str) -> None:
+        if line.startswith("wsgideploy-"):
+            return
+        if collect is None:
+            run.out.line(run.alias, line)
+        else:
+            collect.append(line)
     try:
-        result = run.conn.run_script(script, timeout=FOLLOW_FOREVER if follow else None,
-                                     on_line=lambda line: line.startswith("wsgideploy-") or run.out.line(run.alias, line))
+        result = run.conn.run_script(script, timeout=FOLLOW_FOREVER if follow else None, on_line=take)
     except BrokenPipeError:  # the reader went away (`fab logs | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
@@ -28,9 +37,24 @@ def _show(run: HostRun, lines: int, follow: bool) -> None:
 
 
 @task(help={"lines": "How many lines of each log to show (default 50).",
-            "follow": "Keep printing new lines until Ctrl-C (one host only)."})
-def logs(c: Context, lines: int = 50, follow: bool = False) -> None:
-    """Show the last lines of the app, gunicorn and nginx logs in shared/log on each host."""
-    if follow and len(selected_or_exit(c)) > 1:
-        raise Exit("wsgideploy: --follow takes one host (-H alias)", code=ExitCode.USAGE)
-    run_on_hosts(c, lambda run: _show(run, lines, follow), stop_on_failure=False)
+            "follow": "Keep printing new lines until Ctrl-C (one host only).",
+            "roles": ROLES_HELP})
+def logs(c: Context, lines: int = 50, follow: bool = False, roles: str | None = None) -> None:
+    """Show the last lines of the app, app server and front server logs in shared/log on each host (read side by side, shown host by host)."""
+    targets = selected_or_exit(c, roles)
+    if follow and len(targets) > 1:
+        raise Exit("wsgideploy: --follow takes one host (-H alias, or --roles matching one host)", code=ExitCode.USAGE)
+    if len(targets) == 1:
+        run_on_hosts(c, lambda run: _show(run, lines, follow), stop_on_failure=False, roles=roles)
+        return
+    collected: dict[str, list[str]] = {alias: [] for alias in (h.alias for _, h in targets)}
+    fleet = run_on_hosts(c, lambda run: _show(run, lines, False, collected[run.alias]), stop_on_failure=False,
+                         parallel=DEFAULT_PARALLEL, roles=roles, exit_on_failure=False)
+    try:
+        for slot in fleet.slots:
+            for line in collected[slot.alias]:
+                fleet.out.line(slot.alias, line)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    exit_if_failed(fleet)

@@ -5,8 +5,10 @@ import json
 
 from invoke import Context, task
 
-from ..steps import HostRun, read_releases
-from .runner import run_on_hosts
+from ..fleet import DEFAULT_PARALLEL, Fleet
+from ..output import format_table
+from ..steps import HostReleases, HostRun, read_releases
+from .runner import ROLES_HELP, exit_if_failed, run_on_hosts, selected_or_exit
 
 
 def _format_log(line: str) -> str:
@@ -20,8 +22,10 @@ def _format_log(line: str) -> str:
             f"  {e.get('source') or ''}{message}")
 
 
-def _list(run: HostRun, log_lines: int) -> None:
+def _list(run: HostRun, log_lines: int, show: bool) -> HostReleases:
     found = read_releases(run, log_lines)
+    if not show:
+        return found
     if not found.ids:
         run.out.line(run.alias, "no releases yet")
     for rid in found.ids:
@@ -33,9 +37,43 @@ def _list(run: HostRun, log_lines: int) -> None:
         run.out.line(run.alias, f"deploy log (last {len(found.log)}):")
         for line in found.log:
             run.out.line(run.alias, "  " + _format_log(line))
+    return found
 
 
-@task(help={"log": "How many deploy log entries to show (default 10)."})
-def releases(c: Context, log: int = 10) -> None:
-    """List the releases on each host (`*` live, bad ones marked) and the last deploy log entries."""
-    run_on_hosts(c, lambda run: _list(run, log), stop_on_failure=False)
+def _last_deploy(found: HostReleases) -> str:
+    """``<time> <action> <result> by <user>`` of the newest log entry, or '-'."""
+    if not found.log:
+        return "-"
+    try:
+        e = json.loads(found.log[-1])
+    except ValueError:
+        return "?"
+    return f"{e.get('started', '?')} {e.get('action', '?')} {e.get('result', '?')} by {e.get('user', '?')}"
+
+
+def fleet_rows(fleet: Fleet) -> list[tuple[str, ...]]:
+    """A row per host: live release, the one a rollback would go to, how many, bad ones, last run."""
+    rows: list[tuple[str, ...]] = [("host", "live", "rollback to", "releases", "bad", "last run")]
+    for slot in fleet.slots:
+        found = slot.value
+        if not isinstance(found, HostReleases):
+            rows.append((slot.alias, slot.result, "", "", "", ""))
+            continue
+        older = [r for r in found.ids if found.current and r < found.current and r not in found.bad]
+        rows.append((slot.alias, found.current or "none", older[-1] if older else "-", str(len(found.ids)),
+                     str(len(found.bad & set(found.ids))), _last_deploy(found)))
+    return rows
+
+
+@task(help={"log": "How many deploy log entries to show (default 10; for many hosts the table shows the last one).",
+            "roles": ROLES_HELP})
+def releases(c: Context, log: int = 0, roles: str | None = None) -> None:
+    """List the releases on each host (`*` live, bad ones marked) and the last deploy log entries (a table for many hosts)."""
+    one_host = len(selected_or_exit(c, roles)) == 1
+    fleet = run_on_hosts(c, lambda run: _list(run, log or (10 if one_host else 1), one_host),
+                         stop_on_failure=False, parallel=DEFAULT_PARALLEL, roles=roles, exit_on_failure=False)
+    if not one_host:
+        fleet.out.line("", "")
+        for line in format_table(fleet_rows(fleet)):
+            fleet.out.line("", line)
+    exit_if_failed(fleet)

@@ -34,9 +34,9 @@ def selected_or_exit(c: Context, roles: str | None = None) -> list[tuple[Stage, 
         raise Exit(f"wsgideploy: {exc}", code=ExitCode.USAGE) from None
 
 
-def pool_size(targets: list[tuple[Stage, Host]], parallel: int | None) -> int:
-    """``--parallel`` if given, else the stage's ``[rollout] parallel``, else the default."""
-    if parallel is not None:
+def pool_size(targets: list[tuple[Stage, Host]], parallel: int = 0) -> int:
+    """``--parallel`` if given (not 0), else the stage's ``[rollout] parallel``, else the default."""
+    if parallel:
         if parallel < 1:
             raise Exit("wsgideploy: --parallel must be at least 1", code=ExitCode.USAGE)
         return parallel
@@ -46,13 +46,14 @@ def pool_size(targets: list[tuple[Stage, Host]], parallel: int | None) -> int:
 
 def run_on_hosts(c: Context, action: Action, trust_new_host_key: bool = False,
                  stop_on_failure: bool = True, out: Reporter | None = None, parallel: int = 1,
-                 roles: str | None = None) -> Fleet:
+                 roles: str | None = None, exit_on_failure: bool = True) -> Fleet:
     """Connect to each selected host (one connection each) and run ``action``, ``parallel`` at a time.
 
     With ``stop_on_failure`` nothing runs if a host cannot be reached, and hosts
     not yet started when one fails are left alone and named, so a fleet is never
     changed further after a failure. Returns the fleet, whose slots hold each
-    host's result (``slot.value``).
+    host's result (``slot.value``); exits with the first failure's code unless
+    ``exit_on_failure`` is false (then call `exit_if_failed` after using the results).
     """
     targets = selected_or_exit(c, roles)
     fleet = Fleet(targets, out or Reporter(), parallel=parallel, trust_new_host_key=trust_new_host_key)
@@ -65,7 +66,8 @@ def run_on_hosts(c: Context, action: Action, trust_new_host_key: bool = False,
             fleet.each(lambda slot: action(slot.run), stop_on_failure=stop_on_failure)  # type: ignore[arg-type]
     finally:
         fleet.close()
-    exit_if_failed(fleet)
+    if exit_on_failure:
+        exit_if_failed(fleet)
     return fleet
 
 

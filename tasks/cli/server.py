@@ -1,53 +1,76 @@
-"""App server control: ``start``, ``stop``, ``restart``, ``reload``, ``status``."""
+"""App server control: ``start``, ``stop``, ``restart``, ``reload``, ``status``.
+
+``start``, ``stop``, ``restart`` and ``reload`` go one host at a time and stop at
+the first failure (a rolling restart); ``status`` asks every host at once and,
+for more than one host, shows a table.
+"""
 from __future__ import annotations
 
 from invoke import Context, task
 
 from ..commands import health
+from ..fleet import DEFAULT_PARALLEL
+from ..output import format_table
 from ..steps import HostRun, server_action
-from .runner import run_on_hosts
+from .runner import ROLES_HELP, exit_if_failed, run_on_hosts, selected_or_exit
 
 
-@task
-def start(c: Context) -> None:
+@task(help={"roles": ROLES_HELP})
+def start(c: Context, roles: str | None = None) -> None:
     """Start the app server from the live release (a stale pidfile is replaced)."""
-    run_on_hosts(c, lambda run: server_action(run, "start"))
+    run_on_hosts(c, lambda run: server_action(run, "start"), roles=roles)
 
 
-@task
-def stop(c: Context) -> None:
+@task(help={"roles": ROLES_HELP})
+def stop(c: Context, roles: str | None = None) -> None:
     """Stop the app server gracefully through its pidfile (TERM; KILL only after the timeout)."""
-    run_on_hosts(c, lambda run: server_action(run, "stop"))
+    run_on_hosts(c, lambda run: server_action(run, "stop"), roles=roles)
 
 
-@task
-def restart(c: Context) -> None:
+@task(help={"roles": ROLES_HELP})
+def restart(c: Context, roles: str | None = None) -> None:
     """Restart the app server with a fresh master, without dropping requests (starts it if stopped)."""
-    run_on_hosts(c, lambda run: server_action(run, "restart"))
+    run_on_hosts(c, lambda run: server_action(run, "restart"), roles=roles)
 
 
-@task
-def reload(c: Context) -> None:
+@task(help={"roles": ROLES_HELP})
+def reload(c: Context, roles: str | None = None) -> None:
     """Reload the app server so it serves the live release and venv (USR2 upgrade, not HUP)."""
-    run_on_hosts(c, lambda run: server_action(run, "reload"))
+    run_on_hosts(c, lambda run: server_action(run, "reload"), roles=roles)
 
 
-def _report_status(run: HostRun) -> None:
+def read_status(run: HostRun, show: bool = True) -> dict[str, str]:
+    """The app server's state, the live release and whether the app answers (printed if ``show``)."""
     facts = server_action(run, "status")
     pid = facts.get("pid")
     state = f"running, pid {pid}" if pid else "stopped" + (
         f" (stale pidfile for pid {facts['stale_pid']})" if facts.get("stale_pid") else "")
-    run.out.line(run.alias, f"app server   {run.stage.app.server} {state}")
-    run.out.line(run.alias, f"live release {facts.get('current') or 'none'}")
     app = run.stage.app
     result = run.conn.run_script(health.http_check(app.listen, app.health.path, app.health_host,
                                                    app.health.status, 3, address=app.listen_address or "127.0.0.1"),
                                  timeout=30)
     answer = "yes" if result.ok else f"no ({result.stderr.strip().splitlines()[0] if result.stderr.strip() else 'no answer'})"
-    run.out.line(run.alias, f"app answers  {answer} (GET {app.health.path} on port {app.listen})")
+    status = {"server": app.server, "state": state, "release": facts.get("current") or "none", "answers": answer}
+    if show:
+        run.out.line(run.alias, f"app server   {app.server} {state}")
+        run.out.line(run.alias, f"live release {status['release']}")
+        run.out.line(run.alias, f"app answers  {answer} (GET {app.health.path} on port {app.listen})")
+    return status
 
 
-@task
-def status(c: Context) -> None:
-    """Show whether the app server runs, its pid, the live release and whether the app answers."""
-    run_on_hosts(c, _report_status, stop_on_failure=False)
+@task(help={"roles": ROLES_HELP})
+def status(c: Context, roles: str | None = None) -> None:
+    """Show whether the app server runs, its pid, the live release and whether the app answers (a table for many hosts)."""
+    one_host = len(selected_or_exit(c, roles)) == 1
+    fleet = run_on_hosts(c, lambda run: read_status(run, show=one_host), stop_on_failure=False,
+                         parallel=DEFAULT_PARALLEL, roles=roles, exit_on_failure=False)
+    if not one_host:
+        rows = [("host", "server", "state", "live release", "answers")]
+        for slot in fleet.slots:
+            value = slot.value if isinstance(slot.value, dict) else {}
+            rows.append((slot.alias, value.get("server", slot.stage.app.server), value.get("state", slot.result),
+                         value.get("release", "?"), value.get("answers", "?")))
+        fleet.out.line("", "")
+        for line in format_table(rows):
+            fleet.out.line("", line)
+    exit_if_failed(fleet)
