@@ -70,6 +70,8 @@ def deploy_fleet(fleet: Fleet, jobs: dict[str, HostDeploy], options: RolloutOpti
         if not fleet.failures():
             fleet.each(lambda slot: prepare_host(jobs[slot.alias], options.force))
         building = [s for s in fleet.live() if s.result != "noop"]
+        for slot in building:  # a hook that runs once runs on one of the hosts that build
+            slot.run.peers = tuple(s.host for s in building)  # type: ignore[union-attr]
         if not fleet.failures():
             fleet.each(lambda slot: build_host(jobs[slot.alias]), building)
         if fleet.failures():

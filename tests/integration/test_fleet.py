@@ -224,3 +224,40 @@ def test_exit_codes_and_documents_for_a_held_lock_a_bad_inventory_and_an_unreach
     assert (doc["result"], doc["exit_code"]) == ("unreachable", 4)
     assert doc["hosts"]["web2"]["result"] == "unreachable"
     assert all(version_on(h) == "1.0.0" for h in hosts)
+
+
+def test_roles_limit_a_run_and_a_once_hook_runs_on_exactly_one_host(make_host, write_inventory, tmp_path):
+    hosts = [make_host("web1"), make_host("web2"), make_host("worker1")]
+    v1 = copy_app(EXAMPLE, tmp_path / "v1", version="1.0.0")
+    roles = {"web1": {"roles": ["web", "migrate"]}, "web2": {"roles": ["web", "migrate"]},
+             "worker1": {"roles": ["worker"]}}
+    migrate = {"hooks": {"before_switch": [
+        {"run": "echo \"$(hostname) $PWD\" >> ../../migrations.log", "roles": ["migrate"], "once": True}]}}
+    inventories = inventory_for(write_inventory, hosts, v1, host_extra=roles, extra=migrate)
+
+    result = fab(inventories, "fleet", "deploy", "--roles", "web")
+    assert "[worker1]" not in result.stdout
+    assert version_on(hosts[0]) == version_on(hosts[1]) == "1.0.0"
+    assert not (Path(hosts[2].app_root) / "releases").exists(), "a host without the role is not touched"
+    ran = [h.alias for h in hosts if (Path(h.app_root) / "migrations.log").exists()]
+    assert ran == ["web1"], "the once hook ran on exactly one host: the first with its role"
+
+    fab(inventories, "fleet", "deploy", "--roles", "worker")
+    assert version_on(hosts[2]) == "1.0.0"
+    assert not (Path(hosts[2].app_root) / "migrations.log").exists()
+    assert len((Path(hosts[0].app_root) / "migrations.log").read_text().splitlines()) == 1
+
+    unknown = fab(inventories, "fleet", "deploy", "--roles", "wbe", expect=2)
+    assert "wbe" in unknown.stderr and "web" in unknown.stderr
+
+    # Across the stage, status and releases are one table with a row per host.
+    table = fab(inventories, "fleet", "status").stdout.splitlines()
+    header = [i for i, line in enumerate(table) if line.startswith("host ") and "live release" in line]
+    assert header, table
+    rows = table[header[0] + 1:]
+    assert [r.split()[0] for r in rows] == ["web1", "web2", "worker1"]
+    assert all("running, pid" in r and " yes" in r for r in rows), rows
+    listing = fab(inventories, "fleet", "releases").stdout.splitlines()
+    start = [i for i, line in enumerate(listing) if line.startswith("host ") and "rollback to" in line][0]
+    assert [r.split()[0] for r in listing[start + 1:]] == ["web1", "web2", "worker1"]
+    assert all("deploy ok" in r for r in listing[start + 1:])
