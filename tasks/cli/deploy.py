@@ -84,7 +84,7 @@ def deploy(c: Context, trust_new_host_key: bool = False, force_unlock: bool = Fa
     """Deploy: upload a release, build its venv, check it, switch `current` (in batches), reload, health-check (rolls back if unhealthy)."""
     if plan:
         from .plan import plan_targets
-        plan_targets(c, trust_new_host_key=trust_new_host_key)
+        plan_targets(c, trust_new_host_key=trust_new_host_key, roles=roles, parallel=parallel)
         return
     results = RunOutput("deploy", json, json_file)
     with results.on_usage_error():

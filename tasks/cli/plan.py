@@ -61,7 +61,7 @@ def show_plan(run: HostRun, local: LocalPlan) -> HostPlan:
 
 
 def plan_targets(c: Context, trust_new_host_key: bool = False, roles: str | None = None,
-                 parallel: int | None = None) -> None:
+                 parallel: int = 0) -> None:
     """Print the plan of every selected host (limited to ``roles``); also what ``deploy --plan`` runs.
 
     Every host is tried, ``parallel`` (else ``[rollout] parallel``) at a time. Exits 2 for an
@@ -76,6 +76,6 @@ def plan_targets(c: Context, trust_new_host_key: bool = False, roles: str | None
 
 
 @task(help={"trust-new-host-key": TRUST_HELP, "roles": ROLES_HELP, "parallel": PARALLEL_HELP})
-def plan(c: Context, trust_new_host_key: bool = False, roles: str | None = None, parallel: int | None = None) -> None:
+def plan(c: Context, trust_new_host_key: bool = False, roles: str | None = None, parallel: int = 0) -> None:
     """Show what deploy would do on each host — release id, venv build or reuse, config diffs — changing nothing."""
     plan_targets(c, trust_new_host_key, roles, parallel)
