@@ -1,0 +1,288 @@
+"""The three ways the benchmark deploys: wsgideploy's CLI, the one-ssh-call floor, the naive fabfile.
+
+Each `Deployer` deploys (or rolls back) its own app on every host of a run, all hosts at
+once, and returns an `Outcome`: the wall time of the whole command as a person would wait
+for it (process start, local packing, connections, every host finished), and the SSH round
+trips each host saw. Round trips are sessions counted in the host's sshd log, for all three
+alike; wsgideploy's own count from its JSON document is used when the CLI writes one.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import sys
+import tarfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from tasks.sandbox.hosts import toml_dumps
+
+from . import procs
+from .configs import CONFIG_DIR, gunicorn_conf, nginx_site
+from .hosts import BenchHost
+from .workload import PROJECT, AppCopy
+
+KEEP_RELEASES = 5
+SHARED = ("instance",)
+PYTHON = "python3"
+START_TIMEOUT = 60
+COMMAND_TIMEOUT = 600
+FLOOR_SCRIPT = Path(__file__).resolve().parent / "floor.sh"
+NAIVE_FABFILE = Path(__file__).resolve().parent / "naive_fabfile.py"
+# The `fab` of this Python (not a version manager's shim, which adds its own start-up time).
+FAB = str(Path(sys.executable).parent / "fab") if (Path(sys.executable).parent / "fab").exists() else "fab"
+
+
+class DeployFailed(Exception):
+    """A deployer's command failed; the message holds its output."""
+
+
+@dataclass
+class Outcome:
+    """One timed deploy or rollback over a set of hosts."""
+
+    seconds: float
+    round_trips: dict[str, int]
+    steps: dict[str, list[dict]] = field(default_factory=dict)  # wsgideploy: per host, from its JSON
+
+
+def _sessions(hosts: Sequence[BenchHost]) -> dict[str, int]:
+    return {h.alias: h.sessions_started() for h in hosts}
+
+
+def _sessions_since(hosts: Sequence[BenchHost], before: dict[str, int]) -> dict[str, int]:
+    return {h.alias: h.sessions_started() - before[h.alias] for h in hosts}
+
+
+def _check(finished: procs.Finished, what: str) -> None:
+    if finished.returncode != 0:
+        raise DeployFailed(f"{what} exited {finished.returncode}\n--- stdout\n{finished.stdout[-4000:]}"
+                           f"\n--- stderr\n{finished.stderr[-4000:]}")
+
+
+class Deployer:
+    """What the scenario driver calls; one instance per deployer per host set."""
+
+    name = ""
+
+    def __init__(self, hosts: Sequence[BenchHost], app: AppCopy, workdir: Path) -> None:
+        self.hosts = list(hosts)
+        self.app = app
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    def deploy(self, release: str) -> Outcome:
+        raise NotImplementedError
+
+    def rollback(self) -> Outcome:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.name
+
+
+# --- wsgideploy ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CliFeatures:
+    """Options the installed ``fab deploy`` has (they land while this benchmark exists)."""
+
+    json_file: bool
+    parallel: bool
+
+    @classmethod
+    def detect(cls, env: dict[str, str]) -> "CliFeatures":
+        text = procs.run([FAB, "deploy", "--help"], env=env, cwd=str(PROJECT), timeout=60).stdout
+        return cls(json_file="--json-file" in text, parallel="--parallel" in text)
+
+
+class WsgideployCli(Deployer):
+    """The real CLI: ``fab -H web01,... deploy [--parallel N] [--json-file doc.json]``.
+
+    Each simulated host shares this machine's filesystem and loopback, so each needs its own
+    app root, nginx prefix and port; those are stage-level inventory keys, hence one
+    inventory (stage) per host, selected together with ``-H``.
+    """
+
+    name = "wsgideploy"
+
+    def __init__(self, hosts: Sequence[BenchHost], app: AppCopy, workdir: Path) -> None:
+        super().__init__(hosts, app, workdir)
+        self.inventories = workdir / "inventories"
+        self.inventories.mkdir(exist_ok=True)
+        for host in self.hosts:
+            site = host.app(self.name)
+            data = {
+                "app": {"name": site.name, "source": str(app.path), "wsgi": "app:app", "root": str(site.root),
+                        "server_name": "localhost", "listen": site.http_port, "listen_address": "127.0.0.1",
+                        "shared": list(SHARED), "keep_releases": KEEP_RELEASES, "python": PYTHON,
+                        # the floor installs no logrotate snippet, and this machine's /etc stays untouched
+                        "logrotate": False},
+                "nginx": host.nginx_table(),
+                "hosts": {host.alias: host.host_table()},
+            }
+            (self.inventories / f"bench-{host.alias}.toml").write_text(toml_dumps(data))
+        self.env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(self.inventories), "PYTHONPATH": str(PROJECT)}
+        self.env.pop("FABRIC_DEPLOY_STAGE", None)
+        self.features = CliFeatures.detect(self.env)
+        self.doc_path = workdir / "run.json"
+
+    def describe(self) -> str:
+        opts = []
+        if self.features.parallel and len(self.hosts) > 1:
+            opts.append(f"--parallel {len(self.hosts)}")
+        if self.features.json_file:
+            opts.append("--json-file")
+        return "fab -H <hosts> deploy" + (" " + " ".join(opts) if opts else "")
+
+    def _fab(self, task: str) -> Outcome:
+        argv = [FAB, "-H", ",".join(h.alias for h in self.hosts), task]
+        if self.features.parallel and len(self.hosts) > 1:
+            argv += ["--parallel", str(len(self.hosts))]
+        if self.features.json_file:
+            self.doc_path.unlink(missing_ok=True)
+            argv += ["--json-file", str(self.doc_path)]
+        before = _sessions(self.hosts)
+        finished = procs.run(argv, env=self.env, cwd=str(PROJECT), timeout=COMMAND_TIMEOUT)
+        _check(finished, " ".join(argv))
+        trips = _sessions_since(self.hosts, before)
+        steps: dict[str, list[dict]] = {}
+        if self.features.json_file and self.doc_path.exists():
+            doc = json.loads(self.doc_path.read_text())
+            for alias, host_doc in doc.get("hosts", {}).items():
+                if isinstance(host_doc.get("round_trips"), int):
+                    trips[alias] = host_doc["round_trips"]
+                steps[alias] = list(host_doc.get("steps", []))
+        return Outcome(finished.seconds, trips, steps)
+
+    def deploy(self, release: str) -> Outcome:
+        return self._fab("deploy")  # wsgideploy picks its own release id (the same kind of timestamp)
+
+    def rollback(self) -> Outcome:
+        return self._fab("rollback")
+
+
+# --- the floor ------------------------------------------------------------------------------
+
+def _app_tar(source: Path, extra: dict[str, str]) -> bytes:
+    """The source (minus caches) plus ``extra`` files, as one gzipped tar."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(source.rglob("*")):
+            rel = path.relative_to(source)
+            if path.is_file() and "__pycache__" not in rel.parts and path.suffix != ".pyc":
+                tar.add(path, arcname=rel.as_posix())
+        for name, text in extra.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def ssh_argv(host: BenchHost, remote_command: str) -> list[str]:
+    """OpenSSH, non-interactive, with the host's own key and pinned host key, nothing from ~/.ssh."""
+    return ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+            "-i", str(host.sshd.identity), "-o", f"UserKnownHostsFile={host.sshd.known_hosts}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=15", "-p", str(host.ssh_port),
+            f"{host.user}@127.0.0.1", remote_command]
+
+
+class Floor(Deployer):
+    """benchmarks/floor.sh for each host over one ``ssh`` call, all hosts at once (a process each)."""
+
+    name = "floor"
+
+    def describe(self) -> str:
+        return "one `ssh host bash -c floor.sh < release.tar.gz` per host, in parallel"
+
+    def _script(self, host: BenchHost, mode: str, release: str) -> str:
+        site = host.app(self.name)
+        values = {"MODE": mode, "ROOT": str(site.root), "RELEASE": release, "NAME": site.name,
+                  "PYTHON": PYTHON, "KEEP": str(KEEP_RELEASES), "SHARED": " ".join(SHARED),
+                  "HTTP_PORT": str(site.http_port), "START_TIMEOUT": str(START_TIMEOUT),
+                  "NGINX": str(host.nginx_table()["binary"]), "NGINX_CONF": str(host.nginx.conf),
+                  "SITES_AVAILABLE": str(host.nginx.sites_available),
+                  "SITES_ENABLED": str(host.nginx.sites_enabled)}
+        header = "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
+        return header + FLOOR_SCRIPT.read_text()
+
+    def _run(self, mode: str, release: str) -> Outcome:
+        started = time.monotonic()
+        before = _sessions(self.hosts)
+        jobs = []
+        for host in self.hosts:
+            stdin = b""
+            if mode == "deploy":
+                site = host.app(self.name)
+                stdin = _app_tar(self.app.path, {
+                    f"{CONFIG_DIR}/gunicorn.conf.py": gunicorn_conf(site.root, site.name),
+                    f"{CONFIG_DIR}/nginx.conf": nginx_site(site.root, site.name, site.http_port)})
+            argv = ssh_argv(host, "bash -c " + shlex.quote(self._script(host, mode, release)))
+            jobs.append((host, procs.start(argv), stdin))
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            results = list(pool.map(lambda job: procs.finish(job[1], started, job[2], COMMAND_TIMEOUT), jobs))
+        seconds = time.monotonic() - started
+        for (host, _, _), finished in zip(jobs, results):
+            _check(finished, f"floor {mode} on {host.alias}")
+        return Outcome(seconds, _sessions_since(self.hosts, before))
+
+    def deploy(self, release: str) -> Outcome:
+        return self._run("deploy", release)
+
+    def rollback(self) -> Outcome:
+        return self._run("rollback", "")
+
+
+# --- the naive fabfile ------------------------------------------------------------------------
+
+class Naive(Deployer):
+    """``python3 benchmarks/naive_fabfile.py plan.json``: one Fabric ``c.run``/``c.put`` per step,
+    a thread per host."""
+
+    name = "naive"
+
+    def describe(self) -> str:
+        return "naive_fabfile.py: one c.run/c.put per step, a thread per host"
+
+    def __init__(self, hosts: Sequence[BenchHost], app: AppCopy, workdir: Path) -> None:
+        super().__init__(hosts, app, workdir)
+        self.host_plans = []
+        for host in self.hosts:
+            site = host.app(self.name)
+            config_dir = workdir / f"configs-{host.alias}"
+            config_dir.mkdir(exist_ok=True)
+            (config_dir / "gunicorn.conf.py").write_text(gunicorn_conf(site.root, site.name))
+            (config_dir / "nginx.conf").write_text(nginx_site(site.root, site.name, site.http_port))
+            self.host_plans.append({
+                "alias": host.alias, "port": host.ssh_port, "user": host.user,
+                "identity": str(host.sshd.identity), "known_hosts": str(host.sshd.known_hosts),
+                "root": str(site.root), "name": site.name, "http_port": site.http_port,
+                "nginx": str(host.nginx_table()["binary"]), "nginx_conf": str(host.nginx.conf),
+                "sites_available": str(host.nginx.sites_available),
+                "sites_enabled": str(host.nginx.sites_enabled), "config_dir": str(config_dir)})
+
+    def _run(self, mode: str, release: str) -> Outcome:
+        plan = {"mode": mode, "release": release, "source": str(self.app.path), "keep": KEEP_RELEASES,
+                "shared": list(SHARED), "python": PYTHON, "hosts": self.host_plans}
+        plan_path = self.workdir / "plan.json"
+        plan_path.write_text(json.dumps(plan))
+        before = _sessions(self.hosts)
+        finished = procs.run([sys.executable, str(NAIVE_FABFILE), str(plan_path)], cwd=str(PROJECT),
+                             timeout=COMMAND_TIMEOUT)
+        _check(finished, f"naive_fabfile.py {mode}")
+        return Outcome(finished.seconds, _sessions_since(self.hosts, before))
+
+    def deploy(self, release: str) -> Outcome:
+        return self._run("deploy", release)
+
+    def rollback(self) -> Outcome:
+        return self._run("rollback", "")
+
+
+DEPLOYER_CLASSES = {cls.name: cls for cls in (WsgideployCli, Floor, Naive)}

@@ -1,0 +1,86 @@
+"""Local subprocesses of the benchmark (fab, ssh, the naive fabfile), tracked so that none outlives it.
+
+Each runs in a session of its own, so a Ctrl-C in the terminal reaches only the benchmark,
+which then stops them itself (`stop_all`), by process group id, before tearing the hosts down.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+_live: dict[int, subprocess.Popen[bytes]] = {}
+_lock = threading.Lock()
+
+
+class CommandFailed(Exception):
+    """A benchmarked command failed or timed out; the message has its output."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def start(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True)
+    with _lock:
+        _live[proc.pid] = proc
+    return proc
+
+
+def finish(proc: subprocess.Popen[bytes], started: float, stdin: bytes = b"", timeout: float = 600) -> Finished:
+    """Feed ``stdin``, wait (killing the process group after ``timeout``), return what it printed."""
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        out, err = proc.communicate()
+        raise CommandFailed(f"{' '.join(map(str, proc.args))[:200]}: timed out after {timeout:g}s\n"
+                            f"{err.decode(errors='replace')[-2000:]}") from None
+    finally:
+        with _lock:
+            _live.pop(proc.pid, None)
+    return Finished(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
+                    time.monotonic() - started)
+
+
+def run(argv: Sequence[str], stdin: bytes = b"", env: Mapping[str, str] | None = None, cwd: str | None = None,
+        timeout: float = 600) -> Finished:
+    """Run one command to completion and time it (from start to exit)."""
+    started = time.monotonic()
+    return finish(start(argv, env, cwd), started, stdin, timeout)
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM the process group we started (fab releases its locks on it), SIGKILL after ``grace``."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(grace)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        proc.wait(5)
+
+
+def stop_all() -> list[int]:
+    """Stop every tracked command still running; return their pids."""
+    with _lock:
+        procs = list(_live.values())
+    for proc in procs:
+        stop(proc)
+    return [p.pid for p in procs]

@@ -1,0 +1,166 @@
+"""Benchmark wsgideploy against a one-ssh-call floor and a naive fabfile, on 1 and 10 local hosts.
+
+    python3 benchmarks/run.py [--runs 5] [--hosts 1,10] [--scenarios cold,code,requirements,rollback]
+                              [--quick] [--write docs/performance.md]
+
+Runs as root: it creates the user ``wsgibench`` (passwordless sudo; kept, like the tests' user)
+and, per host, an sshd on a free 127.0.0.1 port, an nginx prefix and app roots under
+/srv/wsgideploy-bench/. Every process it starts is stopped by pid at the end, also after a
+failure, Ctrl-C or SIGTERM, and the run is bounded by ``--max-minutes``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import procs  # noqa: E402
+from benchmarks.deployers import DEPLOYER_CLASSES, Deployer, WsgideployCli  # noqa: E402
+from benchmarks.hosts import HostPool, reap_stale  # noqa: E402
+from benchmarks.report import machine_facts, performance_page, targets, text_report  # noqa: E402
+from benchmarks.scenarios import SCENARIOS, Driver, Measurements  # noqa: E402
+from benchmarks.workload import PROJECT, AppCopy  # noqa: E402
+
+
+class OutOfTime(Exception):
+    """The run went past ``--max-minutes``."""
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python3 benchmarks/run.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per scenario, deployer and host count (default 5)")
+    parser.add_argument("--quick", action="store_true", help="2 runs each: for development, not for the record")
+    parser.add_argument("--hosts", default="1,10", help="host counts, comma-separated (default 1,10)")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help=f"comma-separated, from {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument("--write", metavar="PATH", help="write the results page there (e.g. docs/performance.md)")
+    parser.add_argument("--max-minutes", type=float, default=40, help="stop (and clean up) after this long (default 40)")
+    args = parser.parse_args(argv)
+    args.runs = 2 if args.quick else args.runs
+    args.host_counts = [int(n) for n in args.hosts.split(",") if n.strip()]
+    args.scenario_list = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = [s for s in args.scenario_list if s not in SCENARIOS]
+    if unknown or args.runs < 1 or not args.host_counts or min(args.host_counts) < 1:
+        parser.error(f"unknown scenario(s) {unknown}" if unknown else "--runs and --hosts must be positive")
+    return args
+
+
+def gunicorn_version(deployers: list[Deployer]) -> str:
+    for deployer in deployers:
+        for host in deployer.hosts:
+            binary = host.app(deployer.name).root / "current" / "venv" / "bin" / "gunicorn"
+            if binary.exists():
+                out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
+                return (out.stdout or out.stderr).strip() or "?"
+    return "?"
+
+
+def revision() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(PROJECT), *args], capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+    commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    return commit + ("+local changes" if git("status", "--porcelain", "--", "tasks", "templates") else "")
+
+
+def measure(args: argparse.Namespace, workdir: Path, results: Measurements) -> tuple[dict[str, str], str]:
+    describe: dict[str, str] = {}
+    version = "?"
+    for count in args.host_counts:
+        log(f"== {count} host(s): starting sshd and nginx prefixes")
+        with HostPool(count) as hosts:
+            deployers: list[Deployer] = []
+            try:
+                for name in ("floor", "wsgideploy", "naive"):
+                    app = AppCopy.create(workdir / f"{count}" / name / "app", name)
+                    deployers.append(DEPLOYER_CLASSES[name](hosts, app, workdir / f"{count}" / name))
+                for d in deployers:
+                    describe[d.name] = d.describe() if count == max(args.host_counts) else describe.get(d.name, d.describe())
+                    if isinstance(d, WsgideployCli):
+                        describe["json"] = "yes" if d.features.json_file else ""
+                        log(f"   wsgideploy CLI: --json-file {'yes' if d.features.json_file else 'not yet (round trips from sshd logs)'}, "
+                            f"--parallel {'yes' if d.features.parallel else 'not yet (hosts one after another)'}")
+                driver = Driver(hosts, deployers, args.runs, results, log)
+                driver.warm_up()
+                driver.run(args.scenario_list)
+                version = gunicorn_version(deployers)
+            finally:
+                stopped = procs.stop_all()  # before the hosts go: nothing of ours may still talk to them
+                if stopped:
+                    log(f"   stopped commands still running: pids {stopped}")
+            log(f"== {count} host(s): done, tearing down")
+    return describe, version
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        print("benchmarks/run.py: run it as root (it creates a user and starts sshd)", file=sys.stderr)
+        return 2
+    for path in reap_stale():
+        log(f"removed the hosts of an earlier run that died: {path}")
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def out_of_time(signum: int, frame: object) -> None:
+        raise OutOfTime(f"the run took longer than --max-minutes {args.max_minutes:g}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGALRM, out_of_time)
+    signal.alarm(int(args.max_minutes * 60))
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="wsgideploy-bench-"))
+    results = Measurements()
+    code = 0
+    describe: dict[str, str] = {}
+    version = "?"
+    try:
+        log(f"wsgideploy benchmark: {args.runs} run(s) of {', '.join(args.scenario_list)} on "
+            f"{' and '.join(map(str, args.host_counts))} host(s); deployers take turns")
+        describe, version = measure(args, workdir, results)
+    except KeyboardInterrupt:
+        log("interrupted: cleaned up; partial results below")
+        code = 130
+    except Exception as exc:  # noqa: BLE001 - report, clean up, show what was measured
+        log(f"FAILED: {type(exc).__name__}: {exc}")
+        code = 1
+    finally:
+        signal.alarm(0)
+        procs.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+    minutes = (time.monotonic() - started) / 60
+    if results.outcomes:
+        log("")
+        log(text_report(results, args.host_counts, args.scenario_list))
+    log(f"\ntotal {minutes:.1f} min")
+    if args.write and code == 0:
+        command = "python3 benchmarks/run.py" + (f" --runs {args.runs}" if args.runs != 5 else "") + \
+            (f" --hosts {args.hosts}" if args.hosts != "1,10" else "") + \
+            (f" --scenarios {args.scenarios}" if args.scenario_list != list(SCENARIOS) else "") + \
+            f" --write {args.write}"
+        page = performance_page(results, args.host_counts, args.scenario_list, command, describe,
+                                machine_facts(version), revision(), minutes)
+        Path(args.write).write_text(page)
+        log(f"wrote {args.write}")
+    missed = [t for t in targets(results, args.host_counts) if t.verdict == "MISS"]
+    if code == 0 and missed:
+        log(f"{len(missed)} target(s) missed (see above); the run itself succeeded")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The scenarios, run the same way for every deployer, taking turns run by run.
+
+- ``cold``: the deployer's app root is gone (no releases, no venv), its app server stopped and
+  its nginx site removed; nginx itself keeps running (it serves the other deployers' sites)
+  and pip's caches are as warm as earlier runs left them. Then a deploy.
+- ``code``: a new ``VERSION`` in app.py, then a deploy (the venv is reused).
+- ``requirements``: requirements.txt changes (a new venv key: a new venv is built), then a deploy.
+- ``rollback``: an untimed code-only deploy, then a timed rollback to the release before it.
+
+After every timed command each host must serve the expected version over HTTP, through its
+nginx, or the run fails: a fast broken deploy must not win.
+"""
+from __future__ import annotations
+
+import re
+import statistics
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from .deployers import Deployer, Outcome
+from .hosts import BenchHost, stop_app
+from .workload import release_id
+
+SCENARIOS = ("cold", "code", "requirements", "rollback")
+SCENARIO_TITLES = {"cold": "cold deploy", "code": "code-only redeploy",
+                   "requirements": "requirements-change redeploy", "rollback": "rollback"}
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class WrongVersion(Exception):
+    """A host did not serve the version the last command should have made live."""
+
+
+def served_version(port: int, timeout: float = 5) -> str:
+    """The version the example app says it is, through nginx on ``port``."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": "localhost"})
+    try:
+        with _NO_PROXY.open(request, timeout=timeout) as response:
+            body = response.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError) as exc:
+        return f"(no answer: {exc})"
+    match = re.search(r"version (\S+?)</h1>", body)
+    return match.group(1) if match else f"(unexpected page: {body[:80]!r})"
+
+
+def verify(deployer: Deployer, version: str) -> None:
+    wrong = {h.alias: got for h in deployer.hosts
+             if (got := served_version(h.app(deployer.name).http_port)) != version}
+    if wrong:
+        raise WrongVersion(f"{deployer.name}: expected version {version}, got " +
+                           ", ".join(f"{a}: {v}" for a, v in sorted(wrong.items())))
+
+
+@dataclass
+class Measurements:
+    """Every timed outcome, by (scenario, host count, deployer)."""
+
+    outcomes: dict[tuple[str, int, str], list[Outcome]] = field(default_factory=dict)
+
+    def add(self, scenario: str, hosts: int, deployer: str, outcome: Outcome) -> None:
+        self.outcomes.setdefault((scenario, hosts, deployer), []).append(outcome)
+
+    def median_seconds(self, scenario: str, hosts: int, deployer: str) -> float | None:
+        found = self.outcomes.get((scenario, hosts, deployer))
+        return statistics.median(o.seconds for o in found) if found else None
+
+    def round_trips(self, scenario: str, hosts: int, deployer: str) -> int | None:
+        """Round trips per host: the median over runs of the busiest host's count."""
+        found = self.outcomes.get((scenario, hosts, deployer))
+        if not found:
+            return None
+        return int(statistics.median(max(o.round_trips.values()) for o in found))
+
+    def step_medians(self, scenario: str, hosts: int, deployer: str) -> dict[str, float]:
+        """wsgideploy: the median (over runs, of the mean over hosts) seconds of each step."""
+        per_step: dict[str, list[float]] = {}
+        for outcome in self.outcomes.get((scenario, hosts, deployer), []):
+            sums: dict[str, list[float]] = {}
+            for steps in outcome.steps.values():
+                for step in steps:
+                    sums.setdefault(step["name"], []).append(float(step["seconds"]))
+            for name, values in sums.items():
+                per_step.setdefault(name, []).append(sum(values) / len(values))
+        return {name: statistics.median(values) for name, values in per_step.items()}
+
+
+class Driver:
+    """Runs the scenarios for one set of hosts, the deployers taking turns."""
+
+    def __init__(self, hosts: Sequence[BenchHost], deployers: Sequence[Deployer], runs: int,
+                 results: Measurements, log: Callable[[str], None]) -> None:
+        self.hosts = list(hosts)
+        self.deployers = list(deployers)
+        self.runs = runs
+        self.results = results
+        self.log = log
+        self._last_release: dict[str, str] = {}
+
+    def _release(self, deployer: Deployer) -> str:
+        """A new timestamp id, later than this deployer's last one (ids have one-second steps)."""
+        while (rid := release_id()) <= self._last_release.get(deployer.name, ""):
+            time.sleep(0.05)
+        self._last_release[deployer.name] = rid
+        return rid
+
+    def _deploy(self, deployer: Deployer, change: Callable[[], None] | None = None) -> Outcome:
+        if change:
+            change()
+        version = deployer.app.next_version()
+        outcome = deployer.deploy(self._release(deployer))
+        verify(deployer, version)
+        deployer.app.deployed(version)
+        return outcome
+
+    def _wipe(self, deployer: Deployer) -> None:
+        for host in self.hosts:
+            stop_app(host, host.app(deployer.name))
+
+    def warm_up(self) -> None:
+        """One untimed deploy each: starts nginx, fills pip's cache, imports what can be cached."""
+        for deployer in self.deployers:
+            self._deploy(deployer)
+            self.log(f"    warm-up {deployer.name}: ok")
+
+    def step(self, scenario: str, deployer: Deployer) -> Outcome:
+        if scenario == "cold":
+            self._wipe(deployer)
+            return self._deploy(deployer)
+        if scenario == "code":
+            return self._deploy(deployer)
+        if scenario == "requirements":
+            return self._deploy(deployer, deployer.app.change_requirements)
+        if scenario == "rollback":
+            self._deploy(deployer)
+            expected = deployer.app.rolled_back()
+            outcome = deployer.rollback()
+            verify(deployer, expected)
+            return outcome
+        raise ValueError(f"unknown scenario {scenario!r}")
+
+    def run(self, scenarios: Sequence[str]) -> None:
+        count = len(self.hosts)
+        for scenario in scenarios:
+            for index in range(self.runs):
+                # rotate who goes first, so no deployer always runs right after another's pip
+                shift = index % len(self.deployers)
+                order = self.deployers[shift:] + self.deployers[:shift]
+                parts = []
+                for deployer in order:
+                    outcome = self.step(scenario, deployer)
+                    self.results.add(scenario, count, deployer.name, outcome)
+                    trips = max(outcome.round_trips.values())
+                    parts.append(f"{deployer.name} {outcome.seconds:5.2f}s ({trips} rt)")
+                self.log(f"  {count:>2} host(s)  {scenario:<12} run {index + 1}/{self.runs}: " + ", ".join(parts))

@@ -1,0 +1,69 @@
+"""The app each deployer ships: a private copy of examples/hello that the scenarios edit.
+
+Every deploy gets a version of its own (``VERSION = "bench-<deployer>-<n>"`` in app.py), so the
+check after it can tell over HTTP which release is serving. A requirements change appends
+a line that pip resolves to the packages already installed (an exclusion of a version that
+does not exist), so the venv key changes and a new venv is built, with nothing new to fetch.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+EXAMPLE = PROJECT / "examples" / "hello"
+_VERSION_LINE = re.compile(r'^VERSION = "[^"\n]*"$', re.MULTILINE)
+_BENCH_PIN = "# benchmark requirements change"
+
+
+@dataclass
+class AppCopy:
+    """``examples/hello`` copied to ``path``, and the versions deployed from it, in order."""
+
+    path: Path
+    deployer: str
+    counter: int = 0
+    requirement_changes: int = 0
+    history: list[str] = field(default_factory=list)  # versions deployed, oldest first
+
+    @classmethod
+    def create(cls, path: Path, deployer: str) -> "AppCopy":
+        shutil.rmtree(path, ignore_errors=True)
+        shutil.copytree(EXAMPLE, path, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        return cls(path=path, deployer=deployer)
+
+    def next_version(self) -> str:
+        """Write a new ``VERSION`` into app.py (a code-only change) and return it."""
+        self.counter += 1
+        version = f"bench-{self.deployer}-{self.counter}"
+        app_py = self.path / "app.py"
+        text, count = _VERSION_LINE.subn(f'VERSION = "{version}"', app_py.read_text())
+        if count != 1:
+            raise ValueError(f"{app_py}: expected one VERSION line")
+        app_py.write_text(text)
+        return version
+
+    def change_requirements(self) -> None:
+        """Give requirements.txt content it never had, so its venv key is new."""
+        self.requirement_changes += 1
+        req = self.path / "requirements.txt"
+        lines = [ln for ln in req.read_text().splitlines() if not ln.startswith(("itsdangerous", _BENCH_PIN))]
+        lines += [_BENCH_PIN, f"itsdangerous>=2,!=0.0.{self.requirement_changes}"]
+        req.write_text("\n".join(lines) + "\n")
+
+    def deployed(self, version: str) -> None:
+        self.history.append(version)
+
+    def rolled_back(self) -> str:
+        """The version a rollback from the newest release goes back to (the one before it)."""
+        if len(self.history) < 2:
+            raise ValueError("nothing to roll back to")
+        return self.history[-2]
+
+
+def release_id() -> str:
+    """A UTC timestamp id like wsgideploy's (``20261121T101500Z``)."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
