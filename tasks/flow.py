@@ -27,10 +27,8 @@ from .fleet import Fleet, Slot
 from .record import RunRecord, describe_holder
 from .rollout import batches
 from .source import LocalRelease
-from .steps import (HostRun, build_venv, check_health, check_host, configure_release,
-                    discard_release, finish, mark_bad, prune_releases, publish_proxy_site,
-                    read_releases, reload_app_server, run_release_hooks, switch_release,
-                    upload_env_file, upload_release)
+from .steps import (HostRun, build_release_steps, check_host, discard_release, finish, go_live_steps, mark_bad,
+                    prune_releases, read_releases, upload_env_file)
 
 
 @dataclass
@@ -228,26 +226,22 @@ def take_lock(run: HostRun, record: RunRecord) -> None:
 
 def build_release(run: HostRun, rel: LocalRelease, env_file: tuple[bytes, list[str]] | None,
                   fingerprint: str = "") -> None:
-    """Everything before the switch: upload, .env, venv, configs and app check, hooks, nginx."""
+    """Everything before the switch: .env, then in one round trip upload, venv, configs and app
+    check, hooks and the front-server site."""
     try:
-        upload_release(run, rel)
         if env_file:
             upload_env_file(run, *env_file)
-        build_venv(run, rel)
-        configure_release(run, rel, fingerprint)
-        run_release_hooks(run, rel.release_id)
-        publish_proxy_site(run, rel.release_id)
+        build_release_steps(run, rel, fingerprint)
     except BaseException:  # a failed step, Ctrl-C or SIGTERM: the release never went live
         discard_release(run, rel.release_id)
         raise
 
 
-def go_live(run: HostRun, release_id: str, previous: str) -> None:
-    """Switch, reload, health-check; on any failure switch back to ``previous`` and say so."""
+def go_live(run: HostRun, release_id: str, previous: str, with_site: bool = False) -> None:
+    """Switch, reload, health-check (in one round trip); on any failure switch back to
+    ``previous`` and say so. ``with_site`` first installs the release's front-server site."""
     try:
-        switch_release(run, release_id)
-        reload_app_server(run)
-        check_health(run)
+        go_live_steps(run, release_id, with_site)
     except StepFailed as failure:
         mark_bad(run, release_id)
         if not previous:
@@ -266,11 +260,8 @@ def go_live(run: HostRun, release_id: str, previous: str) -> None:
 
 
 def restore(run: HostRun, release_id: str) -> None:
-    """Make ``release_id`` live again: its nginx site, ``current``, its code and venv, a health check."""
-    publish_proxy_site(run, release_id)
-    switch_release(run, release_id)
-    reload_app_server(run)
-    check_health(run)
+    """Make ``release_id`` live again: its front-server site, ``current``, its code and venv, a health check."""
+    go_live_steps(run, release_id, with_site=True)
 
 
 def choose_rollback_target(releases: list[str], current: str, to: str | None,
@@ -299,5 +290,4 @@ def rollback_host(run: HostRun, to: str | None, record: RunRecord) -> None:
             except ValueError as exc:
                 raise StepFailed(run.alias, "select", str(exc)) from None
             step.detail = f"{found.current or 'none'} -> {chosen['release']}"
-        publish_proxy_site(run, chosen["release"])  # the site of the release going back live
-        go_live(run, chosen["release"], found.current)
+        go_live(run, chosen["release"], found.current, with_site=True)  # with the site of the release going back live

@@ -22,6 +22,7 @@ class StepRecord:
     status: str = "running"
     seconds: float = 0.0
     detail: str = ""
+    started: float = 0.0
 
 
 @dataclass
@@ -47,21 +48,27 @@ class Reporter:
     @contextmanager
     def step(self, host: str, name: str, announce: bool = False) -> Iterator[StepRecord]:
         """Time a step and print its outcome; ``announce`` also prints its start (slow steps)."""
-        record = StepRecord(host=host, name=name)
-        self.records.append(record)
-        if announce:
-            self.line(host, f"{name:<12} ...")
-        start = time.monotonic()
+        record = self.begin(host, name, announce)
         try:
             yield record
         except BaseException:
-            record.status = "failed"
-            record.seconds = time.monotonic() - start
-            self.line(host, self._format(record))
+            self.end(record, ok=False)
             raise
-        record.status = "ok"
-        record.seconds = time.monotonic() - start
-        self.line(host, self._format(record))
+        self.end(record, ok=True)
+
+    def begin(self, host: str, name: str, announce: bool = False) -> StepRecord:
+        """Start timing a step (for steps whose end is seen elsewhere, e.g. in a script's output)."""
+        record = StepRecord(host=host, name=name, started=time.monotonic())
+        self.records.append(record)
+        if announce:
+            self.line(host, f"{name:<12} ...")
+        return record
+
+    def end(self, record: StepRecord, ok: bool) -> None:
+        """Finish a step begun with `begin` and print its line."""
+        record.status = "ok" if ok else "failed"
+        record.seconds = time.monotonic() - record.started
+        self.line(record.host, self._format(record))
 
     @staticmethod
     def _format(record: StepRecord) -> str:

@@ -20,7 +20,7 @@ from .output import Reporter
 from .record import describe_holder
 from .render import render_release_configs, template_context
 from .source import Install, LocalRelease, plan_install
-from .transport import CommandTimeout, ConnectError, HostConnection
+from .transport import CommandTimeout, ConnectError, HostConnection, RemoteResult
 
 
 @dataclass
@@ -77,14 +77,83 @@ class HostRun:
             except ConnectError as exc:
                 raise StepFailed(self.alias, step, str(exc), ExitCode.CONNECT) from None
             if not result.ok:
-                stdout = "\n".join(line for line in result.stdout.splitlines() if not line.startswith("wsgideploy-"))
-                message = result.stderr.strip() or stdout.strip()[-2000:] or f"exit code {result.exit_code}"
+                message = _failure_message(result)
                 code = ExitCode.LOCKED if result.exit_code == lock.LOCKED_EXIT else ExitCode.FAILED
                 raise StepFailed(self.alias, step, message, code)
             facts = release.parse_facts(result.stdout)
             if describe:
                 record.detail = describe(facts)
             return facts
+
+
+    def remote_steps(self, steps: list["Step"], stdin: bytes | None = None,
+                     timeout: float | None = None) -> list[dict[str, str]]:
+        """Run several steps as ONE remote script (one round trip); each still gets its own line.
+
+        The script prints a marker as each step starts; the steps' lines are timed and
+        printed as the markers arrive. A failing step stops the script, and its
+        `StepFailed` names it. Returns each step's facts, in order.
+        """
+        body = script(*(f'echo "{STEP_MARK}{i}"\n(\n{step.body.strip()}\n)' for i, step in enumerate(steps)))
+        facts: list[dict[str, str]] = [{} for _ in steps]
+        state: dict[str, object] = {"index": -1, "record": None}
+
+        def close(ok: bool) -> None:
+            record, index = state["record"], int(state["index"])  # type: ignore[arg-type]
+            if record is None:
+                return
+            describe = steps[index].describe
+            if ok and describe:
+                record.detail = describe(facts[index])  # type: ignore[attr-defined]
+            self.out.end(record, ok)  # type: ignore[arg-type]
+            state["record"] = None
+
+        def on_line(line: str) -> None:
+            if line.startswith(STEP_MARK):
+                close(ok=True)
+                index = int(line[len(STEP_MARK):])
+                state["index"], state["record"] = index, self.out.begin(self.alias, steps[index].name,
+                                                                          steps[index].announce)
+            elif line.startswith(release.FACTS_MARK) and int(state["index"]) >= 0:  # type: ignore[arg-type]
+                facts[int(state["index"])].update(release.parse_facts(line))  # type: ignore[arg-type]
+
+        failed_step = lambda: steps[max(int(state["index"]), 0)].name  # type: ignore[arg-type]  # noqa: E731
+        try:
+            result = self.conn.run_script(body, stdin=stdin, timeout=timeout, on_line=on_line)
+        except CommandTimeout as exc:
+            close(ok=False)
+            raise StepFailed(self.alias, failed_step(), str(exc)) from None
+        except ConnectError as exc:
+            close(ok=False)
+            raise StepFailed(self.alias, failed_step(), str(exc), ExitCode.CONNECT) from None
+        except BaseException:
+            close(ok=False)
+            raise
+        if not result.ok:
+            close(ok=False)
+            raise StepFailed(self.alias, failed_step(), _failure_message(result),
+                             ExitCode.LOCKED if result.exit_code == lock.LOCKED_EXIT else ExitCode.FAILED)
+        close(ok=True)
+        return facts
+
+
+STEP_MARK = "wsgideploy-step:"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named step's script, for `HostRun.remote_steps` (several steps, one round trip)."""
+
+    name: str
+    body: str
+    describe: Callable[[dict[str, str]], str] | None = None
+    announce: bool = False
+
+
+def _failure_message(result: RemoteResult) -> str:
+    """What a failed script said: its stderr, else the end of its stdout (without markers)."""
+    stdout = "\n".join(line for line in result.stdout.splitlines() if not line.startswith("wsgideploy-"))
+    return result.stderr.strip() or stdout.strip()[-2000:] or f"exit code {result.exit_code}"
 
 
 # --- deploy steps ---------------------------------------------------------------
@@ -105,15 +174,6 @@ def upload_env_file(run: HostRun, content: bytes, names: list[str]) -> None:
     shown = ", ".join(names) if len(names) <= 6 else ", ".join(names[:6]) + ", ..."
     run.remote("env", secrets.write_env_file(run.layout), stdin=content,
                describe=lambda _: f"shared/.env: {len(names)} variable(s) ({shown})")
-
-
-def run_release_hooks(run: HostRun, release_id: str) -> None:
-    """Run the ``before_switch`` hooks that apply to this host inside the new release."""
-    commands = [h.run for h in run.stage.hooks.before_switch if h.applies_to(run.host, run.peers)]
-    if not commands:
-        return
-    run.remote("hooks", hooks.run_hooks(run.layout, release_id, commands, run.stage.ssh.command_timeout),
-               announce=True, describe=lambda _: f"{len(commands)} before_switch hook(s) ok")
 
 
 def mark_bad(run: HostRun, release_id: str) -> None:
@@ -154,29 +214,27 @@ def unlock(run: HostRun) -> str:
     return facts.get("holder", "")
 
 
-def upload_release(run: HostRun, rel: LocalRelease) -> None:
-    """Send the release as one gzipped tar stream into ``releases/<id>``; link shared paths."""
+def upload_step(run: HostRun, rel: LocalRelease) -> Step:
+    """``upload``: unpack the release's gzipped tar stream (stdin) into ``releases/<id>``; link shared paths."""
     size_kib = len(rel.archive) / 1024
-    run.remote("upload", release.unpack(run.layout, rel.release_id, rel.shared),
-               stdin=rel.archive, announce=True,
-               describe=lambda _: f"{rel.file_count} files, {size_kib:.1f} KiB")
+    return Step("upload", release.unpack(run.layout, rel.release_id, rel.shared), announce=True,
+                describe=lambda _: f"{rel.file_count} files, {size_kib:.1f} KiB")
 
 
-def build_venv(run: HostRun, rel: LocalRelease) -> Install:
-    """Reuse or build the venv for this release's requirements, and link it into the release."""
+def venv_step(run: HostRun, rel: LocalRelease) -> Step:
+    """``venv``: reuse or build the venv for this release's requirements, and link it into the release."""
     app = run.stage.app
     install = plan_install(app, run.layout.release(rel.release_id), run.facts["python_version"],
                            rel.source_hash)
     body = venv.ensure_venv(run.layout, install.key, app.python, list(install.pip_args), installer=app.installer,
                             cache_dir=run.layout.cache_dir if app.pip_cache else None)
     body += release.link_venv(run.layout, rel.release_id, install.key) + "\n"
-    run.remote("venv", body, announce=True, describe=lambda f: f"{f.get('venv', '?')} {install.key}")
-    return install
+    return Step("venv", body, announce=True, describe=lambda f: f"{f.get('venv', '?')} {install.key}")
 
 
-def configure_release(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> dict[str, str]:
-    """Render this host's configs into the release (with the deploy's fingerprint), then load
-    the app with them."""
+def check_step(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> Step:
+    """``check``: write this host's rendered configs (and the deploy's fingerprint) into the
+    release, then load the app with them."""
     app = run.stage.app
     context = template_context(app, run.layout, rel.release_id, rel.static_dir,
                                run.stage.host_vars(run.host), run.facts.get("user", ""),
@@ -188,41 +246,76 @@ def configure_release(run: HostRun, rel: LocalRelease, fingerprint: str = "") ->
     if fingerprint:
         writes.append(write_file(f"{config_dir}/{FINGERPRINT_FILE}", fingerprint + "\n"))
     check = run.server.check(run.server_context, rel.release_id)
-    run.remote("check", script(*writes) + check, describe=lambda _: f"app loads ({app.wsgi})")
-    return configs
+    return Step("check", script(*writes) + check, describe=lambda _: f"app loads ({app.wsgi})")
+
+
+def hooks_step(run: HostRun, release_id: str) -> Step | None:
+    """``hooks``: the ``before_switch`` hooks that apply to this host, inside the new release (None: none)."""
+    commands = [h.run for h in run.stage.hooks.before_switch if h.applies_to(run.host, run.peers)]
+    if not commands:
+        return None
+    return Step("hooks", hooks.run_hooks(run.layout, release_id, commands, run.stage.ssh.command_timeout),
+                announce=True, describe=lambda _: f"{len(commands)} before_switch hook(s) ok")
+
+
+def proxy_site_step(run: HostRun, release_id: str) -> Step:
+    """``nginx`` (or the front server's name): install the release's site, test the whole config, reload."""
+    proxy, settings, name = run.proxy, run.proxy_settings, run.stage.app.proxy
+    rendered = f"{run.layout.release(release_id)}/{run.layout.config_dir_name}/{proxy.SITE_FILE}"
+    return Step(name, proxy.install_site(settings, run.stage.app.name, rendered) + proxy.reload(settings),
+                describe=lambda f: f"site tested, {name} {f.get(name, 'reloaded')}")
+
+
+def switch_step(run: HostRun, release_id: str) -> Step:
+    """``switch``: point ``current`` at ``release_id``."""
+    previous = run.facts.get("current", "")
+    return Step("switch", release.switch_current(run.layout, release_id),
+                describe=lambda _: f"current -> {release_id}" + (f" (was {previous})" if previous else ""))
+
+
+def reload_step(run: HostRun) -> Step:
+    """``reload``: start the app server, or upgrade it in place so it serves the live release and venv."""
+    return Step("reload", run.server.upgrade(run.server_context),
+                describe=lambda f: f"{run.stage.app.server} {f.get('action', '')}, pid {f.get('pid', '?')}")
+
+
+def health_step(run: HostRun) -> Step:
+    """``health``: ask the app for its health path through the front server, from the host."""
+    app = run.stage.app
+    address = app.listen_address or "127.0.0.1"
+    return Step("health", health.http_check(app.listen, app.health.path, app.health_host,
+                                            app.health.status, app.health.timeout, address),
+                describe=lambda f: f"HTTP {f.get('status')} {app.health.path}")
+
+
+def build_release_steps(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> None:
+    """Everything before the switch in ONE round trip: upload, venv, check, hooks, front-server site."""
+    steps = [upload_step(run, rel), venv_step(run, rel), check_step(run, rel, fingerprint),
+             hooks_step(run, rel.release_id), proxy_site_step(run, rel.release_id)]
+    run.remote_steps([step for step in steps if step is not None], stdin=rel.archive)
+
+
+def go_live_steps(run: HostRun, release_id: str, with_site: bool = False) -> None:
+    """Make ``release_id`` live in ONE round trip: (its front-server site,) switch, reload, health."""
+    steps = ([proxy_site_step(run, release_id)] if with_site else []) + [
+        switch_step(run, release_id), reload_step(run), health_step(run)]
+    run.facts["current"] = release_id  # from the switch on, the release the host serves (or rolls back from)
+    run.remote_steps(steps)
+
+
+def run_step(run: HostRun, step: Step, stdin: bytes | None = None) -> dict[str, str]:
+    """Run one step on its own (one round trip)."""
+    return run.remote(step.name, step.body, stdin=stdin, announce=step.announce, describe=step.describe)
 
 
 def publish_proxy_site(run: HostRun, release_id: str) -> None:
     """Install the release's site in the front server, test its whole config, reload it."""
-    proxy, settings, name = run.proxy, run.proxy_settings, run.stage.app.proxy
-    rendered = f"{run.layout.release(release_id)}/{run.layout.config_dir_name}/{proxy.SITE_FILE}"
-    run.remote(name, proxy.install_site(settings, run.stage.app.name, rendered) + proxy.reload(settings),
-               describe=lambda f: f"site tested, {name} {f.get(name, 'reloaded')}")
-
-
-def switch_release(run: HostRun, release_id: str) -> str:
-    """Point ``current`` at ``release_id``; return the release that was live before."""
-    previous = run.facts.get("current", "")
-    run.remote("switch", release.switch_current(run.layout, release_id),
-               describe=lambda _: f"current -> {release_id}" + (f" (was {previous})" if previous else ""))
-    run.facts["current"] = release_id
-    return previous
-
-
-def reload_app_server(run: HostRun) -> None:
-    """Start the app server, or upgrade it in place so it serves the live release and venv."""
-    run.remote("reload", run.server.upgrade(run.server_context),
-               describe=lambda f: f"{run.stage.app.server} {f.get('action', '')}, pid {f.get('pid', '?')}")
+    run_step(run, proxy_site_step(run, release_id))
 
 
 def check_health(run: HostRun) -> str:
-    """Ask the app for its health path through nginx, from the host; return the body."""
-    app = run.stage.app
-    address = app.listen_address or "127.0.0.1"
-    facts = run.remote("health", health.http_check(app.listen, app.health.path, app.health_host,
-                                                   app.health.status, app.health.timeout, address),
-                       describe=lambda f: f"HTTP {f.get('status')} {app.health.path}")
-    return facts.get("body", "")
+    """Ask the app for its health path through the front server, from the host; return the body."""
+    return run_step(run, health_step(run)).get("body", "")
 
 
 def discard_release(run: HostRun, release_id: str) -> None:

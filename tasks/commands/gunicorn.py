@@ -115,8 +115,13 @@ case $(wait_ready "$new" $START_TIMEOUT; echo $?) in
 esac
 kill -TERM "$old"
 wait_gone "$old" {int(ctx.graceful_timeout) + 10} || fail "the old gunicorn master (pid $old) did not stop"
+# The new master renames its pidfile once it sees the old one gone, on its next loop (up to 1 s
+# away); a SIGCHLD (harmless: it reaps no one) wakes that loop now.
 end=$((SECONDS + 15))
-while [ "$(pid_in "$pidfile")" != "$new" ] && [ $SECONDS -lt $end ]; do sleep 0.1; done
+while [ "$(pid_in "$pidfile")" != "$new" ] && [ $SECONDS -lt $end ]; do
+  kill -CHLD "$new" 2>/dev/null || true
+  sleep 0.05
+done
 [ "$(pid_in "$pidfile")" = "$new" ] || fail "the new gunicorn master (pid $new) did not take over the pidfile"
 clean_markers
 echo "{FACTS_MARK}old_pid=$old"
