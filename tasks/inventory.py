@@ -137,7 +137,7 @@ class App:
     log_level: str = "INFO"
     logrotate: str | None = "/etc/logrotate.d"
     installer: str = "pip"
-    pip_cache: bool = True
+    pip_cache: bool = False
 
     @property
     def health_host(self) -> str:
@@ -664,7 +664,7 @@ def _build_app(path: Path, raw_app: Mapping[str, Any], error: Callable[[str, str
         logrotate=None if raw_app.get("logrotate") is False else raw_app.get("logrotate", "/etc/logrotate.d"),
         health=Health(path=health.get("path", f"{url_prefix}/"), status=health.get("status", 200),
                       timeout=float(health.get("timeout", 30))),
-        installer=raw_app.get("installer", "pip"), pip_cache=raw_app.get("pip_cache", True),
+        installer=raw_app.get("installer", "pip"), pip_cache=raw_app.get("pip_cache", False),
     )
 
 

@@ -176,7 +176,7 @@ def test_host_vars_still_override_stage_vars_beside_a_host_app(inventory_dir: Pa
 def test_without_rollout_every_host_goes_at_once_ten_at_a_time(inventory_dir: Path) -> None:
     stage = load(inventory_dir, APP)
     assert stage.rollout == Rollout() == Rollout(batch_size=None, parallel=10)
-    assert (stage.app.installer, stage.app.pip_cache) == ("pip", True)
+    assert (stage.app.installer, stage.app.pip_cache) == ("pip", False)
 
 
 @pytest.mark.parametrize("value, expected", [("2", 2), ('"25%"', "25%"), ('"1%"', "1%"), ('"100%"', "100%"),
@@ -188,10 +188,10 @@ def test_rollout_batch_size_is_a_count_or_a_percentage(inventory_dir: Path, valu
 
 
 def test_installer_and_pip_cache_are_read(inventory_dir: Path) -> None:
-    stage = load(inventory_dir, APP + 'installer = "uv"\npip_cache = false\n' + host_app(installer='"pip"'))
-    assert (stage.app.installer, stage.app.pip_cache) == ("uv", False)
+    stage = load(inventory_dir, APP + 'installer = "uv"\npip_cache = true\n' + host_app(installer='"pip"'))
+    assert (stage.app.installer, stage.app.pip_cache) == ("uv", True)
     assert (stage.for_host(stage.hosts[0]).app.installer, stage.for_host(stage.hosts[0]).app.pip_cache) == (
-        "pip", False)
+        "pip", True)
 
 
 # --- once hooks ------------------------------------------------------------------------

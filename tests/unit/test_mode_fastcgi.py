@@ -171,12 +171,14 @@ def configs(proxy: str = "nginx", root: str = "/srv/hello", **app_fields) -> dic
 def test_the_runner_compiles_and_names_only_absolute_live_paths() -> None:
     runner = configs()["app.fcgi"]
     compile(runner, "app.fcgi", "exec")
-    assert runner.startswith("#!/srv/hello/current/venv/bin/python\n")
+    assert runner.startswith(f"#!/srv/hello/releases/{RID}/venv/bin/python\n"), "its own release's venv"
     assert 'WSGI = "app:app"' in runner
     assert 'CURRENT = "/srv/hello/current"' in runner
     assert 'LIVE_SOCKET = "/srv/hello/shared/run/fastcgi.sock"' in runner
     assert 'ENV_FILE = "/srv/hello/shared/.env"' in runner
-    assert RID not in runner.split('"""', 2)[2], "the code names no release: it serves what current names"
+    code = runner.split('"""', 2)[2]
+    assert f'RELEASE = "/srv/hello/releases/{RID}"' in code, "it serves the release its file belongs to"
+    assert code.count(RID) == 1, "and names it once"
 
 
 def test_nginx_site_passes_fastcgi_to_the_socket_with_script_name_and_path_info_at_the_root() -> None:
