@@ -6,12 +6,17 @@ Every host is a real sshd + nginx + gunicorn on loopback (see conftest.py).
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .fabcli import EXAMPLE, app_info, fab, hello_app_table
+from .fabcli import EXAMPLE, PROJECT, app_info, fab, hello_app_table
 from .helpers import TestHost, copy_app, http_get
+from tasks.sandbox.hosts import descendants, proc_info
 
 UNHEALTHY_WHEN_MARKED = '''
 _MARK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))), "unhealthy")
@@ -261,3 +266,41 @@ def test_roles_limit_a_run_and_a_once_hook_runs_on_exactly_one_host(make_host, w
     start = [i for i, line in enumerate(listing) if line.startswith("host ") and "rollback to" in line][0]
     assert [r.split()[0] for r in listing[start + 1:]] == ["web1", "web2", "worker1"]
     assert all("deploy ok" in r for r in listing[start + 1:])
+
+
+def remote_command_running(host: TestHost, prefix: str) -> bool:
+    return any((info := proc_info(pid)) and info.cmdline.startswith(prefix) for pid in descendants(host.sshd.pid))
+
+
+def test_sigterm_during_a_fleet_build_leaves_every_host_as_it_was(make_host, write_inventory, tmp_path):
+    hosts = [make_host("web1"), make_host("web2")]
+    v1 = copy_app(EXAMPLE, tmp_path / "v1", version="1.0.0")
+    fab(inventory_for(write_inventory, hosts, v1), "fleet", "deploy")
+    live = {h.alias: app_info(h.http_port)["release"] for h in hosts}
+    v2 = copy_app(EXAMPLE, tmp_path / "v2", version="2.0.0")
+    inventories = inventory_for(write_inventory, hosts, v2, extra={"hooks": {"before_switch": ["sleep 30"]}})
+    doc_path = tmp_path / "interrupted.json"
+    env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventories)}
+    deploy = subprocess.Popen(["fab", "fleet", "deploy", "--json-file", str(doc_path)], cwd=PROJECT, env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not all(remote_command_running(h, "sleep 30") for h in hosts):
+            assert time.monotonic() < deadline and deploy.poll() is None, "the hooks never ran on both hosts"
+            time.sleep(0.05)
+        deploy.send_signal(signal.SIGTERM)
+        out, _ = deploy.communicate(timeout=60)
+    finally:
+        if deploy.poll() is None:
+            deploy.kill()
+            deploy.wait()
+    assert deploy.returncode != 0, out
+    for host in hosts:
+        assert not (Path(host.app_root) / ".deploy/lock").exists(), out
+        assert releases_on(host) == [live[host.alias]], out
+        assert app_info(host.http_port)["release"] == live[host.alias]
+        assert not remote_command_running(host, "sleep 30"), "the interrupted hook was stopped"
+        log = (Path(host.app_root) / ".deploy/log.jsonl").read_text().splitlines()
+        assert json.loads(log[-1])["result"] == "interrupted"
+    doc = read_doc(doc_path)
+    assert (doc["result"], doc["exit_code"]) == ("interrupted", 130)
