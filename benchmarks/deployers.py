@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shlex
 import sys
 import tarfile
@@ -49,6 +50,7 @@ class Outcome:
     seconds: float
     round_trips: dict[str, int]
     steps: dict[str, list[dict]] = field(default_factory=dict)  # wsgideploy: per host, from its JSON
+    sshd_sessions: dict[str, int] = field(default_factory=dict)  # as counted in the sshd logs
 
 
 def _sessions(hosts: Sequence[BenchHost]) -> dict[str, int]:
@@ -102,31 +104,33 @@ class CliFeatures:
 
 
 class WsgideployCli(Deployer):
-    """The real CLI: ``fab -H web01,... deploy [--parallel N] [--json-file doc.json]``.
+    """The real CLI on one stage of N hosts: ``fab bench deploy --parallel N --json-file doc.json``.
 
-    Each simulated host shares this machine's filesystem and loopback, so each needs its own
-    app root, nginx prefix and port; those are stage-level inventory keys, hence one
-    inventory (stage) per host, selected together with ``-H``.
+    The simulated hosts share this machine's filesystem and loopback, so each has its own app
+    root and nginx port (``[hosts.<alias>.app]``) and its own nginx prefix (``[hosts.<alias>.nginx]``).
     """
 
     name = "wsgideploy"
+    stage = "bench"
 
     def __init__(self, hosts: Sequence[BenchHost], app: AppCopy, workdir: Path) -> None:
         super().__init__(hosts, app, workdir)
         self.inventories = workdir / "inventories"
         self.inventories.mkdir(exist_ok=True)
-        for host in self.hosts:
-            site = host.app(self.name)
-            data = {
-                "app": {"name": site.name, "source": str(app.path), "wsgi": "app:app", "root": str(site.root),
-                        "server_name": "localhost", "listen": site.http_port, "listen_address": "127.0.0.1",
-                        "shared": list(SHARED), "keep_releases": KEEP_RELEASES, "python": PYTHON,
-                        # the floor installs no logrotate snippet, and this machine's /etc stays untouched
-                        "logrotate": False},
-                "nginx": host.nginx_table(),
-                "hosts": {host.alias: host.host_table()},
-            }
-            (self.inventories / f"bench-{host.alias}.toml").write_text(toml_dumps(data))
+        first = self.hosts[0].app(self.name)
+        data = {
+            "app": {"name": first.name, "source": str(app.path), "wsgi": "app:app", "root": str(first.root),
+                    "server_name": "localhost", "listen": first.http_port, "listen_address": "127.0.0.1",
+                    "shared": list(SHARED), "keep_releases": KEEP_RELEASES, "python": PYTHON,
+                    # the floor installs no logrotate snippet, and this machine's /etc stays untouched
+                    "logrotate": False},
+            "nginx": self.hosts[0].nginx_table(),
+            "hosts": {h.alias: {**h.host_table(),
+                                "app": {"root": str(h.app(self.name).root), "listen": h.app(self.name).http_port},
+                                "nginx": h.nginx_table()}
+                      for h in self.hosts},
+        }
+        (self.inventories / f"{self.stage}.toml").write_text(toml_dumps(data))
         self.env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(self.inventories), "PYTHONPATH": str(PROJECT)}
         self.env.pop("FABRIC_DEPLOY_STAGE", None)
         self.features = CliFeatures.detect(self.env)
@@ -138,10 +142,10 @@ class WsgideployCli(Deployer):
             opts.append(f"--parallel {len(self.hosts)}")
         if self.features.json_file:
             opts.append("--json-file")
-        return "fab -H <hosts> deploy" + (" " + " ".join(opts) if opts else "")
+        return f"fab {self.stage} deploy" + (" " + " ".join(opts) if opts else "")
 
     def _fab(self, task: str) -> Outcome:
-        argv = [FAB, "-H", ",".join(h.alias for h in self.hosts), task]
+        argv = [FAB, self.stage, task]
         if self.features.parallel and len(self.hosts) > 1:
             argv += ["--parallel", str(len(self.hosts))]
         if self.features.json_file:
@@ -150,21 +154,38 @@ class WsgideployCli(Deployer):
         before = _sessions(self.hosts)
         finished = procs.run(argv, env=self.env, cwd=str(PROJECT), timeout=COMMAND_TIMEOUT)
         _check(finished, " ".join(argv))
-        trips = _sessions_since(self.hosts, before)
-        steps: dict[str, list[dict]] = {}
+        sessions = _sessions_since(self.hosts, before)
+        trips = dict(sessions)
+        steps = steps_from_output(finished.stdout)
         if self.features.json_file and self.doc_path.exists():
             doc = json.loads(self.doc_path.read_text())
             for alias, host_doc in doc.get("hosts", {}).items():
                 if isinstance(host_doc.get("round_trips"), int):
                     trips[alias] = host_doc["round_trips"]
                 steps[alias] = list(host_doc.get("steps", []))
-        return Outcome(finished.seconds, trips, steps)
+        return Outcome(finished.seconds, trips, steps, sessions)
 
     def deploy(self, release: str) -> Outcome:
         return self._fab("deploy")  # wsgideploy picks its own release id (the same kind of timestamp)
 
     def rollback(self) -> Outcome:
         return self._fab("rollback")
+
+
+_STEP_LINE = re.compile(r"^\[(?P<host>[^\]]+)\] (?P<name>\S+)\s+(?P<result>ok|FAILED)\s+(?P<seconds>[0-9.]+)s(?:\s+(?P<detail>.*))?$")
+
+
+def steps_from_output(stdout: str) -> dict[str, list[dict]]:
+    """The steps of wsgideploy's human output (``[web01] venv  ok  0.05s  reused ...``), for a
+    CLI without ``--json-file``; the JSON document's steps replace them when there is one."""
+    steps: dict[str, list[dict]] = {}
+    for line in stdout.splitlines():
+        match = _STEP_LINE.match(line.strip())
+        if match:
+            steps.setdefault(match["host"], []).append(
+                {"name": match["name"], "result": match["result"], "seconds": float(match["seconds"]),
+                 "detail": match["detail"] or ""})
+    return steps
 
 
 # --- the floor ------------------------------------------------------------------------------

@@ -44,11 +44,11 @@ def finish(proc: subprocess.Popen[bytes], started: float, stdin: bytes = b"", ti
     except subprocess.TimeoutExpired:
         stop(proc)
         out, err = proc.communicate()
+        _forget(proc)
         raise CommandFailed(f"{' '.join(map(str, proc.args))[:200]}: timed out after {timeout:g}s\n"
                             f"{err.decode(errors='replace')[-2000:]}") from None
-    finally:
-        with _lock:
-            _live.pop(proc.pid, None)
+    # Interrupted (Ctrl-C), the process stays registered: `stop_all` stops it.
+    _forget(proc)
     return Finished(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
                     time.monotonic() - started)
 
@@ -58,6 +58,11 @@ def run(argv: Sequence[str], stdin: bytes = b"", env: Mapping[str, str] | None =
     """Run one command to completion and time it (from start to exit)."""
     started = time.monotonic()
     return finish(start(argv, env, cwd), started, stdin, timeout)
+
+
+def _forget(proc: subprocess.Popen[bytes]) -> None:
+    with _lock:
+        _live.pop(proc.pid, None)
 
 
 def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
@@ -83,4 +88,5 @@ def stop_all() -> list[int]:
         procs = list(_live.values())
     for proc in procs:
         stop(proc)
+        _forget(proc)
     return [p.pid for p in procs]

@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         raise OutOfTime(f"the run took longer than --max-minutes {args.max_minutes:g}")
 
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)  # also when started with SIGINT ignored (a background job)
     signal.signal(signal.SIGALRM, out_of_time)
     signal.alarm(int(args.max_minutes * 60))
     started = time.monotonic()

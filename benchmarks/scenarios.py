@@ -154,5 +154,8 @@ class Driver:
                     outcome = self.step(scenario, deployer)
                     self.results.add(scenario, count, deployer.name, outcome)
                     trips = max(outcome.round_trips.values())
+                    if outcome.sshd_sessions and outcome.sshd_sessions != outcome.round_trips:
+                        self.log(f"    note: {deployer.name} reports round trips {outcome.round_trips}, "
+                                 f"the sshd logs count {outcome.sshd_sessions}")
                     parts.append(f"{deployer.name} {outcome.seconds:5.2f}s ({trips} rt)")
                 self.log(f"  {count:>2} host(s)  {scenario:<12} run {index + 1}/{self.runs}: " + ", ".join(parts))
