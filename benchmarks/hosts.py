@@ -14,12 +14,13 @@ import os
 import re
 import shutil
 import signal
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.sandbox.hosts import (NginxPrefix, ProvisionError, SshdHost, ensure_deploy_user, free_port,
-                                 kill_pids, make_dir, pid_alive, processes_under, stop_pidfile)
+                                 kill_pids, make_dir, pid_alive, processes_under, run, stop_pidfile)
 
 BENCH_USER = "wsgibench"
 BENCH_ROOT = Path("/srv/wsgideploy-bench")
@@ -104,6 +105,12 @@ def start_host(alias: str, user: str = BENCH_USER, attempts: int = 5) -> BenchHo
     except BaseException:
         shutil.rmtree(base, ignore_errors=True)
         raise
+    try:
+        start_nginx(nginx, user)
+    except BaseException:
+        sshd.stop()
+        shutil.rmtree(base, ignore_errors=True)
+        raise
     ports: set[int] = set()
     apps = {}
     for deployer in DEPLOYERS:
@@ -113,6 +120,17 @@ def start_host(alias: str, user: str = BENCH_USER, attempts: int = 5) -> BenchHo
         ports.add(port)
         apps[deployer] = AppSite(name=f"hello-{deployer}", root=base / "apps" / deployer, http_port=port)
     return BenchHost(alias=alias, user=user, base=base, sshd=sshd, nginx=nginx, apps=apps)
+
+
+def start_nginx(nginx: NginxPrefix, user: str) -> None:
+    """Start the prefix's nginx as ``user`` with no site yet, so that every deploy, the first one
+    too, finds it running (as on a real host) and only reloads it."""
+    run(["runuser", "-u", user, "--", NGINX_BINARY, "-c", str(nginx.conf)])
+    deadline = time.monotonic() + 10
+    while nginx.pid is None:
+        if time.monotonic() > deadline:
+            raise ProvisionError(f"nginx -c {nginx.conf} did not write its pidfile")
+        time.sleep(0.05)
 
 
 def stop_app(host: BenchHost, site: AppSite) -> None:

@@ -94,7 +94,8 @@ def measure(args: argparse.Namespace, workdir: Path, results: Measurements) -> t
                         log(f"   wsgideploy CLI: --json-file {'yes' if d.features.json_file else 'not yet (round trips from sshd logs)'}, "
                             f"--parallel {'yes' if d.features.parallel else 'not yet (hosts one after another)'}")
                 driver = Driver(hosts, deployers, args.runs, results, log)
-                driver.warm_up()
+                if args.scenario_list[0] != "cold":  # a cold deploy needs nothing before it
+                    driver.warm_up()
                 driver.run(args.scenario_list)
                 version = gunicorn_version(deployers)
             finally:

@@ -121,7 +121,7 @@ class Driver:
             stop_app(host, host.app(deployer.name))
 
     def warm_up(self) -> None:
-        """One untimed deploy each: starts nginx, fills pip's cache, imports what can be cached."""
+        """One untimed deploy each, so that a run not starting with ``cold`` has a live release."""
         for deployer in self.deployers:
             self._deploy(deployer)
             self.log(f"    warm-up {deployer.name}: ok")
