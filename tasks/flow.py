@@ -76,7 +76,7 @@ def deploy_fleet(fleet: Fleet, jobs: dict[str, HostDeploy], options: RolloutOpti
             stop_before_switch(fleet, jobs)
             return
         switch_in_batches(fleet, jobs, building, options)
-        fleet.each(lambda slot: prune_releases(slot.run), [s for s in building if jobs[s.alias].switched])
+        fleet.each(lambda slot: prune_host(slot.run), [s for s in building if jobs[s.alias].switched])
     finally:
         finish_hosts(fleet, jobs)
 
@@ -170,6 +170,15 @@ def roll_back_switched(job: HostDeploy) -> None:
     job.switched = False
     job.slot.fail(ExitCode.ROLLED_BACK, f"rolled back to {job.previous} because another host failed",
                   "rolled_back")
+
+
+def prune_host(run: HostRun) -> None:
+    """Housekeeping after a good switch. The new release is live and healthy by now, so a
+    failure here is a warning on the host's lines, not a failed deploy."""
+    try:
+        prune_releases(run)
+    except StepFailed as exc:
+        run.out.line(run.alias, f"warning: prune failed; the new release is live and healthy: {exc.message}")
 
 
 def finish_hosts(fleet: Fleet, jobs: dict[str, HostDeploy]) -> None:
