@@ -6,7 +6,7 @@ A deploy of many hosts goes in phases, each run on every host side by side:
    release has the same fingerprint (source, settings, env) is a no-op;
 2. ``build``    upload, .env, venv, configs and app check, hooks, front-server site;
 3. ``switch``   batch by batch: switch ``current``, reload, health-check;
-4. ``prune``    housekeeping on the hosts that went live;
+4. ``prune``    housekeeping on each host that went live (in its switch script; a warning if it fails);
 5. ``finish``   log the outcome and release the lock, whatever happened.
 
 Until the first switch a failure on any host leaves every host untouched (the
@@ -27,8 +27,8 @@ from .fleet import Fleet, Slot
 from .record import RunRecord, describe_holder
 from .rollout import batches
 from .source import LocalRelease
-from .steps import (HostRun, build_release_steps, check_host, discard_release, finish, go_live_steps, mark_bad,
-                    prune_releases, read_releases, upload_env_file)
+from .steps import (HostRun, Step, build_release_steps, check_host, discard_release, finish, go_live_steps,
+                    mark_bad, prune_step, read_releases, upload_env_file)
 
 
 @dataclass
@@ -75,8 +75,7 @@ def deploy_fleet(fleet: Fleet, jobs: dict[str, HostDeploy], options: RolloutOpti
         if fleet.failures():
             stop_before_switch(fleet, jobs)
             return
-        switch_in_batches(fleet, jobs, building, options)
-        fleet.each(lambda slot: prune_host(slot.run), [s for s in building if jobs[s.alias].switched])
+        switch_in_batches(fleet, jobs, building, options)  # each healthy host prunes in the same script
     finally:
         finish_hosts(fleet, jobs)
 
@@ -135,7 +134,7 @@ def switch_in_batches(fleet: Fleet, jobs: dict[str, HostDeploy], hosts: list[Slo
 def switch_host(job: HostDeploy) -> None:
     """Switch, reload, health-check (a failure rolls this host back itself)."""
     job.built = False  # from here the release has been live: it is kept (marked bad if it fails)
-    go_live(job.run, job.rel.release_id, job.previous)
+    go_live(job.run, job.rel.release_id, job.previous, then=[prune_step(job.run)])
     job.switched = True
     job.slot.result = "ok"
 
@@ -172,15 +171,6 @@ def roll_back_switched(job: HostDeploy) -> None:
                   "rolled_back")
 
 
-def prune_host(run: HostRun) -> None:
-    """Housekeeping after a good switch. The new release is live and healthy by now, so a
-    failure here is a warning on the host's lines, not a failed deploy."""
-    try:
-        prune_releases(run)
-    except StepFailed as exc:
-        run.out.line(run.alias, f"warning: prune failed; the new release is live and healthy: {exc.message}")
-
-
 def finish_hosts(fleet: Fleet, jobs: dict[str, HostDeploy]) -> None:
     """Log each host's outcome and release its lock (best effort; an interrupt cannot skip it)."""
     def finish_one(slot: Slot) -> None:
@@ -201,7 +191,7 @@ def holding_lock(run: HostRun, record: RunRecord, release: Callable[[], str]) ->
 
     ``release`` names the release the run acted on, once the body has chosen it.
     """
-    take_lock(run, record)
+    take_lock(run, record, with_releases=record.action == "rollback")
     started = time.monotonic()
     result, message = "failed", ""
     try:
@@ -219,10 +209,10 @@ def holding_lock(run: HostRun, record: RunRecord, release: Callable[[], str]) ->
                                                    time.monotonic() - started, message))
 
 
-def take_lock(run: HostRun, record: RunRecord) -> None:
-    """``prepare``: the layout, the lock, the facts. A held lock names its holder."""
+def take_lock(run: HostRun, record: RunRecord, with_releases: bool = False) -> None:
+    """``prepare``: the layout, the lock, the facts (and the releases). A held lock names its holder."""
     try:
-        check_host(run, record.lock_owner(), record.force_unlock)
+        check_host(run, record.lock_owner(), record.force_unlock, with_releases)
     except StepFailed as failure:
         if failure.code == ExitCode.LOCKED:
             holder = failure.message.partition("the deploy lock is held:")[2].strip() or "unknown"
@@ -246,11 +236,13 @@ def build_release(run: HostRun, rel: LocalRelease, env_file: tuple[bytes, list[s
         raise
 
 
-def go_live(run: HostRun, release_id: str, previous: str, with_site: bool = False) -> None:
+def go_live(run: HostRun, release_id: str, previous: str, with_site: bool = False,
+            then: list[Step] | None = None) -> None:
     """Switch, reload, health-check (in one round trip); on any failure switch back to
-    ``previous`` and say so. ``with_site`` first installs the release's front-server site."""
+    ``previous`` and say so. ``with_site`` first installs the release's front-server site;
+    ``then`` are soft steps run in the same script once the release is healthy (prune)."""
     try:
-        go_live_steps(run, release_id, with_site)
+        go_live_steps(run, release_id, with_site, then)
     except StepFailed as failure:
         mark_bad(run, release_id)
         if not previous:
@@ -293,7 +285,7 @@ def rollback_host(run: HostRun, to: str | None, record: RunRecord) -> None:
     chosen = {"release": to or ""}
     with holding_lock(run, record, lambda: chosen["release"]):
         with run.out.step(run.alias, "select") as step:
-            found = read_releases(run)
+            found = run.releases or read_releases(run)  # read by prepare, in its round trip
             try:
                 chosen["release"] = choose_rollback_target(found.ids, found.current, to, found.bad)
             except ValueError as exc:

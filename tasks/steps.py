@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .commands import health, history, hooks, lock, logs, prune, release, secrets, venv
-from .commands.shell import q, script, write_file
+from .commands.shell import PRELUDE, q, script, write_file
 from .errors import ExitCode, StepFailed
 from .fingerprint import FINGERPRINT_FILE
 from .inventory import Host, Stage
@@ -33,6 +33,8 @@ class HostRun:
     out: Reporter
     facts: dict[str, str] = field(default_factory=dict)
     peers: tuple[Host, ...] = ()  # every host selected in this run (for hooks that run once)
+    releases: "HostReleases | None" = None  # what is on the host, when a step read it
+    last_stdout: str = ""  # what the last `remote` step printed
 
     @property
     def alias(self) -> str:
@@ -80,6 +82,7 @@ class HostRun:
                 message = _failure_message(result)
                 code = ExitCode.LOCKED if result.exit_code == lock.LOCKED_EXIT else ExitCode.FAILED
                 raise StepFailed(self.alias, step, message, code)
+            self.last_stdout = result.stdout
             facts = release.parse_facts(result.stdout)
             if describe:
                 record.detail = describe(facts)
@@ -94,8 +97,9 @@ class HostRun:
         printed as the markers arrive. A failing step stops the script, and its
         `StepFailed` names it. Returns each step's facts, in order.
         """
-        body = script(*(f'echo "{STEP_MARK}{i}"\n(\n{step.body.strip()}\n)' for i, step in enumerate(steps)))
+        body = script("exec 3>&1", *(_step_script(i, step) for i, step in enumerate(steps)))
         facts: list[dict[str, str]] = [{} for _ in steps]
+        warnings: list[list[str]] = [[] for _ in steps]
         state: dict[str, object] = {"index": -1, "record": None}
 
         def close(ok: bool) -> None:
@@ -103,9 +107,13 @@ class HostRun:
             if record is None:
                 return
             describe = steps[index].describe
+            ok = ok and not warnings[index]
             if ok and describe:
                 record.detail = describe(facts[index])  # type: ignore[attr-defined]
             self.out.end(record, ok)  # type: ignore[arg-type]
+            if warnings[index]:
+                self.out.line(self.alias, f"warning: {steps[index].name} failed, and the run goes on: "
+                                          + "\n".join(warnings[index]))
             state["record"] = None
 
         def on_line(line: str) -> None:
@@ -116,6 +124,8 @@ class HostRun:
                                                                           steps[index].announce)
             elif line.startswith(release.FACTS_MARK) and int(state["index"]) >= 0:  # type: ignore[arg-type]
                 facts[int(state["index"])].update(release.parse_facts(line))  # type: ignore[arg-type]
+            elif line.startswith(SOFT_ERROR_MARK) and int(state["index"]) >= 0:  # type: ignore[arg-type]
+                warnings[int(state["index"])].append(line[len(SOFT_ERROR_MARK):])  # type: ignore[arg-type]
 
         failed_step = lambda: steps[max(int(state["index"]), 0)].name  # type: ignore[arg-type]  # noqa: E731
         try:
@@ -138,16 +148,33 @@ class HostRun:
 
 
 STEP_MARK = "wsgideploy-step:"
+SOFT_ERROR_MARK = "wsgideploy-soft-error:"
 
 
 @dataclass(frozen=True)
 class Step:
-    """One named step's script, for `HostRun.remote_steps` (several steps, one round trip)."""
+    """One named step's script, for `HostRun.remote_steps` (several steps, one round trip).
+
+    A ``soft`` step's failure is a warning: the script goes on, and so does the run.
+    """
 
     name: str
     body: str
     describe: Callable[[dict[str, str]], str] | None = None
     announce: bool = False
+    soft: bool = False
+
+
+def _step_script(index: int, step: Step) -> str:
+    """A step inside a combined script: its start marker, then its body in a subshell (a failure
+    ends the script) or, for a soft step, in a bash of its own whose errors become warnings.
+    (``set -e`` does not hold inside a subshell tested with ``if``: hence the separate bash.)"""
+    if not step.soft:
+        return f'echo "{STEP_MARK}{index}"\n(\n{step.body.strip()}\n)'
+    return (f'echo "{STEP_MARK}{index}"\n'
+            f'if ! wsgideploy_err=$(bash -c {q(step.body)} 2>&1 1>&3); then\n'
+            f'  printf "%s\\n" "${{wsgideploy_err:-exit code $?}}" | sed "s/^/{SOFT_ERROR_MARK}/"\n'
+            f'fi')
 
 
 def _failure_message(result: RemoteResult) -> str:
@@ -158,14 +185,22 @@ def _failure_message(result: RemoteResult) -> str:
 
 # --- deploy steps ---------------------------------------------------------------
 
-def check_host(run: HostRun, lock_owner: str = "", force_unlock: bool = False) -> dict[str, str]:
+def check_host(run: HostRun, lock_owner: str = "", force_unlock: bool = False,
+               with_releases: bool = False) -> dict[str, str]:
     """Create the layout, take the deploy lock (when ``lock_owner`` is given) and read
-    the host's facts (Python version, live release)."""
+    the host's facts (Python version, live release); ``with_releases`` also lists the
+    releases into ``run.releases`` (for a rollback), in the same round trip."""
     take = lock.acquire(run.layout, lock_owner, force=force_unlock) if lock_owner else ""
-    facts = run.remote("prepare", release.prepare(run.layout, run.stage.app.python, take),
+    body = release.prepare(run.layout, run.stage.app.python, take)
+    if with_releases:
+        # after the lock, so the list is the one this run acts on; it cannot fail (``|| true``)
+        body += "{\n" + release.list_releases(run.layout).replace(PRELUDE, "", 1) + "} || true\n"
+    facts = run.remote("prepare", body,
                        describe=lambda f: "lock taken" + (f" (removed a lock held by {describe_holder(f['forced_lock'])})"
                                                           if f.get("forced_lock") else "") if lock_owner else "")
     run.facts.update(facts)
+    if with_releases:
+        run.releases = parse_releases(run.last_stdout)
     return facts
 
 
@@ -182,8 +217,13 @@ def mark_bad(run: HostRun, release_id: str) -> None:
 
 
 def prune_releases(run: HostRun) -> None:
-    """Housekeeping after a good deploy: remove releases beyond ``keep_releases`` and unused
-    venvs (never the live or previous good one); install the logs' logrotate snippet."""
+    """Housekeeping after a good deploy, on its own (see `prune_step`)."""
+    run_step(run, prune_step(run))
+
+
+def prune_step(run: HostRun) -> Step:
+    """``prune``, a soft step: remove releases beyond ``keep_releases`` and unused venvs (never
+    the live or previous good one); install the logs' logrotate snippet."""
     app = run.stage.app
     body = prune.prune(run.layout, app.keep_releases)
     if app.logrotate:
@@ -193,7 +233,7 @@ def prune_releases(run: HostRun) -> None:
     def describe(f: dict[str, str]) -> str:
         removed = f"removed {f['removed']}" if f.get("removed") else "nothing to remove"
         return removed + (f"; logrotate {f['logrotate']}" if f.get("logrotate") else "")
-    run.remote("prune", body, describe=describe)
+    return Step("prune", body, describe=describe, soft=True)
 
 
 def finish(run: HostRun, token: str, log_entry: str) -> None:
@@ -295,10 +335,11 @@ def build_release_steps(run: HostRun, rel: LocalRelease, fingerprint: str = "") 
     run.remote_steps([step for step in steps if step is not None], stdin=rel.archive)
 
 
-def go_live_steps(run: HostRun, release_id: str, with_site: bool = False) -> None:
-    """Make ``release_id`` live in ONE round trip: (its front-server site,) switch, reload, health."""
+def go_live_steps(run: HostRun, release_id: str, with_site: bool = False, then: list[Step] | None = None) -> None:
+    """Make ``release_id`` live in ONE round trip: (its front-server site,) switch, reload, health
+    (and ``then``: soft steps, such as prune, that run only once the release is healthy)."""
     steps = ([proxy_site_step(run, release_id)] if with_site else []) + [
-        switch_step(run, release_id), reload_step(run), health_step(run)]
+        switch_step(run, release_id), reload_step(run), health_step(run)] + list(then or [])
     run.facts["current"] = release_id  # from the switch on, the release the host serves (or rolls back from)
     run.remote_steps(steps)
 
@@ -375,11 +416,16 @@ def read_releases(run: HostRun, log_lines: int = 0) -> HostReleases:
     result = run.conn.run_script(release.list_releases(run.layout, log_lines), timeout=60)
     if not result.ok:
         raise StepFailed(run.alias, "releases", result.stderr.strip())
-    lines = result.stdout.splitlines()
+    return parse_releases(result.stdout)
+
+
+def parse_releases(stdout: str) -> HostReleases:
+    """The `HostReleases` in what `commands.release.list_releases` printed."""
+    lines = stdout.splitlines()
 
     def values(key: str) -> list[str]:
         prefix = release.FACTS_MARK + key + "="
         return [line[len(prefix):] for line in lines if line.startswith(prefix)]
     return HostReleases(ids=sorted(values("release")), bad=set(values("bad")),
-                        current=release.parse_facts(result.stdout).get("current", ""),
+                        current=release.parse_facts(stdout).get("current", ""),
                         log=[line[len("wsgideploy-log:"):] for line in lines if line.startswith("wsgideploy-log:")])

@@ -1,0 +1,102 @@
+"""``HostRun.remote_steps``: several steps in one script, each with its own timed line.
+
+The script really runs, in a local bash: only the SSH hop is left out.
+"""
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tasks.commands.shell import script
+from tasks.errors import StepFailed
+from tasks.inventory import App, Host, Nginx, Ssh, Stage
+from tasks.output import Reporter
+from tasks.steps import HostRun, Step
+from tasks.transport import RemoteResult
+
+
+class LocalConnection:
+    """Runs a script with the local bash; streams its stdout lines like the SSH transport does."""
+
+    def __init__(self) -> None:
+        self.round_trips = 0
+
+    def run_script(self, body: str, stdin: bytes | None = None, timeout: float | None = None,
+                   on_line: Callable[[str], None] | None = None) -> RemoteResult:
+        self.round_trips += 1
+        done = subprocess.run(["bash", "-c", body], input=stdin or b"", capture_output=True, timeout=30)
+        out = done.stdout.decode()
+        for line in out.splitlines():
+            if on_line:
+                on_line(line)
+        return RemoteResult(done.returncode, out, done.stderr.decode())
+
+
+def host_run() -> tuple[HostRun, io.StringIO]:
+    app = App(name="hello", source=Path("/nonexistent"), wsgi="app:app", root="/srv/hello")
+    host = Host(alias="web1", stage="production", hostname="web1.example.com")
+    stage = Stage(name="production", path=Path("production.toml"), app=app, nginx=Nginx(), ssh=Ssh(),
+                  vars={}, hosts=(host,))
+    stream = io.StringIO()
+    return HostRun(stage=stage, host=host, conn=LocalConnection(), out=Reporter(stream=stream)), stream  # type: ignore[arg-type]
+
+
+def step_lines(stream: io.StringIO) -> list[str]:
+    return [line.split()[1] + " " + line.split()[2] for line in stream.getvalue().splitlines()
+            if len(line.split()) > 2 and line.split()[2] in ("ok", "FAILED")]
+
+
+def test_steps_run_in_one_round_trip_each_with_its_line_and_facts() -> None:
+    run, stream = host_run()
+    facts = run.remote_steps([
+        Step("one", script('echo "wsgideploy-fact:n=1"'), describe=lambda f: f"n is {f['n']}"),
+        Step("two", script('cat > /dev/null; echo "wsgideploy-fact:n=2"; exit 0; echo never'),
+             describe=lambda f: f"n is {f['n']}"),
+        Step("three", script('echo "wsgideploy-fact:m=3"')),
+    ], stdin=b"data")
+    assert run.conn.round_trips == 1
+    assert facts == [{"n": "1"}, {"n": "2"}, {"m": "3"}], "an exit 0 ends only its own step"
+    assert step_lines(stream) == ["one ok", "two ok", "three ok"]
+    assert "n is 1" in stream.getvalue() and "n is 2" in stream.getvalue()
+    assert [r.name for r in run.out.records] == ["one", "two", "three"]
+
+
+def test_a_failing_step_stops_the_script_and_is_named() -> None:
+    run, stream = host_run()
+    with pytest.raises(StepFailed) as caught:
+        run.remote_steps([Step("one", script("true")),
+                          Step("two", script('fail "two broke"')),
+                          Step("three", script("touch /tmp/wsgideploy-test-must-not-exist"))])
+    assert (caught.value.step, caught.value.message) == ("two", "two broke")
+    assert step_lines(stream) == ["one ok", "two FAILED"]
+    assert not Path("/tmp/wsgideploy-test-must-not-exist").exists()
+
+
+def test_a_command_failing_under_set_e_fails_its_step() -> None:
+    run, _ = host_run()
+    with pytest.raises(StepFailed) as caught:
+        run.remote_steps([Step("one", script("false; echo not reached")), Step("two", script("true"))])
+    assert caught.value.step == "one"
+
+
+def test_a_soft_step_failure_is_a_warning_and_the_script_goes_on() -> None:
+    run, stream = host_run()
+    facts = run.remote_steps([
+        Step("go", script('echo "wsgideploy-fact:a=1"')),
+        Step("prune", script('echo "wsgideploy-fact:half=done"', "false", "echo not reached >&2"), soft=True),
+        Step("after", script('echo "wsgideploy-fact:b=2"')),
+    ])
+    assert facts[0] == {"a": "1"} and facts[2] == {"b": "2"}
+    assert step_lines(stream) == ["go ok", "prune FAILED", "after ok"]
+    assert "warning: prune failed, and the run goes on" in stream.getvalue()
+    assert "not reached" not in stream.getvalue(), "set -e holds inside a soft step"
+
+
+def test_a_soft_step_says_why_it_failed() -> None:
+    run, stream = host_run()
+    run.remote_steps([Step("prune", script('fail "disk is read-only"'), soft=True)])
+    assert "warning: prune failed, and the run goes on: disk is read-only" in stream.getvalue()
