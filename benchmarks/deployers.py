@@ -142,7 +142,7 @@ class WsgideployCli(Deployer):
             opts.append(f"--parallel {len(self.hosts)}")
         if self.features.json_file:
             opts.append("--json-file")
-        return f"fab {self.stage} deploy" + (" " + " ".join(opts) if opts else "")
+        return f"fab {self.stage} deploy|rollback" + (" " + " ".join(opts) if opts else "")
 
     def _fab(self, task: str) -> Outcome:
         argv = [FAB, self.stage, task]
@@ -206,6 +206,16 @@ def _app_tar(source: Path, extra: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
+def floor_steps(stdout: str) -> list[dict]:
+    """The ``floor-step NAME MICROSECONDS`` lines floor.sh prints, as steps like wsgideploy's."""
+    steps = []
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "floor-step" and parts[2].isdigit():
+            steps.append({"name": parts[1], "result": "ok", "seconds": int(parts[2]) / 1e6, "detail": ""})
+    return steps
+
+
 def ssh_argv(host: BenchHost, remote_command: str) -> list[str]:
     """OpenSSH, non-interactive, with the host's own key and pinned host key, nothing from ~/.ssh."""
     return ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
@@ -249,9 +259,11 @@ class Floor(Deployer):
         with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
             results = list(pool.map(lambda job: procs.finish(job[1], started, job[2], COMMAND_TIMEOUT), jobs))
         seconds = time.monotonic() - started
+        steps = {}
         for (host, _, _), finished in zip(jobs, results):
             _check(finished, f"floor {mode} on {host.alias}")
-        return Outcome(seconds, _sessions_since(self.hosts, before))
+            steps[host.alias] = floor_steps(finished.stdout)
+        return Outcome(seconds, _sessions_since(self.hosts, before), steps)
 
     def deploy(self, release: str) -> Outcome:
         return self._run("deploy", release)

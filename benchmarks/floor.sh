@@ -13,11 +13,15 @@
 set -eu
 fail() { echo "floor: $*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+# step NAME: print how long the work since the previous mark took (microseconds), for the report
+last=${EPOCHREALTIME/./}
+step() { local now=${EPOCHREALTIME/./}; echo "floor-step $1 $((now - last))"; last=$now; }
 
 mkdir -p "$ROOT/releases" "$ROOT/shared/run" "$ROOT/shared/log" "$ROOT/venvs" "$ROOT/.deploy"
 cd "$ROOT"
 mkdir .deploy/lock 2>/dev/null || fail "another deploy holds $ROOT/.deploy/lock"
 trap 'rmdir "$ROOT/.deploy/lock"' EXIT
+step prepare
 
 run=$ROOT/shared/run
 pidfile=$run/gunicorn.pid
@@ -87,9 +91,13 @@ if [ "$MODE" = rollback ]; then
   live=$(readlink current | sed 's#.*/##')
   previous=$(ls -1 releases | sort | awk -v live="$live" '$0 < live' | tail -n 1)
   [ -n "$previous" ] || fail "no release before $live"
+  step select
   switch_current "$previous"
+  step switch
   start_or_upgrade
+  step reload
   health
+  step health
   exit 0
 fi
 
@@ -106,6 +114,7 @@ for path in $SHARED; do
   ln -s "$ROOT/shared/$path" "$partial/$path"
 done
 mv -T "$partial" "$release"
+step upload
 
 # venv: one per requirements + Python version, built once
 version=$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
@@ -120,10 +129,12 @@ if [ ! -f "$venv/.complete" ]; then
   touch "$venv/.complete"
 fi
 ln -sfn "../../venvs/$key" "$release/venv"
+step venv
 
 # check: the app loads in the new release before it goes live
 (cd "$release" && BENCH_CHECK_RELEASE=$release "$release/venv/bin/python" "$release/venv/bin/gunicorn" \
     --check-config -c "$release/.bench/gunicorn.conf.py" > /dev/null) || fail "the app does not load"
+step check
 
 # nginx: install the site, test the whole config, reload (or start)
 install -m 0644 "$release/.bench/nginx.conf" "$SITES_AVAILABLE/$NAME.tmp"
@@ -131,10 +142,14 @@ mv -f "$SITES_AVAILABLE/$NAME.tmp" "$SITES_AVAILABLE/$NAME"
 ln -sfn "$SITES_AVAILABLE/$NAME" "$SITES_ENABLED/$NAME"
 "$NGINX" -c "$NGINX_CONF" -t 2> /dev/null || { "$NGINX" -c "$NGINX_CONF" -t; fail "nginx -t failed"; }
 "$NGINX" -c "$NGINX_CONF" -s reload 2> /dev/null || "$NGINX" -c "$NGINX_CONF"
+step nginx
 
 switch_current "$RELEASE"
+step switch
 start_or_upgrade
+step reload
 health
+step health
 
 # prune: keep the newest $KEEP releases (and the live one), and the venvs they use
 live=$RELEASE
@@ -149,3 +164,4 @@ for v in venvs/*; do
   done
   [ $used = yes ] || rm -rf "$v"
 done
+step prune

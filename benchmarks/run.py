@@ -69,11 +69,22 @@ def gunicorn_version(deployers: list[Deployer]) -> str:
 
 
 def revision() -> str:
+    """The commit measured: ``$BENCH_REVISION`` (for a copy outside git), else git's HEAD."""
+    if os.environ.get("BENCH_REVISION"):
+        return os.environ["BENCH_REVISION"]
+
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(PROJECT), *args], capture_output=True, text=True,
                               timeout=30).stdout.strip()
     commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
     return commit + ("+local changes" if git("status", "--porcelain", "--", "tasks", "templates") else "")
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
 
 
 def measure(args: argparse.Namespace, workdir: Path, results: Measurements) -> tuple[dict[str, str], str]:
@@ -125,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGALRM, out_of_time)
     signal.alarm(int(args.max_minutes * 60))
     started = time.monotonic()
+    measured, load_before = revision(), load_average()
     workdir = Path(tempfile.mkdtemp(prefix="wsgideploy-bench-"))
     results = Measurements()
     code = 0
@@ -154,8 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             (f" --hosts {args.hosts}" if args.hosts != "1,10" else "") + \
             (f" --scenarios {args.scenarios}" if args.scenario_list != list(SCENARIOS) else "") + \
             f" --write {args.write}"
+        facts = machine_facts(version) + [("load average (1, 5, 15 min)",
+                                           f"{load_before} at the start, {load_average()} at the end")]
         page = performance_page(results, args.host_counts, args.scenario_list, command, describe,
-                                machine_facts(version), revision(), minutes)
+                                facts, measured, minutes)
         Path(args.write).write_text(page)
         log(f"wrote {args.write}")
     missed = [t for t in targets(results, args.host_counts) if t.verdict == "MISS"]
