@@ -34,7 +34,7 @@ class Target:
         if self.value is None:
             return "not measured"
         unit = "×" if self.unit == "x" else " s"
-        return f"{self.value:.2f}{unit} (limit {self.limit:g}{unit})" + (f"; {self.reference}" if self.reference else "")
+        return f"{self.value:.3f}{unit} (limit {self.limit:g}{unit})" + (f"; {self.reference}" if self.reference else "")
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -237,8 +237,8 @@ def analysis(m: Measurements, host_counts: Sequence[int]) -> list[str]:
 
 def performance_page(m: Measurements, host_counts: Sequence[int], scenarios: Sequence[str],
                      command: str, describe: dict[str, str], facts: list[tuple[str, str]],
-                     revision: str, minutes: float) -> str:
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+                     revision: str, minutes: float, date: str = "") -> str:
+    now = date or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     found = targets(m, host_counts)
     steps = "\n\n".join(f"**{n} host{'s' if n > 1 else ''}**\n\n{per_host}" for n in host_counts
                          if (per_host := steps_table(m, n, scenarios)))

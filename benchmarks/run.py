@@ -2,15 +2,18 @@
 
     python3 benchmarks/run.py [--runs 5] [--hosts 1,10] [--scenarios cold,code,requirements,rollback]
                               [--quick] [--write docs/performance.md]
+    python3 benchmarks/run.py --from-results benchmarks/results/run-<date>.json [--write docs/performance.md]
 
 Runs as root: it creates the user ``wsgibench`` (passwordless sudo; kept, like the tests' user)
 and, per host, an sshd on a free 127.0.0.1 port, an nginx prefix and app roots under
 /srv/wsgideploy-bench/. Every process it starts is stopped by pid at the end, also after a
-failure, Ctrl-C or SIGTERM, and the run is bounded by ``--max-minutes``.
+failure, Ctrl-C or SIGTERM, and the run is bounded by ``--max-minutes``. The raw figures of
+every run go to benchmarks/results/ (git-ignored).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -47,6 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help=f"comma-separated, from {', '.join(SCENARIOS)} (default: all)")
     parser.add_argument("--write", metavar="PATH", help="write the results page there (e.g. docs/performance.md)")
+    parser.add_argument("--from-results", metavar="JSON",
+                        help="measure nothing: print (and --write) the report of a saved run in benchmarks/results/")
     parser.add_argument("--max-minutes", type=float, default=40, help="stop (and clean up) after this long (default 40)")
     args = parser.parse_args(argv)
     args.runs = 2 if args.quick else args.runs
@@ -117,8 +122,33 @@ def measure(args: argparse.Namespace, workdir: Path, results: Measurements) -> t
     return describe, version
 
 
+RESULTS_DIR = PROJECT / "benchmarks" / "results"  # git-ignored
+
+
+def save_results(results: Measurements, meta: dict) -> Path:
+    """Keep the raw figures of a run, so its page can be written again (``--from-results``)."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"run-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    path.write_text(json.dumps({"meta": meta, "outcomes": results.to_json()}, indent=1) + "\n")
+    return path
+
+
+def render_saved(args: argparse.Namespace) -> int:
+    saved = json.loads(Path(args.from_results).read_text())
+    meta, results = saved["meta"], Measurements.from_json(saved["outcomes"])
+    log(text_report(results, meta["host_counts"], meta["scenarios"]))
+    if args.write:
+        Path(args.write).write_text(performance_page(
+            results, meta["host_counts"], meta["scenarios"], meta["command"], meta["describe"],
+            [tuple(f) for f in meta["facts"]], meta["revision"], meta["minutes"], meta["date"]))
+        log(f"wrote {args.write}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_results:
+        return render_saved(args)
     if os.geteuid() != 0:
         print("benchmarks/run.py: run it as root (it creates a user and starts sshd)", file=sys.stderr)
         return 2
@@ -161,17 +191,22 @@ def main(argv: list[str] | None = None) -> int:
         log("")
         log(text_report(results, args.host_counts, args.scenario_list))
     log(f"\ntotal {minutes:.1f} min")
-    if args.write and code == 0:
+    if code == 0 and results.outcomes:
         command = "python3 benchmarks/run.py" + (f" --runs {args.runs}" if args.runs != 5 else "") + \
             (f" --hosts {args.hosts}" if args.hosts != "1,10" else "") + \
             (f" --scenarios {args.scenarios}" if args.scenario_list != list(SCENARIOS) else "") + \
-            f" --write {args.write}"
-        facts = machine_facts(version) + [("load average (1, 5, 15 min)",
-                                           f"{load_before} at the start, {load_average()} at the end")]
-        page = performance_page(results, args.host_counts, args.scenario_list, command, describe,
-                                facts, measured, minutes)
-        Path(args.write).write_text(page)
-        log(f"wrote {args.write}")
+            (f" --write {args.write}" if args.write else "")
+        facts = machine_facts(version) + [(
+            "load average (1, 5, 15 min)",
+            f"{load_before} at the start, {load_average()} at the end (the benchmark's own hosts count in it)")]
+        date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        meta = {"command": command, "describe": describe, "facts": facts, "revision": measured,
+                "minutes": minutes, "date": date, "host_counts": args.host_counts, "scenarios": args.scenario_list}
+        log(f"raw figures: {save_results(results, meta)}")
+        if args.write:
+            Path(args.write).write_text(performance_page(results, args.host_counts, args.scenario_list, command,
+                                                         describe, facts, measured, minutes, date))
+            log(f"wrote {args.write}")
     missed = [t for t in targets(results, args.host_counts) if t.verdict == "MISS"]
     if code == 0 and missed:
         log(f"{len(missed)} target(s) missed (see above); the run itself succeeded")

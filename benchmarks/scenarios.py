@@ -17,7 +17,7 @@ import statistics
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 from .deployers import Deployer, Outcome
@@ -60,6 +60,20 @@ class Measurements:
     """Every timed outcome, by (scenario, host count, deployer)."""
 
     outcomes: dict[tuple[str, int, str], list[Outcome]] = field(default_factory=dict)
+
+    def to_json(self) -> list[dict]:
+        """Every outcome as plain data (for ``benchmarks/results/*.json``)."""
+        return [{"scenario": s, "hosts": n, "deployer": d, **asdict(o)}
+                for (s, n, d), found in self.outcomes.items() for o in found]
+
+    @classmethod
+    def from_json(cls, rows: list[dict]) -> "Measurements":
+        m = cls()
+        for row in rows:
+            m.add(row["scenario"], int(row["hosts"]), row["deployer"],
+                  Outcome(float(row["seconds"]), dict(row["round_trips"]), dict(row.get("steps", {})),
+                          dict(row.get("sshd_sessions", {}))))
+        return m
 
     def add(self, scenario: str, hosts: int, deployer: str, outcome: Outcome) -> None:
         self.outcomes.setdefault((scenario, hosts, deployer), []).append(outcome)
