@@ -55,7 +55,7 @@ class RunOutput:
             raise
         finally:
             facts = RunFacts(self.action, release, self.started, time.monotonic() - self._clock,
-                             ExitCode(code) if code in ExitCode._value2member_map_ else ExitCode.FAILED)
+                             ExitCode.FAILED if code == INTERRUPTED else ExitCode(code))
             doc = document(fleet, self.out.records, facts)
             if code == INTERRUPTED:
                 doc["result"], doc["exit_code"] = "interrupted", INTERRUPTED
