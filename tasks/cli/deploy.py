@@ -66,7 +66,8 @@ def prepare_jobs(targets: list[tuple[Stage, Host]], release_id: str, force_unloc
     return jobs
 
 
-@task(help={"trust-new-host-key": TRUST_HELP,
+@task(auto_shortflags=False,  # no -f that could mean --force or --force-unlock: every option is spelled out
+      help={"trust-new-host-key": TRUST_HELP,
             "force-unlock": "Remove a deploy lock left by a run that is gone (says whose it was), then deploy.",
             "force": "Deploy even to hosts whose live release already has this source and these settings.",
             "parallel": PARALLEL_HELP,
@@ -120,7 +121,8 @@ def rollout_batch_size(targets: list[tuple[Stage, Host]], given: str | None) -> 
     return text if text.endswith("%") else int(text)
 
 
-@task(help={"to": "Release id to go back to (default: the newest good one before the live release).",
+@task(auto_shortflags=False,
+      help={"to": "Release id to go back to (default: the newest good one before the live release).",
             "trust-new-host-key": TRUST_HELP,
             "force-unlock": "Remove a deploy lock left by a run that is gone, then roll back.",
             "parallel": PARALLEL_HELP, "roles": ROLES_HELP,
