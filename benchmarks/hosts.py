@@ -210,6 +210,10 @@ class HostPool:
     def close(self) -> list[str]:
         problems = [p for host in reversed(self.hosts) for p in stop_host(host)]
         self.hosts = []
+        try:
+            BENCH_ROOT.rmdir()  # only when no other run's hosts are in it
+        except OSError:
+            pass
         return problems
 
     def __exit__(self, *exc: object) -> None:
