@@ -179,7 +179,7 @@ def finish_hosts(fleet: Fleet, jobs: dict[str, HostDeploy]) -> None:
             discard(job)  # interrupted between build and switch
         result = {"pending": "interrupted", "built": "interrupted"}.get(slot.result, slot.result)
         finish(job.run, job.record.token,
-               job.record.log_entry(slot.alias, job.rel.release_id, result,
+               job.record.log_entry(slot.alias, job.previous if result == "noop" else job.rel.release_id, result,
                                     time.monotonic() - job.started, slot.message))
     locked = [s for s in fleet.slots if s.run is not None and jobs[s.alias].locked]
     fleet.each(finish_one, locked)
