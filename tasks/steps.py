@@ -116,18 +116,23 @@ class HostRun:
                                           + "\n".join(warnings[index]))
             state["record"] = None
 
+        def begin(index: int) -> None:
+            state["index"], state["record"] = index, self.out.begin(self.alias, steps[index].name,
+                                                                      steps[index].announce)
+
         def on_line(line: str) -> None:
             if line.startswith(STEP_MARK):
-                close(ok=True)
                 index = int(line[len(STEP_MARK):])
-                state["index"], state["record"] = index, self.out.begin(self.alias, steps[index].name,
-                                                                          steps[index].announce)
+                if index != state["index"]:
+                    close(ok=True)
+                    begin(index)
             elif line.startswith(release.FACTS_MARK) and int(state["index"]) >= 0:  # type: ignore[arg-type]
                 facts[int(state["index"])].update(release.parse_facts(line))  # type: ignore[arg-type]
             elif line.startswith(SOFT_ERROR_MARK) and int(state["index"]) >= 0:  # type: ignore[arg-type]
                 warnings[int(state["index"])].append(line[len(SOFT_ERROR_MARK):])  # type: ignore[arg-type]
 
         failed_step = lambda: steps[max(int(state["index"]), 0)].name  # type: ignore[arg-type]  # noqa: E731
+        begin(0)  # the first step starts now, with the upload of stdin (before its marker comes back)
         try:
             result = self.conn.run_script(body, stdin=stdin, timeout=timeout, on_line=on_line)
         except CommandTimeout as exc:

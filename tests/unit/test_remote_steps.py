@@ -100,3 +100,20 @@ def test_a_soft_step_says_why_it_failed() -> None:
     run, stream = host_run()
     run.remote_steps([Step("prune", script('fail "disk is read-only"'), soft=True)])
     assert "warning: prune failed, and the run goes on: disk is read-only" in stream.getvalue()
+
+
+def test_a_connection_lost_before_any_marker_fails_the_first_step_with_its_line() -> None:
+    from tasks.transport import ConnectError
+
+    class DroppedConnection:
+        round_trips = 0
+
+        def run_script(self, *args: object, **kwargs: object) -> RemoteResult:
+            raise ConnectError("web1: the SSH connection failed: EOFError")
+
+    run, stream = host_run()
+    run.conn = DroppedConnection()  # type: ignore[assignment]
+    with pytest.raises(StepFailed) as caught:
+        run.remote_steps([Step("upload", script("true")), Step("venv", script("true"))], stdin=b"x")
+    assert caught.value.step == "upload" and caught.value.code == 4
+    assert step_lines(stream) == ["upload FAILED"]
