@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.sandbox.hosts import (NginxPrefix, ProvisionError, SshdHost, ensure_deploy_user, free_port,
-                                 kill_pids, make_dir, pid_alive, processes_under, run, stop_pidfile)
+                                 kill_pids, make_dir, pid_alive, processes_under, run, start_sshd,
+                                 stop_pidfile)
 
 BENCH_USER = "wsgibench"
 BENCH_ROOT = Path("/srv/wsgideploy-bench")
@@ -92,16 +93,7 @@ def start_host(alias: str, user: str = BENCH_USER, attempts: int = 5) -> BenchHo
     try:
         nginx.prepare()
         make_dir(base / "apps", owner=user, mode=0o755)
-        last: Exception | None = None
-        for _ in range(attempts):
-            sshd = SshdHost(base / "ssh", user, free_port())
-            try:
-                sshd.start()
-                break
-            except ProvisionError as exc:
-                last = exc
-        else:
-            raise ProvisionError(f"could not start sshd for {alias} after {attempts} attempts: {last}")
+        sshd = start_sshd(base / "ssh", user, alias, attempts)
     except BaseException:
         shutil.rmtree(base, ignore_errors=True)
         raise

@@ -751,3 +751,17 @@ def remove_tree(path: Path) -> bool:
     else:
         path.unlink()
     return True
+
+
+def start_sshd(directory: Path, user: str, alias: str, attempts: int = 5) -> SshdHost:
+    """An `SshdHost` for ``user`` in ``directory``, started on a free loopback port; a port
+    taken between `free_port` and sshd's bind is retried with another one."""
+    last: Exception | None = None
+    for _ in range(attempts):
+        sshd = SshdHost(directory, user, free_port())
+        try:
+            sshd.start()
+            return sshd
+        except ProvisionError as exc:
+            last = exc
+    raise ProvisionError(f"could not start sshd for {alias} after {attempts} attempts: {last}")

@@ -24,13 +24,13 @@ import pytest
 from tasks.sandbox.hosts import (
     NginxPrefix,
     ProcInfo,
-    ProvisionError,
     SshdHost,
     free_port,
     kill_pids,
     make_dir,
     pid_alive,
     processes_under,
+    start_sshd,
     stop_pidfile,
 )
 
@@ -105,16 +105,7 @@ def start_host(user: str, alias: str = "web1", attempts: int = 5) -> TestHost:
     nginx = NginxPrefix(base / "nginx", owner=user)
     try:
         nginx.prepare()
-        last: Exception | None = None
-        for _ in range(attempts):
-            sshd = SshdHost(base / "ssh", user, free_port())
-            try:
-                sshd.start()
-                break
-            except ProvisionError as exc:
-                last = exc
-        else:
-            raise ProvisionError(f"could not start sshd for {alias} after {attempts} attempts: {last}")
+        sshd = start_sshd(base / "ssh", user, alias, attempts)
     except BaseException:
         shutil.rmtree(base, ignore_errors=True)
         raise
