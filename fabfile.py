@@ -1,4 +1,4 @@
 """wsgideploy's entry point for ``fab``: every task lives in ``tasks/``."""
-from tasks import namespace
+from wsgideploy import namespace
 
 ns = namespace

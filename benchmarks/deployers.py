@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from tasks.sandbox.hosts import toml_dumps
+from wsgideploy.sandbox.hosts import toml_dumps
 
 from . import procs
 from .configs import CONFIG_DIR, gunicorn_conf, nginx_site

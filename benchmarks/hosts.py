@@ -2,7 +2,7 @@
 
 A `BenchHost` lives in ``/srv/wsgideploy-bench/<alias>-<pid>-<random>/`` and is reached as
 the non-root user ``wsgibench`` (passwordless sudo) on a free 127.0.0.1 port, exactly like the
-integration tests' hosts (see `tasks.sandbox.hosts`). Each deployer gets its own app (name,
+integration tests' hosts (see `wsgideploy.sandbox.hosts`). Each deployer gets its own app (name,
 root and nginx port) on every host, so that the three deployers can take turns run by run.
 
 `HostPool` makes N hosts and tears all of them down, whatever happened; `reap_stale` removes
@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.sandbox.hosts import (NginxPrefix, ProvisionError, SshdHost, ensure_deploy_user, free_port,
+from wsgideploy.sandbox.hosts import (NginxPrefix, ProvisionError, SshdHost, ensure_deploy_user, free_port,
                                  kill_pids, make_dir, pid_alive, processes_under, run, start_sshd,
                                  stop_pidfile)
 

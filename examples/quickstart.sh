@@ -4,12 +4,12 @@
 #   2. start the local sandbox host (it says exactly what it changes on this machine first),
 #   3. deploy examples/hello to it with `fab -H sandbox deploy`,
 #   4. print the URL and the page it serves.
-# Undo everything with: python3 -m tasks.sandbox down
+# Undo everything with: python3 -m wsgideploy.sandbox down
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/install-deps.sh
 PYTHON=${PYTHON:-python3}
-"$PYTHON" -m tasks.sandbox up
+"$PYTHON" -m wsgideploy.sandbox up
 echo
 echo "== fab -H sandbox deploy"
 fab -H sandbox deploy
@@ -20,4 +20,4 @@ echo "== the example app is served at $url (Host: localhost)"
 curl -fsS -H 'Host: localhost' "$url"
 echo
 echo "Next: edit VERSION in examples/hello/app.py, run 'fab -H sandbox deploy' again, then 'fab -H sandbox rollback'."
-echo "Remove the sandbox with: $PYTHON -m tasks.sandbox down"
+echo "Remove the sandbox with: $PYTHON -m wsgideploy.sandbox down"

@@ -19,11 +19,14 @@ FINGERPRINT_FILE = "fingerprint"  # in the release's config dir
 
 
 def directory_hash(directory: Path | None) -> str:
-    """A hash of every file's path and content under ``directory`` ('' for none)."""
+    """A hash of every file's path and content under ``directory`` ('' for none).
+
+    Python's byte-code caches are left out: importing the templates package writes them.
+    """
     if directory is None or not directory.is_dir():
         return ""
     digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 

@@ -19,21 +19,21 @@ if TYPE_CHECKING:
 
 # server -> the module that runs it
 SERVER_MODULES: dict[str, str] = {
-    "gunicorn": "tasks.commands.gunicorn",
-    "uwsgi": "tasks.commands.uwsgi",
-    "mod_wsgi": "tasks.commands.mod_wsgi",
-    "fastcgi": "tasks.commands.fastcgi",
-    "cgi": "tasks.commands.cgi",
-    "gevent": "tasks.commands.standalone_gevent",
-    "tornado": "tasks.commands.standalone_tornado",
-    "twisted": "tasks.commands.standalone_twisted",
+    "gunicorn": "wsgideploy.commands.gunicorn",
+    "uwsgi": "wsgideploy.commands.uwsgi",
+    "mod_wsgi": "wsgideploy.commands.mod_wsgi",
+    "fastcgi": "wsgideploy.commands.fastcgi",
+    "cgi": "wsgideploy.commands.cgi",
+    "gevent": "wsgideploy.commands.standalone_gevent",
+    "tornado": "wsgideploy.commands.standalone_tornado",
+    "twisted": "wsgideploy.commands.standalone_twisted",
 }
 
 # proxy -> the module that configures and controls it
 PROXY_MODULES: dict[str, str] = {
-    "nginx": "tasks.commands.nginx",
-    "apache": "tasks.commands.apache",
-    "lighttpd": "tasks.commands.lighttpd",
+    "nginx": "wsgideploy.commands.nginx",
+    "apache": "wsgideploy.commands.apache",
+    "lighttpd": "wsgideploy.commands.lighttpd",
 }
 
 # Which front servers each app server can sit behind.

@@ -42,7 +42,7 @@ class LiveState:
     root_writable: bool = False
     current: str = ""                  # the live release id, '' when nothing is live
     lock_holder: str | None = None     # the lock's owner.json, None when the lock is free
-    live_fingerprint: str = ""         # the live release's (see tasks.fingerprint), '' when unrecorded
+    live_fingerprint: str = ""         # the live release's (see wsgideploy.fingerprint), '' when unrecorded
     complete_venvs: frozenset[str] = frozenset()
     files: Mapping[str, str | None] = field(default_factory=dict)  # label -> content, None if missing
     log: tuple[str, ...] = ()          # deploy log lines that name the live release
@@ -150,7 +150,7 @@ class HostPlan:
     source_hash: str                   # the new release's, SOURCE_HASH_LENGTH hex digits
     live_source_hash: str | None       # the live release's, from the deploy log
     lock_holder: str | None            # owner.json of a held lock, None when free
-    fingerprint: str = ""              # this deploy's on this host (see tasks.fingerprint)
+    fingerprint: str = ""              # this deploy's on this host (see wsgideploy.fingerprint)
     live_fingerprint: str = ""         # the live release's, '' when it records none
     configs: tuple[ConfigPlan, ...] = ()
     problems: tuple[str, ...] = ()     # why a deploy now would fail

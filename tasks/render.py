@@ -1,6 +1,7 @@
 """Render the configs a release needs from the Jinja2 templates in ``templates/``."""
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -10,7 +11,9 @@ from .inventory import App
 from .layout import Layout
 from .modes import app_server, front_server
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+# The bundled templates: package data of the wheel (`wsgideploy/templates`), which is
+# `templates/` at the top of the repository in an editable install.
+TEMPLATES_DIR = Path(str(resources.files("wsgideploy.templates")))
 
 # Defaults for the free ``[vars]`` the bundled templates use.
 DEFAULT_VARS: dict[str, Any] = {

@@ -244,7 +244,8 @@ def env_file_content(app: App, environ: Mapping[str, str]) -> tuple[bytes, list[
 @functools.cache
 def dotenv_parser() -> types.ModuleType:
     """``templates/wsgideploy_env.py``, the loader the hosts run, to read .env text the same way."""
-    path = Path(__file__).resolve().parent.parent / "templates" / "wsgideploy_env.py"
+    from .render import TEMPLATES_DIR
+    path = TEMPLATES_DIR / "wsgideploy_env.py"
     spec = importlib.util.spec_from_file_location("wsgideploy_env", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

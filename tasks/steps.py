@@ -1,7 +1,7 @@
 """The named steps of a deploy, each one remote script over the host's connection.
 
 A step takes a `HostRun` (the host, its stage, its connection and the
-reporter), builds its script with `tasks.commands`, runs it once, and turns a
+reporter), builds its script with `wsgideploy.commands`, runs it once, and turns a
 failure into `StepFailed` with the host's own error text.
 """
 from __future__ import annotations

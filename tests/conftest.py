@@ -17,7 +17,8 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[1]
 INTEGRATION_DIR = PROJECT / "tests" / "integration"
 
-# `tasks` is the project's package; make it importable however pytest was started.
+# `tests` (and `benchmarks`) import from the project root; `wsgideploy` itself is the installed
+# (editable) package, built from tasks/ and templates/ (see pyproject.toml).
 if str(PROJECT) not in sys.path:
     sys.path.insert(0, str(PROJECT))
 

@@ -1,1 +1,1 @@
-"""The ``fab`` tasks. Each module is thin: it selects hosts and calls `tasks.flow` or `tasks.steps`."""
+"""The ``fab`` tasks. Each module is thin: it selects hosts and calls `wsgideploy.flow` or `wsgideploy.steps`."""

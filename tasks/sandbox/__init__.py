@@ -1,8 +1,8 @@
 """A local sandbox to try wsgideploy on this machine, and the provisioning it shares with the tests.
 
-``python -m tasks.sandbox up|down|status`` creates (and removes) a deploy user, an sshd on a
-loopback port, a private nginx prefix and ``inventories/sandbox.toml``; see `tasks.sandbox.manage`.
-The building blocks live in `tasks.sandbox.hosts` (standard library only).
+``python -m wsgideploy.sandbox up|down|status`` creates (and removes) a deploy user, an sshd on a
+loopback port, a private nginx prefix and ``inventories/sandbox.toml``; see `wsgideploy.sandbox.manage`.
+The building blocks live in `wsgideploy.sandbox.hosts` (standard library only).
 """
 from __future__ import annotations
 

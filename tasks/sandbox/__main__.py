@@ -1,4 +1,4 @@
-"""``python -m tasks.sandbox up|down|status``."""
+"""``python -m wsgideploy.sandbox up|down|status``."""
 import sys
 
 from .manage import main

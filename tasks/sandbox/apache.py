@@ -1,6 +1,6 @@
 """A private Apache "prefix" for a simulated host: its own ServerRoot, config, pidfile and logs.
 
-The model is `tasks.sandbox.hosts.NginxPrefix`. Nothing here starts Apache: the deploy tool
+The model is `wsgideploy.sandbox.hosts.NginxPrefix`. Nothing here starts Apache: the deploy tool
 starts it (``apache2 -f <conf> -k graceful`` starts an Apache that is not running), and
 `ApachePrefix.stop` stops it by the pid in its pidfile, never by name.
 

@@ -1,6 +1,6 @@
 """Provisioning for local simulated hosts: a deploy user, a private sshd, a private nginx prefix.
 
-Used by the sandbox CLI (``python -m tasks.sandbox``) and by the integration test
+Used by the sandbox CLI (``python -m wsgideploy.sandbox``) and by the integration test
 fixtures. Everything here runs on *this* machine, as root, and only ever binds
 loopback addresses. Processes are started through their pidfiles and stopped by
 pid (never by name); every subprocess call has a timeout.

@@ -1,6 +1,6 @@
 """A private lighttpd for a simulated host: its own main config, pidfile, logs and sites dirs.
 
-Like `tasks.sandbox.hosts.NginxPrefix`: `prepare` writes it and nothing here starts it (the
+Like `wsgideploy.sandbox.hosts.NginxPrefix`: `prepare` writes it and nothing here starts it (the
 deploy tool starts lighttpd when it is not running, with ``lighttpd -f <conf>``). With
 ``owner`` the whole prefix belongs to that user, and lighttpd runs as that user without sudo
 (no ``server.username``) on a high loopback port. ``/etc/lighttpd`` is never read or written.

@@ -30,7 +30,7 @@ if __package__:
 else:
     from helpers import (HELLO_APP, LOCK_FILE, TEST_USER, TESTS_ROOT, TestHost, host_factory,
                          reap_stale_hosts)
-from tasks.sandbox.hosts import ensure_deploy_user, file_lock, make_dir, toml_dumps
+from wsgideploy.sandbox.hosts import ensure_deploy_user, file_lock, make_dir, toml_dumps
 
 REQUIRED_BINARIES = ("/usr/sbin/sshd", "ssh-keygen", "nginx", "sudo", "visudo", "useradd")
 

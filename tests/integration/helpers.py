@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import pytest
 
-from tasks.sandbox.hosts import (
+from wsgideploy.sandbox.hosts import (
     NginxPrefix,
     ProcInfo,
     SshdHost,
@@ -119,14 +119,14 @@ def start_host(user: str, alias: str = "web1", attempts: int = 5) -> TestHost:
 def _stop_apache(host: TestHost) -> None:
     """Stop the host's own Apache (tests of the Apache modes start one), by its pidfile."""
     if (host.base / "apache").exists():
-        from tasks.sandbox.apache import ApachePrefix
+        from wsgideploy.sandbox.apache import ApachePrefix
         ApachePrefix(host.base / "apache").stop()
 
 
 def _stop_lighttpd(host: TestHost) -> None:
     """Stop the host's own lighttpd (tests of the FastCGI mode start one), by its pidfile."""
     if (host.base / "lighttpd").exists():
-        from tasks.sandbox.lighttpd import LighttpdPrefix
+        from wsgideploy.sandbox.lighttpd import LighttpdPrefix
         LighttpdPrefix(host.base / "lighttpd", port=0).stop()
 
 

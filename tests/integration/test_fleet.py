@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from .fabcli import EXAMPLE, PROJECT, app_info, fab, hello_app_table
 from .helpers import TestHost, copy_app, http_get
-from tasks.sandbox.hosts import descendants, proc_info
+from wsgideploy.sandbox.hosts import descendants, proc_info
 
 UNHEALTHY_WHEN_MARKED = '''
 _MARK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))), "unhealthy")

@@ -1,7 +1,7 @@
 """The app inside Apache: mod_wsgi (daemon mode), CGI, and FastCGI under mod_fcgid, over real
 SSH with the real ``fab``.
 
-Each test host gets its own Apache (`tasks.sandbox.apache.ApachePrefix`: its own ServerRoot,
+Each test host gets its own Apache (`wsgideploy.sandbox.apache.ApachePrefix`: its own ServerRoot,
 config, pidfile and logs, modules from Debian's /usr/lib/apache2/modules), run as the deploy
 user ``wsgitest`` without sudo on the host's own loopback port. Every check is a real HTTP
 request through that Apache:
@@ -30,9 +30,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from tasks.inventory import APP_KEYS
-from tasks.sandbox.apache import ApachePrefix
-from tasks.sandbox.hosts import pid_alive
+from wsgideploy.inventory import APP_KEYS
+from wsgideploy.sandbox.apache import ApachePrefix
+from wsgideploy.sandbox.hosts import pid_alive
 
 from .fabcli import EXAMPLE, app_info, fab, hello_app_table
 from .helpers import TestHost, copy_app, http_get

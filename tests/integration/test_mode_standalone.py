@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.sandbox.hosts import pid_alive
+from wsgideploy.sandbox.hosts import pid_alive
 
 from .fabcli import EXAMPLE, app_info, fab, hello_app_table
 from .helpers import TestHost, copy_app, http_get

@@ -18,7 +18,7 @@ import pytest
 from .fabcli import EXAMPLE, PROJECT, app_info, fab, hello_app_table
 from .helpers import copy_app, http_get
 from .load import RequestStream
-from tasks.sandbox.hosts import descendants, proc_info
+from wsgideploy.sandbox.hosts import descendants, proc_info
 
 V1, V2 = "1.0.0", "2.0.0"
 

@@ -37,7 +37,7 @@ import pytest
 from .fabcli import EXAMPLE, app_info, fab as run_fab, hello_app_table
 from .helpers import TestHost, copy_app, http_get
 from .load import RequestStream, Result
-from tasks.sandbox.hosts import pid_alive
+from wsgideploy.sandbox.hosts import pid_alive
 
 
 # The load: a request every 2 ms on average from 8 threads (unpaced, 8 threads reach well over

@@ -12,7 +12,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
-from tasks.inventory import App  # noqa: E402
+from wsgideploy.inventory import App  # noqa: E402
 
 
 def bash_syntax_error(text: str) -> str | None:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tasks.commands import gunicorn, health, nginx, release, venv
-from tasks.commands.shell import PRELUDE, maybe_sudo, script
-from tasks.inventory import Nginx
-from tasks.layout import Layout
-from tasks.modes import ServerContext
+from wsgideploy.commands import gunicorn, health, nginx, release, venv
+from wsgideploy.commands.shell import PRELUDE, maybe_sudo, script
+from wsgideploy.inventory import Nginx
+from wsgideploy.layout import Layout
+from wsgideploy.modes import ServerContext
 
 RID = "20261121T101500Z"
 ROOT = "/srv/hello"

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.commands import gunicorn, health, nginx, release, shell, venv
-from tasks.inventory import Nginx
-from tasks.layout import Layout
-from tasks.modes import ServerContext
+from wsgideploy.commands import gunicorn, health, nginx, release, shell, venv
+from wsgideploy.inventory import Nginx
+from wsgideploy.layout import Layout
+from wsgideploy.modes import ServerContext
 
 RID = "20261121T101500Z"
 KEY = "py3.11.7-0123456789abcdef"

@@ -15,11 +15,11 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from tasks.flow import choose_rollback_target
-from tasks.layout import Layout
-from tasks.record import RunRecord, describe_holder
-from tasks.render import TEMPLATES_DIR, VERBATIM_FILES, render_release_configs, template_context
-from tasks.source import SourceError, env_file_content
+from wsgideploy.flow import choose_rollback_target
+from wsgideploy.layout import Layout
+from wsgideploy.record import RunRecord, describe_holder
+from wsgideploy.render import TEMPLATES_DIR, VERBATIM_FILES, render_release_configs, template_context
+from wsgideploy.source import SourceError, env_file_content
 
 LOADER_PATH = Path(__file__).resolve().parents[2] / "templates" / "wsgideploy_env.py"
 
@@ -324,7 +324,7 @@ def test_describe_holder_of_json_that_is_not_an_object_returns_the_text(text: st
 # --- template overrides ---------------------------------------------------------
 
 def context() -> dict:
-    from tasks.inventory import App
+    from wsgideploy.inventory import App
     app = App(name="hello", source=Path("/nonexistent/hello"), wsgi="app:app", root="/srv/hello")
     return template_context(app, Layout("/srv/hello"), "20261121T101500Z", "static", {})
 

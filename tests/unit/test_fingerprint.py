@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from tasks.fingerprint import directory_hash, release_fingerprint
-from tasks.inventory import App, Hook, Hooks, Host, Nginx, Ssh, Stage
+from wsgideploy.fingerprint import directory_hash, release_fingerprint
+from wsgideploy.inventory import App, Hook, Hooks, Host, Nginx, Ssh, Stage
 
 
 def stage_and_host(**app: object) -> tuple[Stage, Host]:

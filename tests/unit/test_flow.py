@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.flow import choose_rollback_target
+from wsgideploy.flow import choose_rollback_target
 
 R1, R2, R3, R4 = "20261101T000000Z", "20261110T120000Z", "20261121T101500Z", "20261122T080000Z"
 

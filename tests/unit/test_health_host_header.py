@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tasks.commands.shell import PRELUDE
-from tasks.inventory import App, Host, Nginx, Ssh, Stage
-from tasks.output import Reporter
-from tasks.steps import HostRun, check_health
-from tasks.transport import RemoteResult
+from wsgideploy.commands.shell import PRELUDE
+from wsgideploy.inventory import App, Host, Nginx, Ssh, Stage
+from wsgideploy.output import Reporter
+from wsgideploy.steps import HostRun, check_health
+from wsgideploy.transport import RemoteResult
 
 
 class RecordingConnection:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.inventory import (App, Health, Host, InventoryError, Nginx, ProxyFixCounts, Ssh, UnknownHostError,
+from wsgideploy.inventory import (App, Health, Host, InventoryError, Nginx, ProxyFixCounts, Ssh, UnknownHostError,
                              load_inventories, load_stage, resolve_aliases)
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]

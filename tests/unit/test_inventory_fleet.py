@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.inventory import App, Health, Hook, Host, InventoryError, ProxyFixCounts, Rollout, load_stage
-from tasks.rollout import batch_length, batches
+from wsgideploy.inventory import App, Health, Hook, Host, InventoryError, ProxyFixCounts, Rollout, load_stage
+from wsgideploy.rollout import batch_length, batches
 
 APP = '[app]\nname = "hello"\nsource = "src"\nwsgi = "app:app"\nroot = "/srv/hello"\n'
 WEB1 = '[hosts.web1]\nhostname = "web1.example.com"\n'

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.inventory import Hook, Hooks, Host, InventoryError, load_stage
+from wsgideploy.inventory import Hook, Hooks, Host, InventoryError, load_stage
 
 APP = '[app]\nname = "hello"\nsource = "src"\nwsgi = "app:app"\nroot = "/srv/hello"\n'
 

@@ -30,13 +30,13 @@ from typing import Iterator
 import jinja2
 import pytest
 
-from tasks.commands import standalone
-from tasks.commands.release import parse_facts
-from tasks.inventory import App
-from tasks.layout import Layout
-from tasks.modes import COMPATIBLE, SERVER_MODULES, ServerContext, app_server
-from tasks.render import TEMPLATES_DIR, render, render_release_configs, template_context
-from tasks.sandbox.hosts import NginxPrefix
+from wsgideploy.commands import standalone
+from wsgideploy.commands.release import parse_facts
+from wsgideploy.inventory import App
+from wsgideploy.layout import Layout
+from wsgideploy.modes import COMPATIBLE, SERVER_MODULES, ServerContext, app_server
+from wsgideploy.render import TEMPLATES_DIR, render, render_release_configs, template_context
+from wsgideploy.sandbox.hosts import NginxPrefix
 
 SERVERS = ("gevent", "tornado", "twisted")
 RID = "20261121T101500Z"
@@ -67,7 +67,7 @@ def configs(server: str, root: str = "/srv/hello", **fields) -> dict[str, str]:
 @pytest.mark.parametrize("server", SERVERS)
 def test_each_container_module_has_the_protocol_names(server: str) -> None:
     module = app_server(server)
-    assert SERVER_MODULES[server] == f"tasks.commands.standalone_{server}"
+    assert SERVER_MODULES[server] == f"wsgideploy.commands.standalone_{server}"
     assert COMPATIBLE[server] == ("nginx",)
     assert len(module.PACKAGES) == 1 and module.PACKAGES[0].lower().startswith(server)
     assert module.CONFIG_TEMPLATES == {f"{server}_runner.py": f"standalone/{server}.py.j2"}

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tasks.commands import uwsgi
-from tasks.inventory import App
-from tasks.layout import Layout
-from tasks.modes import ServerContext, app_server
-from tasks.render import TEMPLATES_DIR, render_release_configs, template_context
+from wsgideploy.commands import uwsgi
+from wsgideploy.inventory import App
+from wsgideploy.layout import Layout
+from wsgideploy.modes import ServerContext, app_server
+from wsgideploy.render import TEMPLATES_DIR, render_release_configs, template_context
 
 RID = "20261121T101500Z"
 ROOT = "/srv/hello"

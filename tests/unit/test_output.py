@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tasks.output import Reporter
+from wsgideploy.output import Reporter
 
 STEP_LINE = re.compile(r"^\[(?P<host>[^\]]+)\] (?P<name>\S+) +(?P<status>ok|FAILED) +(?P<seconds>\d+\.\d\d)s"
                        r"(?:  (?P<detail>.+))?$")

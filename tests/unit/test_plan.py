@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from tasks.commands import plan as plan_commands
-from tasks.inventory import Apache, Lighttpd, Nginx
-from tasks.layout import Layout
-from tasks.plan import (ConfigPlan, HostPlan, LiveState, build_plan, diff_config, format_plan,
+from wsgideploy.commands import plan as plan_commands
+from wsgideploy.inventory import Apache, Lighttpd, Nginx
+from wsgideploy.layout import Layout
+from wsgideploy.plan import (ConfigPlan, HostPlan, LiveState, build_plan, diff_config, format_plan,
                         live_source_hash, parse_live_state, pip_command, unified_diff)
-from tasks.source import Install, LocalRelease
+from wsgideploy.source import Install, LocalRelease
 
 LIVE, NEW = "20261120T090000Z", "20261121T101500Z"
 HASH = "ab" * 32
@@ -295,6 +295,6 @@ def test_pip_command_shows_release_relative_paths() -> None:
 
 
 def test_plan_is_a_task_with_its_help() -> None:
-    from tasks import namespace
+    from wsgideploy import namespace
     task = namespace.tasks["plan"]
     assert task.__doc__.startswith("Show what deploy would do on each host")

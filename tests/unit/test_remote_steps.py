@@ -11,12 +11,12 @@ from typing import Callable
 
 import pytest
 
-from tasks.commands.shell import script
-from tasks.errors import StepFailed
-from tasks.inventory import App, Host, Nginx, Ssh, Stage
-from tasks.output import Reporter
-from tasks.steps import HostRun, Step
-from tasks.transport import RemoteResult
+from wsgideploy.commands.shell import script
+from wsgideploy.errors import StepFailed
+from wsgideploy.inventory import App, Host, Nginx, Ssh, Stage
+from wsgideploy.output import Reporter
+from wsgideploy.steps import HostRun, Step
+from wsgideploy.transport import RemoteResult
 
 
 class LocalConnection:
@@ -103,7 +103,7 @@ def test_a_soft_step_says_why_it_failed() -> None:
 
 
 def test_a_connection_lost_before_any_marker_fails_the_first_step_with_its_line() -> None:
-    from tasks.transport import ConnectError
+    from wsgideploy.transport import ConnectError
 
     class DroppedConnection:
         round_trips = 0

@@ -17,9 +17,9 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from tasks.inventory import App
-from tasks.layout import Layout
-from tasks.render import DEFAULT_VARS, environment, render, render_release_configs, template_context
+from wsgideploy.inventory import App
+from wsgideploy.layout import Layout
+from wsgideploy.render import DEFAULT_VARS, environment, render, render_release_configs, template_context
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
@@ -128,7 +128,7 @@ def test_wsgi_spec_with_quotes_stays_a_valid_python_string() -> None:
 
 
 def test_entry_wraps_the_app_in_proxyfix_with_the_inventory_counts() -> None:
-    from tasks.inventory import ProxyFixCounts
+    from wsgideploy.inventory import ProxyFixCounts
     entry = render_release_configs(hello_context(proxy_fix=ProxyFixCounts(x_for=2, x_proto=1)))["wsgideploy_entry.py"]
     assert "ProxyFix(application, x_for=2, x_proto=1,\n                       x_host=0, x_port=0," in entry
     plain = render_release_configs(hello_context(proxy_fix=None))["wsgideploy_entry.py"]

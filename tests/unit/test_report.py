@@ -5,11 +5,11 @@ import io
 import json
 from pathlib import Path
 
-from tasks.errors import ExitCode
-from tasks.fleet import Fleet
-from tasks.inventory import App, Host, Nginx, Ssh, Stage
-from tasks.output import Reporter, StepRecord
-from tasks.report import RunFacts, document, run_result, summary_lines
+from wsgideploy.errors import ExitCode
+from wsgideploy.fleet import Fleet
+from wsgideploy.inventory import App, Host, Nginx, Ssh, Stage
+from wsgideploy.output import Reporter, StepRecord
+from wsgideploy.report import RunFacts, document, run_result, summary_lines
 
 REL = "20261121T101500Z"
 

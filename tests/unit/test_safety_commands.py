@@ -1,7 +1,7 @@
 """The safety scripts (lock, prune, hooks, .env upload, deploy log, release list,
 session stop) run for real with a local bash against a fake layout under tmp_path.
 
-Nothing here needs SSH or root: each script is run the way `tasks.transport` runs
+Nothing here needs SSH or root: each script is run the way `wsgideploy.transport` runs
 it on a host (``bash -c <script>``), and the test looks at the files it left.
 """
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.commands import history, hooks, lock, prune, release, secrets
-from tasks.commands.release import parse_facts
-from tasks.commands.shell import SESSION_MARK, script, stop_session
-from tasks.layout import Layout
+from wsgideploy.commands import history, hooks, lock, prune, release, secrets
+from wsgideploy.commands.release import parse_facts
+from wsgideploy.commands.shell import SESSION_MARK, script, stop_session
+from wsgideploy.layout import Layout
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 R = [f"20261121T1000{n:02d}Z" for n in range(1, 7)]  # R[0] .. R[5] are r1 .. r6, sortable by name
@@ -29,7 +29,7 @@ R = [f"20261121T1000{n:02d}Z" for n in range(1, 7)]  # R[0] .. R[5] are r1 .. r6
 
 def run_bash(text: str, cwd: Path, stdin: bytes | None = None, prefix: str = "",
              timeout: float = 20) -> subprocess.CompletedProcess:
-    """Run ``text`` as `tasks.transport` does on a host: ``bash -c <script>``, with a small env."""
+    """Run ``text`` as `wsgideploy.transport` does on a host: ``bash -c <script>``, with a small env."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "LC_ALL": "C"}
     result = subprocess.run(["bash", "-c", prefix + text], cwd=cwd, input=stdin if stdin is not None else b"",
                             capture_output=True, timeout=timeout, env=env)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.commands.shell import script, write_file
+from wsgideploy.commands.shell import script, write_file
 
 CONTENTS = [
     pytest.param("", id="empty"),
@@ -21,14 +21,14 @@ CONTENTS = [
     pytest.param("%s %d %% \\n \\t \\\\\n", id="printf-escapes"),
     pytest.param("tabs\tand unicode: é ✓ 日本\n", id="unicode"),
     pytest.param("EOF\n'EOF'\nEOF\n", id="heredoc-markers"),
-    # The script travels as one `bash -c` argument (tasks.transport), and Linux caps a
+    # The script travels as one `bash -c` argument (wsgideploy.transport), and Linux caps a
     # single argument at 128 KiB, so the base64 of one file must stay below that.
     pytest.param("x" * 60_000 + "\n", id="large"),
 ]
 
 
 def run_bash(text: str, cwd: Path) -> subprocess.CompletedProcess:
-    """Run ``text`` the way `tasks.transport` does on a host: ``bash -c <script>``."""
+    """Run ``text`` the way `wsgideploy.transport` does on a host: ``bash -c <script>``."""
     return subprocess.run(["bash", "-c", text], cwd=cwd, capture_output=True, text=True, timeout=20,
                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd)})
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.source import (SourceError, build_archive, find_static_dir, new_release_id, plan_install,
+from wsgideploy.source import (SourceError, build_archive, find_static_dir, new_release_id, plan_install,
                           prepare_release, release_files, shared_kinds)
 
 APP_FILES: dict[str, str | bytes] = {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.static_check import RunCall, describe, find_unguarded_run_calls, python_files
+from wsgideploy.static_check import RunCall, describe, find_unguarded_run_calls, python_files
 
 # (case id, source of app.py, expected [(line, code)])
 CASES: list[tuple[str, str, list[tuple[int, str]]]] = [

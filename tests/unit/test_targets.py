@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from invoke import Config, Context
 
-from tasks.inventory import InventoryError, UnknownHostError
-from tasks.targets import INVENTORIES_ENV, STAGE_ENV, NoTargetsError, inventories_dir, select_targets, stage_names
+from wsgideploy.inventory import InventoryError, UnknownHostError
+from wsgideploy.targets import INVENTORIES_ENV, STAGE_ENV, NoTargetsError, inventories_dir, select_targets, stage_names
 
 APP = '[app]\nname = "hello"\nsource = "src"\nwsgi = "app:app"\nroot = "/srv/hello"\n'
 STAGES = {

@@ -1,0 +1,1 @@
+"""The bundled Jinja2 templates, installed as package data (`wsgideploy/templates`)."""
