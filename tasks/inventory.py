@@ -467,7 +467,7 @@ APP_KEYS: dict[str, Check] = {
     "installer": _one_of(INSTALLERS),
     "pip_cache": _is_bool,
 }
-APP_REQUIRED = ("name", "source", "wsgi", "root")
+APP_REQUIRED = ("name", "wsgi", "root")
 HEALTH_KEYS: dict[str, Check] = {"path": _is_url_path, "status": _is_int(100, 599), "timeout": _is_number}
 NGINX_KEYS: dict[str, Check] = {
     "sites_available": _is_abs_path,
@@ -588,9 +588,13 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
         if not isinstance(raw, dict):
             raise InventoryError(path, key, "must be a table")
         _check_table(path, key, raw, HOST_KEYS, HOST_REQUIRED)
+        identity = _expand(raw.get("identity"), path.parent)
+        if identity and not Path(identity).is_file():
+            raise InventoryError(path, f"{key}.identity", f"is not a file: {identity} (the SSH key to log in with; "
+                                 "remove the key to use ssh-agent and ~/.ssh/id_*)")
         hosts.append(Host(
             alias=alias, stage=stage_name, hostname=raw["hostname"], port=raw.get("port", 22),
-            user=raw.get("user"), identity=_expand(raw.get("identity"), path.parent),
+            user=raw.get("user"), identity=identity,
             known_hosts=_expand(raw.get("known_hosts"), path.parent),
             roles=tuple(raw.get("roles", ())), vars=dict(raw.get("vars", {})),
         ))
@@ -631,7 +635,9 @@ def _build_app(path: Path, raw_app: Mapping[str, Any], error: Callable[[str, str
     """Build an App from an ``[app]`` table whose keys and ``health`` table are already checked.
     ``error(key, problem)`` makes the error for a key (``app.proxy``, ``hosts.web2.app.proxy``)."""
     health = raw_app.get("health", {})
-    source = Path(_expand(raw_app["source"], path.parent) or "")
+    # Without `source`, the app is the directory that holds the inventory folder:
+    # the repository root for `deploy/production.toml` written by `wsgideploy init`.
+    source = Path(_expand(raw_app.get("source", ".."), path.parent) or "")
     if not source.is_dir():
         raise error("source", f"is not a local directory: {source}")
     server, proxy = raw_app.get("server", "gunicorn"), raw_app.get("proxy", "nginx")

@@ -9,23 +9,69 @@ from invoke import Context
 
 from .inventory import Host, Stage, UnknownHostError, did_you_mean, load_inventories, resolve_aliases
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 STAGE_ENV = "FABRIC_DEPLOY_STAGE"
 INVENTORIES_ENV = "WSGIDEPLOY_INVENTORIES"
+# The folders that hold stage files, looked for in this order in each directory:
+# `deploy/` is what `wsgideploy init` writes in an app's repository.
+INVENTORY_FOLDERS = ("deploy", "inventories")
 
 
 class NoTargetsError(Exception):
     """The command line selected no host."""
 
 
+class NoInventoriesError(NoTargetsError):
+    """No folder of stage files was found from the current directory up."""
+
+
+def find_inventories(start: Path) -> Path | None:
+    """The first ``deploy/`` or ``inventories/`` holding ``*.toml`` files, from ``start`` upwards.
+
+    The walk stops at the repository root (the directory with ``.git``), as git's own
+    search does, or at ``/``; None when nothing was found.
+    """
+    for directory in (start, *start.parents):
+        for name in INVENTORY_FOLDERS:
+            candidate = directory / name
+            if candidate.is_dir() and any(candidate.glob("*.toml")):
+                return candidate
+        if (directory / ".git").exists():
+            return None
+    return None
+
+
 def inventories_dir() -> Path:
-    """``$WSGIDEPLOY_INVENTORIES`` if set, else the project's ``inventories/``."""
-    return Path(os.environ.get(INVENTORIES_ENV) or PROJECT_DIR / "inventories")
+    """``$WSGIDEPLOY_INVENTORIES`` if set, else `find_inventories` from the current directory.
+
+    Raises `NoInventoriesError` (naming where it looked and the fix) when there is none.
+    """
+    if os.environ.get(INVENTORIES_ENV):
+        return Path(os.environ[INVENTORIES_ENV])
+    cwd = Path.cwd()
+    found = find_inventories(cwd)
+    if found is None:
+        raise NoInventoriesError(
+            f"no inventory found: looked for {' or '.join(f'{n}/*.toml' for n in INVENTORY_FOLDERS)} in {cwd} "
+            f"and its parents up to the repository root; run `wsgideploy init` in your app's repository, "
+            f"or set {INVENTORIES_ENV}")
+    return found
+
+
+def project_dir() -> Path:
+    """The directory that holds the inventory folder (the app's repository root), else the cwd."""
+    try:
+        return inventories_dir().resolve().parent
+    except NoInventoriesError:
+        return Path.cwd()
 
 
 def stage_names(directory: Path | None = None) -> list[str]:
-    """The stages, one per ``*.toml`` file (read from names only, nothing parsed)."""
-    return sorted(p.stem for p in (directory or inventories_dir()).glob("*.toml"))
+    """The stages, one per ``*.toml`` file (read from names only, nothing parsed); none without inventories."""
+    try:
+        directory = directory or inventories_dir()
+    except NoInventoriesError:
+        return []
+    return sorted(p.stem for p in directory.glob("*.toml"))
 
 
 def select_targets(c: Context, roles: Sequence[str] = ()) -> list[tuple[Stage, Host]]:

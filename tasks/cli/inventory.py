@@ -6,13 +6,16 @@ from invoke.exceptions import Exit
 
 from ..errors import ExitCode
 from ..inventory import InventoryError, load_inventories
-from ..targets import inventories_dir
+from ..targets import NoInventoriesError, inventories_dir
 
 
 @task
 def check(c: Context) -> None:
-    """Validate every inventories/*.toml (keys, types, unique aliases) without connecting."""
-    directory = inventories_dir()
+    """Validate every stage file (deploy/*.toml or inventories/*.toml): keys, types, files, unique aliases; no connection."""
+    try:
+        directory = inventories_dir()
+    except NoInventoriesError as exc:
+        raise Exit(f"wsgideploy: {exc}", code=ExitCode.USAGE) from None
     try:
         stages = load_inventories(directory)
     except InventoryError as exc:

@@ -45,7 +45,6 @@ ERROR_CASES = [
     ("hosts as array of tables", APP + '[[hosts]]\nhostname = "a.example.com"\n', "hosts", "must be a table"),
     ("missing app table", "[vars]\nworkers = 2\n", "app", "is required"),
     ("missing app.name", app(drop=("name",)), "app.name", "is required"),
-    ("missing app.source", app(drop=("source",)), "app.source", "is required"),
     ("missing app.wsgi", app(drop=("wsgi",)), "app.wsgi", "is required"),
     ("missing app.root", app(drop=("root",)), "app.root", "is required"),
     ("unknown app key suggests wsgi", app(wsgii='"app:app"'), "app.wsgii", "unknown key (did you mean 'wsgi'?)"),
@@ -290,6 +289,8 @@ hostname = "192.0.2.10"
 def full_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     home = tmp_path / "home"
     home.mkdir()
+    (home / ".ssh").mkdir()
+    (home / ".ssh" / "deploy_ed25519").write_text("a key\n")
     monkeypatch.setenv("HOME", str(home))
     (tmp_path / "examples" / "hello").mkdir(parents=True)
     inventories = tmp_path / "inventories"
@@ -409,3 +410,21 @@ def test_static_dir_outside_the_release_is_rejected(inventory_dir: Path, static_
     path.write_text(app(static_dir=f'"{static_dir}"'))
     with pytest.raises(InventoryError, match="app.static_dir"):
         load_stage(path)
+
+
+def test_source_defaults_to_the_folder_that_holds_the_inventory_folder(tmp_path: Path) -> None:
+    (tmp_path / "deploy").mkdir()
+    path = tmp_path / "deploy" / "production.toml"
+    path.write_text('[app]\nname = "hello"\nwsgi = "app:app"\nroot = "/srv/hello"\n')
+    assert load_stage(path).app.source == tmp_path.resolve()
+
+
+def test_a_missing_identity_file_is_an_error_that_names_its_path(tmp_path: Path) -> None:
+    (tmp_path / "deploy").mkdir()
+    path = tmp_path / "deploy" / "production.toml"
+    path.write_text('[app]\nname = "hello"\nwsgi = "app:app"\nroot = "/srv/hello"\n'
+                    '[hosts.web1]\nhostname = "web1.example.com"\nidentity = "keys/deploy_ed25519"\n')
+    with pytest.raises(InventoryError) as caught:
+        load_stage(path)
+    assert caught.value.key == "hosts.web1.identity"
+    assert str(tmp_path / "deploy" / "keys" / "deploy_ed25519") in caught.value.problem

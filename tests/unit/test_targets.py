@@ -7,7 +7,8 @@ import pytest
 from invoke import Config, Context
 
 from wsgideploy.inventory import InventoryError, UnknownHostError
-from wsgideploy.targets import INVENTORIES_ENV, STAGE_ENV, NoTargetsError, inventories_dir, select_targets, stage_names
+from wsgideploy.targets import (INVENTORIES_ENV, STAGE_ENV, NoInventoriesError, NoTargetsError, find_inventories,
+                                inventories_dir, select_targets, stage_names)
 
 APP = '[app]\nname = "hello"\nsource = "src"\nwsgi = "app:app"\nroot = "/srv/hello"\n'
 STAGES = {
@@ -110,7 +111,40 @@ def test_an_invalid_inventory_fails_the_selection_even_for_other_stages(inventor
 def test_inventories_dir_follows_the_environment(inventories: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert inventories_dir() == inventories
     monkeypatch.delenv(INVENTORIES_ENV)
+    monkeypatch.chdir(Path(__file__).resolve().parents[2] / "docs")
     assert inventories_dir() == Path(__file__).resolve().parents[2] / "inventories"
+
+
+def test_inventories_are_found_from_a_subdirectory_up_to_the_repository_root(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "production.toml").write_text("")
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    assert find_inventories(tmp_path / "src" / "pkg") == tmp_path / "deploy"
+
+
+def test_deploy_folder_wins_over_inventories_folder_in_the_same_directory(tmp_path: Path) -> None:
+    for folder in ("inventories", "deploy"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "production.toml").write_text("")
+    assert find_inventories(tmp_path) == tmp_path / "deploy"
+
+
+def test_the_search_stops_at_the_repository_root(tmp_path: Path) -> None:
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "production.toml").write_text("")
+    (tmp_path / "app" / ".git").mkdir(parents=True)
+    assert find_inventories(tmp_path / "app") is None
+
+
+def test_no_inventory_is_an_error_that_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".git").mkdir()
+    monkeypatch.delenv(INVENTORIES_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NoInventoriesError) as caught:
+        inventories_dir()
+    assert "wsgideploy init" in str(caught.value) and str(tmp_path) in str(caught.value)
+    assert stage_names() == []
 
 
 def test_stage_names_come_from_file_names_without_parsing(inventories: Path) -> None:
