@@ -1,4 +1,2 @@
-"""wsgideploy's entry point for ``fab``: every task lives in ``tasks/``."""
-from wsgideploy import namespace
-
-ns = namespace
+"""Deploy tasks for `fab` (the same two lines `wsgideploy init` writes); `wsgideploy --list` shows the same."""
+from wsgideploy.fab import ns  # noqa: F401

@@ -1,25 +1,49 @@
-"""Let ``fab -H`` name inventory aliases.
+"""Run each task once, with ``-H`` naming inventory aliases.
 
-Fabric's own executor turns each ``-H`` value into a raw SSH connection and
-runs the task once per host. wsgideploy resolves aliases through the
-inventories instead and drives every selected host itself, so this executor
-runs each task once and hands it the aliases through the config. It is
-registered in ``fabric.yaml`` (``tasks.executor_class``).
+Fabric's own executor turns each ``-H`` value into a raw SSH connection and runs
+the task once per host. wsgideploy resolves aliases through the inventories instead
+and drives every selected host itself (in parallel, one connection each), so this
+executor runs each task once and hands it the aliases as ``config.wsgideploy_hosts``.
+
+``wsgideploy`` uses it directly; ``fab`` uses it through `wsgideploy.fab`.
 """
 from __future__ import annotations
 
 import invoke
-from fabric import Executor
 from invoke.exceptions import Exit
 
+from .errors import ExitCode
 
-class InventoryExecutor(Executor):
+# Fabric's (and Invoke's) command-line flags that a wsgideploy task would silently
+# ignore, with what to use instead. Each host's SSH settings live in its inventory.
+NOT_APPLICABLE = {
+    "identity": "set identity in the host's inventory table",
+    "connect-timeout": "set [ssh] connect_timeout in the inventory",
+    "ssh-config": "wsgideploy reads ~/.ssh/config itself; set hostname, port and user in the inventory",
+    "prompt-for-login-password": "wsgideploy logs in with keys only",
+    "prompt-for-passphrase": "load the key into ssh-agent",
+    "prompt-for-sudo-password": "wsgideploy never prompts: the deploy user runs sudo -n",
+    "command-timeout": "set [ssh] command_timeout in the inventory",
+    "echo": "use -v (fab: WSGIDEPLOY_VERBOSE=1) to see the remote output",
+    "hide": "no task runs local commands",
+    "pty": "no task runs local commands",
+    "warn-only": "no task runs local commands",
+    "dry": "use the plan task to see what a deploy would do",
+}
+
+
+class InventoryExecutor(invoke.Executor):
     """Run tasks once each; record ``-H`` aliases as ``config.wsgideploy_hosts``."""
 
     def expand_calls(self, calls, apply_hosts=True):  # type: ignore[no-untyped-def]
-        host_str = self.core[0].args.hosts.value
+        core = self.core[0].args if self.core else {}
+        for name, fix in NOT_APPLICABLE.items():
+            if name in core and core[name].got_value:
+                raise Exit(f"wsgideploy: --{name} does not apply to wsgideploy: {fix}", code=ExitCode.USAGE)
+        host_str = core["hosts"].value if "hosts" in core else None
         if host_str:
             self.config.wsgideploy_hosts = [h.strip() for h in host_str.split(",") if h.strip()]
-        if self.core.remainder:
-            raise Exit("wsgideploy runs tasks, not raw commands after '--'", code=2)
+        if self.core is not None and self.core.remainder:
+            raise Exit("wsgideploy: runs tasks, not raw commands after '--' (use ssh for that)",
+                       code=ExitCode.USAGE)
         return invoke.Executor.expand_calls(self, calls)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from invoke import Context
 
-from .inventory import Host, Stage, UnknownHostError, did_you_mean, load_inventories, resolve_aliases
+if TYPE_CHECKING:
+    from .inventory import Host, Stage
 
 STAGE_ENV = "FABRIC_DEPLOY_STAGE"
 INVENTORIES_ENV = "WSGIDEPLOY_INVENTORIES"
@@ -91,6 +92,7 @@ def select_targets(c: Context, roles: Sequence[str] = ()) -> list[tuple[Stage, H
 
 
 def _selected_hosts(c: Context) -> list[tuple[Stage, Host]]:
+    from .inventory import UnknownHostError, did_you_mean, load_inventories, resolve_aliases
     stages = load_inventories(inventories_dir())
     aliases = c.config.get("wsgideploy_hosts") or []
     if aliases:
@@ -121,6 +123,7 @@ def _with_roles(pairs: list[tuple[Stage, Host]], roles: Sequence[str]) -> list[t
     kept = [(stage, host) for stage, host in pairs if any(role in host.roles for role in roles)]
     if kept:
         return kept
+    from .inventory import did_you_mean
     existing = sorted({role for _, host in pairs for role in host.roles})
     asked = list(dict.fromkeys(roles))
     what = (f"the role {asked[0]!r}{did_you_mean(asked[0], existing)}" if len(asked) == 1

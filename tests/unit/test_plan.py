@@ -295,6 +295,6 @@ def test_pip_command_shows_release_relative_paths() -> None:
 
 
 def test_plan_is_a_task_with_its_help() -> None:
-    from wsgideploy import namespace
-    task = namespace.tasks["plan"]
+    from wsgideploy.collection import build_namespace
+    task = build_namespace().tasks["plan"]
     assert task.__doc__.startswith("Show what deploy would do on each host")

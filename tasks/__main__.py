@@ -1,0 +1,4 @@
+"""``python -m wsgideploy`` is the ``wsgideploy`` command."""
+from .program import main
+
+main()
