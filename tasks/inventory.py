@@ -588,13 +588,9 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
         if not isinstance(raw, dict):
             raise InventoryError(path, key, "must be a table")
         _check_table(path, key, raw, HOST_KEYS, HOST_REQUIRED)
-        identity = _expand(raw.get("identity"), path.parent)
-        if identity and not Path(identity).is_file():
-            raise InventoryError(path, f"{key}.identity", f"is not a file: {identity} (the SSH key to log in with; "
-                                 "remove the key to use ssh-agent and ~/.ssh/id_*)")
         hosts.append(Host(
             alias=alias, stage=stage_name, hostname=raw["hostname"], port=raw.get("port", 22),
-            user=raw.get("user"), identity=identity,
+            user=raw.get("user"), identity=_expand(raw.get("identity"), path.parent),
             known_hosts=_expand(raw.get("known_hosts"), path.parent),
             roles=tuple(raw.get("roles", ())), vars=dict(raw.get("vars", {})),
         ))
@@ -689,6 +685,19 @@ def _proxy_fix_for(server: str, raw: Any, url_prefix: str,
         return None
     counts = {"x_prefix": 1 if url_prefix.rstrip("/") else 0, **(raw or {})}
     return ProxyFixCounts(**counts)
+
+
+def missing_identity(stage: Stage, host: Host) -> InventoryError | None:
+    """The error for ``host``'s ``identity`` when that file does not exist, else None.
+
+    Checked for the hosts a command selects (and by ``inventory.check``), not when a
+    stage loads: a CI job that holds one stage's key can still deploy that stage.
+    """
+    if host.identity and not Path(host.identity).is_file():
+        return InventoryError(stage.path, f"hosts.{host.alias}.identity",
+                              f"is not a file: {host.identity} (the SSH key to log in with; "
+                              "without the key, ssh-agent and ~/.ssh/id_* are used)")
+    return None
 
 
 def load_stage(path: Path) -> Stage:

@@ -82,12 +82,18 @@ def select_targets(c: Context, roles: Sequence[str] = ()) -> list[tuple[Stage, H
     task (``fab production deploy``), then ``$FABRIC_DEPLOY_STAGE``. With ``roles``
     (else the ``wsgideploy_roles`` config, set by ``--roles``) only the hosts with
     one of them stay, in order. Each stage is the one its host sees (`Stage.for_host`):
-    ``stage.app`` is that host's effective App.
+    ``stage.app`` is that host's effective App. A selected host's missing identity file
+    is an `InventoryError` naming its path.
     """
+    from .inventory import missing_identity
     pairs = _selected_hosts(c)
     wanted = _role_list(roles) or _role_list(c.config.get("wsgideploy_roles") or [])
     if wanted:
         pairs = _with_roles(pairs, wanted)
+    for stage, host in pairs:
+        problem = missing_identity(stage, host)
+        if problem:
+            raise problem
     return [(stage.for_host(host), host) for stage, host in pairs]
 
 

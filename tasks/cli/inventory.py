@@ -5,7 +5,7 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 
 from ..errors import ExitCode
-from ..inventory import InventoryError, load_inventories
+from ..inventory import InventoryError, load_inventories, missing_identity
 from ..targets import NoInventoriesError, inventories_dir
 
 
@@ -22,6 +22,10 @@ def check(c: Context) -> None:
         raise Exit(f"wsgideploy: {exc}", code=ExitCode.USAGE) from None
     if not stages:
         raise Exit(f"wsgideploy: no inventories in {directory}", code=ExitCode.USAGE)
+    problems = [problem for stage in stages.values() for host in stage.hosts
+                if (problem := missing_identity(stage, host))]
+    if problems:
+        raise Exit("\n".join(f"wsgideploy: {problem}" for problem in problems), code=ExitCode.USAGE)
     for stage in stages.values():
         hosts = ", ".join(f"{h.alias} ({h.hostname}:{h.port})" for h in stage.hosts) or "no hosts"
         print(f"{stage.path}: ok: app {stage.app.name} -> {stage.app.root}; {hosts}")

@@ -98,6 +98,15 @@ def test_an_invalid_inventory_is_a_usage_error_that_names_file_and_key(app_repo:
     assert f"{path}: hosts.web1.prot: unknown key (did you mean 'port'?)" in result.stderr
 
 
+def test_a_missing_identity_file_is_named_by_the_command_and_by_inventory_check(app_repo: Path) -> None:
+    path = app_repo / "deploy" / "production.toml"
+    path.write_text(INVENTORY + 'identity = "~/.ssh/no_such_key"\n')
+    for args in ("-H web1 deploy", "inventory.check"):
+        result = run("wsgideploy", args, app_repo)
+        assert result.returncode == 2, result.stderr
+        assert "hosts.web1.identity: is not a file: " in result.stderr and "/.ssh/no_such_key" in result.stderr
+
+
 def test_inventories_are_found_from_a_subdirectory_of_the_app(app_repo: Path) -> None:
     (app_repo / "src").mkdir()
     result = run("wsgideploy", "inventory.check", app_repo / "src")
