@@ -7,7 +7,7 @@ shape is documented in docs/ci.md and is part of the public contract.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from .errors import ExitCode
 from .fleet import Fleet, Slot
@@ -106,3 +106,34 @@ def _result_word(slot: Slot) -> str:
     if slot.result == "pending":
         return "failed" if slot.failed else "ok"
     return slot.result.replace("_", " ")
+
+
+def closing_line(action: str, hosts: Sequence[str], failed: Sequence[str], seconds: float,
+                 interrupted: bool = False, unchanged: bool = False, log_path: str = "") -> tuple[str, str]:
+    """The last line of every run, and its outcome word (for colour): what, how it went, hosts, time.
+
+    ``deploy ok: 1 host in 3.2s``; ``deploy FAILED on web2 (1 of 3 hosts) in 4.1s: see <log>``.
+    A failed or interrupted run points at its local log.
+    """
+    count = f"{len(hosts)} host{'' if len(hosts) == 1 else 's'}"
+    see = f": see {log_path}" if log_path else ""
+    if interrupted:
+        return f"{action} INTERRUPTED: {count} in {seconds:.1f}s{see}", "INTERRUPTED"
+    if failed:
+        names = ", ".join(failed)
+        return f"{action} FAILED on {names} ({len(failed)} of {count}) in {seconds:.1f}s{see}", "FAILED"
+    if unchanged:
+        return f"{action} ok (unchanged): {count} in {seconds:.1f}s", "ok"
+    return f"{action} ok: {count} in {seconds:.1f}s", "ok"
+
+
+def fleet_closing_line(action: str, fleet: Fleet, seconds: float, interrupted: bool = False,
+                       errored: bool = False, log_path: str = "") -> tuple[str, str]:
+    """`closing_line` for a fleet: its hosts, the ones that failed (in order), whether all were no-ops.
+    ``errored``: the run stopped on an error of no host (it still reads as failed)."""
+    failed = [slot.alias for slot in fleet.failures()]
+    if errored and not failed:
+        return f"{action} FAILED in {seconds:.1f}s" + (f": see {log_path}" if log_path else ""), "FAILED"
+    unchanged = bool(fleet.slots) and all(slot.result == "noop" for slot in fleet.slots)
+    return closing_line(action, [slot.alias for slot in fleet.slots], failed, seconds, interrupted, unchanged,
+                        log_path if (failed or interrupted) else "")
