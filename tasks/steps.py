@@ -36,6 +36,11 @@ class HostRun:
     releases: "HostReleases | None" = None  # what is on the host, when a step read it
     last_stdout: str = ""  # what the last `remote` step printed
 
+    def __post_init__(self) -> None:
+        # Every line the host's scripts print reaches the reporter: the run log keeps it, -v shows it.
+        if hasattr(self.conn, "on_output"):
+            self.conn.on_output = lambda text: self.out.remote_line(self.alias, text)
+
     @property
     def alias(self) -> str:
         return self.host.alias

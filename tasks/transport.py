@@ -59,6 +59,8 @@ class HostConnection:
         self.ssh = ssh
         self.trust_new_host_key = trust_new_host_key
         self.round_trips = 0
+        # Sees every line of remote output, stdout and stderr, as it arrives (the run log, -v).
+        self.on_output: Callable[[str], None] | None = None
         self._cxn: Connection | None = None
         self._interrupt = threading.Event()
 
@@ -162,21 +164,27 @@ class HostConnection:
                     view = view[sent:]
             channel.shutdown_write()
             out, err = bytearray(), bytearray()
-            shown = 0  # how much of ``out`` went to on_line
+            shown = 0  # how much of ``out`` went to on_line / on_output
+            shown_err = 0  # how much of ``err`` went to on_output
             while True:
                 if channel.recv_ready():
                     out += channel.recv(65536)
-                    if on_line:
+                    if on_line or self.on_output:
                         end = out.rfind(b"\n") + 1
                         for line in out[shown:end].decode(errors="replace").splitlines():
                             try:
-                                on_line(line)
+                                if self.on_output:
+                                    self.on_output(line)
+                                if on_line:
+                                    on_line(line)
                             except Exception as exc:
                                 raise _OutputFailed(exc) from exc
                         shown = max(shown, end)
                     continue
                 if channel.recv_stderr_ready():
                     err += channel.recv_stderr(65536)
+                    if self.on_output:
+                        shown_err = _pass_lines(err, shown_err, self.on_output)
                     continue
                 if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
                     break
@@ -191,6 +199,9 @@ class HostConnection:
                 select.select([channel], [], [], 0.2)
             code = channel.recv_exit_status()
             channel.close()
+            if self.on_output:  # what is left: lines without a final newline
+                _pass_lines(out + b"\n", shown, self.on_output)
+                _pass_lines(err + b"\n", shown_err, self.on_output)
             if code == -1:  # the channel closed without an exit status: the connection dropped
                 raise ConnectError(f"{self.host.alias}: the SSH connection dropped while a command ran")
         except KeyboardInterrupt:
@@ -219,6 +230,18 @@ class HostConnection:
                 except (ConnectError, CommandTimeout):
                     pass
                 return
+
+
+def _pass_lines(data: bytearray | bytes, start: int, receive: Callable[[str], None]) -> int:
+    """Give ``receive`` each complete line of ``data`` after ``start``; return where the next starts."""
+    end = data.rfind(b"\n") + 1
+    if end > start:
+        for line in bytes(data[start:end]).decode(errors="replace").splitlines():
+            try:
+                receive(line)
+            except Exception as exc:
+                raise _OutputFailed(exc) from exc
+    return max(start, end)
 
 
 def default_user() -> str:
