@@ -32,8 +32,18 @@ NOT_APPLICABLE = {
 }
 
 
+class NamedCall(invoke.Call):
+    """A task call that records its task's name as ``config.wsgideploy_task`` (the run's log
+    file and closing line are named after it)."""
+
+    def make_context(self, config):  # type: ignore[no-untyped-def]
+        config.wsgideploy_task = self.called_as or self.task.name
+        return super().make_context(config)
+
+
 class InventoryExecutor(invoke.Executor):
-    """Run tasks once each; record ``-H`` aliases as ``config.wsgideploy_hosts``."""
+    """Run tasks once each; record ``-H`` aliases as ``config.wsgideploy_hosts`` and each
+    task's name as ``config.wsgideploy_task``."""
 
     def expand_calls(self, calls, apply_hosts=True):  # type: ignore[no-untyped-def]
         core = self.core[0].args if self.core else {}
@@ -46,4 +56,4 @@ class InventoryExecutor(invoke.Executor):
         if self.core is not None and self.core.remainder:
             raise Exit("wsgideploy: runs tasks, not raw commands after '--' (use ssh for that)",
                        code=ExitCode.USAGE)
-        return invoke.Executor.expand_calls(self, calls)
+        return [call.clone(into=NamedCall) for call in invoke.Executor.expand_calls(self, calls)]
