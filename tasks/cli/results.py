@@ -1,4 +1,4 @@
-"""Where a run's results go: progress lines, the closing summary and the ``--json`` document."""
+"""Where a run's results go: progress lines, the closing summary and line, and the ``--json`` document."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,8 @@ from invoke.exceptions import Exit
 from ..errors import ExitCode
 from ..fleet import Fleet
 from ..output import Reporter
-from ..report import SCHEMA_VERSION, RunFacts, document, summary_lines
+from ..report import SCHEMA_VERSION, RunFacts, document, fleet_closing_line, summary_lines
+from ..runlog import run_reporter
 
 INTERRUPTED = 130  # what a shell reports for Ctrl-C
 
@@ -22,11 +23,12 @@ INTERRUPTED = 130  # what a shell reports for Ctrl-C
 class RunOutput:
     """One run's output. With ``--json`` the document goes to stdout and progress to stderr."""
 
-    def __init__(self, action: str, to_stdout: bool = False, path: str | None = None) -> None:
+    def __init__(self, action: str, to_stdout: bool = False, path: str | None = None, config: Any = None) -> None:
         self.action = action
         self.to_stdout = to_stdout
         self.path = Path(path) if path else None
-        self.out = Reporter(stream=sys.stderr if to_stdout else sys.stdout)
+        # ``config`` (the task's ``c.config``) carries ``-v``; without it WSGIDEPLOY_VERBOSE does
+        self.out: Reporter = run_reporter(action, stream=sys.stderr if to_stdout else sys.stdout, config=config)
         self.started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._clock = time.monotonic()
 
@@ -41,17 +43,24 @@ class RunOutput:
                         "exit_code": exc.code, "started": self.started,
                         "seconds": round(time.monotonic() - self._clock, 3), "hosts": {},
                         "error": str(exc.message or "").removeprefix("wsgideploy: ")})
+            self.out.close()  # no host was touched: no closing line, and an empty log is not kept
+            if self.out.log is not None:
+                self.out.log.discard_if_empty()
             raise
 
     @contextmanager
     def finishing(self, fleet: Fleet, release: str = "") -> Iterator[None]:
         """Run the body, then print the summary and write the document, however it ended."""
         code: int = ExitCode.OK
+        errored = False
         try:
             yield
             code = fleet.first_failure_code()
         except KeyboardInterrupt:
             code = INTERRUPTED
+            raise
+        except BaseException:
+            errored = True
             raise
         finally:
             facts = RunFacts(self.action, release, self.started, time.monotonic() - self._clock,
@@ -63,6 +72,7 @@ class RunOutput:
                 for line in summary_lines(fleet, self.out.records, facts):
                     self.out.line("", line)
             self.write(doc)
+            close_run(self.out, fleet, self.action, facts.seconds, interrupted=code == INTERRUPTED, errored=errored)
 
     def write(self, doc: dict[str, Any]) -> None:
         text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
@@ -72,3 +82,15 @@ class RunOutput:
         if self.to_stdout:
             sys.stdout.write(text)
             sys.stdout.flush()
+
+
+def close_run(out: Reporter, fleet: Fleet, action: str = "", seconds: float | None = None,
+              interrupted: bool = False, errored: bool = False) -> None:
+    """End a run's output with its closing line (once: later calls do nothing), naming the
+    local log when the run failed."""
+    if out.closed:
+        return
+    elapsed = time.monotonic() - out.started if seconds is None else seconds
+    log_path = out.log.shown_path() if out.log is not None else ""
+    text, word = fleet_closing_line(action or out.task or "run", fleet, elapsed, interrupted, errored, log_path)
+    out.close(text, word)

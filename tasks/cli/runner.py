@@ -10,8 +10,10 @@ from ..errors import ExitCode
 from ..fleet import DEFAULT_PARALLEL, Fleet
 from ..inventory import Host, InventoryError, Stage, UnknownHostError
 from ..output import Reporter
+from ..runlog import run_reporter, task_name
 from ..steps import HostRun
 from ..targets import NoTargetsError, select_targets
+from .results import close_run
 
 Action = Callable[[HostRun], object]
 
@@ -53,10 +55,13 @@ def run_on_hosts(c: Context, action: Action, trust_new_host_key: bool = False,
     not yet started when one fails are left alone and named, so a fleet is never
     changed further after a failure. Returns the fleet, whose slots hold each
     host's result (``slot.value``); exits with the first failure's code unless
-    ``exit_on_failure`` is false (then call `exit_if_failed` after using the results).
+    ``exit_on_failure`` is false (then call `exit_if_failed` after using the results,
+    which also prints the run's closing line).
     """
     targets = selected_or_exit(c, roles)
-    fleet = Fleet(targets, out or Reporter(), parallel=parallel, trust_new_host_key=trust_new_host_key)
+    out = out or run_reporter(task_name(c.config, getattr(action, "__name__", "run").strip("<>")),
+                              config=c.config)
+    fleet = Fleet(targets, out, parallel=parallel, trust_new_host_key=trust_new_host_key)
     try:
         fleet.connect()
         if stop_on_failure and fleet.failures():
@@ -64,6 +69,9 @@ def run_on_hosts(c: Context, action: Action, trust_new_host_key: bool = False,
                                + (", ".join(s.alias for s in fleet.live()) or "none"))
         else:
             fleet.each(lambda slot: action(slot.run), stop_on_failure=stop_on_failure)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        close_run(fleet.out, fleet, interrupted=True)
+        raise
     finally:
         fleet.close()
     if exit_on_failure:
@@ -72,7 +80,9 @@ def run_on_hosts(c: Context, action: Action, trust_new_host_key: bool = False,
 
 
 def exit_if_failed(fleet: Fleet) -> None:
-    """Exit with the code of the first failure, naming every host that failed."""
+    """End the run with its closing line (unless it has one), then exit with the code of the
+    first failure, naming every host that failed."""
+    close_run(fleet.out, fleet)
     failed = fleet.failures()
     if failed:
         names = ", ".join(slot.alias for slot in failed)
