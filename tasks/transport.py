@@ -199,9 +199,10 @@ class HostConnection:
                 select.select([channel], [], [], 0.2)
             code = channel.recv_exit_status()
             channel.close()
-            if self.on_output:  # what is left: lines without a final newline
-                _pass_lines(out + b"\n", shown, self.on_output)
-                _pass_lines(err + b"\n", shown_err, self.on_output)
+            if self.on_output:  # what is left: a last line without a newline
+                for data, start in ((out, shown), (err, shown_err)):
+                    if len(data) > start:
+                        _pass_lines(data[start:] + b"\n", 0, self.on_output)
             if code == -1:  # the channel closed without an exit status: the connection dropped
                 raise ConnectError(f"{self.host.alias}: the SSH connection dropped while a command ran")
         except KeyboardInterrupt:
