@@ -121,9 +121,8 @@ def _lines(text: str) -> list[str]:
     return lines
 
 
-def live_source_hash(log: tuple[str, ...] | list[str], current: str) -> str | None:
-    """The source hash (16 hex digits) of the live release, from the last deploy log entry
-    that deployed it; None when the log does not say (no live release, an old log)."""
+def _live_entry(log: tuple[str, ...] | list[str], current: str) -> dict[str, Any] | None:
+    """The last deploy log entry that deployed ``current`` with its source hash, if any."""
     if not current:
         return None
     for line in reversed(log):
@@ -133,8 +132,21 @@ def live_source_hash(log: tuple[str, ...] | list[str], current: str) -> str | No
             continue
         if (isinstance(entry, dict) and entry.get("action") == "deploy" and entry.get("release") == current
                 and entry.get("source_hash")):
-            return str(entry["source_hash"])
+            return entry
     return None
+
+
+def live_source_hash(log: tuple[str, ...] | list[str], current: str) -> str | None:
+    """The source hash (16 hex digits) of the live release, from the last deploy log entry
+    that deployed it; None when the log does not say (no live release, an old log)."""
+    entry = _live_entry(log, current)
+    return str(entry["source_hash"]) if entry else None
+
+
+def live_commit(log: tuple[str, ...] | list[str], current: str) -> str | None:
+    """The git commit of the live release as its deploy log entry names it (``source``), or None."""
+    entry = _live_entry(log, current)
+    return str(entry["source"]) if entry and entry.get("source") else None
 
 
 @dataclass(frozen=True)
@@ -155,6 +167,8 @@ class HostPlan:
     configs: tuple[ConfigPlan, ...] = ()
     problems: tuple[str, ...] = ()     # why a deploy now would fail
     notes: tuple[str, ...] = ()        # what else a deploy would do (create the root, ...)
+    commit: str | None = None          # the new release's git commit (``+dirty``: a working tree), None outside git
+    live_commit: str | None = None     # the live release's, from the deploy log
 
     @property
     def unchanged_source(self) -> bool:
@@ -217,7 +231,8 @@ def build_plan(host: str, rel: LocalRelease, live: LiveState, install: Install |
                     live_source_hash=live_source_hash(live.log, live.current),
                     lock_holder=live.lock_holder, fingerprint=fingerprint,
                     live_fingerprint=live.live_fingerprint, configs=configs,
-                    problems=tuple(problems), notes=tuple(notes))
+                    problems=tuple(problems), notes=tuple(notes), commit=rel.revision,
+                    live_commit=live_commit(live.log, live.current))
 
 
 def format_plan(plan: HostPlan) -> list[str]:
@@ -232,6 +247,8 @@ def format_plan(plan: HostPlan) -> list[str]:
     else:
         source = f"{plan.source_hash} (nothing is live yet)"
     lines.append(f"source       {source}")
+    if plan.commit:
+        lines.append(f"commit       {plan.commit}" + (f" (live: {plan.live_commit})" if plan.live_commit else ""))
     if plan.venv_action == "reuse":
         lines.append(f"venv         reuse {plan.venv_key}")
     elif plan.venv_action == "build":

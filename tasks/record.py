@@ -16,6 +16,8 @@ class RunRecord:
 
     action: str
     release_id: str = ""
+    # The full sha of the git commit deployed, ``<sha>+dirty`` when a working tree with
+    # changes was (--allow-dirty), None outside git. Older logs hold 12 hex digits.
     source_revision: str | None = None
     source_hash: str | None = None
     force_unlock: bool = False
@@ -39,6 +41,12 @@ class RunRecord:
         if message:
             entry["message"] = message.strip().splitlines()[-1][:300]
         return json.dumps(entry, sort_keys=True)
+
+
+def short_revision(revision: str) -> str:
+    """A source revision for people: 12 hex digits of the commit, keeping a ``+dirty`` mark."""
+    commit, dirty, _ = revision.partition("+dirty")
+    return commit[:12] + dirty
 
 
 def describe_holder(owner_json: str) -> str:

@@ -7,7 +7,7 @@ shape is documented in docs/ci.md and is part of the public contract.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from .errors import ExitCode
 from .fleet import Fleet, Slot
@@ -85,6 +85,28 @@ def document(fleet: Fleet, records: list[StepRecord], facts: RunFacts) -> dict[s
     return {"wsgideploy": SCHEMA_VERSION, "action": facts.action, "release": facts.release or None,
             "result": run_result(fleet, facts.exit_code), "exit_code": int(facts.exit_code),
             "started": facts.started, "seconds": round(facts.seconds, 3), "hosts": hosts}
+
+
+def with_commits(doc: Mapping[str, Any], commits: Mapping[str, str | None]) -> dict[str, Any]:
+    """``doc`` with the git commit of the release: ``commit`` after ``release`` (the full sha,
+    ``+dirty`` when a working tree with changes shipped; null outside git, or when the hosts
+    got different commits), and each host's own ``commit`` after its ``release``."""
+    revisions = set(commits.values())
+    out = _after_release(doc, revisions.pop() if len(revisions) == 1 else None)
+    if isinstance(out.get("hosts"), Mapping):
+        out["hosts"] = {alias: _after_release(host, commits.get(alias)) if isinstance(host, Mapping) else host
+                        for alias, host in out["hosts"].items()}
+    return out
+
+
+def _after_release(mapping: Mapping[str, Any], commit: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        out[key] = value
+        if key == "release":
+            out["commit"] = commit
+    out.setdefault("commit", commit)
+    return out
 
 
 def summary_lines(fleet: Fleet, records: list[StepRecord], facts: RunFacts) -> list[str]:

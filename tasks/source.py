@@ -1,98 +1,33 @@
 """The local app source: what gets uploaded, and what it needs on the host.
 
-Pure local work: build the release archive, find the static folder, and
-compute the key of the virtualenv the release needs.
+Pure local work: pack the release's files (which ones: see
+`wsgideploy.source_files`), check them, find the static folder, and compute the
+key of the virtualenv the release needs.
 """
 from __future__ import annotations
 
-import fnmatch
 import functools
 import hashlib
 import importlib.util
-import io
 import re
-import subprocess
-import tarfile
+import tempfile
 import types
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
+from .archive import pack
 from .inventory import App
 from .modes import app_server
+from .source_files import SourceContent, SourceError, disk_entries, is_excluded
 from .static_check import describe, find_unguarded_run_calls, python_files
-
-# Never uploaded: VCS data, caches, local virtualenvs, and a local .env
-# (secrets reach a host on purpose, never by accident).
-DEFAULT_EXCLUDES = (".git", ".hg", ".svn", "__pycache__", "*.pyc", "*.pyo", ".venv", "venv",
-                    ".env", ".pytest_cache", ".mypy_cache", ".ruff_cache", "node_modules",
-                    ".wsgideploy", "*.egg-info", ".DS_Store")
-
-
-
-class SourceError(Exception):
-    """The local source cannot be deployed as configured."""
 
 
 def new_release_id(now: datetime | None = None) -> str:
     """A UTC timestamp id, shared by every host of one run: ``20261121T101500Z``."""
     return (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _excluded(rel: str, patterns: tuple[str, ...]) -> bool:
-    parts = rel.split("/")
-    for pattern in patterns:
-        pattern = pattern.rstrip("/")
-        if "/" in pattern:
-            if rel == pattern or rel.startswith(pattern + "/") or fnmatch.fnmatch(rel, pattern):
-                return True
-        elif any(fnmatch.fnmatch(part, pattern) for part in parts):
-            return True
-    return False
-
-
-def is_excluded(app: App, rel: str) -> bool:
-    """Whether the release-relative path ``rel`` stays out of the upload."""
-    shared = tuple(s.rstrip("/") for s in app.shared)
-    return _excluded(rel, DEFAULT_EXCLUDES + app.exclude) or any(
-        rel == s or rel.startswith(s + "/") for s in shared)
-
-
-def release_files(app: App) -> list[Path]:
-    """The files of the source to upload, sorted, minus excludes and shared paths."""
-    files = []
-    for path in sorted(app.source.rglob("*")):
-        rel = path.relative_to(app.source).as_posix()
-        if is_excluded(app, rel):
-            continue
-        if path.is_file() or path.is_symlink():
-            files.append(path)
-    return files
-
-
-def build_archive(app: App) -> tuple[bytes, str]:
-    """A gzipped tar of the release and the sha256 of its contents (names, modes, bytes).
-
-    The hash ignores timestamps, so an unchanged source always hashes the same.
-    """
-    digest = hashlib.sha256()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
-        for path in release_files(app):
-            rel = path.relative_to(app.source).as_posix()
-            info = tar.gettarinfo(str(path), arcname=rel)
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            digest.update(rel.encode() + b"\0" + oct(info.mode).encode() + b"\0")
-            if info.issym():
-                digest.update(info.linkname.encode())
-                tar.addfile(info)
-            else:
-                data = path.read_bytes()
-                digest.update(hashlib.sha256(data).digest())
-                tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue(), digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -114,23 +49,29 @@ def plan_install(app: App, release_dir: str, python_version: str, source_hash: s
     """
     # The app server always lands in the venv, even when the app does not list it.
     server = app_server(app.server).PACKAGES
-    requirements = app.source / "requirements.txt"
-    pyproject = app.source / "pyproject.toml"
     h = hashlib.sha256(f"python={python_version}\nserver={' '.join(server)}\n".encode())
-    if requirements.is_file():
+    kind, inputs = install_inputs(app.source)
+    if kind == "requirements":
         h.update(b"requirements\n")
-        for included in requirement_files(requirements):
-            h.update(included.name.encode() + b"\0" + included.read_bytes())
+        for name, data in inputs:
+            h.update(name.encode() + b"\0" + data)
         args = ("-r", f"{release_dir}/requirements.txt", *server)
-        kind = "requirements"
-    elif pyproject.is_file():
+    elif kind == "package":
         h.update(b"package\n" + source_hash.encode())
         args = (release_dir, *server)
-        kind = "package"
     else:
         raise SourceError(f"{app.source} has neither requirements.txt nor pyproject.toml: "
                           "there is nothing to tell pip what the app needs")
     return Install(kind=kind, pip_args=args, key=f"py{python_version}-{h.hexdigest()[:16]}")
+
+
+def install_inputs(source: Path) -> tuple[str, tuple[tuple[str, bytes], ...]]:
+    """What pip installs from, as `plan_install` reads it in ``source``: ``requirements`` with the
+    name and bytes of requirements.txt and each file it includes, ``package``, or ``none``."""
+    requirements = source / "requirements.txt"
+    if requirements.is_file():
+        return "requirements", tuple((f.name, f.read_bytes()) for f in requirement_files(requirements))
+    return ("package" if (source / "pyproject.toml").is_file() else "none"), ()
 
 
 _INCLUDE = re.compile(r"^\s*(-r|--requirement|-c|--constraint)(\s*=\s*|\s+)(\S+)")
@@ -195,22 +136,65 @@ class LocalRelease:
     file_count: int
     static_dir: str | None
     shared: dict[str, str]
+    commit: str | None = None      # the full sha of the commit shipped, None outside git
+    revision: str | None = None    # the commit, with ``+dirty`` when the working tree shipped
+    files: tuple[str, ...] = ()    # release-relative paths, sorted
+
+
+class DevServerError(SourceError):
+    """The source starts Flask's development server at import time (a check failure: exit 1)."""
 
 
 def check_for_dev_server(app: App) -> None:
     """Refuse a source whose code starts Flask's development server at import time."""
     calls = find_unguarded_run_calls(app.source, python_files(app.source, lambda rel: is_excluded(app, rel)))
     if calls:
-        raise SourceError("an unguarded app.run() would start a development server inside gunicorn:\n"
-                          + describe(calls))
+        raise DevServerError("an unguarded app.run() would start a development server inside gunicorn:\n"
+                             + describe(calls))
 
 
-def prepare_release(app: App, release_id: str) -> LocalRelease:
-    """Pack the source and work out what the hosts need to know about it."""
-    archive, source_hash = build_archive(app)
+@contextmanager
+def release_tree(app: App, content: SourceContent) -> Iterator[Path]:
+    """A directory that holds exactly the release's files: the source itself for a working
+    tree, else the commit's files written to a temporary directory (removed afterwards)."""
+    if not content.from_git:
+        yield app.source
+        return
+    with tempfile.TemporaryDirectory(prefix="wsgideploy-release-") as tmp:
+        root = Path(tmp)
+        for entry in content.entries:
+            path = root / entry.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if entry.link is not None:
+                path.symlink_to(entry.link)
+            else:
+                path.write_bytes(entry.data)
+        yield root
+
+
+def prepare_release(app: App, release_id: str, content: SourceContent | None = None) -> LocalRelease:
+    """Pack the release's files and work out what the hosts need to know about them.
+
+    The checks read the files that ship (the commit's, for a git source): a
+    `DevServerError` for an unguarded ``app.run()``, a `SourceError` when the venv
+    would be planned from other requirements than the release's (see below).
+    """
+    content = content if content is not None else SourceContent(tuple(disk_entries(app)))
+    with release_tree(app, content) as tree:
+        shipped = replace(app, source=tree)
+        check_for_dev_server(shipped)
+        # The venv key is computed on each host from the requirements in app.source
+        # (plan_install): they must be the commit's, or the venv would not match the code.
+        if tree != app.source and install_inputs(tree) != install_inputs(app.source):
+            raise SourceError(f"{app.source}: requirements.txt (or a file it includes) or pyproject.toml "
+                              f"differs between the commit {(content.commit or '')[:12]} and the working tree, "
+                              "and the venv is planned from the working tree's: check that commit out "
+                              "(git switch --detach) and deploy from there")
+        static_dir = find_static_dir(shipped)
+    archive, source_hash = pack(content.entries)
     return LocalRelease(release_id=release_id, archive=archive, source_hash=source_hash,
-                        file_count=len(release_files(app)), static_dir=find_static_dir(app),
-                        shared=shared_kinds(app))
+                        file_count=len(content.entries), static_dir=static_dir, shared=shared_kinds(app),
+                        commit=content.commit, revision=content.revision, files=content.paths)
 
 
 def env_file_content(app: App, environ: Mapping[str, str]) -> tuple[bytes, list[str]] | None:
@@ -251,17 +235,3 @@ def dotenv_parser() -> types.ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def source_revision(source: Path) -> str | None:
-    """The git commit of ``source`` (with ``+dirty`` for local changes), if it is in git."""
-    try:
-        head = subprocess.run(["git", "-C", str(source), "rev-parse", "--short=12", "HEAD"],
-                              capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--", "."],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return head.stdout.strip() + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return None

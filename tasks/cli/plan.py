@@ -11,10 +11,10 @@ from ..errors import ExitCode
 from ..fingerprint import release_fingerprint
 from ..inventory import Host, Stage
 from ..plan import HostPlan, format_plan, plan_host
-from ..source import (LocalRelease, SourceError, check_for_dev_server, env_file_content, new_release_id,
-                      prepare_release)
+from ..source import LocalRelease, SourceError, env_file_content, new_release_id
+from ..source_files import SourceOptions
 from ..steps import HostRun
-from .deploy import TRUST_HELP
+from .deploy import SOURCE_HELP, TRUST_HELP, local_release
 from .runner import PARALLEL_HELP, ROLES_HELP, pool_size, run_on_hosts, selected_or_exit
 
 
@@ -26,24 +26,20 @@ class LocalPlan:
     fingerprint: str
 
 
-def prepare_local(targets: list[tuple[Stage, Host]], release_id: str) -> dict[str, LocalPlan]:
+def prepare_local(targets: list[tuple[Stage, Host]], release_id: str,
+                  options: SourceOptions = SourceOptions()) -> dict[str, LocalPlan]:
     """Pack each distinct source once and work out each host's fingerprint, refusing what
     ``deploy`` refuses: exit 1 for an unguarded ``app.run()``, exit 2 for a source or
-    ``.env`` the inventory cannot deploy. The ``.env`` content only enters the fingerprint
-    as a hash; it is never shown."""
+    ``.env`` the inventory cannot deploy (a dirty tree, a bad ``--ref``, ...). The ``.env``
+    content only enters the fingerprint as a hash; it is never shown."""
     releases: dict[tuple[object, ...], LocalRelease] = {}
     plans: dict[str, LocalPlan] = {}
     for stage, host in targets:
         app = stage.app
-        key = (app.source, app.exclude, app.shared, app.static_dir)
+        key = (app.source, app.exclude, app.shared, app.static_dir, stage.path)
+        if key not in releases:
+            releases[key] = local_release(stage, release_id, options)
         try:
-            if key not in releases:
-                try:
-                    check_for_dev_server(app)
-                except SourceError as exc:
-                    raise Exit(f"wsgideploy: {app.source}: {exc}\na deploy would refuse this source",
-                               code=ExitCode.FAILED) from None
-                releases[key] = prepare_release(app, release_id)
             env_file = env_file_content(app, os.environ)
         except SourceError as exc:
             raise Exit(f"wsgideploy: {stage.path}: {exc}", code=ExitCode.USAGE) from None
@@ -51,6 +47,15 @@ def prepare_local(targets: list[tuple[Stage, Host]], release_id: str) -> dict[st
         plans[host.alias] = LocalPlan(rel, release_fingerprint(stage, host, rel.source_hash,
                                                                env_file[0] if env_file else None))
     return plans
+
+
+def file_lines(rel: LocalRelease) -> list[str]:
+    """What ``plan --files`` prints for one release: where it comes from, then each path."""
+    if rel.revision and rel.revision != rel.commit:
+        origin = f"the working tree (uncommitted changes on top of commit {rel.commit})"
+    else:
+        origin = f"commit {rel.commit}" if rel.commit else "the working tree (not in git)"
+    return [f"{rel.file_count} file(s) from {origin}:"] + [f"  {path}" for path in rel.files]
 
 
 def show_plan(run: HostRun, local: LocalPlan) -> HostPlan:
@@ -61,21 +66,35 @@ def show_plan(run: HostRun, local: LocalPlan) -> HostPlan:
 
 
 def plan_targets(c: Context, trust_new_host_key: bool = False, roles: str | None = None,
-                 parallel: int = 0) -> None:
+                 parallel: int = 0, options: SourceOptions = SourceOptions(), files: bool = False) -> None:
     """Print the plan of every selected host (limited to ``roles``); also what ``deploy --plan`` runs.
 
     Every host is tried, ``parallel`` (else ``[rollout] parallel``) at a time. Exits 2 for an
     invalid inventory, 4 when a host cannot be reached, 1 when its state cannot be read.
+    With ``files``, only list what would be uploaded, without connecting to any host.
     """
     targets = selected_or_exit(c, roles)
     release_id = new_release_id()
-    local = prepare_local(targets, release_id)
+    local = prepare_local(targets, release_id, options)
+    if files:
+        listed: set[int] = set()
+        for stage, host in targets:
+            rel = local[host.alias].rel
+            if id(rel) not in listed:  # one listing per distinct source, not per host
+                listed.add(id(rel))
+                print("\n".join([f"{stage.app.source}: " + file_lines(rel)[0], *file_lines(rel)[1:]]), flush=True)
+        return
     print(f"plan for release {release_id}: {len(targets)} host(s); nothing is changed on them", flush=True)
     run_on_hosts(c, lambda run: show_plan(run, local[run.alias]), trust_new_host_key=trust_new_host_key,
                  stop_on_failure=False, parallel=pool_size(targets, parallel), roles=roles)
 
 
-@task(help={"trust-new-host-key": TRUST_HELP, "roles": ROLES_HELP, "parallel": PARALLEL_HELP})
-def plan(c: Context, trust_new_host_key: bool = False, roles: str | None = None, parallel: int = 0) -> None:
-    """Show what deploy would do on each host — release id, venv build or reuse, config diffs — changing nothing."""
-    plan_targets(c, trust_new_host_key, roles, parallel)
+@task(help={"trust-new-host-key": TRUST_HELP, "roles": ROLES_HELP, "parallel": PARALLEL_HELP,
+            "files": "Only list the files a deploy would upload (and how many), without connecting.",
+            **SOURCE_HELP})
+def plan(c: Context, trust_new_host_key: bool = False, roles: str | None = None, parallel: int = 0,
+         files: bool = False, ref: str | None = None, allow_dirty: bool = False,
+         expect_sha: str | None = None) -> None:
+    """Show what deploy would do on each host — release id, commit, venv build or reuse, config diffs — changing nothing."""
+    plan_targets(c, trust_new_host_key, roles, parallel,
+                 SourceOptions(ref=ref, allow_dirty=allow_dirty, expect_sha=expect_sha), files)

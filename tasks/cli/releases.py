@@ -7,6 +7,7 @@ from invoke import Context, task
 
 from ..fleet import DEFAULT_PARALLEL, Fleet
 from ..output import format_table
+from ..record import short_revision
 from ..steps import HostReleases, HostRun, read_releases
 from .runner import ROLES_HELP, exit_if_failed, run_on_hosts, selected_or_exit
 
@@ -19,23 +20,47 @@ def _format_log(line: str) -> str:
     message = f"  {e['message']}" if e.get("message") else ""
     return (f"{e.get('started', '?')}  {e.get('action', '?'):<8} {e.get('release') or '-':<17} "
             f"{e.get('result', '?'):<11} {e.get('duration', 0):>6.1f}s  {e.get('user', '?')}@{e.get('from', '?')}"
-            f"  {e.get('source') or ''}{message}")
+            f"  {short_revision(str(e['source'])) if e.get('source') else ''}{message}")
+
+
+COMMIT_LOG_LINES = 100  # deploy log lines read to find each release's commit (fewer are shown)
+
+
+def release_commits(log: list[str]) -> dict[str, str]:
+    """Each release's git commit (``source``), from the log entry of the deploy that made it.
+
+    No-op entries are skipped: they name the live release, but with the commit of
+    their own run. Entries from before commits were recorded say nothing.
+    """
+    commits: dict[str, str] = {}
+    for line in log:
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if (isinstance(e, dict) and e.get("action") == "deploy" and e.get("result") != "noop"
+                and e.get("release") and e.get("source")):
+            commits.setdefault(str(e["release"]), str(e["source"]))
+    return commits
 
 
 def _list(run: HostRun, log_lines: int, show: bool) -> HostReleases:
-    found = read_releases(run, log_lines)
+    found = read_releases(run, max(log_lines, COMMIT_LOG_LINES) if show else log_lines)
     if not show:
         return found
     if not found.ids:
         run.out.line(run.alias, "no releases yet")
+    commits = release_commits(found.log)
     for rid in found.ids:
         marks = ["live"] if rid == found.current else []
         marks += ["bad: rollback skips it"] if rid in found.bad else []
-        run.out.line(run.alias, f"{'*' if rid == found.current else ' '} {rid}"
+        commit = f"  {short_revision(commits[rid])}" if rid in commits else ""
+        run.out.line(run.alias, f"{'*' if rid == found.current else ' '} {rid}{commit}"
                      + (f"  ({', '.join(marks)})" if marks else ""))
-    if found.log:
-        run.out.line(run.alias, f"deploy log (last {len(found.log)}):")
-        for line in found.log:
+    shown = found.log[-log_lines:] if log_lines else []
+    if shown:
+        run.out.line(run.alias, f"deploy log (last {len(shown)}):")
+        for line in shown:
             run.out.line(run.alias, "  " + _format_log(line))
     return found
 

@@ -33,7 +33,7 @@ FAB = [sys.executable, "-c", "import sys; from fabric.main import program; progr
 # (command, arguments, exit code, text that the one error line holds)
 CASES = [
     ("wsgideploy", "prodution deploy", 2, "unknown task or stage 'prodution' (did you mean 'production'?)"),
-    ("wsgideploy", "deploy --bogus", 2, "unknown option --bogus; options here: --batch-size"),
+    ("wsgideploy", "deploy --bogus", 2, "unknown option --bogus; options here: --allow-dirty, --batch-size"),
     ("wsgideploy", "deploy --paralel 2", 2, "unknown option --paralel (did you mean '--parallel'?)"),
     ("wsgideploy", "deploy --parallel abc", 2, "--parallel takes a whole number, not 'abc'"),
     ("wsgideploy", "deploy --parallel=abc", 2, "--parallel takes a whole number, not 'abc'"),

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from wsgideploy.source import (SourceError, build_archive, find_static_dir, new_release_id, plan_install,
-                          prepare_release, release_files, shared_kinds)
+from wsgideploy.source import (SourceError, find_static_dir, new_release_id, plan_install, prepare_release,
+                               shared_kinds)
+from wsgideploy.source_files import build_archive, release_files
 
 APP_FILES: dict[str, str | bytes] = {
     "app.py": "from flask import Flask\napp = Flask(__name__)\n",
@@ -19,6 +20,8 @@ APP_FILES: dict[str, str | bytes] = {
     "templates/index.html": "<h1>hi</h1>\n",
     "hello/__init__.py": "",
     "hello/views.py": "VIEWS = 1\n",
+    "hello/id_utils.py": "",           # not an SSH key: only id_rsa*, id_ed25519*, ... are
+    "hello/fabfile.py": "",            # only the top-level fabfile.py is the deploy's
     # never uploaded
     ".git/config": "[core]\n",
     ".git/objects/ab/cdef": b"\x00\x01",
@@ -31,6 +34,21 @@ APP_FILES: dict[str, str | bytes] = {
     "node_modules/left-pad/index.js": "",
     ".pytest_cache/v/cache": "",
     "hello.egg-info/PKG-INFO": "",
+    # secrets and the deploy's own configuration: never uploaded either
+    ".env.production": "SECRET_KEY=prod\n",
+    ".env.example": "SECRET_KEY=\n",
+    "deploy.pem": "-----BEGIN PRIVATE KEY-----\n",
+    "certs/server.key": "-----BEGIN PRIVATE KEY-----\n",
+    "id_rsa": "-----BEGIN OPENSSH PRIVATE KEY-----\n",
+    "keys/id_ed25519.pub": "ssh-ed25519 AAAA\n",
+    ".netrc": "machine x login y password z\n",
+    ".pypirc": "[pypi]\npassword = z\n",
+    ".aws/credentials": "[default]\n",
+    ".ssh/config": "Host *\n",
+    "fabfile.py": "from wsgideploy.fab import *\n",
+    "fabric.yaml": "tasks: {}\n",
+    "inventories/production.toml": "[app]\n",
+    ".wsgideploy/logs/deploy.log": "",
     # shared (they live in <root>/shared on the host)
     "instance/app.db": b"sqlite",
     "config/local.ini": "[x]\n",
@@ -39,8 +57,8 @@ APP_FILES: dict[str, str | bytes] = {
     "tests/test_app.py": "def test(): pass\n",
 }
 
-UPLOADED = ["app.py", "hello/__init__.py", "hello/views.py", "requirements.txt", "static/style.css",
-            "templates/index.html"]
+UPLOADED = ["app.py", "hello/__init__.py", "hello/fabfile.py", "hello/id_utils.py", "hello/views.py",
+            "requirements.txt", "static/style.css", "templates/index.html"]
 
 
 @pytest.fixture
@@ -54,7 +72,7 @@ def archive_members(archive: bytes) -> dict[str, tarfile.TarInfo]:
         return {m.name: m for m in tar.getmembers()}
 
 
-def test_release_files_skip_vcs_caches_secrets_venvs_shared_and_app_excludes(source_app) -> None:
+def test_release_files_skip_vcs_caches_secrets_venvs_deploy_config_shared_and_app_excludes(source_app) -> None:
     assert [p.relative_to(source_app.source).as_posix() for p in release_files(source_app)] == UPLOADED
 
 
