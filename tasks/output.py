@@ -19,10 +19,9 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, TextIO
 
-from .terminal import (DIM, ERASE_LINE, RED, YELLOW, paint, running_status, status_word_style,
-                       still_running_line)
+from .terminal import DIM, ERASE_LINE, YELLOW, paint, running_status, status_word_style, still_running_line
 
 if TYPE_CHECKING:
     from .runlog import RunLog
@@ -58,7 +57,7 @@ class Reporter:
     color: bool = False
     live: bool = False
     verbose: bool = False
-    log: "RunLog | None" = None
+    log: RunLog | None = None
     task: str = ""
     tick: float = 0.5
     still_every: float = 30.0
@@ -191,14 +190,14 @@ class Reporter:
                     self._ticker = None
                     self._safely(self._erase_status)
                     return
-                self._safely(lambda: self._show_running(running, time.monotonic()))
+                self._safely(self._show_running, running, time.monotonic())
         with self._lock:
             self._safely(self._erase_status)
 
-    def _safely(self, write: object) -> None:
+    def _safely(self, write: Callable[..., None], *args: object) -> None:
         """Run a ticker write; a stream that is gone (closed pipe) only silences the ticker."""
         try:
-            write()  # type: ignore[operator]
+            write(*args)
         except (OSError, ValueError):
             self._stop.set()
 

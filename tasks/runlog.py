@@ -26,23 +26,50 @@ _FALSE = ("", "0", "false", "no", "off")
 
 
 class RunLog:
-    """One run's log file, written a whole line at a time (line-buffered: a killed run keeps its log)."""
+    """One run's log file, made with its first line (a run that prints nothing leaves nothing),
+    written a whole line at a time (line-buffered: a killed run keeps its log)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, directory: Path, name: str, keep: int = KEEP_LOGS) -> None:
+        self.directory = directory
+        self.path = directory / name
+        self.keep = keep
         self.lines = 0
-        self._file: TextIO | None = path.open("a", encoding="utf-8", buffering=1)
+        self.failed = False  # the folder could not be written: the run goes on without a log
+        self._file: TextIO | None = None
 
     def write(self, text: str) -> None:
         """Append ``text`` (one or more lines, colour codes removed)."""
-        if self._file is None:
+        if self._file is None and not self._open():
             return
         try:
             for part in strip_ansi(text).splitlines() or [""]:
-                self._file.write(part + "\n")
+                self._file.write(part + "\n")  # type: ignore[union-attr]
                 self.lines += 1
         except (OSError, ValueError):  # a full disk must not stop a deploy: the log just ends
+            self.failed = True
             self.close()
+
+    def _open(self) -> bool:
+        """Create ``.wsgideploy/`` (with its ``.gitignore``) and the file; prune old logs."""
+        if self.failed:
+            return False
+        try:
+            state = self.directory.parent
+            state.mkdir(parents=True, exist_ok=True)
+            ignore = state / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("*\n")  # never part of the app's git tree, nor made dirty by a run
+            self.directory.mkdir(exist_ok=True)
+            name, n = self.path.name, 1
+            while self.path.exists():  # two runs of a task in the same second
+                n += 1
+                self.path = self.directory / name.replace(".log", f"-{n}.log")
+            self._file = self.path.open("x", encoding="utf-8", buffering=1)
+        except OSError:
+            self.failed = True
+            return False
+        prune_logs(self.directory, self.keep)
+        return True
 
     def close(self) -> None:
         if self._file is not None:
@@ -52,17 +79,10 @@ class RunLog:
                 pass
             self._file = None
 
-    def discard_if_empty(self) -> None:
-        """Close, and remove the file if nothing was written (a run stopped before it began)."""
-        self.close()
-        if self.lines == 0:
-            try:
-                self.path.unlink()
-            except OSError:
-                pass
-
     def shown_path(self, cwd: Path | None = None) -> str:
-        """The log's path for a message: relative to the current directory when it is below it."""
+        """The log's path for a message (relative to the current directory when below it); '' if none."""
+        if self.failed or self.lines == 0:
+            return ""
         try:
             return str(self.path.relative_to(cwd or Path.cwd()))
         except ValueError:
@@ -91,28 +111,10 @@ def prune_logs(directory: Path, keep: int = KEEP_LOGS) -> list[Path]:
     return old
 
 
-def open_run_log(project: Path, task: str, when: datetime | None = None, keep: int = KEEP_LOGS) -> RunLog | None:
-    """Start a new log for ``task`` under ``project`` (creating ``.wsgideploy/`` and its ``.gitignore``)
-    and prune the old ones; None if the folder cannot be written (the run goes on without a log)."""
-    directory = logs_dir(project)
-    try:
-        state = directory.parent
-        if not state.exists():
-            state.mkdir(parents=True)
-        ignore = state / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("*\n")  # never part of the app's git tree, nor made dirty by a run
-        directory.mkdir(exist_ok=True)
-        name = log_file_name(task, when or datetime.now(timezone.utc))
-        path, n = directory / name, 1
-        while path.exists():  # two runs of a task in the same second
-            n += 1
-            path = directory / name.replace(".log", f"-{n}.log")
-        log = RunLog(path)
-        prune_logs(directory, keep)
-        return log
-    except OSError:
-        return None
+def open_run_log(project: Path, task: str, when: datetime | None = None, keep: int = KEEP_LOGS) -> RunLog:
+    """The log of a new run of ``task`` under ``project``; the file (and ``.wsgideploy/``, with a
+    ``.gitignore``) is made with its first line, and then only the newest ``keep`` logs are kept."""
+    return RunLog(logs_dir(project), log_file_name(task, when or datetime.now(timezone.utc)), keep)
 
 
 def project_or_cwd() -> Path:

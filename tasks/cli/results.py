@@ -43,9 +43,7 @@ class RunOutput:
                         "exit_code": exc.code, "started": self.started,
                         "seconds": round(time.monotonic() - self._clock, 3), "hosts": {},
                         "error": str(exc.message or "").removeprefix("wsgideploy: ")})
-            self.out.close()  # no host was touched: no closing line, and an empty log is not kept
-            if self.out.log is not None:
-                self.out.log.discard_if_empty()
+            self.out.close()  # no host was touched: no closing line (and no log: nothing was printed)
             raise
 
     @contextmanager

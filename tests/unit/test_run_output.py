@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
 from wsgideploy.cli.results import RunOutput, close_run
 from wsgideploy.errors import ExitCode
 from wsgideploy.fleet import Fleet
@@ -147,9 +146,8 @@ def test_an_interrupted_deploy_still_ends_with_its_closing_line(tmp_path: Path, 
     monkeypatch.setattr("sys.stdout", out)
     results = RunOutput("rollback")
     f = fleet("web1", out=results.out)
-    with pytest.raises(KeyboardInterrupt):
-        with results.finishing(f):
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), results.finishing(f):
+        raise KeyboardInterrupt
     assert out.getvalue().splitlines()[-1].startswith("rollback INTERRUPTED: 1 host in ")
 
 
@@ -159,10 +157,9 @@ def test_a_usage_error_leaves_no_closing_line_and_no_empty_log(tmp_path: Path, m
     out = io.StringIO()
     monkeypatch.setattr("sys.stdout", out)
     results = RunOutput("deploy")
-    with pytest.raises(Exit):
-        with results.on_usage_error():
-            raise Exit("wsgideploy: unknown host", code=ExitCode.USAGE)
-    assert out.getvalue() == "" and list((tmp_path / ".wsgideploy" / "logs").iterdir()) == []
+    with pytest.raises(Exit), results.on_usage_error():
+        raise Exit("wsgideploy: unknown host", code=ExitCode.USAGE)
+    assert out.getvalue() == "" and not (tmp_path / ".wsgideploy").exists()
 
 
 # --- colour ---------------------------------------------------------------------------
@@ -173,6 +170,7 @@ def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
     assert wants_color(FakeTerminal(), {"NO_COLOR": "1"}) is False
     assert wants_color(FakeTerminal(), {"NO_COLOR": ""}) is True  # only a non-empty value disables it
     assert wants_color(FakeTerminal(), {"TERM": "dumb"}) is False
+    assert paint("ok", "32", False) == "ok" and paint("ok", "32", True) == GREEN_OK
 
 
 def test_a_coloured_step_line_has_ok_green_failed_red_and_a_dim_host() -> None:
@@ -180,9 +178,8 @@ def test_a_coloured_step_line_has_ok_green_failed_red_and_a_dim_host() -> None:
     reporter = Reporter(stream=out, color=True)
     with reporter.step("web1", "upload"):
         pass
-    with pytest.raises(RuntimeError):
-        with reporter.step("web1", "venv"):
-            raise RuntimeError("pip")
+    with pytest.raises(RuntimeError), reporter.step("web1", "venv"):
+        raise RuntimeError("pip")
     reporter.line("web1", "warning: prune failed, and the run goes on")
     first, second, third = out.getvalue().splitlines()
     assert first.startswith("\x1b[2m[web1] \x1b[0mupload       " + GREEN_OK)
@@ -344,10 +341,13 @@ def test_the_log_is_named_for_the_time_and_task_and_the_folder_ignores_itself(tm
     assert log_file_name("deploy", when) == "20261204T071500Z-deploy.log"
     assert log_file_name("inventory.check", when) == "20261204T071500Z-inventory-check.log"
     log = open_run_log(tmp_path, "deploy", when=when)
-    assert log is not None and log.path == tmp_path / ".wsgideploy" / "logs" / "20261204T071500Z-deploy.log"
+    assert not (tmp_path / ".wsgideploy").exists(), "nothing is made before the first line"
+    log.write("release 20261204T071500Z: 1 host(s), 1 at a time")
+    assert log.path == tmp_path / ".wsgideploy" / "logs" / "20261204T071500Z-deploy.log"
     assert (tmp_path / ".wsgideploy" / ".gitignore").read_text() == "*\n"
     second = open_run_log(tmp_path, "deploy", when=when)
-    assert second is not None and second.path.name == "20261204T071500Z-deploy-2.log"
+    second.write("x")
+    assert second.path.name == "20261204T071500Z-deploy-2.log"
 
 
 def test_the_log_holds_every_printed_line_without_colour(tmp_path: Path) -> None:
@@ -372,7 +372,7 @@ def test_only_the_newest_fifty_logs_are_kept(tmp_path: Path) -> None:
         (directory / f"202611{day // 31 + 1:02d}T{day % 24:02d}{day % 60:02d}00Z-deploy.log").write_text("x\n")
     names = sorted(p.name for p in directory.iterdir())
     log = open_run_log(tmp_path, "deploy", when=datetime(2026, 12, 4, 7, 15, tzinfo=timezone.utc))
-    assert log is not None
+    log.write("x")
     kept = sorted(p.name for p in directory.iterdir())
     assert len(kept) == KEEP_LOGS and kept[-1] == "20261204T071500Z-deploy.log"
     assert kept[:-1] == names[-(KEEP_LOGS - 1):]
@@ -381,5 +381,27 @@ def test_only_the_newest_fifty_logs_are_kept(tmp_path: Path) -> None:
 
 def test_a_folder_that_cannot_be_written_means_no_log_not_a_failed_run(tmp_path: Path) -> None:
     (tmp_path / ".wsgideploy").write_text("not a folder")
-    assert open_run_log(tmp_path, "deploy") is None
-    assert paint("ok", "32", False) == "ok"
+    log = open_run_log(tmp_path, "deploy")
+    reporter = Reporter(stream=io.StringIO(), log=log)
+    reporter.line("web1", "connect      ok       0.10s")
+    assert log.failed and log.shown_path() == ""
+    f = fleet("web1", out=reporter)
+    f.slots[0].fail(ExitCode.FAILED, "x")
+    close_run(reporter, f, "deploy", seconds=1.0)
+    assert reporter.stream.getvalue().splitlines()[-1] == "deploy FAILED on web1 (1 of 1 host) in 1.0s"
+
+
+def test_the_executor_tells_each_task_its_name_for_the_log_and_closing_line() -> None:
+    from invoke import Collection, Config, task
+    from wsgideploy.executor import InventoryExecutor
+    seen: list[str] = []
+
+    @task
+    def status(c):  # type: ignore[no-untyped-def]
+        seen.append(task_name(c.config, "run"))
+
+    @task
+    def releases(c):  # type: ignore[no-untyped-def]
+        seen.append(task_name(c.config, "run"))
+    InventoryExecutor(Collection(status, releases), config=Config()).execute("status", "releases")
+    assert seen == ["status", "releases"]
