@@ -1,0 +1,51 @@
+"""pytest fixtures for booted test servers.
+
+Use them from a test module with ``from tests.servers.fixtures import server_lab  # noqa: F401`` (or list
+``tests.servers.fixtures`` in a conftest's ``pytest_plugins``).
+
+When servers cannot be had (not root, no systemd-nspawn, the image cannot be built, the first boot fails),
+the fixture calls `unavailable`: ``pytest.fail`` with the reason under ``CI=true``, ``pytest.skip`` with the
+reason elsewhere, so CI never passes without having booted a server.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import NoReturn
+
+import pytest
+
+from . import unavailable_reason
+from .image import ImageError
+from .lab import ServerLab
+from .network import NetworkError
+from .proxy import ProxyError
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Fail (CI) or skip (elsewhere) with ``reason``."""
+    if in_ci():
+        pytest.fail(f"CI=true and test servers cannot boot: {reason}", pytrace=False)
+    pytest.skip(f"test servers cannot boot here: {reason}")
+
+
+@pytest.fixture(scope="module")
+def server_lab() -> Iterator[ServerLab]:
+    """A `ServerLab` shared by the tests of one module; torn down (and checked clean) after them."""
+    reason = unavailable_reason()
+    if reason:
+        unavailable(reason)
+    lab = ServerLab()
+    try:
+        lab.open()
+    except (ImageError, NetworkError, ProxyError, OSError) as exc:
+        lab.close()
+        unavailable(f"{type(exc).__name__}: {exc}")
+    try:
+        yield lab
+    finally:
+        lab.close()

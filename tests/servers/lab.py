@@ -1,0 +1,207 @@
+"""A test session's set of servers: its bridge, its proxy, its ssh key and the servers booted on them.
+
+``with ServerLab() as lab: web = lab.boot_server("web1")`` builds (or finds) the cached image, claims a
+bridge ``wsgdbr<N>`` with ``10.213.<N>.0/24``, starts tinyproxy on ``10.213.<N>.1:3128``, and makes a client
+key; `boot_server` / `boot_servers` (in parallel threads) boot hosts at ``.2``, ``.3``, ... Leaving the block,
+also after a failure, stops every server by pid, unmounts its overlay, stops the proxy by pid, deletes the
+bridge and the session folder, then checks that no process, mount, bridge or folder is left (`leftovers`)
+and raises `LabError` naming them if any is.
+
+Everything of session ``wsgdbr<N>`` lives in ``/tmp/wsgideploy-servers/wsgdbr<N>/`` with an ``owner`` file
+(the pytest process's pid). A session killed before its teardown is reaped by the next one (`reap_stale`):
+its nspawn and tinyproxy are stopped by the pids in their pidfiles, only when that pid's command line still
+names the folder (so a reused pid is never touched), its mounts are unmounted, its bridge deleted.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from .image import PACKAGES, ensure_image
+from .machine import Server, mounts_under, processes_rooted_under
+from .network import Bridge, NetworkError, claim_bridge
+from .proxy import Proxy
+
+SESSIONS_ROOT = Path("/tmp/wsgideploy-servers")
+
+
+class LabError(RuntimeError):
+    """Servers could not be set up, or teardown left something behind (the message names it)."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmdline_names(pid: int, folder: Path) -> bool:
+    try:
+        return str(folder) in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+
+
+def _kill_recorded(pidfile: Path, folder: Path) -> None:
+    try:
+        pid = int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if not _cmdline_names(pid, folder):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _cmdline_names(pid, folder):
+        os.kill(pid, signal.SIGKILL)
+
+
+def reap_stale(root: Path = SESSIONS_ROOT) -> list[str]:
+    """Clean up sessions whose owner process is gone; return the folders reaped."""
+    reaped = []
+    for folder in sorted(root.glob("wsgdbr*")) if root.is_dir() else []:
+        try:
+            owner = int((folder / "owner").read_text())
+        except (OSError, ValueError):
+            if time.time() - folder.stat().st_mtime < 120:
+                continue  # being set up right now
+            owner = 0
+        if owner and _pid_alive(owner):
+            continue
+        for pidfile in [*folder.glob("*/nspawn.pid"), folder / "tinyproxy.pid"]:
+            _kill_recorded(pidfile, folder)
+        for point in reversed(mounts_under(folder)):
+            subprocess.run(["umount", point], capture_output=True, timeout=30, check=False)
+        try:
+            Bridge(int(folder.name.removeprefix("wsgdbr"))).delete()
+        except (ValueError, NetworkError):
+            pass
+        if not mounts_under(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+        reaped.append(str(folder))
+    return reaped
+
+
+class ServerLab:
+    """Bridge + proxy + client key + servers of one test session; use it as a context manager."""
+
+    def __init__(self, packages: tuple[str, ...] = PACKAGES, binds: Sequence[str] = ()) -> None:
+        self.packages = packages
+        self.binds = tuple(binds)  # --bind-ro= for every server, e.g. a wheelhouse
+        self.image: Path | None = None
+        self.bridge: Bridge | None = None
+        self.folder: Path | None = None
+        self.proxy: Proxy | None = None
+        self.servers: list[Server] = []
+        self._lock = threading.Lock()
+        self._numbers = 0
+
+    def __enter__(self) -> Self:
+        try:
+            self.open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def ssh_key(self) -> Path:
+        assert self.folder is not None
+        return self.folder / "id_ed25519"
+
+    def open(self) -> None:
+        """Reap stale sessions, find or build the image, claim a bridge, start the proxy, make a key."""
+        SESSIONS_ROOT.mkdir(mode=0o755, exist_ok=True)
+        reap_stale()
+        self.image = ensure_image(self.packages)
+        self.bridge = claim_bridge()
+        self.folder = SESSIONS_ROOT / self.bridge.name
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(mode=0o700)
+        (self.folder / "owner").write_text(str(os.getpid()))
+        self.proxy = Proxy(self.bridge.address, str(self.bridge.subnet), self.folder)
+        self.proxy.start()
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "wsgideploy-tests",
+                        "-f", str(self.ssh_key)], check=True, capture_output=True, timeout=30)
+
+    def new_server(self, name: str) -> Server:
+        """A prepared (overlay mounted, files written) but not yet booted server."""
+        assert self.bridge is not None and self.folder is not None and self.proxy is not None
+        assert self.image is not None
+        with self._lock:
+            if any(s.name == name for s in self.servers):
+                raise LabError(f"a server named {name!r} exists in this session already")
+            self._numbers += 1
+            server = Server(name=name, address=self.bridge.host_address(self._numbers),
+                            folder=self.folder / name, image=self.image, bridge=self.bridge.name,
+                            machine=f"{name}-{self.bridge.index}", ssh_key=self.ssh_key,
+                            proxy_url=self.proxy.url, subnet=str(self.bridge.subnet), binds=self.binds)
+            self.servers.append(server)
+        server.prepare()
+        return server
+
+    def boot_server(self, name: str) -> Server:
+        """Prepare and boot one server; returns once sshd answers and boot has finished."""
+        server = self.new_server(name)
+        server.boot()
+        return server
+
+    def boot_servers(self, names: Sequence[str]) -> list[Server]:
+        """Boot several servers in parallel threads; the list is in the order of ``names``."""
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            return list(pool.map(self.boot_server, names))
+
+    def leftovers(self) -> list[str]:
+        """What of this session still exists: processes, mounts, the bridge, the folder (empty when clean)."""
+        found = []
+        for server in self.servers:
+            if server.running():
+                found.append(f"nspawn of {server.name} (pid {server.process.pid if server.process else '?'})")
+        if self.proxy is not None and self.proxy.process is not None:
+            found.append(f"tinyproxy (pid {self.proxy.process.pid})")
+        if self.folder is not None:
+            found += [f"process {pid} inside a server" for pid in processes_rooted_under(self.folder)]
+            found += [f"mount {point}" for point in mounts_under(self.folder)]
+            if self.folder.exists():
+                found.append(f"folder {self.folder}")
+        if self.bridge is not None and self.bridge.exists():
+            found.append(f"bridge {self.bridge.name}")
+        return found
+
+    def close(self) -> None:
+        """Stop everything this session started (servers in parallel), then assert nothing is left."""
+        problems: list[str] = []
+        if self.servers:
+            with ThreadPoolExecutor(max_workers=len(self.servers)) as pool:
+                for result in pool.map(Server.stop, self.servers):
+                    problems += result
+        if self.proxy is not None:
+            self.proxy.stop()
+        if self.bridge is not None:
+            try:
+                self.bridge.delete()
+            except NetworkError as exc:
+                problems.append(str(exc))
+        if self.folder is not None and not mounts_under(self.folder):
+            shutil.rmtree(self.folder, ignore_errors=True)
+        left = self.leftovers()
+        if problems or left:
+            raise LabError("teardown left things behind: " + "; ".join(problems + left))
