@@ -120,7 +120,8 @@ def commit_entries(checkout: Checkout, commit: str) -> list[Entry]:
     """
     result = _git(checkout.top, "archive", "--format=tar", checkout.treeish(commit))
     if result.returncode != 0:
-        where = f"{checkout.prefix} is not in commit {commit[:12]}" if checkout.prefix else _stderr(result)
+        where = (f"{checkout.prefix} is not in commit {commit[:12]} (a folder that is ignored, or not committed yet?)"
+                 if checkout.prefix else _stderr(result))
         raise GitError(f"git archive of {commit[:12]} failed: {where}")
     entries = []
     with tarfile.open(fileobj=io.BytesIO(result.stdout), mode="r:") as tar:

@@ -89,7 +89,8 @@ def plan_targets(c: Context, trust_new_host_key: bool = False, roles: str | None
                  stop_on_failure=False, parallel=pool_size(targets, parallel), roles=roles)
 
 
-@task(help={"trust-new-host-key": TRUST_HELP, "roles": ROLES_HELP, "parallel": PARALLEL_HELP,
+@task(auto_shortflags=False,  # deploy's options, spelled out as deploy spells them (no -e for --ref)
+      help={"trust-new-host-key": TRUST_HELP, "roles": ROLES_HELP, "parallel": PARALLEL_HELP,
             "files": "Only list the files a deploy would upload (and how many), without connecting.",
             **SOURCE_HELP})
 def plan(c: Context, trust_new_host_key: bool = False, roles: str | None = None, parallel: int = 0,

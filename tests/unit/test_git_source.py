@@ -280,3 +280,13 @@ def test_describe_changes_lists_git_status_lines() -> None:
     found = [Change(" M", "a.py", "a.py"), Change("??", "new/", "new")]
     assert describe_changes(found) == "   M a.py\n  ?? new/"
     assert describe_changes(found, limit=1) == "   M a.py\n  and 1 more"
+
+
+def test_a_source_in_an_ignored_folder_of_a_repository_is_refused_naming_it(tmp_path: Path, write_tree,
+                                                                             app_in) -> None:
+    top = write_tree(tmp_path / "mono", {".gitignore": "build/\n", "README.md": "top\n",
+                                         **{f"build/hello/{k}": v for k, v in APP.items()}})
+    git(top, "init", "-q")
+    commit_all(top)
+    with pytest.raises(SourceError, match="build/hello is not in commit .* ignored, or not committed yet"):
+        read_source(app_in(top / "build" / "hello"))
