@@ -259,13 +259,15 @@ def test_roles_limit_a_run_and_a_once_hook_runs_on_exactly_one_host(make_host, w
     table = fab(inventories, "fleet", "status").stdout.splitlines()
     header = [i for i, line in enumerate(table) if line.startswith("host ") and "live release" in line]
     assert header, table
-    rows = table[header[0] + 1:]
+    rows = table[header[0] + 1:-1]  # the last line closes the run
     assert [r.split()[0] for r in rows] == ["web1", "web2", "worker1"]
     assert all("running, pid" in r and " yes" in r for r in rows), rows
+    assert re.fullmatch(r"status ok: 3 hosts in \d+\.\ds", table[-1]), table
     listing = fab(inventories, "fleet", "releases").stdout.splitlines()
     start = [i for i, line in enumerate(listing) if line.startswith("host ") and "rollback to" in line][0]
-    assert [r.split()[0] for r in listing[start + 1:]] == ["web1", "web2", "worker1"]
-    assert all("deploy ok" in r for r in listing[start + 1:])
+    assert [r.split()[0] for r in listing[start + 1:-1]] == ["web1", "web2", "worker1"]
+    assert all("deploy ok" in r for r in listing[start + 1:-1])
+    assert re.fullmatch(r"releases ok: 3 hosts in \d+\.\ds", listing[-1]), listing
 
 
 def remote_command_running(host: TestHost, prefix: str) -> bool:
