@@ -1,9 +1,10 @@
-"""docs/ci.md's scheduled-redeploy job, run as written against a sandbox host.
+"""docs/ci.md's scheduled-redeploy job, run as written against a test host.
 
-The workflow's "SSH key and known hosts" and "Redeploy" steps run with ``bash``,
-with ``HOME`` in a temporary directory and the two secrets taken from the test
-host. The first run deploys; the second, with nothing changed, is a no-op that
-exits 0. The JSON artifact is read after each.
+The workflow's "SSH key and known hosts" and "Redeploy" steps run with ``bash`` in an
+app's own git repository (the example app with ``deploy/production.toml``), with ``HOME``
+and ``RUNNER_TEMP`` in a temporary directory, ``GITHUB_SHA`` set to its commit and the two
+secrets taken from the test host. The first run deploys; the second, with nothing changed,
+is a no-op that exits 0. The JSON artifact is read after each.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from wsgideploy.sandbox.hosts import toml_dumps
 
 from .fabcli import EXAMPLE, PROJECT, app_info, hello_app_table
 from .helpers import copy_app
@@ -34,51 +37,64 @@ def step(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-def run_step(found: dict[str, Any], env: dict[str, str], secrets: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run a workflow step's ``run`` script with its ``env`` (``${{ secrets.X }}`` filled in)."""
+def run_step(found: dict[str, Any], env: dict[str, str], secrets: dict[str, str],
+             cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a workflow step's ``run`` script in ``cwd`` with its ``env`` (``${{ secrets.X }}`` filled in)."""
     step_env = {k: re.sub(r"\$\{\{\s*secrets\.(\w+)\s*\}\}", lambda m: secrets[m[1]], str(v))
                 for k, v in (found.get("env") or {}).items()}
-    return subprocess.run(["bash", "-e", "-c", found["run"]], cwd=PROJECT, env={**env, **step_env},
+    return subprocess.run(["bash", "-e", "-c", found["run"]], cwd=cwd, env={**env, **step_env},
                           capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
 
 
-def test_the_documented_scheduled_redeploy_deploys_then_is_a_no_op(make_host, write_inventory, tmp_path):
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=CI", "-c", "user.email=ci@example.com", *args], cwd=repo,
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_the_documented_scheduled_redeploy_deploys_then_is_a_no_op(make_host, tmp_path):
     doc = workflow()
     triggers = doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` key as true
     assert triggers["schedule"][0]["cron"], "the job runs on a schedule"
     upload = step(doc, "Keep the result")
-    assert upload["if"] == "always()" and upload["with"]["path"] == "artifacts/deploy.json"
+    assert upload["if"] == "always()" and upload["with"]["path"] == "${{ runner.temp }}/deploy.json"
+    assert "wsgideploy" in step(doc, "Install wsgideploy")["run"]
 
     host = make_host("web1")
-    source = copy_app(EXAMPLE, tmp_path / "hello", version="7.0.0")
+    repo = copy_app(EXAMPLE, tmp_path / "hello", version="7.0.0")
+    app = {k: v for k, v in hello_app_table(host, repo).items() if k != "source"}  # the repository itself
     host_table = {**host.host_table(), "identity": "~/.ssh/deploy_ed25519", "known_hosts": "~/.ssh/known_hosts"}
-    inventories = write_inventory("production", hello_app_table(host, source), {"web1": host_table},
-                                  nginx=host.nginx_table())
-    home = tmp_path / "home"
+    (repo / "deploy").mkdir()
+    (repo / "deploy" / "production.toml").write_text(
+        toml_dumps({"app": app, "nginx": host.nginx_table(), "hosts": {"web1": host_table}}))
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "hello 7.0.0")
+    home, runner_temp = tmp_path / "home", tmp_path / "runner-temp"
     home.mkdir()
-    env = {**os.environ, "HOME": str(home), "WSGIDEPLOY_INVENTORIES": str(inventories)}
-    env.pop("FABRIC_DEPLOY_STAGE", None)
+    runner_temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WSGIDEPLOY_", "FABRIC_"))}
+    env.update(HOME=str(home), RUNNER_TEMP=str(runner_temp), GITHUB_SHA=git(repo, "rev-parse", "HEAD"))
     secrets = {"DEPLOY_SSH_KEY": Path(host.identity).read_text().strip(),
                "DEPLOY_KNOWN_HOSTS": Path(host.known_hosts).read_text().strip()}
-    artifact = PROJECT / "artifacts" / "deploy.json"
+    artifact = runner_temp / "deploy.json"
 
-    keys = run_step(step(doc, "SSH key and known hosts"), env, secrets)
+    keys = run_step(step(doc, "SSH key and known hosts"), env, secrets, repo)
     assert keys.returncode == 0, keys.stderr
     assert oct((home / ".ssh/deploy_ed25519").stat().st_mode & 0o777) == "0o600"
-    try:
-        first = run_step(step(doc, "Redeploy"), env, secrets)
-        assert first.returncode == 0, first.stdout + first.stderr
-        result = json.loads(artifact.read_text())
-        assert result["result"] == "ok" and result["hosts"]["web1"]["health"]["result"] == "ok"
-        assert app_info(host.http_port)["release"] == result["release"]
 
-        second = run_step(step(doc, "Redeploy"), env, secrets)
-        assert second.returncode == 0, second.stdout + second.stderr
-        again = json.loads(artifact.read_text())
-        assert again["result"] == "noop" and again["hosts"]["web1"]["result"] == "noop"
-        assert "nothing to deploy" in second.stdout
-        assert app_info(host.http_port)["release"] == result["release"]
-    finally:
-        artifact.unlink(missing_ok=True)
-        if artifact.parent.exists() and not any(artifact.parent.iterdir()):
-            artifact.parent.rmdir()
+    first = run_step(step(doc, "Redeploy"), env, secrets, repo)
+    assert first.returncode == 0, first.stdout + first.stderr
+    result = json.loads(artifact.read_text())
+    assert result["result"] == "ok" and result["hosts"]["web1"]["health"]["result"] == "ok"
+    assert result["commit"] == env["GITHUB_SHA"]
+    assert app_info(host.http_port)["release"] == result["release"]
+
+    second = run_step(step(doc, "Redeploy"), env, secrets, repo)
+    assert second.returncode == 0, second.stdout + second.stderr
+    again = json.loads(artifact.read_text())
+    assert again["result"] == "noop" and again["hosts"]["web1"]["result"] == "noop"
+    assert "nothing to deploy" in second.stdout
+    assert app_info(host.http_port)["release"] == result["release"]
+
+    other = run_step(step(doc, "Redeploy"), {**env, "GITHUB_SHA": "0" * 40}, secrets, repo)
+    assert other.returncode == 2, other.stdout + other.stderr
