@@ -116,7 +116,7 @@ def deploy(c: Context, trust_new_host_key: bool = False, force_unlock: bool = Fa
         from .plan import plan_targets
         plan_targets(c, trust_new_host_key=trust_new_host_key, roles=roles, parallel=parallel, options=options)
         return
-    results = DeployOutput(json, json_file)
+    results = DeployOutput(json, json_file, config=c.config)
     with results.on_usage_error():
         targets = selected_or_exit(c, roles)
         release_id = new_release_id()
@@ -170,7 +170,7 @@ def rollback(c: Context, to: str | None = None, trust_new_host_key: bool = False
              parallel: int = 0, roles: str | None = None, json: bool = False,
              json_file: str | None = None) -> None:
     """Roll back to the previous good release (or --to <id>): its site, code and venv, then health-check."""
-    results = RunOutput("rollback", json, json_file)
+    results = RunOutput("rollback", json, json_file, config=c.config)
     record = RunRecord(action="rollback", force_unlock=force_unlock)
     with results.on_usage_error():
         targets = selected_or_exit(c, roles)
