@@ -5,7 +5,8 @@ One server, ``web1``, is booted for the module (``systemd-nspawn`` on the sessio
 - root logs in by key over real ssh, and only with the host key pinned before boot;
 - the server reaches PyPI and Debian's mirror through the harness's proxy, and nothing without it;
 - a real reboot (``systemctl reboot`` inside, nspawn boots the same overlay again) keeps its files.
-Two more servers boot in parallel and reach each other; one powers off. A separate session boots and
+Two more servers boot in parallel and reach each other; one powers off. Three boot over the cached layers
+of Debian's nginx, apache2 and lighttpd and serve its default site on port 80. A separate session boots and
 tears down a server and checks that no process, mount, bridge or folder is left.
 
 Under ``CI=true`` a machine that cannot boot servers fails these tests with the reason (never a skip).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,3 +121,22 @@ def test_a_session_leaves_nothing_behind() -> None:
     assert mounts_under(folder) == [] and not folder.exists()
     assert subprocess.run(["ip", "link", "show", "dev", bridge], capture_output=True, check=False).returncode != 0
     assert not Path(f"/proc/{pid}").exists()
+
+
+DEFAULT_PAGES = {"nginx": "Welcome to nginx!", "apache2": "Apache2 Debian Default Page",
+                 "lighttpd": "/etc/lighttpd/conf-available/README"}
+
+
+def test_each_front_server_layer_serves_debians_default_site(server_lab: ServerLab) -> None:  # noqa: F811
+    fronts = list(DEFAULT_PAGES)
+    started = time.monotonic()
+    servers = server_lab.boot_servers([f"front-{front}" for front in fronts], fronts=fronts)
+    print(f"{', '.join(fronts)} booted in parallel in {time.monotonic() - started:.2f} s (layers cached or built)")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for front, server in zip(fronts, servers):
+        assert server.wait_running() == "running", server.run("systemctl --failed", check=False).stdout
+        assert server.run(f"systemctl is-active {front}").stdout.strip() == "active"
+        assert server.run(f"systemctl is-enabled {front}").stdout.strip() == "enabled"
+        with opener.open(f"http://{server.address}/", timeout=10) as response:
+            assert response.status == 200
+            assert DEFAULT_PAGES[front] in response.read().decode(errors="replace")

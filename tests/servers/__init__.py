@@ -3,8 +3,10 @@
 Modules, each named for what it holds:
 
 - ``image``: the cached root file system (debootstrap + ``customize-image.sh``), outside the clone.
+- ``layers``: cached layers over it with Debian's nginx, apache2 or lighttpd (one front server per server).
 - ``network``: the session's bridge ``wsgdbr<N>`` and its range ``10.213.<N>.0/24``.
 - ``proxy``: tinyproxy on the bridge address, the servers' only way to the package registries.
+- ``cgroups``: a cgroup of its own for each nspawn (servers booted together otherwise break each other).
 - ``machine``: `Server`, one overlay booted by nspawn: ``run``, ``wait_running``, ``reboot``, ``poweroff``, ``stop``.
 - ``lab``: `ServerLab`, the context manager that ties them together and asserts a clean teardown.
 - ``fixtures``: the ``server_lab`` pytest fixture (fails under ``CI=true`` when servers cannot boot).

@@ -70,7 +70,7 @@ def image_path(packages: tuple[str, ...] = PACKAGES) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(path: Path, timeout: float) -> Iterator[None]:
+def build_lock(path: Path, timeout: float) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -88,7 +88,7 @@ def _locked(path: Path, timeout: float) -> Iterator[None]:
         os.close(fd)
 
 
-def _run(step: str, argv: list[str], log: Path) -> None:
+def run_step(step: str, argv: list[str], log: Path) -> None:
     with log.open("ab") as out:
         out.write(f"\n$ {' '.join(argv)}\n".encode())
         out.flush()
@@ -116,7 +116,7 @@ def ensure_image(packages: tuple[str, ...] = PACKAGES) -> Path:
     debootstrap = shutil.which("debootstrap", path="/usr/sbin:/usr/bin:/sbin:/bin")
     if debootstrap is None:
         raise ImageError("debootstrap is not installed (apt-get install debootstrap)")
-    with _locked(final.parent / ".lock", timeout=BUILD_TIMEOUT + 60):
+    with build_lock(final.parent / ".lock", timeout=BUILD_TIMEOUT + 60):
         if final.is_dir():  # another worker built it while this one waited
             return final
         for stale in final.parent.glob(f"{final.name}.building-*"):
@@ -126,9 +126,9 @@ def ensure_image(packages: tuple[str, ...] = PACKAGES) -> Path:
         log.write_text(f"building {final.name}: {SUITE} with {','.join(packages)}\n")
         mirror = os.environ.get("WSGIDEPLOY_DEBIAN_MIRROR", DEFAULT_MIRROR)
         try:
-            _run("debootstrap", [debootstrap, "--variant=minbase", f"--include={','.join(packages)}",
+            run_step("debootstrap", [debootstrap, "--variant=minbase", f"--include={','.join(packages)}",
                                  SUITE, str(temp), mirror], log)
-            _run("customize-image.sh", ["bash", str(CUSTOMIZE_SCRIPT), str(temp), str(CA_DIR)], log)
+            run_step("customize-image.sh", ["bash", str(CUSTOMIZE_SCRIPT), str(temp), str(CA_DIR)], log)
             os.rename(temp, final)
         finally:
             if temp.exists():

@@ -26,7 +26,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from . import cgroups
 from .image import PACKAGES, ensure_image
+from .layers import ensure_layer
 from .machine import Server, mounts_under, processes_rooted_under
 from .network import Bridge, NetworkError, claim_bridge
 from .proxy import Proxy
@@ -86,6 +88,8 @@ def reap_stale(root: Path = SESSIONS_ROOT) -> list[str]:
             _kill_recorded(pidfile, folder)
         for point in reversed(mounts_under(folder)):
             subprocess.run(["umount", point], capture_output=True, timeout=30, check=False)
+        for cgroup in cgroups.of_session(folder.name):
+            cgroups.remove(cgroup)
         try:
             Bridge(int(folder.name.removeprefix("wsgdbr"))).delete()
         except (ValueError, NetworkError):
@@ -142,10 +146,15 @@ class ServerLab:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "wsgideploy-tests",
                         "-f", str(self.ssh_key)], check=True, capture_output=True, timeout=30)
 
-    def new_server(self, name: str) -> Server:
-        """A prepared (overlay mounted, files written) but not yet booted server."""
+    def new_server(self, name: str, front: str | None = None) -> Server:
+        """A prepared (overlay mounted, files written) but not yet booted server.
+
+        ``front`` (``nginx``, ``apache2`` or ``lighttpd``: `layers.FRONTS`) boots it over that front
+        server's cached layer, so systemd starts Debian's service on port 80 with its default site.
+        """
         assert self.bridge is not None and self.folder is not None and self.proxy is not None
         assert self.image is not None
+        layers = [ensure_layer(self.image, front)] if front else []
         with self._lock:
             if any(s.name == name for s in self.servers):
                 raise LabError(f"a server named {name!r} exists in this session already")
@@ -153,21 +162,23 @@ class ServerLab:
             server = Server(name=name, address=self.bridge.host_address(self._numbers),
                             folder=self.folder / name, image=self.image, bridge=self.bridge.name,
                             machine=f"{name}-{self.bridge.index}", ssh_key=self.ssh_key,
-                            proxy_url=self.proxy.url, subnet=str(self.bridge.subnet), binds=self.binds)
+                            proxy_url=self.proxy.url, subnet=str(self.bridge.subnet), binds=self.binds,
+                            layers=layers)
             self.servers.append(server)
         server.prepare()
         return server
 
-    def boot_server(self, name: str) -> Server:
+    def boot_server(self, name: str, front: str | None = None) -> Server:
         """Prepare and boot one server; returns once sshd answers and boot has finished."""
-        server = self.new_server(name)
+        server = self.new_server(name, front)
         server.boot()
         return server
 
-    def boot_servers(self, names: Sequence[str]) -> list[Server]:
-        """Boot several servers in parallel threads; the list is in the order of ``names``."""
+    def boot_servers(self, names: Sequence[str], fronts: Sequence[str | None] = ()) -> list[Server]:
+        """Boot several servers in parallel threads (``fronts[i]`` for ``names[i]``), in ``names`` order."""
+        pairs = [(name, fronts[i] if i < len(fronts) else None) for i, name in enumerate(names)]
         with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
-            return list(pool.map(self.boot_server, names))
+            return list(pool.map(lambda pair: self.boot_server(*pair), pairs))
 
     def leftovers(self) -> list[str]:
         """What of this session still exists: processes, mounts, the bridge, the folder (empty when clean)."""
@@ -184,6 +195,8 @@ class ServerLab:
                 found.append(f"folder {self.folder}")
         if self.bridge is not None and self.bridge.exists():
             found.append(f"bridge {self.bridge.name}")
+        if self.bridge is not None:
+            found += [f"cgroup {cgroup}" for cgroup in cgroups.of_session(self.bridge.name)]
         return found
 
     def close(self) -> None:

@@ -11,7 +11,8 @@ first boot the harness writes into the overlay what makes the host itself: ``/et
 nspawn runs as ``systemd-nspawn -D merged -b --register=no --keep-unit --network-bridge=<bridge>``:
 ``--register=no --keep-unit`` because PID 1 of this machine is not systemd (there is no machined or
 scope to register with). The machine name is ``<name>-<bridge index>`` (nspawn names the host-side veth
-``vb-<machine>``, so two sessions never collide); the hostname inside is ``<name>``.
+``vb-<machine>``, so two sessions never collide); the hostname inside is ``<name>``. nspawn starts in a
+cgroup of its own (`cgroups`), without which servers booted together fail early units at random.
 
 Measured on this 2-core machine (systemd 252): boot to ``systemctl is-system-running`` = ``running`` with
 sshd answering in 1.4–2.1 s; ``systemctl reboot`` inside makes nspawn exit with status 133 about 2 s later,
@@ -29,6 +30,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import cgroups
 
 NSPAWN_REBOOT_STATUS = 133
 BOOT_TIMEOUT = 60.0
@@ -75,6 +78,7 @@ class Server:
     proxy_url: str
     subnet: str
     binds: Sequence[str] = ()
+    layers: Sequence[Path] = ()  # cached layers over the image, topmost first (e.g. a front server's)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     boots: int = 0
 
@@ -82,6 +86,11 @@ class Server:
     def root(self) -> Path:
         """The server's file system as this machine sees it (the overlay mount)."""
         return self.folder / "merged"
+
+    @property
+    def cgroup_id(self) -> str:
+        """The name of this server's cgroups (see `cgroups`): ``<bridge>-<name>``."""
+        return f"{self.bridge}-{self.name}"
 
     @property
     def known_hosts(self) -> Path:
@@ -97,7 +106,8 @@ class Server:
         """Mount the overlay and write the per-host files (address, host key, keys, proxy) into it."""
         for sub in ("upper", "work", "merged"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
-        options = f"lowerdir={self.image},upperdir={self.folder / 'upper'},workdir={self.folder / 'work'}"
+        lower = ":".join(str(p) for p in [*self.layers, self.image])
+        options = f"lowerdir={lower},upperdir={self.folder / 'upper'},workdir={self.folder / 'work'}"
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(self.root)],
                        check=True, capture_output=True, timeout=30)
         root = self.root
@@ -106,6 +116,10 @@ class Server:
                                         f"{self.address}\t{self.name}\n")
         (root / "etc/systemd/network/10-host0.network").write_text(
             f"[Match]\nName=host0\n\n[Network]\nAddress={self.address}/24\nLinkLocalAddressing=no\n")
+        # No name server: names resolve through the proxy; an unreachable one would only add timeouts.
+        resolv = root / "etc/resolv.conf"
+        resolv.unlink(missing_ok=True)
+        resolv.write_text("# no DNS on a test server: the proxy resolves names (http_proxy in /etc/environment)\n")
         self._write_proxy_settings()
         ssh_dir = root / "root/.ssh"
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
@@ -141,10 +155,14 @@ class Server:
         """Start nspawn (returns at once; `wait_ssh` waits for the boot)."""
         if self.process is not None and self.process.poll() is None:
             raise ServerError(f"{self.name} is already running (nspawn pid {self.process.pid})")
+        for stale in cgroups.existing(self.cgroup_id):  # the previous boot's, before a reboot
+            cgroups.remove(stale)
+        own = cgroups.create(self.cgroup_id)
         with self.console_log.open("ab") as log:
             log.write(f"\n== boot {self.boots + 1}: {shlex.join(self.nspawn_argv())}\n".encode())
             log.flush()
-            self.process = subprocess.Popen(self.nspawn_argv(), stdin=subprocess.DEVNULL, stdout=log,
+            self.process = subprocess.Popen(cgroups.wrap(self.nspawn_argv(), own),
+                                            stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
         (self.folder / "nspawn.pid").write_text(f"{self.process.pid}\n")
         self.boots += 1
@@ -250,6 +268,9 @@ class Server:
             problems.append(f"{self.name}: stopping nspawn: {exc}")
         for pid in processes_rooted_under(self.root):
             problems.append(f"{self.name}: process {pid} still runs inside")
+        for cgroup in cgroups.existing(self.cgroup_id):
+            problems += [f"{self.name}: process {pid} still in {cgroup}" for pid in cgroups.procs(cgroup)]
+            problems += [f"{self.name}: {problem}" for problem in cgroups.remove(cgroup)]
         for point in reversed(mounts_under(self.folder)):
             done = subprocess.run(["umount", point], capture_output=True, text=True, timeout=30, check=False)
             if done.returncode != 0:
