@@ -20,7 +20,6 @@ from .output import Reporter
 from .steps import HostRun
 from .transport import ConnectError, HostConnection
 
-DEFAULT_PARALLEL = 10
 _failure_clock = itertools.count()
 
 

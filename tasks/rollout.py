@@ -5,6 +5,8 @@ import math
 import re
 from typing import Sequence, TypeVar
 
+DEFAULT_PARALLEL = 10  # hosts worked on at once, unless --parallel or [rollout] parallel says otherwise
+
 T = TypeVar("T")
 
 _PERCENT = re.compile(r"^([0-9]{1,3})%$")

@@ -19,7 +19,7 @@ from .modes import AppServer, FrontServer, ServerContext, app_server, front_serv
 from .output import Reporter
 from .record import describe_holder
 from .render import render_release_configs, template_context
-from .source import Install, LocalRelease, plan_install
+from .source import LocalRelease, plan_install
 from .transport import CommandTimeout, ConnectError, HostConnection, RemoteResult
 
 

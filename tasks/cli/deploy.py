@@ -1,47 +1,19 @@
 """``deploy``, ``rollback`` and ``unlock``."""
 from __future__ import annotations
 
-import os
 import signal
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from invoke import Context, task
 from invoke.exceptions import Exit
 
 from ..errors import ExitCode
-from ..fingerprint import release_fingerprint
-from ..fleet import Fleet, Slot
-from ..flow import HostDeploy, RolloutOptions, deploy_fleet, rollback_host
-from ..inventory import Host, Stage
-from ..record import RunRecord, short_revision
-from ..report import with_commits
-from ..source import DevServerError, LocalRelease, SourceError, env_file_content, new_release_id, prepare_release
-from ..source_files import SourceOptions, read_source
-from ..steps import unlock as unlock_host
-from .results import RunOutput
-from .runner import PARALLEL_HELP, ROLES_HELP, exit_if_failed, pool_size, run_on_hosts, selected_or_exit
+from .runner import (PARALLEL_HELP, ROLES_HELP, SOURCE_HELP, TRUST_HELP, exit_if_failed, pool_size, run_on_hosts,
+                     selected_or_exit)
 
-TRUST_HELP = "Accept and record the key of a host not yet in known_hosts (a changed key is always refused)."
-SOURCE_HELP = {
-    "ref": "Deploy this commit (a branch, tag or sha) of the source's git repository instead of HEAD; "
-           "the working tree does not matter.",
-    "allow-dirty": "Deploy the working tree as it is when it has changes that are not committed "
-                   "(default: refuse them, exit 2).",
-    "expect-sha": "Refuse (exit 2, before connecting) unless the commit to deploy is this one "
-                  "(its sha, or a prefix of 7 or more hex digits).",
-}
-
-
-class DeployOutput(RunOutput):
-    """A deploy's results: the JSON document also names the commit each host was sent."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:  # RunOutput's, after the action
-        super().__init__("deploy", *args, **kwargs)
-        self.commits: dict[str, str | None] = {}
-
-    def write(self, doc: dict[str, Any]) -> None:
-        super().write(with_commits(doc, self.commits))
+if TYPE_CHECKING:  # what a deploy runs is imported when it runs: `--list` needs none of it
+    from ..inventory import Host, Stage
 
 
 @contextmanager
@@ -54,42 +26,6 @@ def sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def local_release(stage: Stage, release_id: str, options: SourceOptions) -> LocalRelease:
-    """Read and pack the stage's source, before any host is touched: exit 2 for a source that
-    cannot be deployed as asked (a dirty tree, a bad ``--ref``, another commit than
-    ``--expect-sha``), exit 1 for an unguarded ``app.run()``."""
-    app = stage.app
-    try:
-        return prepare_release(app, release_id, read_source(app, options, stage.path))
-    except DevServerError as exc:
-        raise Exit(f"wsgideploy: {app.source}: {exc}\nnothing was deployed", code=ExitCode.FAILED) from None
-    except SourceError as exc:
-        raise Exit(f"wsgideploy: {exc}\nnothing was deployed", code=ExitCode.USAGE) from None
-
-
-def prepare_jobs(targets: list[tuple[Stage, Host]], release_id: str, force_unlock: bool,
-                 options: SourceOptions = SourceOptions()) -> dict[str, HostDeploy]:
-    """Pack each distinct source once (checked for a dev server), and say what each host gets."""
-    releases: dict[tuple[object, ...], tuple[LocalRelease, RunRecord]] = {}
-    jobs: dict[str, HostDeploy] = {}
-    for stage, host in targets:
-        app = stage.app
-        key = (app.source, app.exclude, app.shared, app.static_dir, stage.path)
-        if key not in releases:
-            rel = local_release(stage, release_id, options)
-            releases[key] = (rel, RunRecord(action="deploy", release_id=release_id, source_revision=rel.revision,
-                                            source_hash=rel.source_hash, force_unlock=force_unlock))
-        rel, record = releases[key]
-        try:
-            env_file = env_file_content(app, os.environ)
-        except SourceError as exc:
-            raise Exit(f"wsgideploy: {stage.path}: {exc}", code=ExitCode.USAGE) from None
-        jobs[host.alias] = HostDeploy(slot=Slot(stage, host), rel=rel, record=record, env_file=env_file,
-                                      fingerprint=release_fingerprint(stage, host, rel.source_hash,
-                                                                      env_file[0] if env_file else None))
-    return jobs
 
 
 @task(auto_shortflags=False,  # no -f that could mean --force or --force-unlock: every option is spelled out
@@ -111,12 +47,18 @@ def deploy(c: Context, trust_new_host_key: bool = False, force_unlock: bool = Fa
            roles: str | None = None, json: bool = False, json_file: str | None = None, plan: bool = False,
            ref: str | None = None, allow_dirty: bool = False, expect_sha: str | None = None) -> None:
     """Deploy a commit (HEAD of the source's git repository): upload it, build its venv, check it, switch `current` (in batches), reload, health-check (rolls back if unhealthy)."""
+    from ..fleet import Fleet
+    from ..flow import RolloutOptions, deploy_fleet
+    from ..jobs import commit_note, prepare_jobs
+    from ..source import new_release_id
+    from ..source_files import SourceOptions
     options = SourceOptions(ref=ref, allow_dirty=allow_dirty, expect_sha=expect_sha)
     if plan:
         from .plan import plan_targets
         plan_targets(c, trust_new_host_key=trust_new_host_key, roles=roles, parallel=parallel, options=options)
         return
-    results = DeployOutput(json, json_file, config=c.config)
+    from .results import RunOutput
+    results = RunOutput("deploy", json, json_file, config=c.config)
     with results.on_usage_error():
         targets = selected_or_exit(c, roles)
         release_id = new_release_id()
@@ -136,14 +78,6 @@ def deploy(c: Context, trust_new_host_key: bool = False, force_unlock: bool = Fa
         finally:
             fleet.close()
     exit_if_failed(fleet)
-
-
-def commit_note(jobs: dict[str, HostDeploy]) -> str:
-    """`` of commit <12 hex digits>`` when every host gets the same git commit, else ''."""
-    revisions = {job.rel.revision for job in jobs.values()}
-    if len(revisions) != 1 or None in revisions:
-        return ""
-    return f" of commit {short_revision(revisions.pop() or '')}"
 
 
 def rollout_batch_size(targets: list[tuple[Stage, Host]], given: str | None) -> int | str | None:
@@ -170,6 +104,10 @@ def rollback(c: Context, to: str | None = None, trust_new_host_key: bool = False
              parallel: int = 0, roles: str | None = None, json: bool = False,
              json_file: str | None = None) -> None:
     """Roll back to the previous good release (or --to <id>): its site, code and venv, then health-check."""
+    from ..fleet import Fleet
+    from ..flow import rollback_host
+    from ..record import RunRecord
+    from .results import RunOutput
     results = RunOutput("rollback", json, json_file, config=c.config)
     record = RunRecord(action="rollback", force_unlock=force_unlock)
     with results.on_usage_error():
@@ -188,4 +126,5 @@ def rollback(c: Context, to: str | None = None, trust_new_host_key: bool = False
 @task
 def unlock(c: Context) -> None:
     """Remove the deploy lock on the selected hosts (after a deploy that died), saying whose it was."""
+    from ..steps import unlock as unlock_host
     run_on_hosts(c, unlock_host, stop_on_failure=False)

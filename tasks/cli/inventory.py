@@ -5,13 +5,13 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 
 from ..errors import ExitCode
-from ..inventory import InventoryError, load_inventories, missing_identity
 from ..targets import NoInventoriesError, inventories_dir
 
 
 @task
 def check(c: Context) -> None:
     """Validate every stage file (deploy/*.toml or inventories/*.toml): keys, types, files, unique aliases; no connection."""
+    from ..inventory import InventoryError, load_inventories, missing_identity
     try:
         directory = inventories_dir()
     except NoInventoriesError as exc:

@@ -4,20 +4,24 @@ from __future__ import annotations
 import os
 import sys
 
+from typing import TYPE_CHECKING
+
 from invoke import Context, task
 from invoke.exceptions import Exit
 
-from ..commands import logs as log_commands
 from ..errors import ExitCode
-from ..fleet import DEFAULT_PARALLEL
-from ..steps import HostRun
+from ..rollout import DEFAULT_PARALLEL
 from .runner import ROLES_HELP, exit_if_failed, run_on_hosts, selected_or_exit
+
+if TYPE_CHECKING:
+    from ..steps import HostRun
 
 FOLLOW_FOREVER = 7 * 24 * 3600.0  # --follow runs until Ctrl-C
 
 
 def _show(run: HostRun, lines: int, follow: bool, collect: list[str] | None = None) -> None:
     """Print the host's log lines as they arrive, or add them to ``collect`` to print later."""
+    from ..commands import logs as log_commands
     script = log_commands.tail(run.layout, lines, follow)
 
     def take(line: str) -> None:

@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from invoke import Context, task
 
-from ..fleet import DEFAULT_PARALLEL, Fleet
-from ..output import format_table
-from ..record import short_revision
-from ..steps import HostReleases, HostRun, read_releases
+from ..rollout import DEFAULT_PARALLEL
 from .runner import ROLES_HELP, exit_if_failed, run_on_hosts, selected_or_exit
 
 
 def _format_log(line: str) -> str:
+    from ..record import short_revision
     try:
         e = json.loads(line)
     except ValueError:
@@ -22,6 +21,10 @@ def _format_log(line: str) -> str:
             f"{e.get('result', '?'):<11} {e.get('duration', 0):>6.1f}s  {e.get('user', '?')}@{e.get('from', '?')}"
             f"  {short_revision(str(e['source'])) if e.get('source') else ''}{message}")
 
+
+if TYPE_CHECKING:  # imported when the task runs: `--list` needs no SSH
+    from ..fleet import Fleet
+    from ..steps import HostReleases, HostRun
 
 COMMIT_LOG_LINES = 100  # deploy log lines read to find each release's commit (fewer are shown)
 
@@ -45,6 +48,8 @@ def release_commits(log: list[str]) -> dict[str, str]:
 
 
 def _list(run: HostRun, log_lines: int, show: bool) -> HostReleases:
+    from ..record import short_revision
+    from ..steps import read_releases
     found = read_releases(run, max(log_lines, COMMIT_LOG_LINES) if show else log_lines)
     if not show:
         return found
@@ -78,6 +83,7 @@ def _last_deploy(found: HostReleases) -> str:
 
 def fleet_rows(fleet: Fleet) -> list[tuple[str, ...]]:
     """A row per host: live release, the one a rollback would go to, how many, bad ones, last run."""
+    from ..steps import HostReleases
     rows: list[tuple[str, ...]] = [("host", "live", "rollback to", "releases", "bad", "last run")]
     for slot in fleet.slots:
         found = slot.value
@@ -99,6 +105,7 @@ def releases(c: Context, log: int = 0, roles: str | None = None) -> None:
                          stop_on_failure=False, parallel=DEFAULT_PARALLEL, roles=roles, exit_on_failure=False)
     if not one_host:
         fleet.out.line("", "")
+        from ..output import format_table
         for line in format_table(fleet_rows(fleet)):
             fleet.out.line("", line)
     exit_if_failed(fleet)

@@ -7,15 +7,16 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from invoke.exceptions import Exit
 
 from ..errors import ExitCode
-from ..fleet import Fleet
 from ..output import Reporter
-from ..report import SCHEMA_VERSION, RunFacts, document, fleet_closing_line, summary_lines
 from ..runlog import run_reporter
+
+if TYPE_CHECKING:
+    from ..fleet import Fleet
 
 INTERRUPTED = 130  # what a shell reports for Ctrl-C
 
@@ -29,12 +30,14 @@ class RunOutput:
         self.path = Path(path) if path else None
         # ``config`` (the task's ``c.config``) carries ``-v``; without it WSGIDEPLOY_VERBOSE does
         self.out: Reporter = run_reporter(action, stream=sys.stderr if to_stdout else sys.stdout, config=config)
+        self.commits: dict[str, str | None] = {}  # host alias -> the git commit a deploy sends it
         self.started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._clock = time.monotonic()
 
     @contextmanager
     def on_usage_error(self) -> Iterator[None]:
         """Before any host is touched: an `Exit` still leaves a JSON document saying why."""
+        from ..report import SCHEMA_VERSION
         try:
             yield
         except Exit as exc:
@@ -49,6 +52,7 @@ class RunOutput:
     @contextmanager
     def finishing(self, fleet: Fleet, release: str = "") -> Iterator[None]:
         """Run the body, then print the summary and write the document, however it ended."""
+        from ..report import RunFacts, document, summary_lines
         code: int = ExitCode.OK
         errored = False
         try:
@@ -73,6 +77,9 @@ class RunOutput:
             close_run(self.out, fleet, self.action, facts.seconds, interrupted=code == INTERRUPTED, errored=errored)
 
     def write(self, doc: dict[str, Any]) -> None:
+        if self.commits:  # a deploy's document also names the commit each host was sent
+            from ..report import with_commits
+            doc = with_commits(doc, self.commits)
         text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +93,7 @@ def close_run(out: Reporter, fleet: Fleet, action: str = "", seconds: float | No
               interrupted: bool = False, errored: bool = False) -> None:
     """End a run's output with its closing line (once: later calls do nothing), naming the
     local log when the run failed."""
+    from ..report import fleet_closing_line
     if out.closed:
         return
     elapsed = time.monotonic() - out.started if seconds is None else seconds

@@ -1,23 +1,32 @@
 """Run one action on every selected host and turn failures into exit codes."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from invoke import Context
 from invoke.exceptions import Exit
 
 from ..errors import ExitCode
-from ..fleet import DEFAULT_PARALLEL, Fleet
-from ..inventory import Host, InventoryError, Stage, UnknownHostError
-from ..output import Reporter
-from ..runlog import run_reporter, task_name
-from ..steps import HostRun
-from ..targets import NoTargetsError, select_targets
-from .results import close_run
+from ..rollout import DEFAULT_PARALLEL
 
-Action = Callable[[HostRun], object]
+if TYPE_CHECKING:  # the rest is imported when a task runs: `--list` needs none of it
+    from ..fleet import Fleet
+    from ..inventory import Host, Stage
+    from ..output import Reporter
+    from ..steps import HostRun
+
+Action = Callable[["HostRun"], object]
 
 ROLES_HELP = "Only the selected hosts with one of these roles (comma-separated, e.g. web or web,worker)."
+TRUST_HELP = "Accept and record the key of a host not yet in known_hosts (a changed key is always refused)."
+SOURCE_HELP = {
+    "ref": "Deploy this commit (a branch, tag or sha) of the source's git repository instead of HEAD; "
+           "the working tree does not matter.",
+    "allow-dirty": "Deploy the working tree as it is when it has changes that are not committed "
+                   "(default: refuse them, exit 2).",
+    "expect-sha": "Refuse (exit 2, before connecting) unless the commit to deploy is this one "
+                  "(its sha, or a prefix of 7 or more hex digits).",
+}
 PARALLEL_HELP = f"How many hosts to work on at once (default: [rollout] parallel, else {DEFAULT_PARALLEL})."
 
 
@@ -28,6 +37,8 @@ def role_list(roles: str | None) -> list[str]:
 
 def selected_or_exit(c: Context, roles: str | None = None) -> list[tuple[Stage, Host]]:
     """The selected hosts (limited to ``roles``), or exit 2 with the inventory's own error."""
+    from ..inventory import InventoryError, UnknownHostError
+    from ..targets import NoTargetsError, select_targets
     if roles:
         c.config.wsgideploy_roles = role_list(roles)
     try:
@@ -58,6 +69,9 @@ def run_on_hosts(c: Context, action: Action, trust_new_host_key: bool = False,
     ``exit_on_failure`` is false (then call `exit_if_failed` after using the results,
     which also prints the run's closing line).
     """
+    from ..fleet import Fleet
+    from ..runlog import run_reporter, task_name
+    from .results import close_run
     targets = selected_or_exit(c, roles)
     out = out or run_reporter(task_name(c.config, getattr(action, "__name__", "run").strip("<>")),
                               config=c.config)
@@ -82,6 +96,7 @@ def run_on_hosts(c: Context, action: Action, trust_new_host_key: bool = False,
 def exit_if_failed(fleet: Fleet) -> None:
     """End the run with its closing line (unless it has one), then exit with the code of the
     first failure, naming every host that failed."""
+    from .results import close_run
     close_run(fleet.out, fleet)
     failed = fleet.failures()
     if failed:

@@ -6,13 +6,21 @@ for more than one host, shows a table.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke import Context, task
 
-from ..commands import health
-from ..fleet import DEFAULT_PARALLEL
-from ..output import format_table
-from ..steps import HostRun, server_action
+from ..rollout import DEFAULT_PARALLEL
 from .runner import ROLES_HELP, exit_if_failed, run_on_hosts, selected_or_exit
+
+if TYPE_CHECKING:
+    from ..steps import HostRun
+
+
+def server_action(run: HostRun, action: str) -> dict[str, str]:
+    """`wsgideploy.steps.server_action`, imported when a task runs (``--list`` needs no SSH)."""
+    from ..steps import server_action as act
+    return act(run, action)
 
 
 @task(help={"roles": ROLES_HELP})
@@ -41,6 +49,7 @@ def reload(c: Context, roles: str | None = None) -> None:
 
 def read_status(run: HostRun, show: bool = True) -> dict[str, str]:
     """The app server's state, the live release and whether the app answers (printed if ``show``)."""
+    from ..commands import health
     facts = server_action(run, "status")
     pid = facts.get("pid")
     state = f"running, pid {pid}" if pid else "stopped" + (
@@ -65,6 +74,7 @@ def status(c: Context, roles: str | None = None) -> None:
     fleet = run_on_hosts(c, lambda run: read_status(run, show=one_host), stop_on_failure=False,
                          parallel=DEFAULT_PARALLEL, roles=roles, exit_on_failure=False)
     if not one_host:
+        from ..output import format_table
         rows = [("host", "server", "state", "live release", "answers")]
         for slot in fleet.slots:
             value = slot.value if isinstance(slot.value, dict) else {}

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import json
 
-from wsgideploy.cli.deploy import commit_note
-from wsgideploy.cli.plan import file_lines
+from wsgideploy.jobs import commit_note, file_lines
 from wsgideploy.cli.releases import _format_log, release_commits
 from wsgideploy.plan import LiveState, build_plan, format_plan, live_commit
 from wsgideploy.record import RunRecord, short_revision
