@@ -1,6 +1,6 @@
 """The local sandbox: ``python -m wsgideploy.sandbox up|down|status``.
 
-``up`` turns this machine into a deploy target reachable as ``fab -H sandbox``:
+``up`` turns this machine into a deploy target reachable as ``wsgideploy -H sandbox`` (or ``fab -H sandbox``):
 
 - a user ``deploy`` with passwordless sudo (``/etc/sudoers.d/wsgideploy-deploy``);
 - an sshd on a free loopback port, with its own host key and client key (``/var/lib/wsgideploy-sandbox/ssh``);
@@ -123,7 +123,7 @@ def inventory_data(state: State) -> dict[str, Any]:
 def inventory_text(state: State) -> str:
     header = (f"{GENERATED_MARK} on {state.created_at or 'an unknown date'}.\n"
               "# `python -m wsgideploy.sandbox down` removes it. Edits are lost when the sandbox is re-created.\n"
-              f"# Try: fab -H {ALIAS} deploy, then curl -H 'Host: localhost' http://127.0.0.1:{state.http_port}/\n\n")
+              f"# Try: wsgideploy -H {ALIAS} deploy, then curl -H 'Host: localhost' http://127.0.0.1:{state.http_port}/\n\n")
     return header + hosts.toml_dumps(inventory_data(state))
 
 
@@ -247,7 +247,7 @@ def up() -> int:
 
     print()
     print("The sandbox is up. Next:")
-    print(f"  fab -H {ALIAS} deploy")
+    print(f"  wsgideploy -H {ALIAS} deploy")
     print(f"  curl -H 'Host: localhost' http://127.0.0.1:{state.http_port}/")
     print("  python -m wsgideploy.sandbox down")
     return 0
