@@ -17,14 +17,14 @@ Measured on this 2-core machine (Debian 12, deb.debian.org): debootstrap 54 s, c
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from wsgideploy.sandbox.hosts import file_lock
 
 SUITE = "bookworm"
 PACKAGES: tuple[str, ...] = (
@@ -71,21 +71,10 @@ def image_path(packages: tuple[str, ...] = PACKAGES) -> Path:
 
 @contextlib.contextmanager
 def build_lock(path: Path, timeout: float) -> Iterator[None]:
+    """One builder at a time across pytest workers: `file_lock` on ``path`` (its folder made first)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ImageError(f"timed out after {timeout:.0f} s waiting for {path}") from None
-                time.sleep(0.2)
+    with file_lock(path, timeout):
         yield
-    finally:
-        os.close(fd)
 
 
 def run_step(step: str, argv: list[str], log: Path) -> None:
