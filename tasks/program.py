@@ -10,6 +10,7 @@ exists, never a traceback. `UsageErrorsExit2` gives the same to ``fab`` (see `ws
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 from typing import Any, Iterable, Sequence
@@ -102,9 +103,12 @@ class UsageErrorsExit2:
 
     def parse_cleanup(self) -> None:
         try:
-            super().parse_cleanup()  # type: ignore[misc]
+            super().parse_cleanup()  # type: ignore[misc]  (--list and --help print here)
         except (ParseError, ValueError) as exc:
             raise self._usage_exit(exc) from None
+        except BrokenPipeError:  # `wsgideploy --list | head`: the reader has all it wanted
+            stop_writing_stdout()
+            raise Exit(code=0) from None
 
     def no_tasks_given(self) -> None:
         if self.core.remainder:  # type: ignore[attr-defined]
@@ -134,6 +138,11 @@ class WsgideployProgram(UsageErrorsExit2, Program):
             self.config.merge()
 
 
+def stop_writing_stdout() -> None:
+    """Point stdout at /dev/null once its reader is gone, so exiting flushes nothing into a closed pipe."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def make_program() -> WsgideployProgram:
     """The ``wsgideploy`` program with the collection of `wsgideploy.collection` built in."""
     from .collection import build_namespace
@@ -144,4 +153,7 @@ def make_program() -> WsgideployProgram:
 
 def main(argv: list[str] | None = None) -> None:
     """The console script: ``wsgideploy [--core-opts] task1 [--task1-opts] ...``."""
-    make_program().run(argv if argv is not None else sys.argv)
+    try:
+        make_program().run(argv if argv is not None else sys.argv)
+    except BrokenPipeError:  # output piped into a reader that closed early (`| head`)
+        stop_writing_stdout()

@@ -128,6 +128,17 @@ def test_fab_lists_the_same_tasks_as_wsgideploy(app_repo: Path) -> None:
     assert "production" in tasks[0]
 
 
+@pytest.mark.parametrize("command", ["wsgideploy", "fab"])
+def test_a_listing_piped_into_a_reader_that_stops_early_ends_quietly(app_repo: Path, command: str) -> None:
+    argv = (WSGIDEPLOY if command == "wsgideploy" else FAB) + ["--list"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WSGIDEPLOY_", "FABRIC_"))}
+    lister = subprocess.Popen(argv, cwd=app_repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert lister.stdout is not None and lister.stdout.readline()  # read one line, like `| head -1`
+    lister.stdout.close()
+    _, err = lister.communicate(timeout=60)
+    assert lister.returncode == 0 and b"Traceback" not in err, err.decode()
+
+
 def test_an_unknown_option_names_the_closest_flag() -> None:
     message = usage_message("No idea what '--forse' is!", ["deploy", "--forse"], ["deploy"], [],
                             ["--force", "--force-unlock", "--json"])
