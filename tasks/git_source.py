@@ -83,10 +83,11 @@ def resolve_commit(checkout: Checkout, ref: str) -> str:
 def changes(checkout: Checkout) -> list[Change]:
     """What ``git status`` reports under the source: modified, staged and untracked files.
 
-    Ignored files are not changes. An untracked folder is one change (``dir/``),
-    as git shows it, so an untracked virtualenv costs one line, not a walk.
+    Ignored files are not changes. Untracked files are listed one by one (not as a folder
+    ``dir/``), so that what never ships (a new ``deploy/production.toml``, a local
+    ``venv/``) can be told apart from a new module that would be missing from the release.
     """
-    result = _git(checkout.source, "status", "--porcelain=v1", "-z", "--untracked-files=normal", "--", ".")
+    result = _git(checkout.source, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
     if result.returncode != 0:
         raise GitError(f"git status failed in {checkout.source}: {_stderr(result)}")
     fields = result.stdout.decode(errors="surrogateescape").split("\0")

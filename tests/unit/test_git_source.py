@@ -68,6 +68,14 @@ def test_ignored_and_untracked_files_that_never_ship_leave_the_tree_clean_and_st
     assert paths(app_in(repo)) == (".gitignore", "app.py", "requirements.txt", "static/style.css")
 
 
+def test_a_new_stage_file_and_fabfile_not_yet_committed_leave_the_tree_clean(repo: Path, write_tree,
+                                                                            app_in) -> None:
+    # What `wsgideploy init` writes, before the user commits it: git shows `?? deploy/`, a folder.
+    write_tree(repo, {"deploy/production.toml": "[app]\n", "fabfile.py": "", ".wsgideploy/.gitignore": "*\n"})
+    content = read_source(app_in(repo), SourceOptions(), repo / "deploy" / "production.toml")
+    assert (content.dirty, content.commit) == (False, git(repo, "rev-parse", "HEAD"))
+
+
 def test_committed_secrets_and_deploy_config_never_ship(repo: Path, write_tree, app_in) -> None:
     write_tree(repo, {".env.production": "SECRET_KEY=prod\n", "certs/site.pem": "key\n", "site.key": "key\n",
                       "id_ed25519": "key\n", ".aws/credentials": "x\n", "deploy/production.toml": "[app]\n",
