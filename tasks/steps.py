@@ -226,11 +226,6 @@ def mark_bad(run: HostRun, release_id: str) -> None:
     run.conn.run_script(history.mark_bad(run.layout, release_id), timeout=60)
 
 
-def prune_releases(run: HostRun) -> None:
-    """Housekeeping after a good deploy, on its own (see `prune_step`)."""
-    run_step(run, prune_step(run))
-
-
 def prune_step(run: HostRun) -> Step:
     """``prune``, a soft step: remove releases beyond ``keep_releases`` and unused venvs (never
     the live or previous good one); install the logs' logrotate snippet."""

@@ -7,7 +7,6 @@ standard input closed or fed from bytes, under a timeout.
 """
 from __future__ import annotations
 
-import os
 import select
 import socket
 import threading
@@ -243,8 +242,3 @@ def _pass_lines(data: bytearray | bytes, start: int, receive: Callable[[str], No
             except Exception as exc:
                 raise _OutputFailed(exc) from exc
     return max(start, end)
-
-
-def default_user() -> str:
-    """The local user name, used in messages when an inventory names no user."""
-    return os.environ.get("USER") or "unknown"

@@ -265,12 +265,3 @@ fi"""
     else:
         body = f"if [ -d /run/systemd/system ]; then {systemd_reload}\nelse {signal_reload}\nfi"
     return script(functions(apache), body)
-
-
-def status_facts(apache: Apache, site_name: str) -> str:
-    """Print ``apache_pid`` and ``site`` (enabled or disabled) facts (needs `functions`)."""
-    enabled = enabled_link(apache, site_name)
-    return f"""
-echo "{FACTS_MARK}apache_pid=$(apache_pid)"
-if [ -e {q(enabled)} ]; then echo "{FACTS_MARK}site=enabled"; else echo "{FACTS_MARK}site=disabled"; fi
-"""
