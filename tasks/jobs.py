@@ -37,52 +37,24 @@ def local_release(stage: Stage, release_id: str, options: SourceOptions) -> Loca
         raise Exit(f"wsgideploy: {exc}\nnothing was deployed", code=ExitCode.USAGE) from None
 
 
-def prepare_jobs(targets: list[tuple[Stage, Host]], release_id: str, force_unlock: bool,
-                 options: SourceOptions | None = None) -> dict[str, HostDeploy]:
-    """Pack each distinct source once (checked for a dev server), and say what each host gets."""
-    options = options or SourceOptions()
-    releases: dict[tuple[object, ...], tuple[LocalRelease, RunRecord]] = {}
-    jobs: dict[str, HostDeploy] = {}
-    for stage, host in targets:
-        app = stage.app
-        key = (app.source, app.exclude, app.shared, app.static_dir, stage.path)
-        if key not in releases:
-            rel = local_release(stage, release_id, options)
-            releases[key] = (rel, RunRecord(action="deploy", release_id=release_id, source_revision=rel.revision,
-                                            source_hash=rel.source_hash, force_unlock=force_unlock))
-        rel, record = releases[key]
-        try:
-            env_file = env_file_content(app, os.environ)
-        except SourceError as exc:
-            raise Exit(f"wsgideploy: {stage.path}: {exc}", code=ExitCode.USAGE) from None
-        jobs[host.alias] = HostDeploy(slot=Slot(stage, host), rel=rel, record=record, env_file=env_file,
-                                      fingerprint=release_fingerprint(stage, host, rel.source_hash,
-                                                                      env_file[0] if env_file else None))
-    return jobs
-
-
-def commit_note(jobs: dict[str, HostDeploy]) -> str:
-    """`` of commit <12 hex digits>`` when every host gets the same git commit, else ''."""
-    revisions = {job.rel.revision for job in jobs.values()}
-    if len(revisions) != 1 or None in revisions:
-        return ""
-    return f" of commit {short_revision(revisions.pop() or '')}"
-
-
 @dataclass(frozen=True)
 class LocalPlan:
-    """What a deploy would send one host: the release, and the fingerprint it would record."""
+    """What a deploy sends one host: the release, its ``.env`` (content and names) and the
+    fingerprint it records."""
 
     rel: LocalRelease
+    env_file: tuple[bytes, list[str]] | None
     fingerprint: str
 
 
 def prepare_local(targets: list[tuple[Stage, Host]], release_id: str,
-                  options: SourceOptions) -> dict[str, LocalPlan]:
-    """Pack each distinct source once and work out each host's fingerprint, refusing what
-    ``deploy`` refuses: exit 1 for an unguarded ``app.run()``, exit 2 for a source or
-    ``.env`` the inventory cannot deploy (a dirty tree, a bad ``--ref``, ...). The ``.env``
-    content only enters the fingerprint as a hash; it is never shown."""
+                  options: SourceOptions | None = None) -> dict[str, LocalPlan]:
+    """Pack each distinct source once and work out what each host gets, refusing what cannot
+    be deployed: exit 1 for an unguarded ``app.run()``, exit 2 for a source or ``.env`` the
+    inventory cannot deploy (a dirty tree, a bad ``--ref``, a missing variable, ...). The
+    ``.env`` content enters the fingerprint only as a hash; it is never shown.
+    ``deploy`` and ``plan`` both start here, so they always agree."""
+    options = options or SourceOptions()
     releases: dict[tuple[object, ...], LocalRelease] = {}
     plans: dict[str, LocalPlan] = {}
     for stage, host in targets:
@@ -95,9 +67,34 @@ def prepare_local(targets: list[tuple[Stage, Host]], release_id: str,
         except SourceError as exc:
             raise Exit(f"wsgideploy: {stage.path}: {exc}", code=ExitCode.USAGE) from None
         rel = releases[key]
-        plans[host.alias] = LocalPlan(rel, release_fingerprint(stage, host, rel.source_hash,
-                                                               env_file[0] if env_file else None))
+        plans[host.alias] = LocalPlan(rel, env_file, release_fingerprint(stage, host, rel.source_hash,
+                                                                         env_file[0] if env_file else None))
     return plans
+
+
+def prepare_jobs(targets: list[tuple[Stage, Host]], release_id: str, force_unlock: bool,
+                 options: SourceOptions | None = None) -> dict[str, HostDeploy]:
+    """`prepare_local`, as deploy jobs: one record (who, what, which commit) per distinct release."""
+    plans = prepare_local(targets, release_id, options)
+    records: dict[int, RunRecord] = {}
+    jobs: dict[str, HostDeploy] = {}
+    for stage, host in targets:
+        local = plans[host.alias]
+        rel = local.rel
+        record = records.setdefault(id(rel), RunRecord(action="deploy", release_id=release_id,
+                                                       source_revision=rel.revision, source_hash=rel.source_hash,
+                                                       force_unlock=force_unlock))
+        jobs[host.alias] = HostDeploy(slot=Slot(stage, host), rel=rel, record=record, env_file=local.env_file,
+                                 fingerprint=local.fingerprint)
+    return jobs
+
+
+def commit_note(jobs: dict[str, HostDeploy]) -> str:
+    """`` of commit <12 hex digits>`` when every host gets the same git commit, else ''."""
+    revisions = {job.rel.revision for job in jobs.values()}
+    if len(revisions) != 1 or None in revisions:
+        return ""
+    return f" of commit {short_revision(revisions.pop() or '')}"
 
 
 def file_lines(rel: LocalRelease) -> list[str]:
