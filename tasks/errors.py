@@ -18,9 +18,11 @@ class ExitCode(IntEnum):
 class StepFailed(Exception):
     """A step failed on a host. ``message`` says what failed, and where."""
 
-    def __init__(self, host: str, step: str, message: str, code: ExitCode = ExitCode.FAILED) -> None:
+    def __init__(self, host: str, step: str, message: str, code: ExitCode = ExitCode.FAILED,
+                 facts: dict[str, str] | None = None) -> None:
         self.host = host
         self.step = step
         self.message = message
         self.code = code
+        self.facts = facts or {}  # what the failed script reported before it stopped (e.g. a lock's holder)
         super().__init__(f"{host}: {step}: {message}")

@@ -215,11 +215,10 @@ def take_lock(run: HostRun, record: RunRecord, with_releases: bool = False) -> N
         check_host(run, record.lock_owner(), record.force_unlock, with_releases)
     except StepFailed as failure:
         if failure.code == ExitCode.LOCKED:
-            holder = failure.message.partition("the deploy lock is held:")[2].strip() or "unknown"
             raise StepFailed(run.alias, "prepare",
-                             f"another deploy holds the lock: {describe_holder(holder)}. If it is gone, "
-                             "clear the lock with `fab unlock` or `deploy --force-unlock`.",
-                             ExitCode.LOCKED) from None
+                             f"another deploy holds the lock: {describe_holder(failure.facts.get('holder', ''))}. "
+                             "If it is gone, clear the lock with `wsgideploy unlock` or `deploy --force-unlock`.",
+                             ExitCode.LOCKED, failure.facts) from None
         raise
 
 

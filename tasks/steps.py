@@ -86,7 +86,7 @@ class HostRun:
             if not result.ok:
                 message = _failure_message(result)
                 code = ExitCode.LOCKED if result.exit_code == lock.LOCKED_EXIT else ExitCode.FAILED
-                raise StepFailed(self.alias, step, message, code)
+                raise StepFailed(self.alias, step, message, code, release.parse_facts(result.stdout))
             self.last_stdout = result.stdout
             facts = release.parse_facts(result.stdout)
             if describe:
@@ -152,7 +152,8 @@ class HostRun:
         if not result.ok:
             close(ok=False)
             raise StepFailed(self.alias, failed_step(), _failure_message(result),
-                             ExitCode.LOCKED if result.exit_code == lock.LOCKED_EXIT else ExitCode.FAILED)
+                             ExitCode.LOCKED if result.exit_code == lock.LOCKED_EXIT else ExitCode.FAILED,
+                             release.parse_facts(result.stdout))
         close(ok=True)
         return facts
 

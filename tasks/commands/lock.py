@@ -13,7 +13,7 @@ def lock_dir(layout: Layout) -> str:
 
 
 def acquire(layout: Layout, owner_json: str, force: bool = False) -> str:
-    """Script lines that take the lock or exit ``LOCKED_EXIT`` naming the holder.
+    """Script lines that take the lock, or exit ``LOCKED_EXIT`` with the holder as the fact ``holder``.
 
     ``owner_json`` (who, from where, when, which release, a token) is stored in
     ``lock/owner.json``. With ``force`` an existing lock is removed first, and its
@@ -27,6 +27,7 @@ if [ -d {q(lock)} ]; then
 fi""" if force else ""
     return f"""{forced}
 if ! mkdir {q(lock)} 2>/dev/null; then
+  echo "wsgideploy-fact:holder=$(tr -d '\n' < {q(lock + '/owner.json')} 2>/dev/null || echo unknown)"
   echo "the deploy lock is held: $(cat {q(lock + '/owner.json')} 2>/dev/null || echo '(no owner recorded)')" >&2
   exit {LOCKED_EXIT}
 fi
