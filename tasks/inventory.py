@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .commands.venv import INSTALLERS
 from .modes import COMPATIBLE, PROXY_MODULES, SERVER_MODULES, is_available
 from .rollout import batch_size_problem
 
@@ -22,6 +21,7 @@ SERVERS = tuple(SERVER_MODULES)
 PROXIES = tuple(PROXY_MODULES)
 NGINX_CONTROLS = ("auto", "systemd", "signal")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+INSTALLERS = ("pip", "uv")  # what fills a venv: its own pip, or the host's uv
 PROXY_FIX_KEYS = ("x_for", "x_proto", "x_host", "x_port", "x_prefix")
 # Upstreams where the app sees the client only through X-Forwarded-* headers.
 HTTP_UPSTREAMS = ("http-unix",)

@@ -1,12 +1,12 @@
 """Virtualenvs on the host: one per requirements key, built once, reused."""
 from __future__ import annotations
 
+from ..inventory import INSTALLERS
 from ..layout import Layout
 from .release import FACTS_MARK
 from .shell import fail, q, script
 
 COMPLETE_MARK = ".wsgideploy-complete"
-INSTALLERS = ("pip", "uv")
 UV_MISSING = ('installer = "uv" but uv is not installed on the host: '
               'pip install --user uv, or use installer = "pip"')
 
