@@ -1,7 +1,7 @@
 """Errors the tasks turn into messages and stable exit codes (see docs/exit-codes.md)."""
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 
 class ExitCode(IntEnum):
@@ -13,6 +13,21 @@ class ExitCode(IntEnum):
     LOCKED = 3          # another deploy holds the lock on a host
     CONNECT = 4         # a host could not be reached or refused the connection
     ROLLED_BACK = 5     # the new release went live, failed its check and was rolled back
+
+
+class HostResult(StrEnum):
+    """How one host's part of a run went, in a word: the JSON document's and the deploy log's ``result``."""
+
+    PENDING = "pending"              # not finished
+    BUILT = "built"                  # the new release is ready, not switched yet
+    OK = "ok"
+    NOOP = "noop"                    # the live release already has this source and these settings
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"      # went live, failed (or another batch did), back on the previous release
+    NOT_SWITCHED = "not_switched"    # the rollout stopped before this host; its new release was removed
+    UNREACHABLE = "unreachable"
+    NOT_ATTEMPTED = "not_attempted"  # left alone after another host failed
+    INTERRUPTED = "interrupted"
 
 
 class StepFailed(Exception):

@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .errors import ExitCode, StepFailed
+from .errors import ExitCode, HostResult, StepFailed
 from .inventory import Host, Stage
 from .output import Reporter
 from .steps import HostRun
@@ -30,7 +30,7 @@ class Slot:
     stage: Stage
     host: Host
     run: HostRun | None = None
-    result: str = "pending"  # what happened, in a word: ok, failed, rolled_back, noop, ...
+    result: HostResult = HostResult.PENDING
     code: ExitCode = ExitCode.OK
     message: str = ""
     value: object = None      # what the last action returned
@@ -44,7 +44,7 @@ class Slot:
     def failed(self) -> bool:
         return self.code != ExitCode.OK
 
-    def fail(self, code: ExitCode, message: str, result: str = "failed") -> None:
+    def fail(self, code: ExitCode, message: str, result: HostResult = HostResult.FAILED) -> None:
         self.code, self.message, self.result = code, message, result
         self.failed_at = next(_failure_clock)
 
@@ -90,7 +90,7 @@ class Fleet:
                     record.detail = f"{host.user + '@' if host.user else ''}{host.hostname}:{host.port}"
             except ConnectError as exc:
                 self.out.error(slot.alias, str(exc))
-                slot.fail(ExitCode.CONNECT, str(exc), "unreachable")
+                slot.fail(ExitCode.CONNECT, str(exc), HostResult.UNREACHABLE)
                 return
             slot.run = HostRun(stage=slot.stage, host=slot.host, conn=conn, out=self.out,
                                peers=tuple(h for _, h in self.targets))
@@ -117,23 +117,24 @@ class Fleet:
 
         def one(slot: Slot) -> None:
             if stop_on_failure and stop.is_set():
-                slot.result = "not_attempted"
+                slot.result = HostResult.NOT_ATTEMPTED
                 return
             try:
                 slot.value = action(slot)
             except StepFailed as exc:
                 self.out.error(slot.alias, exc.message)
-                slot.fail(exc.code, exc.message, "rolled_back" if exc.code == ExitCode.ROLLED_BACK else "failed")
+                slot.fail(exc.code, exc.message,
+                          HostResult.ROLLED_BACK if exc.code == ExitCode.ROLLED_BACK else HostResult.FAILED)
             except ConnectError as exc:  # the connection dropped outside a step
                 self.out.error(slot.alias, str(exc))
-                slot.fail(ExitCode.CONNECT, str(exc), "unreachable")
+                slot.fail(ExitCode.CONNECT, str(exc), HostResult.UNREACHABLE)
             else:
                 return
             with lock:
                 failed_now.append(slot)
             stop.set()
         self._map(one, chosen)
-        skipped = [s.alias for s in chosen if s.result == "not_attempted"]
+        skipped = [s.alias for s in chosen if s.result == HostResult.NOT_ATTEMPTED]
         if skipped:
             self.out.line("", f"not attempted after the failure: {', '.join(skipped)}")
         return failed_now

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from .errors import ExitCode, StepFailed
+from .errors import ExitCode, HostResult, StepFailed
 from .fleet import Fleet, Slot
 from .record import RunRecord, describe_holder
 from .rollout import batches
@@ -67,7 +67,7 @@ def deploy_fleet(fleet: Fleet, jobs: dict[str, HostDeploy], options: RolloutOpti
         fleet.connect()
         if not fleet.failures():
             fleet.each(lambda slot: prepare_host(jobs[slot.alias], options.force))
-        building = [s for s in fleet.live() if s.result != "noop"]
+        building = [s for s in fleet.live() if s.result != HostResult.NOOP]
         for slot in building:  # a hook that runs once runs on one of the hosts that build
             slot.run.peers = tuple(s.host for s in building)  # type: ignore[union-attr]
         if not fleet.failures():
@@ -89,7 +89,7 @@ def prepare_host(job: HostDeploy, force: bool) -> None:
     run.facts["previous_release"] = job.previous
     live = run.facts.get("fingerprint", "")
     if live and live == job.fingerprint and not force:
-        job.slot.result = "noop"
+        job.slot.result = HostResult.NOOP
         run.out.line(run.alias, f"unchanged: the live release {job.previous} has this source and "
                                 "settings; nothing to deploy (--force deploys anyway)")
 
@@ -98,7 +98,7 @@ def build_host(job: HostDeploy) -> None:
     """Everything before the switch on one host."""
     build_release(job.run, job.rel, job.env_file, job.fingerprint)
     job.built = True
-    job.slot.result = "built"
+    job.slot.result = HostResult.BUILT
 
 
 def stop_before_switch(fleet: Fleet, jobs: dict[str, HostDeploy]) -> None:
@@ -108,8 +108,8 @@ def stop_before_switch(fleet: Fleet, jobs: dict[str, HostDeploy]) -> None:
         fleet.out.line("", f"a host failed before the switch: removing the new release from "
                            f"{', '.join(s.alias for s in built)}; no host was switched")
     for slot in fleet.live():
-        if slot.result != "noop":
-            slot.result, slot.message = "not_switched", "another host failed before the switch"
+        if slot.result != HostResult.NOOP:
+            slot.result, slot.message = HostResult.NOT_SWITCHED, "another host failed before the switch"
     fleet.each(lambda slot: discard(jobs[slot.alias]), built)
 
 
@@ -136,7 +136,7 @@ def switch_host(job: HostDeploy) -> None:
     job.built = False  # from here the release has been live: it is kept (marked bad if it fails)
     go_live(job.run, job.rel.release_id, job.previous, then=[prune_step(job.run)])
     job.switched = True
-    job.slot.result = "ok"
+    job.slot.result = HostResult.OK
 
 
 def stop_rollout(fleet: Fleet, jobs: dict[str, HostDeploy], not_reached: list[Slot],
@@ -145,7 +145,7 @@ def stop_rollout(fleet: Fleet, jobs: dict[str, HostDeploy], not_reached: list[Sl
     if not_reached:
         fleet.out.line("", f"rollout stopped: {', '.join(s.alias for s in not_reached)} keep their live release")
         for slot in not_reached:
-            slot.result = "not_switched"
+            slot.result = HostResult.NOT_SWITCHED
         fleet.each(lambda slot: discard(jobs[slot.alias]), not_reached)
     switched = [s for s in fleet.live() if jobs[s.alias].switched]
     if not switched:
@@ -168,18 +168,19 @@ def roll_back_switched(job: HostDeploy) -> None:
     restore(run, job.previous)
     job.switched = False
     job.slot.fail(ExitCode.ROLLED_BACK, f"rolled back to {job.previous} because another host failed",
-                  "rolled_back")
+                  HostResult.ROLLED_BACK)
 
 
 def finish_hosts(fleet: Fleet, jobs: dict[str, HostDeploy]) -> None:
     """Log each host's outcome and release its lock (best effort; an interrupt cannot skip it)."""
     def finish_one(slot: Slot) -> None:
         job = jobs[slot.alias]
-        if job.built and not job.switched and slot.result not in ("ok",):
+        if job.built and not job.switched and slot.result != HostResult.OK:
             discard(job)  # interrupted between build and switch
-        result = {"pending": "interrupted", "built": "interrupted"}.get(slot.result, slot.result)
+        result = (HostResult.INTERRUPTED if slot.result in (HostResult.PENDING, HostResult.BUILT)
+                  else slot.result)
         finish(job.run, job.record.token,
-               job.record.log_entry(slot.alias, job.previous if result == "noop" else job.rel.release_id, result,
+               job.record.log_entry(slot.alias, job.previous if result == HostResult.NOOP else job.rel.release_id, result,
                                     time.monotonic() - job.started, slot.message))
     locked = [s for s in fleet.slots if s.run is not None and jobs[s.alias].locked]
     fleet.each(finish_one, locked)
@@ -193,16 +194,16 @@ def holding_lock(run: HostRun, record: RunRecord, release: Callable[[], str]) ->
     """
     take_lock(run, record, with_releases=record.action == "rollback")
     started = time.monotonic()
-    result, message = "failed", ""
+    result, message = HostResult.FAILED, ""
     try:
         yield
-        result = "ok"
+        result = HostResult.OK
     except StepFailed as failure:
-        result = "rolled_back" if failure.code == ExitCode.ROLLED_BACK else "failed"
+        result = HostResult.ROLLED_BACK if failure.code == ExitCode.ROLLED_BACK else HostResult.FAILED
         message = failure.message
         raise
     except BaseException:
-        result = "interrupted"
+        result = HostResult.INTERRUPTED
         raise
     finally:
         finish(run, record.token, record.log_entry(run.alias, release(), result,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from .errors import ExitCode
+from .errors import ExitCode, HostResult
 from .fleet import Fleet, Slot
 from .output import StepRecord, format_table
 
@@ -40,7 +40,7 @@ def run_result(fleet: Fleet, code: ExitCode) -> str:
     """One word for the whole run: ``ok``, ``noop`` (nothing changed anywhere) or the failure."""
     if code != ExitCode.OK:
         return RESULT_OF_CODE.get(code, "failed")
-    if fleet.slots and all(slot.result == "noop" for slot in fleet.slots):
+    if fleet.slots and all(slot.result == HostResult.NOOP for slot in fleet.slots):
         return "noop"
     return "ok"
 
@@ -56,7 +56,7 @@ def step_dict(record: StepRecord) -> dict[str, Any]:
 
 def host_release(slot: Slot, release: str) -> str | None:
     """The release live on the host after the run, as far as the run knows."""
-    if slot.result == "ok" and release:
+    if slot.result == HostResult.OK and release:
         return release
     if slot.run is not None:
         return slot.run.facts.get("current") or None
@@ -72,7 +72,7 @@ def document(fleet: Fleet, records: list[StepRecord], facts: RunFacts) -> dict[s
         hosts[slot.alias] = {
             "stage": slot.stage.name,
             "hostname": slot.host.hostname,
-            "result": slot.result if slot.result != "pending" else ("failed" if slot.failed else "ok"),
+            "result": str(_finished(slot)),
             "exit_code": int(slot.code),
             "release": host_release(slot, facts.release),
             "previous": slot.run.facts.get("previous_release") if slot.run else None,
@@ -124,10 +124,15 @@ def summary_lines(fleet: Fleet, records: list[StepRecord], facts: RunFacts) -> l
     return ["", f"{head}{word.upper()} in {facts.seconds:.2f}s (exit {int(facts.exit_code)})"] + table
 
 
+def _finished(slot: Slot) -> HostResult:
+    """The host's result, with an unfinished one read from its exit code."""
+    if slot.result == HostResult.PENDING:
+        return HostResult.FAILED if slot.failed else HostResult.OK
+    return slot.result
+
+
 def _result_word(slot: Slot) -> str:
-    if slot.result == "pending":
-        return "failed" if slot.failed else "ok"
-    return slot.result.replace("_", " ")
+    return str(_finished(slot)).replace("_", " ")
 
 
 def closing_line(action: str, hosts: Sequence[str], failed: Sequence[str], seconds: float,
@@ -156,6 +161,6 @@ def fleet_closing_line(action: str, fleet: Fleet, seconds: float, interrupted: b
     failed = [slot.alias for slot in fleet.failures()]
     if errored and not failed:
         return f"{action} FAILED in {seconds:.1f}s" + (f": see {log_path}" if log_path else ""), "FAILED"
-    unchanged = bool(fleet.slots) and all(slot.result == "noop" for slot in fleet.slots)
+    unchanged = bool(fleet.slots) and all(slot.result == HostResult.NOOP for slot in fleet.slots)
     return closing_line(action, [slot.alias for slot in fleet.slots], failed, seconds, interrupted, unchanged,
                         log_path if (failed or interrupted) else "")

@@ -88,7 +88,7 @@ def fleet_rows(fleet: Fleet) -> list[tuple[str, ...]]:
     for slot in fleet.slots:
         found = slot.value
         if not isinstance(found, HostReleases):
-            rows.append((slot.alias, slot.result, "", "", "", ""))
+            rows.append((slot.alias, str(slot.result), "", "", "", ""))
             continue
         older = [r for r in found.ids if found.current and r < found.current and r not in found.bad]
         rows.append((slot.alias, found.current or "none", older[-1] if older else "-", str(len(found.ids)),
