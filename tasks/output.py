@@ -13,6 +13,7 @@ only when verbose), also goes to the run's log (`wsgideploy.runlog`).
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import threading
@@ -233,3 +234,9 @@ def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
         return []
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
+def stop_writing_stdout() -> None:
+    """Point stdout at /dev/null once its reader is gone (``wsgideploy --list | head``), so that
+    what is still written, and the flush at exit, go nowhere instead of into a closed pipe."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

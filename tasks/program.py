@@ -10,7 +10,6 @@ exists, never a traceback. `UsageErrorsExit2` gives the same to ``fab`` (see `ws
 """
 from __future__ import annotations
 
-import os
 import re
 import sys
 from typing import Any, Iterable, Sequence
@@ -21,6 +20,7 @@ from invoke.exceptions import Exit, ParseError
 from . import __version__
 from .errors import ExitCode
 from .executor import NOT_APPLICABLE, InventoryExecutor
+from .output import stop_writing_stdout
 
 # Fabric's short flags, so that `wsgideploy -i key` says what to do instead.
 FAB_SHORT_FLAGS = {"-i": "identity", "-t": "connect-timeout", "-S": "ssh-config"}
@@ -136,11 +136,6 @@ class WsgideployProgram(UsageErrorsExit2, Program):
             self.config._overrides["wsgideploy_verbose"] = True  # noqa: SLF001 (Invoke's documented override level)
         if merge:
             self.config.merge()
-
-
-def stop_writing_stdout() -> None:
-    """Point stdout at /dev/null once its reader is gone, so exiting flushes nothing into a closed pipe."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def make_program() -> WsgideployProgram:

@@ -1,8 +1,6 @@
 """``logs``: the app's logs on each host."""
 from __future__ import annotations
 
-import os
-import sys
 
 from typing import TYPE_CHECKING
 
@@ -10,6 +8,7 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 
 from ..errors import ExitCode
+from ..output import stop_writing_stdout
 from ..rollout import DEFAULT_PARALLEL
 from .runner import ROLES_HELP, exit_if_failed, run_on_hosts, selected_or_exit
 
@@ -34,7 +33,7 @@ def _show(run: HostRun, lines: int, follow: bool, collect: list[str] | None = No
     try:
         result = run.conn.run_script(script, timeout=FOLLOW_FOREVER if follow else None, on_line=take)
     except BrokenPipeError:  # the reader went away (`fab logs | head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        stop_writing_stdout()
         return
     if not result.ok and not follow:
         run.out.error(run.alias, result.stderr.strip() or f"exit code {result.exit_code}")
@@ -59,6 +58,6 @@ def logs(c: Context, lines: int = 50, follow: bool = False, roles: str | None = 
             for line in collected[slot.alias]:
                 fleet.out.line(slot.alias, line)
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        stop_writing_stdout()
         return
     exit_if_failed(fleet)
