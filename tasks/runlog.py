@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, TextIO
 
 from .output import Reporter
+from .targets import project_dir
 from .terminal import is_terminal, strip_ansi, wants_color
 
 KEEP_LOGS = 50
@@ -117,15 +118,6 @@ def open_run_log(project: Path, task: str, when: datetime | None = None, keep: i
     return RunLog(logs_dir(project), log_file_name(task, when or datetime.now(timezone.utc)), keep)
 
 
-def project_or_cwd() -> Path:
-    """The directory holding the inventory folder, else the current directory."""
-    try:
-        from .targets import project_dir
-        return project_dir()
-    except Exception:  # no inventory, or one that cannot be read: that error is reported elsewhere
-        return Path.cwd()
-
-
 def verbose_wanted(config: Any, environ: Mapping[str, str]) -> bool:
     """``-v`` (the config value ``wsgideploy_verbose``), else ``WSGIDEPLOY_VERBOSE`` set to 1 (for fab)."""
     if config is not None:
@@ -152,6 +144,6 @@ def run_reporter(task: str, stream: TextIO | None = None, config: Any = None,
     output shown when verbose, everything in a new run log."""
     environ = os.environ if environ is None else environ
     stream = stream or sys.stdout
-    log = open_run_log(project or project_or_cwd(), task)
+    log = open_run_log(project or project_dir(), task)
     return Reporter(stream=stream, color=wants_color(stream, environ), live=is_terminal(stream),
                     verbose=verbose_wanted(config, environ), log=log, task=task)
