@@ -19,6 +19,7 @@ import yaml
 
 from wsgideploy.sandbox.hosts import toml_dumps
 
+from ..gitrepo import git
 from .fabcli import EXAMPLE, PROJECT, app_info, hello_app_table
 from .helpers import copy_app
 
@@ -44,11 +45,6 @@ def run_step(found: dict[str, Any], env: dict[str, str], secrets: dict[str, str]
                 for k, v in (found.get("env") or {}).items()}
     return subprocess.run(["bash", "-e", "-c", found["run"]], cwd=cwd, env={**env, **step_env},
                           capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=CI", "-c", "user.email=ci@example.com", *args], cwd=repo,
-                          check=True, capture_output=True, text=True).stdout.strip()
 
 
 def test_the_documented_scheduled_redeploy_deploys_then_is_a_no_op(make_host, tmp_path):

@@ -18,6 +18,7 @@ import pytest
 
 from wsgideploy.sandbox.hosts import toml_dumps
 
+from ..gitrepo import git
 from .fabcli import APPS, PROJECT
 from .helpers import TestHost, http_get, ssh_run
 
@@ -47,10 +48,6 @@ def installed(tmp_path: Path) -> Path:
     ok(run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheel)], tmp_path))
     shutil.rmtree(PROJECT / "build", ignore_errors=True)  # setuptools' scratch folder in the checkout
     return venv / "bin"
-
-
-def git(repo: Path, *args: str) -> str:
-    return ok(run(["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args], repo)).stdout
 
 
 def point_stage_at(path: Path, host: TestHost) -> None:

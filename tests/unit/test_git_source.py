@@ -3,18 +3,15 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from tests.gitrepo import commit_all, git
 from wsgideploy.git_source import Change, GitError, check_expected_sha, describe_changes
 from wsgideploy.source import DevServerError, SourceError, prepare_release
 from wsgideploy.source_files import SourceOptions, build_archive, read_source
-
-GIT_ENV = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "Test",
-           "GIT_COMMITTER_EMAIL": "test@example.com", "GIT_CONFIG_NOSYSTEM": "1"}
 
 APP = {
     "app.py": 'from flask import Flask\napp = Flask(__name__)\nVERSION = "1"\n',
@@ -22,18 +19,6 @@ APP = {
     "static/style.css": "body {}\n",
     ".gitignore": "local.cfg\n",
 }
-
-
-def git(repo: Path, *args: str) -> str:
-    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                            env={**os.environ, **GIT_ENV}, check=True)
-    return result.stdout.strip()
-
-
-def commit_all(repo: Path, message: str = "change") -> str:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
 
 
 @pytest.fixture
