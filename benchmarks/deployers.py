@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from wsgideploy.sandbox.hosts import toml_dumps
+from tests.hosts.toml_writer import toml_dumps
 
 from . import procs
 from .configs import CONFIG_DIR, gunicorn_conf, nginx_site

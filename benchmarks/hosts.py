@@ -2,7 +2,7 @@
 
 A `BenchHost` lives in ``/srv/wsgideploy-bench/<alias>-<pid>-<random>/`` and is reached as
 the non-root user ``wsgibench`` (passwordless sudo) on a free 127.0.0.1 port, exactly like the
-integration tests' hosts (see `wsgideploy.sandbox.hosts`). Each deployer gets its own app (name,
+integration tests' hosts (see `tests.hosts`). Each deployer gets its own app (name,
 root and nginx port) on every host, so that the three deployers can take turns run by run.
 
 `HostPool` makes N hosts and tears all of them down, whatever happened; `reap_stale` removes
@@ -19,9 +19,19 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from wsgideploy.sandbox.hosts import (NginxPrefix, ProvisionError, SshdHost, ensure_deploy_user, free_port,
-                                 kill_pids, make_dir, pid_alive, processes_under, run, start_sshd,
-                                 stop_pidfile)
+from tests.hosts.files import make_dir
+from tests.hosts.nginx import NginxPrefix
+from tests.hosts.ports import free_port
+from tests.hosts.processes import (
+    ProvisionError,
+    kill_pids,
+    pid_alive,
+    processes_under,
+    run,
+    stop_pidfile,
+)
+from tests.hosts.sshd import SshdHost, start_sshd
+from tests.hosts.users import ensure_deploy_user
 
 BENCH_USER = "wsgibench"
 BENCH_ROOT = Path("/srv/wsgideploy-bench")

@@ -25,12 +25,28 @@ import pytest
 # Works whether tests/integration is a package (``from .helpers``) or a rootless test dir
 # that pytest puts on sys.path (``from helpers``); either way there is one helpers module.
 if __package__:
-    from .helpers import (HELLO_APP, LOCK_FILE, TEST_USER, TESTS_ROOT, TestHost, host_factory,
-                          reap_stale_hosts)
+    from .helpers import (
+        HELLO_APP,
+        LOCK_FILE,
+        TEST_USER,
+        TESTS_ROOT,
+        TestHost,
+        host_factory,
+        reap_stale_hosts,
+    )
 else:
-    from helpers import (HELLO_APP, LOCK_FILE, TEST_USER, TESTS_ROOT, TestHost, host_factory,
-                         reap_stale_hosts)
-from wsgideploy.sandbox.hosts import ensure_deploy_user, file_lock, make_dir, toml_dumps
+    from helpers import (
+        HELLO_APP,
+        LOCK_FILE,
+        TEST_USER,
+        TESTS_ROOT,
+        TestHost,
+        host_factory,
+        reap_stale_hosts,
+    )
+from tests.hosts.files import file_lock, make_dir
+from tests.hosts.toml_writer import toml_dumps
+from tests.hosts.users import ensure_deploy_user
 
 REQUIRED_BINARIES = ("/usr/sbin/sshd", "ssh-keygen", "nginx", "sudo", "visudo", "useradd")
 

@@ -21,18 +21,17 @@ from typing import Any, Callable, Iterator, Sequence
 
 import pytest
 
-from wsgideploy.sandbox.hosts import (
-    NginxPrefix,
+from tests.hosts.files import make_dir
+from tests.hosts.nginx import NginxPrefix
+from tests.hosts.ports import free_port
+from tests.hosts.processes import (
     ProcInfo,
-    SshdHost,
-    free_port,
     kill_pids,
-    make_dir,
     pid_alive,
     processes_under,
-    start_sshd,
     stop_pidfile,
 )
+from tests.hosts.sshd import SshdHost, start_sshd
 
 PROJECT = Path(__file__).resolve().parents[2]
 HELLO_APP = PROJECT / "examples" / "hello"
@@ -119,14 +118,14 @@ def start_host(user: str, alias: str = "web1", attempts: int = 5) -> TestHost:
 def _stop_apache(host: TestHost) -> None:
     """Stop the host's own Apache (tests of the Apache modes start one), by its pidfile."""
     if (host.base / "apache").exists():
-        from wsgideploy.sandbox.apache import ApachePrefix
+        from tests.hosts.apache import ApachePrefix
         ApachePrefix(host.base / "apache").stop()
 
 
 def _stop_lighttpd(host: TestHost) -> None:
     """Stop the host's own lighttpd (tests of the FastCGI mode start one), by its pidfile."""
     if (host.base / "lighttpd").exists():
-        from wsgideploy.sandbox.lighttpd import LighttpdPrefix
+        from tests.hosts.lighttpd import LighttpdPrefix
         LighttpdPrefix(host.base / "lighttpd", port=0).stop()
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from wsgideploy.sandbox.hosts import toml_dumps
+from tests.hosts.toml_writer import toml_dumps
 
 from ..gitrepo import git
 from .fabcli import EXAMPLE, PROJECT, app_info, hello_app_table

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from tests.hosts.processes import descendants, proc_info
+
 from .fabcli import EXAMPLE, PROJECT, app_info, fab, hello_app_table
-from .helpers import TestHost, copy_app, http_get
-from wsgideploy.sandbox.hosts import descendants, proc_info
+from .helpers import TestHost, copy_app
 
 UNHEALTHY_WHEN_MARKED = '''
 _MARK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))), "unhealthy")

@@ -11,7 +11,7 @@ if __package__:
     from .helpers import TestHost, host_factory, http_get, ssh_run
 else:
     from helpers import TestHost, host_factory, http_get, ssh_run
-from wsgideploy.sandbox.hosts import pid_alive, processes_under, read_pidfile
+from tests.hosts.processes import pid_alive, processes_under, read_pidfile
 
 
 def _client(host: TestHost, known_hosts: str | None) -> paramiko.SSHClient:

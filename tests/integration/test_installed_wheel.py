@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from wsgideploy.sandbox.hosts import toml_dumps
+from tests.hosts.toml_writer import toml_dumps
 
 from ..gitrepo import git
 from .fabcli import APPS, PROJECT

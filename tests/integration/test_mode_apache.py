@@ -1,7 +1,7 @@
 """The app inside Apache: mod_wsgi (daemon mode), CGI, and FastCGI under mod_fcgid, over real
 SSH with the real ``fab``.
 
-Each test host gets its own Apache (`wsgideploy.sandbox.apache.ApachePrefix`: its own ServerRoot,
+Each test host gets its own Apache (`tests.hosts.apache.ApachePrefix`: its own ServerRoot,
 config, pidfile and logs, modules from Debian's /usr/lib/apache2/modules), run as the deploy
 user ``wsgitest`` without sudo on the host's own loopback port. Every check is a real HTTP
 request through that Apache:
@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
 from wsgideploy.inventory import APP_KEYS
-from wsgideploy.sandbox.apache import ApachePrefix
-from wsgideploy.sandbox.hosts import pid_alive
+
+from tests.hosts.apache import ApachePrefix
+from tests.hosts.processes import pid_alive
 
 from .fabcli import EXAMPLE, app_info, fab, hello_app_table
 from .helpers import TestHost, copy_app, http_get

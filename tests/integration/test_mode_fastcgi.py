@@ -1,7 +1,7 @@
 """server = "fastcgi" (flup) behind nginx (fastcgi_pass) and lighttpd (mod_fastcgi), over real SSH.
 
 Every check is a real HTTP request through the test host's own front server: nginx from
-the host fixture, or a private lighttpd (`wsgideploy.sandbox.lighttpd.LighttpdPrefix`) run as the
+the host fixture, or a private lighttpd (`tests.hosts.lighttpd.LighttpdPrefix`) run as the
 test user on the host's port. The runner is wsgideploy's generated ``.wsgideploy/app.fcgi``.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from wsgideploy.sandbox.hosts import pid_alive
-from wsgideploy.sandbox.lighttpd import LIGHTTPD_BINARY, LighttpdPrefix
+from tests.hosts.lighttpd import LIGHTTPD_BINARY, LighttpdPrefix
+from tests.hosts.processes import pid_alive
 
 from .fabcli import EXAMPLE, app_info, fab, hello_app_table
 from .helpers import TestHost, copy_app, http_get, ssh_run

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from wsgideploy.sandbox.hosts import pid_alive
+from tests.hosts.processes import pid_alive
 
-from .fabcli import EXAMPLE, app_info, fab, hello_app_table
+from .fabcli import EXAMPLE, app_info, hello_app_table
 from .helpers import TestHost, copy_app, http_get
 from .test_zero_downtime import Site, assert_served_after_fab, live, run_under_load
 

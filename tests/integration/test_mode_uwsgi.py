@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from wsgideploy.sandbox.hosts import pid_alive
+from tests.hosts.processes import pid_alive
 
 from .fabcli import EXAMPLE, app_info, fab, hello_app_table
 from .helpers import TestHost, copy_app, http_get

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.hosts.processes import descendants, proc_info
+
 from .fabcli import EXAMPLE, PROJECT, app_info, fab, hello_app_table
 from .helpers import copy_app, http_get
 from .load import RequestStream
-from wsgideploy.sandbox.hosts import descendants, proc_info
 
 V1, V2 = "1.0.0", "2.0.0"
 

@@ -34,11 +34,12 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from .fabcli import EXAMPLE, app_info, fab as run_fab, hello_app_table
+from tests.hosts.processes import pid_alive
+
+from .fabcli import EXAMPLE, app_info, hello_app_table
+from .fabcli import fab as run_fab
 from .helpers import TestHost, copy_app, http_get
 from .load import RequestStream, Result
-from wsgideploy.sandbox.hosts import pid_alive
-
 
 # The load: a request every 2 ms on average from 8 threads (unpaced, 8 threads reach well over
 # 1,000 requests a second here, which starves the other tests of a parallel run of CPU). That

@@ -24,7 +24,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from wsgideploy.sandbox.hosts import file_lock
+from tests.hosts.files import file_lock
 
 SUITE = "bookworm"
 PACKAGES: tuple[str, ...] = (

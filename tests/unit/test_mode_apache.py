@@ -20,13 +20,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from wsgideploy.commands import apache, cgi, mod_wsgi
 from wsgideploy.inventory import Apache, App
 from wsgideploy.layout import Layout
 from wsgideploy.modes import ServerContext, app_server, front_server
 from wsgideploy.render import TEMPLATES_DIR, render_release_configs, template_context
-from wsgideploy.sandbox.apache import ApachePrefix
+
+from tests.hosts.apache import ApachePrefix
 
 RID = "20261121T101500Z"
 APACHE2 = shutil.which("apache2", path="/usr/sbin:/usr/bin:/sbin:/bin")

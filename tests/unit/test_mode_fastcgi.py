@@ -13,14 +13,14 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from wsgideploy.commands import fastcgi, lighttpd
 from wsgideploy.inventory import App, Lighttpd
 from wsgideploy.layout import Layout
 from wsgideploy.modes import COMPATIBLE, ServerContext, app_server, front_server
 from wsgideploy.render import TEMPLATES_DIR, render_release_configs, template_context
-from wsgideploy.sandbox.hosts import NginxPrefix
-from wsgideploy.sandbox.lighttpd import LighttpdPrefix
+
+from tests.hosts.lighttpd import LighttpdPrefix
+from tests.hosts.nginx import NginxPrefix
 
 RID = "20261121T101500Z"
 NGINX = shutil.which("nginx", path="/usr/sbin:/usr/bin:/sbin:/bin")

@@ -29,14 +29,19 @@ from typing import Iterator
 
 import jinja2
 import pytest
-
 from wsgideploy.commands import standalone
 from wsgideploy.commands.release import parse_facts
 from wsgideploy.inventory import App
 from wsgideploy.layout import Layout
 from wsgideploy.modes import COMPATIBLE, SERVER_MODULES, ServerContext, app_server
-from wsgideploy.render import TEMPLATES_DIR, render, render_release_configs, template_context
-from wsgideploy.sandbox.hosts import NginxPrefix
+from wsgideploy.render import (
+    TEMPLATES_DIR,
+    render,
+    render_release_configs,
+    template_context,
+)
+
+from tests.hosts.nginx import NginxPrefix
 
 SERVERS = ("gevent", "tornado", "twisted")
 RID = "20261121T101500Z"
@@ -129,7 +134,7 @@ def test_the_runner_renders_compiles_and_uses_the_socket_nginx_proxies_to(server
     assert 'SERVER = "%s"' % server in runner
     assert "GRACEFUL_TIMEOUT = float(12)" in runner
     assert "import wsgideploy_entry" in runner, "the app comes from the shared entry point (ProxyFix, logging)"
-    assert f"{{{{" not in runner and "{%" not in runner
+    assert "{{" not in runner and "{%" not in runner
 
 
 def test_only_the_gevent_runner_monkey_patches_and_does_so_before_any_other_import() -> None:

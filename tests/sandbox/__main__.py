@@ -1,4 +1,4 @@
-"""``python -m wsgideploy.sandbox up|down|status``."""
+"""``python3 -m tests.sandbox up|down|status``."""
 import sys
 
 from .manage import main
