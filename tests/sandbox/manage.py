@@ -147,7 +147,7 @@ def inventory_text(state: State) -> str:
 
 def write_inventory(state: State) -> None:
     """Write ``inventories/sandbox.toml`` and validate it with the real inventory loader."""
-    from ..inventory import (
+    from wsgideploy.inventory import (
         load_stage,  # imported late: `down` and `status` never need it
     )
 
