@@ -3,6 +3,11 @@
 Use them from a test module with ``from tests.servers.fixtures import server_lab  # noqa: F401`` (or list
 ``tests.servers.fixtures`` in a conftest's ``pytest_plugins``).
 
+- ``server_lab`` (module): a `ServerLab`; boot servers with it.
+- ``nginx_target`` (module): one server over Debian's nginx layer, made a deploy target (`deploy_target`):
+  user ``deploy``, app root ``/srv/hello``, inventory tables. A module that needs several hosts calls
+  ``deploy_target.boot_targets(server_lab, names)`` itself (they boot in parallel).
+
 When servers cannot be had (not root, no systemd-nspawn, the image cannot be built, the first boot fails),
 the fixture calls `unavailable`: ``pytest.fail`` with the reason under ``CI=true``, ``pytest.skip`` with the
 reason elsewhere, so CI never passes without having booted a server.
@@ -16,8 +21,10 @@ from typing import NoReturn
 import pytest
 
 from . import unavailable_reason
+from .deploy_target import DeployTarget, boot_targets
 from .image import ImageError
 from .lab import ServerLab
+from .machine import ServerError
 from .network import NetworkError
 from .proxy import ProxyError
 
@@ -49,3 +56,13 @@ def server_lab() -> Iterator[ServerLab]:
         yield lab
     finally:
         lab.close()
+
+
+@pytest.fixture(scope="module")
+def nginx_target(server_lab: ServerLab) -> DeployTarget:
+    """``web1`` booted over Debian's stock nginx (default site on port 80), ready for ``fab deploy``."""
+    try:
+        [target] = boot_targets(server_lab, ["web1"], front="nginx")
+    except (ServerError, ImageError, RuntimeError) as exc:
+        unavailable(f"{type(exc).__name__}: {exc}")
+    return target
