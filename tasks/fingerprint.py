@@ -3,8 +3,8 @@
 Two deploys with the same fingerprint would put the same release live: the same
 source files, the same settings for this host (its ``[app]``, vars, front-server
 table, hooks and roles), the same environment values and the same templates. A
-scheduled redeploy whose fingerprint matches the live release's is a no-op.
-Secrets only enter as a hash of the env file content; they are never stored.
+scheduled redeploy whose fingerprint matches the live release's is a no-op, unless
+that release is marked bad (see `is_no_op`). Secrets only enter as a hash of the env file content; they are never stored.
 """
 from __future__ import annotations
 
@@ -46,3 +46,15 @@ def release_fingerprint(stage: Stage, host: Host, source_hash: str, env_content:
         "app_templates": directory_hash(stage.app.templates),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def is_no_op(fingerprint: str, live_fingerprint: str, live_bad: bool) -> bool:
+    """Whether deploying with ``fingerprint`` would change nothing: the live release has this
+    fingerprint and is not marked bad.
+
+    A release that failed its health check (or a later step) is marked bad, yet it stays live
+    when there is nothing to go back to (a first release) or the rollback failed too; it keeps
+    its fingerprint. Rerunning the same deploy must then build and check a new release, not
+    report the failed one as unchanged.
+    """
+    return bool(fingerprint) and fingerprint == live_fingerprint and not live_bad

@@ -3,7 +3,7 @@
 A deploy of many hosts goes in phases, each run on every host side by side:
 
 1. ``prepare``  connect, take each host's lock, read its facts; a host whose live
-   release has the same fingerprint (source, settings, env) is a no-op;
+   release has the same fingerprint (source, settings, env) and is not marked bad is a no-op;
 2. ``build``    upload, .env, venv, configs and app check, hooks, front-server site;
 3. ``switch``   batch by batch: switch ``current``, reload, health-check;
 4. ``prune``    housekeeping on each host that went live (in its switch script; a warning if it fails);
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from .errors import ExitCode, HostResult, StepFailed
+from .fingerprint import is_no_op
 from .fleet import Fleet, Slot
 from .record import RunRecord, describe_holder
 from .rollout import batches
@@ -81,17 +82,24 @@ def deploy_fleet(fleet: Fleet, jobs: dict[str, HostDeploy], options: RolloutOpti
 
 
 def prepare_host(job: HostDeploy, force: bool) -> None:
-    """``prepare``: lock, facts; a host whose live release has this fingerprint needs nothing."""
+    """``prepare``: lock, facts; a host whose live release has this fingerprint needs nothing,
+    unless that release is marked bad (it failed here): then a new one is built, and a failure
+    of it has nothing to roll back to."""
     run = job.run
     take_lock(run, job.record)
     job.locked, job.started = True, time.monotonic()
-    job.previous = run.facts.get("current", "")
-    run.facts["previous_release"] = job.previous
-    live = run.facts.get("fingerprint", "")
-    if live and live == job.fingerprint and not force:
+    live, live_bad = run.facts.get("fingerprint", ""), run.facts.get("live_bad") == "yes"
+    run.facts["previous_release"] = run.facts.get("current", "")
+    job.previous = "" if live_bad else run.facts["previous_release"]  # never roll back onto a bad release
+    if force:
+        return
+    if is_no_op(job.fingerprint, live, live_bad):
         job.slot.result = HostResult.NOOP
-        run.out.line(run.alias, f"unchanged: the live release {job.previous} has this source and "
+        run.out.line(run.alias, f"unchanged: the live release {run.facts['current']} has this source and "
                                 "settings; nothing to deploy (--force deploys anyway)")
+    elif live_bad and live == job.fingerprint:
+        run.out.line(run.alias, f"the live release {run.facts['current']} has this source and settings but is marked "
+                                "bad (it failed on this host): deploying a new release")
 
 
 def build_host(job: HostDeploy) -> None:
@@ -162,8 +170,7 @@ def roll_back_switched(job: HostDeploy) -> None:
     """Put a healthy host that went live in this run back on its previous release."""
     run, release_id = job.run, job.rel.release_id
     if not job.previous:
-        raise StepFailed(run.alias, "rollback", f"{release_id} was the first release on the host: "
-                         "there is nothing to roll back to, so it stays live")
+        raise StepFailed(run.alias, "rollback", f"{nothing_to_roll_back_to(run, release_id)}, so it stays live")
     mark_bad(run, release_id)
     restore(run, job.previous)
     job.switched = False
@@ -244,10 +251,10 @@ def go_live(run: HostRun, release_id: str, previous: str, with_site: bool = Fals
     try:
         go_live_steps(run, release_id, with_site, then)
     except StepFailed as failure:
-        mark_bad(run, release_id)
+        marked = mark_bad(run, release_id)
         if not previous:
-            raise StepFailed(run.alias, failure.step, failure.message +
-                             "\nthis was the first release on the host: there is nothing to roll back to") from None
+            raise StepFailed(run.alias, failure.step,
+                             f"{failure.message}\n{left_in_place(run, release_id, marked)}") from None
         run.out.line(run.alias, f"{failure.step} failed after the switch: rolling back to {previous}")
         try:
             restore(run, previous)
@@ -258,6 +265,25 @@ def go_live(run: HostRun, release_id: str, previous: str, with_site: bool = Fals
         raise StepFailed(run.alias, failure.step,
                          f"{failure.message}\nrolled back to {previous}, which answers its health check; "
                          f"{release_id} is marked bad", ExitCode.ROLLED_BACK) from None
+
+
+def nothing_to_roll_back_to(run: HostRun, release_id: str) -> str:
+    """Why a failed ``release_id`` cannot be rolled back on this host."""
+    before = run.facts.get("previous_release", "")
+    if before and before != release_id:
+        return f"the release live before {release_id}, {before}, is marked bad: there is nothing to roll back to"
+    return f"{release_id} was the first release on the host: there is nothing to roll back to"
+
+
+def left_in_place(run: HostRun, release_id: str, marked: bool) -> str:
+    """What a failed release with nothing to roll back to leaves on the host, and what to do next."""
+    then = ("fix the cause and deploy again: a release marked bad is never taken as unchanged, so the next "
+            "deploy builds a new one, even from the same source and settings" if marked else
+            "it could NOT be marked bad: fix the cause and deploy again with --force (without it, a deploy "
+            "of the same source and settings would take it as unchanged)")
+    return (f"{nothing_to_roll_back_to(run, release_id)}.\n"
+            f"{release_id} stays on the host{', marked bad' if marked else ''}: `current` points to it, and its "
+            f"front-server site and app server stay as this deploy left them (they may not answer);\n{then}")
 
 
 def restore(run: HostRun, release_id: str) -> None:

@@ -19,7 +19,7 @@ import jinja2
 from .commands import plan as plan_commands
 from .commands.release import FACTS_MARK, parse_facts
 from .errors import ExitCode, StepFailed
-from .fingerprint import FINGERPRINT_FILE
+from .fingerprint import FINGERPRINT_FILE, is_no_op
 from .record import describe_holder
 from .render import render_release_configs, template_context
 from .source import Install, LocalRelease, SourceError, plan_install
@@ -43,6 +43,7 @@ class LiveState:
     current: str = ""                  # the live release id, '' when nothing is live
     lock_holder: str | None = None     # the lock's owner.json, None when the lock is free
     live_fingerprint: str = ""         # the live release's (see wsgideploy.fingerprint), '' when unrecorded
+    live_bad: bool = False             # the live release is marked bad (it failed on this host)
     complete_venvs: frozenset[str] = frozenset()
     files: Mapping[str, str | None] = field(default_factory=dict)  # label -> content, None if missing
     log: tuple[str, ...] = ()          # deploy log lines that name the live release
@@ -71,7 +72,7 @@ def parse_live_state(stdout: str) -> LiveState:
                      group=facts.get("group", ""), root_exists=facts.get("root") == "exists",
                      root_writable=facts.get("root_writable") == "yes", current=facts.get("current", ""),
                      lock_holder=facts.get("lock_holder"), live_fingerprint=facts.get("live_fingerprint", ""),
-                     complete_venvs=frozenset(venvs),
+                     live_bad=facts.get("live_bad") == "yes", complete_venvs=frozenset(venvs),
                      files=files, log=tuple(log))
 
 
@@ -164,6 +165,7 @@ class HostPlan:
     lock_holder: str | None            # owner.json of a held lock, None when free
     fingerprint: str = ""              # this deploy's on this host (see wsgideploy.fingerprint)
     live_fingerprint: str = ""         # the live release's, '' when it records none
+    live_bad: bool = False             # the live release is marked bad: never a no-op
     configs: tuple[ConfigPlan, ...] = ()
     problems: tuple[str, ...] = ()     # why a deploy now would fail
     notes: tuple[str, ...] = ()        # what else a deploy would do (create the root, ...)
@@ -178,8 +180,9 @@ class HostPlan:
     @property
     def no_op(self) -> bool:
         """Whether ``deploy`` would leave the host alone: the live release has this deploy's
-        fingerprint (same source, settings, env and templates; ``--force`` deploys anyway)."""
-        return bool(self.fingerprint) and self.fingerprint == self.live_fingerprint
+        fingerprint (same source, settings, env and templates) and is not marked bad, as
+        `fingerprint.is_no_op` decides for ``deploy`` (``--force`` deploys anyway)."""
+        return is_no_op(self.fingerprint, self.live_fingerprint, self.live_bad)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -230,14 +233,15 @@ def build_plan(host: str, rel: LocalRelease, live: LiveState, install: Install |
                     source_hash=rel.source_hash[:SOURCE_HASH_LENGTH],
                     live_source_hash=live_source_hash(live.log, live.current),
                     lock_holder=live.lock_holder, fingerprint=fingerprint,
-                    live_fingerprint=live.live_fingerprint, configs=configs,
+                    live_fingerprint=live.live_fingerprint, live_bad=live.live_bad, configs=configs,
                     problems=tuple(problems), notes=tuple(notes), commit=rel.revision,
                     live_commit=live_commit(live.log, live.current))
 
 
 def format_plan(plan: HostPlan) -> list[str]:
     """The plan as lines for a person (the host prefix is added by the reporter)."""
-    lines = [f"release      {plan.release_id} (live: {plan.live_release or 'none'})"]
+    live = plan.live_release or "none"
+    lines = [f"release      {plan.release_id} (live: {live}{', marked bad: it failed here' if plan.live_bad else ''})"]
     if plan.live_release and plan.live_source_hash is None:
         source = f"{plan.source_hash}; the deploy log does not say which source the live release has"
     elif plan.unchanged_source:
@@ -295,6 +299,8 @@ def _what_changes(plan: HostPlan) -> list[str]:
     changed = [c.name for c in plan.configs if c.status in ("changed", "new")]
     if changed:
         changes.append("configs: " + ", ".join(changed))
+    if not changes and plan.live_bad and plan.fingerprint == plan.live_fingerprint:
+        changes.append("the live release is marked bad (it failed on this host): a deploy builds a new one")
     if not changes:
         changes.append("the settings, environment or templates differ from the live release's"
                        if plan.live_fingerprint else "the live release records no fingerprint")

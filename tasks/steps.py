@@ -222,9 +222,11 @@ def upload_env_file(run: HostRun, content: bytes, names: list[str]) -> None:
                describe=lambda _: f"shared/.env: {len(names)} variable(s) ({shown})")
 
 
-def mark_bad(run: HostRun, release_id: str) -> None:
-    """Mark a release that failed after going live, so ``rollback`` skips it."""
-    run.conn.run_script(history.mark_bad(run.layout, release_id), timeout=60)
+def mark_bad(run: HostRun, release_id: str) -> bool:
+    """Mark a release that failed after going live, so ``rollback`` skips it and a deploy of the
+    same fingerprint does not take it as unchanged (reconnecting once if needed). False: not marked."""
+    return run_cleanup(run, script(history.mark_bad(run.layout, release_id),
+                                   f"[ -e {q(run.layout.release(release_id) + '/' + history.BAD_MARK)} ]"))
 
 
 def prune_step(run: HostRun) -> Step:

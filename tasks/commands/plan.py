@@ -1,8 +1,9 @@
 """Read a host's live state for ``plan``, changing nothing: no layout, no lock, no file written.
 
 One script prints the facts a deploy would see (as `release.prepare` does, minus the
-``mkdir`` and the lock), the complete venvs, the lock's holder, the deploy log entries of
-the live release and the content of the live configs, each file base64 on one line.
+``mkdir`` and the lock: the live release, its fingerprint, whether it is marked bad), the
+complete venvs, the lock's holder, the deploy log entries of the live release and the
+content of the live configs, each file base64 on one line.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, Mapping
 
 from ..layout import Layout
 from . import apache, lighttpd
-from .history import log_path
+from .history import BAD_MARK, log_path
 from .lock import lock_dir
 from .release import FACTS_MARK
 from .shell import q, script
@@ -68,6 +69,7 @@ current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*/##' || true)
 echo "{FACTS_MARK}current=$current"
 {f'echo "{FACTS_MARK}live_fingerprint=$(tr -d "[:space:]" 2>/dev/null < {q(fingerprint_path)} || true)"'
  if fingerprint_path else ""}
+if [ -n "$current" ] && [ -e {q(layout.current + '/' + BAD_MARK)} ]; then echo "{FACTS_MARK}live_bad=yes"; fi
 if [ -d {q(lock)} ]; then
   echo "{FACTS_MARK}lock_holder=$(tr -d '\\n' 2>/dev/null < {q(lock + '/owner.json')} || echo unknown)"
 fi

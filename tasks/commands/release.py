@@ -12,7 +12,8 @@ FACTS_MARK = "wsgideploy-fact:"
 def prepare(layout: Layout, python: str, take_lock: str = "") -> str:
     """Create the layout (with sudo only if the root itself cannot be made), run
     ``take_lock`` (see `commands.lock.acquire`), and report the facts later steps
-    need, one ``wsgideploy-fact:key=value`` a line. Holding the lock, it removes
+    need, one ``wsgideploy-fact:key=value`` a line (``live_bad=yes`` when the live
+    release is marked bad: then it is never unchanged). Holding the lock, it removes
     partial uploads that interrupted deploys left behind."""
     root = q(layout.root)
     return script(f"""
@@ -26,6 +27,7 @@ command -v {q(python)} >/dev/null 2>&1 || {fail(f"{python} is not installed on t
 echo "{FACTS_MARK}python_version=$({q(python)} -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
 echo "{FACTS_MARK}current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*/##' || true)"
 echo "{FACTS_MARK}fingerprint=$(cat {q(layout.live_config_dir + '/fingerprint')} 2>/dev/null || true)"
+if [ -e {q(layout.current + '/' + BAD_MARK)} ]; then echo "{FACTS_MARK}live_bad=yes"; fi
 echo "{FACTS_MARK}user=$(id -un)"
 echo "{FACTS_MARK}group=$(id -gn)"
 # The lock comes last: nothing after it can fail and leave it held.

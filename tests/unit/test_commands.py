@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from wsgideploy.commands import gunicorn, health, nginx, release, venv
+from wsgideploy.commands import health, nginx, release, venv
 from wsgideploy.commands.shell import PRELUDE, maybe_sudo, script
 from wsgideploy.inventory import Nginx
 from wsgideploy.layout import Layout
@@ -106,7 +106,7 @@ def test_prepare_creates_the_layout_and_reports_python_current_and_user() -> Non
     text = release.prepare(LAYOUT, "python3.11")
     assert (f"mkdir -p {ROOT}/releases {ROOT}/shared/run {ROOT}/shared/log {ROOT}/venvs {ROOT}/.deploy"
             in body(text))
-    for fact in ("python_version", "current", "user"):
+    for fact in ("python_version", "current", "fingerprint", "live_bad", "user"):
         assert f'echo "wsgideploy-fact:{fact}=' in text
     assert "command -v python3.11 " in text
     assert "sudo -n install -d" in text
@@ -226,73 +226,6 @@ def test_nginx_reload_reports_reloaded_or_started(config: Nginx) -> None:
     text = nginx.reload(config)
     assert 'echo "wsgideploy-fact:nginx=reloaded"' in text
     assert 'echo "wsgideploy-fact:nginx=started"' in text
-
-
-# --- gunicorn -------------------------------------------------------------------
-
-def test_gunicorn_upgrade_sends_usr2_then_term_to_the_old_master_and_never_hup() -> None:
-    text = gunicorn.upgrade(ServerContext(LAYOUT, timeout=60, graceful_timeout=30))
-    assert position(text, 'kill -USR2 "$old"') < position(text, 'kill -TERM "$old"')
-    assert "HUP" not in text
-    assert text.count("kill -USR2") == 1
-
-
-def test_gunicorn_upgrade_waits_for_the_new_master_to_be_ready_before_term() -> None:
-    text = gunicorn.upgrade(ServerContext(LAYOUT, timeout=60, graceful_timeout=30))
-    ready = position(text, 'case $(wait_ready "$new" $START_TIMEOUT; echo $?) in')
-    assert position(text, 'kill -USR2 "$old"') < ready < position(text, 'kill -TERM "$old"')
-    assert "START_TIMEOUT=60\n" in text
-    assert 'wait_gone "$old" 40 ||' in text
-
-
-def test_gunicorn_upgrade_stops_only_the_new_master_when_it_does_not_get_ready() -> None:
-    text = gunicorn.upgrade(ServerContext(LAYOUT, timeout=60, graceful_timeout=30))
-    failure_branch = text[position(text, "  *) show_log; kill -TERM \"$new\""):position(text, 'kill -TERM "$old"')]
-    assert 'kill -TERM "$new"' in failure_branch
-    assert "$old still serves the previous release" in failure_branch
-
-
-@pytest.mark.parametrize("start_if_stopped, expected", [
-    (True, 'start_master; echo "wsgideploy-fact:action=started"; exit 0'),
-    (False, 'fail "gunicorn is not running (use start)"'),
-])
-def test_gunicorn_upgrade_of_a_stopped_server(start_if_stopped: bool, expected: str) -> None:
-    text = gunicorn.upgrade(ServerContext(LAYOUT, timeout=60, graceful_timeout=30), start_if_stopped=start_if_stopped)
-    branch = text[position(text, 'if ! alive "$old"; then'):position(text, "clean_markers\nrm -f")]
-    assert expected in branch
-
-
-def test_gunicorn_stop_sends_term_not_quit_and_kills_only_past_the_timeout() -> None:
-    text = gunicorn.stop(ServerContext(LAYOUT, graceful_timeout=30))
-    assert 'kill -TERM "$pid"' in text
-    assert "QUIT" not in text
-    assert 'if wait_gone "$pid" 35; then' in text
-    assert position(text, 'kill -TERM "$pid"') < position(text, 'kill -KILL "$pid"')
-
-
-def test_gunicorn_start_runs_from_current_with_the_live_config() -> None:
-    text = gunicorn.start(ServerContext(LAYOUT, timeout=60))
-    assert (f"setsid {ROOT}/current/venv/bin/python {ROOT}/current/venv/bin/gunicorn \\\n"
-            f"    -c {ROOT}/current/.wsgideploy/gunicorn.conf.py \\\n") in text
-    assert f"pidfile={ROOT}/shared/run/gunicorn.pid\n" in text
-    assert f"/releases/{RID}" not in text
-
-
-def test_gunicorn_start_leaves_a_live_master_alone() -> None:
-    text = gunicorn.start(ServerContext(LAYOUT, timeout=60))
-    lines = body(text)
-    already = lines.index('  echo "wsgideploy-fact:action=already running"')
-    assert lines[already + 1] == "  exit 0"
-    assert position(text, "action=already running") < position(text, "\nstart_master\n")
-
-
-def test_gunicorn_status_reports_pid_and_current_and_changes_nothing() -> None:
-    text = gunicorn.status(ServerContext(LAYOUT))
-    own_part = text.split(gunicorn._functions(LAYOUT).strip("\n"), 1)[1]
-    assert 'echo "wsgideploy-fact:pid=$pid"' in own_part
-    assert f"readlink {ROOT}/current" in own_part
-    for action in ("kill", "start_master", "rm "):
-        assert action not in own_part
 
 
 # --- health ---------------------------------------------------------------------
@@ -522,16 +455,3 @@ def test_ensure_venv_with_uv_finds_it_in_the_users_local_bin(tmp_path) -> None:
         f"UV_CACHE_DIR={layout.cache_dir}/uv pip install --python {layout.venv(KEY)}/bin/python gunicorn")
 
 
-def test_gunicorn_scripts_treat_a_zombie_as_gone() -> None:
-    # Some init processes never reap orphans; a dead master must not look alive to kill -0.
-    script = gunicorn._functions(LAYOUT) + """
-sh -c 'sleep 0 & exec sleep 2' &
-parent=$!
-sleep 0.5
-zombie=$(ps -o pid= --ppid $parent | tr -d ' ')
-grep -q '^State:.*Z' /proc/$zombie/status || { echo NO-ZOMBIE; exit 0; }
-alive $zombie && echo ZOMBIE-ALIVE || echo ZOMBIE-GONE
-alive $parent && echo PARENT-ALIVE
-"""
-    out = subprocess.run(["bash", "-c", "set -u\n" + script], capture_output=True, text=True, timeout=20).stdout
-    assert "ZOMBIE-GONE" in out and "PARENT-ALIVE" in out, out

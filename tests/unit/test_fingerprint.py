@@ -1,10 +1,11 @@
-"""``fingerprint.release_fingerprint``: the same inputs give the same hash; any setting changes it."""
+"""``fingerprint.release_fingerprint``: the same inputs give the same hash; any setting changes it.
+``fingerprint.is_no_op``: when a deploy leaves a host alone."""
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
-from wsgideploy.fingerprint import directory_hash, release_fingerprint
+from wsgideploy.fingerprint import directory_hash, is_no_op, release_fingerprint
 from wsgideploy.inventory import App, Hook, Hooks, Host, Nginx, Ssh, Stage
 
 
@@ -52,3 +53,21 @@ def test_directory_hash_follows_names_and_contents(tmp_path: Path) -> None:
     (tmp_path / "a.j2").rename(tmp_path / "b.j2")
     assert len({first, second, directory_hash(tmp_path)}) == 3
     assert directory_hash(None) == "" and directory_hash(tmp_path / "missing") == ""
+
+
+LIVE_FINGERPRINT = "f1" * 32
+
+
+def test_a_deploy_with_the_live_release_fingerprint_is_a_no_op() -> None:
+    assert is_no_op(LIVE_FINGERPRINT, LIVE_FINGERPRINT, live_bad=False)
+
+
+def test_a_live_release_marked_bad_is_never_a_no_op_even_with_the_same_fingerprint() -> None:
+    # A first release that failed its health check stays live, marked bad, with its fingerprint.
+    assert not is_no_op(LIVE_FINGERPRINT, LIVE_FINGERPRINT, live_bad=True)
+
+
+def test_another_or_a_missing_fingerprint_is_not_a_no_op() -> None:
+    assert not is_no_op(LIVE_FINGERPRINT, "0f" * 32, live_bad=False)
+    assert not is_no_op(LIVE_FINGERPRINT, "", live_bad=False)
+    assert not is_no_op("", "", live_bad=False)

@@ -203,6 +203,30 @@ def test_without_a_live_fingerprint_nothing_is_a_no_op() -> None:
     assert not plan_of(state(live_fingerprint=""), fingerprint="").no_op
 
 
+def test_a_live_release_marked_bad_with_this_fingerprint_is_not_a_no_op() -> None:
+    plan = plan_of(state(live_fingerprint=FINGERPRINT, live_bad=True), configs={"gunicorn.conf.py": f"# {LIVE}\nworkers = 2\n"})
+    assert plan.unchanged_source and plan.venv_action == "reuse" and not plan.no_op
+    lines = format_plan(plan)
+    assert lines[0] == f"release      {NEW} (live: {LIVE}, marked bad: it failed here)"
+    assert lines[-1] == ("no-op        no: the live release is marked bad (it failed on this host): "
+                         "a deploy builds a new one")
+    assert plan.to_dict()["live_bad"] is True and plan.to_dict()["no_op"] is False
+
+
+def test_read_live_state_reports_a_live_release_marked_bad(tmp_path) -> None:
+    import subprocess
+    root = tmp_path / "app"
+    (root / "releases" / LIVE / ".wsgideploy").mkdir(parents=True)
+    (root / "current").symlink_to(f"releases/{LIVE}")
+    body = plan_commands.read_live_state(Layout(str(root)), "python3", {})
+    healthy = parse_live_state(subprocess.run(["bash", "-c", body], capture_output=True, text=True,
+                                              timeout=30).stdout)
+    (root / "releases" / LIVE / ".wsgideploy-bad").touch()
+    marked = parse_live_state(subprocess.run(["bash", "-c", body], capture_output=True, text=True,
+                                             timeout=30).stdout)
+    assert (healthy.live_bad, marked.live_bad) == (False, True)
+
+
 def test_another_fingerprint_with_the_same_source_venv_and_configs_names_the_settings() -> None:
     plan = plan_of(state(live_fingerprint="0f" * 32))
     assert not plan.no_op

@@ -439,6 +439,24 @@ def test_mark_bad_of_a_missing_release_does_not_fail_the_script(layout: Layout, 
     assert not Path(layout.release(R[0])).exists()
 
 
+# --- release.prepare ------------------------------------------------------------
+
+@pytest.mark.parametrize("marked", [False, True], ids=["a good live release", "a live release marked bad"])
+def test_prepare_reports_the_live_fingerprint_and_whether_the_live_release_is_marked_bad(
+        layout: Layout, tmp_path: Path, marked: bool) -> None:
+    config_dir = Path(layout.release(R[0])) / layout.config_dir_name
+    config_dir.mkdir(parents=True)
+    (config_dir / "fingerprint").write_text("f1" * 32 + "\n")
+    Path(layout.current).symlink_to(f"releases/{R[0]}")
+    if marked:
+        run_bash(script(history.mark_bad(layout, R[0])), tmp_path)
+    result = run_bash(release.prepare(layout, "python3"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    facts = parse_facts(result.stdout)
+    assert (facts["current"], facts["fingerprint"]) == (R[0], "f1" * 32)
+    assert facts.get("live_bad", "") == ("yes" if marked else "")
+
+
 # --- release.list_releases ------------------------------------------------------
 
 @pytest.mark.parametrize("bad", [
