@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The floor: the whole deploy (or rollback) of one host as one bash script, sent with one `ssh`
 # call, with the release as a gzipped tar on standard input. benchmarks/deployers.py puts these
 # variables in front of it:
@@ -11,6 +12,8 @@
 # check through nginx; old releases and unused venvs pruned. A rollback switches back to the
 # release before the live one, upgrades gunicorn and checks.
 set -eu
+: "${MODE:?}" "${ROOT:?}" "${RELEASE:?}" "${NAME:?}" "${PYTHON:?}" "${KEEP:?}" "${SHARED?}" "${HTTP_PORT:?}" "${START_TIMEOUT:?}"
+: "${NGINX:?}" "${NGINX_CONF:?}" "${SITES_AVAILABLE:?}" "${SITES_ENABLED:?}"
 fail() { echo "floor: $*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 # step NAME: print how long the work since the previous mark took (microseconds), for the report
@@ -27,7 +30,7 @@ run=$ROOT/shared/run
 pidfile=$run/gunicorn.pid
 
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }
-pid_in() { [ -s "$1" ] && tr -dc '0-9' < "$1" 2>/dev/null || true; }
+pid_in() { if [ -s "$1" ]; then tr -dc '0-9' < "$1" 2>/dev/null || true; fi; }
 wait_ready() {  # PID: until a worker of PID has loaded the app
   local end=$((SECONDS + START_TIMEOUT))
   until [ -e "$run/gunicorn.ready.$1" ]; do
@@ -89,7 +92,7 @@ health() {
 
 if [ "$MODE" = rollback ]; then
   live=$(readlink current | sed 's#.*/##')
-  previous=$(ls -1 releases | sort | awk -v live="$live" '$0 < live' | tail -n 1)
+  previous=$(find releases -mindepth 1 -maxdepth 1 ! -name '.*' -printf '%f\n' | sort | awk -v live="$live" '$0 < live' | tail -n 1)
   [ -n "$previous" ] || fail "no release before $live"
   step select
   switch_current "$previous"
@@ -118,7 +121,7 @@ step upload
 
 # venv: one per requirements + Python version, built once
 version=$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
-key=py$version-$(cat "$release/requirements.txt" | sha256sum | cut -c1-16)
+key=py$version-$(sha256sum < "$release/requirements.txt" | cut -c1-16)
 venv=$ROOT/venvs/$key
 if [ ! -f "$venv/.complete" ]; then
   rm -rf "$venv"
@@ -153,7 +156,7 @@ step health
 
 # prune: keep the newest $KEEP releases (and the live one), and the venvs they use
 live=$RELEASE
-for old in $(ls -1 releases | sort | head -n "-$KEEP"); do
+for old in $(find releases -mindepth 1 -maxdepth 1 ! -name '.*' -printf '%f\n' | sort | head -n "-$KEEP"); do
   [ "$old" = "$live" ] || rm -rf "releases/$old"
 done
 for v in venvs/*; do

@@ -1,0 +1,15 @@
+# shellcheck shell=bash
+# Processes through pidfiles, shared by every app server's control script.
+
+# fact KEY VALUE: one wsgideploy-fact line for the controller (see wsgideploy/protocol.py).
+fact() { printf 'wsgideploy-fact:%s=%s\n' "$1" "$2"; }
+# A zombie (exited, never reaped: some init processes do not reap) is not alive.
+alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }
+# pid_in FILE: the pid a pidfile names, or nothing
+pid_in() { if [ -s "$1" ]; then tr -dc '0-9' < "$1" 2>/dev/null || true; fi; }
+# wait_gone PID SECONDS: whether PID is gone within SECONDS
+wait_gone() {
+  local end=$((SECONDS + $2))
+  while alive "$1" && [ $SECONDS -lt $end ]; do sleep 0.05; done
+  ! alive "$1"
+}
