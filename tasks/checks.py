@@ -1,0 +1,166 @@
+"""Checks of inventory values: each takes a value from the TOML and returns a problem, or None.
+
+A problem is the end of an error message (``must be an integer, not str``); the loader
+puts the file and the key path in front of it. Pure: no file system, no network.
+"""
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+WSGI = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*(\(.*\))?$")
+USER = re.compile(r"^[a-z_][a-z0-9_-]*\$?$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Values that end up in shell scripts or nginx configs: no quotes, spaces, ';', '$', ...
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/@+:,=-]*$")
+_SAFE_WORD = re.compile(r"^[A-Za-z0-9._/@+:,=-]+$")
+_SERVER_NAMES = re.compile(r"^[^\s;{}'\"#`\\]+( [^\s;{}'\"#`\\]+)*$")
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def is_str(v: Any) -> str | None:
+    return None if isinstance(v, str) and v != "" else "must be a non-empty string"
+
+
+def is_int(lo: int, hi: int) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, int) or isinstance(v, bool):
+            return f"must be an integer, not {type(v).__name__}"
+        return None if lo <= v <= hi else f"must be between {lo} and {hi}, not {v}"
+    return check
+
+
+def is_number(v: Any) -> str | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return f"must be a number, not {type(v).__name__}"
+    return None if v > 0 else f"must be greater than 0, not {v}"
+
+
+def is_bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else f"must be true or false, not {type(v).__name__}"
+
+
+def is_table(v: Any) -> str | None:
+    return None if isinstance(v, dict) else f"must be a table, not {type(v).__name__}"
+
+
+def one_of(choices: tuple[str, ...]) -> Check:
+    def check(v: Any) -> str | None:
+        if v in choices:
+            return None
+        hint = did_you_mean(str(v), choices)
+        return f"must be one of {', '.join(repr(c) for c in choices)}, not {v!r}{hint}"
+    return check
+
+
+def matches(pattern: re.Pattern[str], what: str) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, str):
+            return f"must be a string ({what}), not {type(v).__name__}"
+        return None if pattern.fullmatch(v) else f"must be {what}, not {v!r}"
+    return check
+
+
+def is_abs_path(v: Any) -> str | None:
+    if not isinstance(v, str) or not v.startswith("/"):
+        return f"must be an absolute path on the host, not {v!r}"
+    if not _SAFE_PATH.fullmatch(v):
+        return f"must use only letters, digits and . _ / @ + : , = - (no spaces, quotes or $), not {v!r}"
+    return None
+
+
+def is_abs_path_or_false(v: Any) -> str | None:
+    return None if v is False else is_abs_path(v)
+
+
+def is_app_root(v: Any) -> str | None:
+    problem = is_abs_path(v)
+    if problem is None and v.rstrip("/") == "":
+        return "must be a directory below '/', not '/' itself"
+    return problem
+
+
+def is_command_word(v: Any) -> str | None:
+    if isinstance(v, str) and _SAFE_WORD.fullmatch(v):
+        return None
+    return f"must be a command name or path without spaces, quotes or $, not {v!r}"
+
+
+def is_rel_paths(v: Any) -> str | None:
+    if not isinstance(v, list) or not all(isinstance(p, str) and p for p in v):
+        return "must be a list of non-empty strings"
+    for p in v:
+        parts = Path(p).parts
+        if p.startswith("/") or ".." in parts or not parts or not _SAFE_WORD.fullmatch(p):
+            return f"{p!r} must be a relative path inside the release, without '..', spaces or quotes"
+    return None
+
+
+def is_rel_path(v: Any) -> str | None:
+    if not isinstance(v, str) or not v:
+        return "must be a non-empty string"
+    return is_rel_paths([v])
+
+
+def is_str_list(v: Any) -> str | None:
+    if isinstance(v, list) and all(isinstance(x, str) and x for x in v):
+        return None
+    return "must be a list of non-empty strings"
+
+
+def is_server_names(v: Any) -> str | None:
+    if isinstance(v, str) and _SERVER_NAMES.fullmatch(v):
+        return None
+    return f"must be nginx server names separated by single spaces (no quotes, ';', '{{' or '}}'), not {v!r}"
+
+
+def is_url_path(v: Any) -> str | None:
+    if isinstance(v, str) and v.startswith("/") and not any(ch in v for ch in " \t\n;{}'\"`$\\"):
+        return None
+    return f"must be a URL path starting with '/', not {v!r}"
+
+
+def is_static_url(v: Any) -> str | None:
+    problem = is_url_path(v)
+    if problem is None and v.rstrip("/") == "":
+        return "must be a path below '/' (the app itself is served at '/')"
+    return problem
+
+
+def is_ip_address(v: Any) -> str | None:
+    try:
+        ipaddress.ip_address(v if isinstance(v, str) else "")
+        return None
+    except ValueError:
+        return f"must be an IP address such as '127.0.0.1' or '::1', not {v!r}"
+
+
+def is_hostname(v: Any) -> str | None:
+    if not isinstance(v, str):
+        return f"must be a string, not {type(v).__name__}"
+    try:
+        ipaddress.ip_address(v)
+        return None
+    except ValueError:
+        pass
+    return None if _HOSTNAME.fullmatch(v) else f"is not a valid hostname or IP address: {v!r}"
+
+
+def is_env_names(v: Any) -> str | None:
+    if isinstance(v, list) and all(isinstance(x, str) and _ENV_NAME.fullmatch(x) for x in v):
+        return None
+    return "must be a list of environment variable names (letters, digits, '_')"
