@@ -2,7 +2,8 @@
 
 Every table of a stage file is a frozen dataclass here. A field made with `setting` is a key
 of that table: the loader (inventory.py) knows the keys, their checks and their defaults from
-these declarations only. docs/inventory.md documents the same keys.
+these declarations only. docs/inventory.md documents the same keys and defaults;
+tests/unit/test_settings_documented.py keeps the two in step.
 """
 from __future__ import annotations
 
