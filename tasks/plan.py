@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import jinja2
 
 from .commands import plan as plan_commands
-from .commands.release import FACTS_MARK, parse_facts
+from .protocol import FILE_MARK, LOG_MARK, MISSING_MARK, VENV_MARK, parse_facts, parse_marked
 from .errors import ExitCode, StepFailed
 from .fingerprint import FINGERPRINT_FILE, is_no_op
 from .record import describe_holder
@@ -51,22 +51,15 @@ class LiveState:
 
 def parse_live_state(stdout: str) -> LiveState:
     """Read the output of `commands.plan.read_live_state`."""
-    facts: dict[str, str] = {}
-    venvs: set[str] = set()
+    facts = parse_facts(stdout)
+    venvs = set(parse_marked(stdout, VENV_MARK))
+    log = parse_marked(stdout, LOG_MARK)
     files: dict[str, str | None] = {}
-    log: list[str] = []
-    for line in stdout.splitlines():
-        if line.startswith(FACTS_MARK):
-            key, _, value = line[len(FACTS_MARK):].partition("=")
-            facts[key] = value
-        elif line.startswith(plan_commands.VENV_MARK):
-            venvs.add(line[len(plan_commands.VENV_MARK):])
-        elif line.startswith(plan_commands.LOG_MARK):
-            log.append(line[len(plan_commands.LOG_MARK):])
-        elif line.startswith(plan_commands.MISSING_MARK):
-            files[line[len(plan_commands.MISSING_MARK):]] = None
-        elif line.startswith(plan_commands.FILE_MARK):
-            label, _, encoded = line[len(plan_commands.FILE_MARK):].partition("=")
+    for line in stdout.splitlines():  # in order: a label printed twice keeps its last state
+        if line.startswith(MISSING_MARK):
+            files[line[len(MISSING_MARK):]] = None
+        elif line.startswith(FILE_MARK):
+            label, _, encoded = line[len(FILE_MARK):].partition("=")
             files[label] = _decode(encoded)
     return LiveState(python_version=facts.get("python_version", ""), user=facts.get("user", ""),
                      group=facts.get("group", ""), root_exists=facts.get("root") == "exists",

@@ -15,7 +15,9 @@ from .errors import ExitCode, StepFailed
 from .fingerprint import FINGERPRINT_FILE
 from .inventory import Host, Stage
 from .layout import Layout
-from .modes import AppServer, FrontServer, ServerContext, app_server, front_server
+from .modes import AppServer, FrontServer, ServerContext, app_server, front_server, publish_site
+from .protocol import (FACTS_MARK, LOG_MARK, SOFT_ERROR_MARK, STEP_MARK, fact_values, parse_facts, parse_marked,
+                       soft_error, step_index)
 from .output import Reporter
 from .record import describe_holder
 from .render import render_release_configs, template_context
@@ -86,9 +88,9 @@ class HostRun:
             if not result.ok:
                 message = _failure_message(result)
                 code = ExitCode.LOCKED if result.exit_code == lock.LOCKED_EXIT else ExitCode.FAILED
-                raise StepFailed(self.alias, step, message, code, release.parse_facts(result.stdout))
+                raise StepFailed(self.alias, step, message, code, parse_facts(result.stdout))
             self.last_stdout = result.stdout
-            facts = release.parse_facts(result.stdout)
+            facts = parse_facts(result.stdout)
             if describe:
                 record.detail = describe(facts)
             return facts
@@ -126,15 +128,15 @@ class HostRun:
                                                                       steps[index].announce)
 
         def on_line(line: str) -> None:
-            if line.startswith(STEP_MARK):
-                index = int(line[len(STEP_MARK):])
+            index, warning = step_index(line), soft_error(line)
+            if index is not None:
                 if index != state["index"]:
                     close(ok=True)
                     begin(index)
-            elif line.startswith(release.FACTS_MARK) and int(state["index"]) >= 0:  # type: ignore[arg-type]
-                facts[int(state["index"])].update(release.parse_facts(line))  # type: ignore[arg-type]
-            elif line.startswith(SOFT_ERROR_MARK) and int(state["index"]) >= 0:  # type: ignore[arg-type]
-                warnings[int(state["index"])].append(line[len(SOFT_ERROR_MARK):])  # type: ignore[arg-type]
+            elif line.startswith(FACTS_MARK) and int(state["index"]) >= 0:  # type: ignore[arg-type]
+                facts[int(state["index"])].update(parse_facts(line))  # type: ignore[arg-type]
+            elif warning is not None and int(state["index"]) >= 0:  # type: ignore[arg-type]
+                warnings[int(state["index"])].append(warning)  # type: ignore[arg-type]
 
         failed_step = lambda: steps[max(int(state["index"]), 0)].name  # type: ignore[arg-type]  # noqa: E731
         begin(0)  # the first step starts now, with the upload of stdin (before its marker comes back)
@@ -153,13 +155,9 @@ class HostRun:
             close(ok=False)
             raise StepFailed(self.alias, failed_step(), _failure_message(result),
                              ExitCode.LOCKED if result.exit_code == lock.LOCKED_EXIT else ExitCode.FAILED,
-                             release.parse_facts(result.stdout))
+                             parse_facts(result.stdout))
         close(ok=True)
         return facts
-
-
-STEP_MARK = "wsgideploy-step:"
-SOFT_ERROR_MARK = "wsgideploy-soft-error:"
 
 
 @dataclass(frozen=True)
@@ -310,7 +308,7 @@ def proxy_site_step(run: HostRun, release_id: str) -> Step:
     """``nginx`` (or the front server's name): install the release's site, test the whole config, reload."""
     proxy, settings, name = run.proxy, run.proxy_settings, run.stage.app.proxy
     rendered = f"{run.layout.release(release_id)}/{run.layout.config_dir_name}/{proxy.SITE_FILE}"
-    return Step(name, proxy.install_site(settings, run.stage.app.name, rendered) + proxy.reload(settings),
+    return Step(name, publish_site(proxy, settings, run.stage.app.name, rendered),
                 describe=lambda f: f"site tested, {name} {f.get(name, 'reloaded')}")
 
 
@@ -429,11 +427,5 @@ def read_releases(run: HostRun, log_lines: int = 0) -> HostReleases:
 
 def parse_releases(stdout: str) -> HostReleases:
     """The `HostReleases` in what `commands.release.list_releases` printed."""
-    lines = stdout.splitlines()
-
-    def values(key: str) -> list[str]:
-        prefix = release.FACTS_MARK + key + "="
-        return [line[len(prefix):] for line in lines if line.startswith(prefix)]
-    return HostReleases(ids=sorted(values("release")), bad=set(values("bad")),
-                        current=release.parse_facts(stdout).get("current", ""),
-                        log=[line[len("wsgideploy-log:"):] for line in lines if line.startswith("wsgideploy-log:")])
+    return HostReleases(ids=sorted(fact_values(stdout, "release")), bad=set(fact_values(stdout, "bad")),
+                        current=parse_facts(stdout).get("current", ""), log=parse_marked(stdout, LOG_MARK))

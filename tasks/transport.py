@@ -18,7 +18,8 @@ from typing import Callable
 import paramiko
 from fabric import Config, Connection
 
-from .commands.shell import SESSION_MARK, q, stop_session
+from .commands.shell import q, stop_session
+from .protocol import session_id
 from .inventory import Host, Ssh
 
 
@@ -223,10 +224,10 @@ class HostConnection:
         Services the scripts start (gunicorn, nginx) run in sessions of their own.
         """
         for line in partial_stdout.splitlines():
-            value = line[len(SESSION_MARK):].strip()
-            if line.startswith(SESSION_MARK) and value.isdigit():
+            sid = session_id(line)
+            if sid is not None:
                 try:
-                    self.run(stop_session(int(value)), timeout=10)
+                    self.run(stop_session(sid), timeout=10)
                 except (ConnectError, CommandTimeout):
                     pass
                 return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..modes import ServerContext
 from . import apache
-from .release import FACTS_MARK
+from ..protocol import FACTS_MARK
 from .shell import fail, q, script
 
 PACKAGES: tuple[str, ...] = ()   # CGI needs nothing in the venv (wsgiref is in the standard library)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..layout import Layout
 from ..modes import ServerContext
-from .release import FACTS_MARK
+from ..protocol import FACTS_MARK
 from .process import PROCESS_FUNCTIONS
 from .shell import fail, q, script
 

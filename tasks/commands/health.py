@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 
+from ..protocol import FACTS_MARK
 from .shell import fail, q, script
 
-_PROBE = r'''
+# An f-string only for the fact marker (protocol.FACTS_MARK): the probe's own braces are doubled.
+_PROBE = rf'''
 import http.client, json, sys, time
 cfg = json.loads(sys.argv[1])
 deadline = time.monotonic() + cfg["timeout"]
@@ -13,12 +15,12 @@ last = "no answer"
 while True:
     try:
         conn = http.client.HTTPConnection(cfg["address"], cfg["port"], timeout=5)
-        conn.request("GET", cfg["path"], headers={"Host": cfg["host"], "User-Agent": "wsgideploy-health"})
+        conn.request("GET", cfg["path"], headers={{"Host": cfg["host"], "User-Agent": "wsgideploy-health"}})
         resp = conn.getresponse()
         body = resp.read(4096).decode("utf-8", "replace")
         if resp.status == cfg["status"]:
-            print("wsgideploy-fact:status=%d" % resp.status)
-            print("wsgideploy-fact:body=" + " ".join(body.split())[:200])
+            print("{FACTS_MARK}status=%d" % resp.status)
+            print("{FACTS_MARK}body=" + " ".join(body.split())[:200])
             sys.exit(0)
         last = "HTTP %d (expected %d): %s" % (resp.status, cfg["status"], " ".join(body.split())[:300])
     except OSError as exc:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..layout import Layout
+from ..protocol import LOG_MARK
 from .shell import q
 
 BAD_MARK = ".wsgideploy-bad"
@@ -18,7 +19,7 @@ def append_log(layout: Layout, entry_json: str) -> str:
 
 def read_log(layout: Layout, lines: int) -> str:
     """Script lines that print the last ``lines`` log entries as ``wsgideploy-log:`` lines."""
-    return f"tail -n {int(lines)} {q(log_path(layout))} 2>/dev/null | sed 's/^/wsgideploy-log:/' || true\n"
+    return f"tail -n {int(lines)} {q(log_path(layout))} 2>/dev/null | sed 's/^/{LOG_MARK}/' || true\n"
 
 
 def mark_bad(layout: Layout, release_id: str) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..layout import Layout
+from ..protocol import FACTS_MARK
 from .shell import fail, q, script
 
 
@@ -21,7 +22,7 @@ n=0"""]
     for command in commands:
         parts.append(f"""
 n=$((n + 1))
-echo "wsgideploy-fact:hook=$n"
+echo "{FACTS_MARK}hook=$n"
 if ! out=$(timeout {int(timeout)} {q(release + '/venv/bin/python')} {q(loader)} {q(layout.shared + '/.env')} \\
            bash -c {q(command)} < /dev/null 2>&1); then
   echo "$out" | tail -n 40 >&2

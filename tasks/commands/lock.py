@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..layout import Layout
+from ..protocol import FACTS_MARK
 from .shell import q
 
 # The exit code of a script that found the lock held (EX_TEMPFAIL), mapped to ExitCode.LOCKED.
@@ -22,12 +23,12 @@ def acquire(layout: Layout, owner_json: str, force: bool = False) -> str:
     lock = lock_dir(layout)
     forced = f"""
 if [ -d {q(lock)} ]; then
-  echo "wsgideploy-fact:forced_lock=$(tr -d '\\n' < {q(lock + '/owner.json')} 2>/dev/null || echo unknown)"
+  echo "{FACTS_MARK}forced_lock=$(tr -d '\\n' < {q(lock + '/owner.json')} 2>/dev/null || echo unknown)"
   rm -rf {q(lock)}
 fi""" if force else ""
     return f"""{forced}
 if ! mkdir {q(lock)} 2>/dev/null; then
-  echo "wsgideploy-fact:holder=$(tr -d '\n' < {q(lock + '/owner.json')} 2>/dev/null || echo unknown)"
+  echo "{FACTS_MARK}holder=$(tr -d '\n' < {q(lock + '/owner.json')} 2>/dev/null || echo unknown)"
   echo "the deploy lock is held: $(cat {q(lock + '/owner.json')} 2>/dev/null || echo '(no owner recorded)')" >&2
   exit {LOCKED_EXIT}
 fi
@@ -42,7 +43,7 @@ def release(layout: Layout, token: str) -> str:
     """Script lines that remove the lock, but only if it is still ours (same token)."""
     lock = lock_dir(layout)
     return f"""
-if grep -qsF -- {q(token)} {q(lock + '/owner.json')}; then rm -rf {q(lock)}; echo "wsgideploy-fact:unlocked=yes"; fi
+if grep -qsF -- {q(token)} {q(lock + '/owner.json')}; then rm -rf {q(lock)}; echo "{FACTS_MARK}unlocked=yes"; fi
 """
 
 
@@ -51,9 +52,9 @@ def force_release(layout: Layout) -> str:
     lock = lock_dir(layout)
     return f"""
 if [ -d {q(lock)} ]; then
-  echo "wsgideploy-fact:holder=$(tr -d '\\n' < {q(lock + '/owner.json')} 2>/dev/null || echo unknown)"
+  echo "{FACTS_MARK}holder=$(tr -d '\\n' < {q(lock + '/owner.json')} 2>/dev/null || echo unknown)"
   rm -rf {q(lock)}
 else
-  echo "wsgideploy-fact:holder="
+  echo "{FACTS_MARK}holder="
 fi
 """

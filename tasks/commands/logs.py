@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..layout import Layout
+from ..protocol import FACTS_MARK
 from .shell import q, script
 
 
@@ -34,10 +35,10 @@ def install_logrotate(rendered_path: str, target_dir: str, name: str) -> str:
               f'else sudo -n install -o root -g root -m 0644 {q(rendered_path)} {q(target)}; fi'
     return f"""
 if cmp -s {q(rendered_path)} {q(target)} && [ "$(stat -c %u {q(target)})" = 0 ]; then
-  echo "wsgideploy-fact:logrotate=unchanged"
+  echo "{FACTS_MARK}logrotate=unchanged"
 elif ( {as_root} ) 2>/dev/null; then
-  echo "wsgideploy-fact:logrotate=installed {target}"
+  echo "{FACTS_MARK}logrotate=installed {target}"
 else
-  echo "wsgideploy-fact:logrotate=not installed: {target} needs root (logrotate reads only root-owned files) and sudo -n was refused"
+  echo "{FACTS_MARK}logrotate=not installed: {target} needs root (logrotate reads only root-owned files) and sudo -n was refused"
 fi
 """

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..modes import ServerContext
 from . import apache
-from .release import FACTS_MARK
+from ..protocol import FACTS_MARK
 from .shell import fail, q, script
 
 PACKAGES: tuple[str, ...] = ()   # mod_wsgi is Apache's module (Debian: libapache2-mod-wsgi-py3)

@@ -13,14 +13,10 @@ from ..layout import Layout
 from . import apache, lighttpd
 from .history import BAD_MARK, log_path
 from .lock import lock_dir
-from .release import FACTS_MARK
+from ..protocol import FACTS_MARK, FILE_MARK, LOG_MARK, MISSING_MARK, VENV_MARK
 from .shell import q, script
 from .venv import COMPLETE_MARK
 
-VENV_MARK = "wsgideploy-venv:"
-LOG_MARK = "wsgideploy-log:"
-FILE_MARK = "wsgideploy-file:"        # wsgideploy-file:<label>=<base64 of the content>
-MISSING_MARK = "wsgideploy-missing:"  # wsgideploy-missing:<label>
 LOG_LINES = 20
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..layout import Layout
+from ..protocol import FACTS_MARK
 from .history import BAD_MARK
 from .shell import q, script
 
@@ -49,5 +50,5 @@ for v in *; do
   done
   [ $used = yes ] || {{ rm -rf "$v"; removed="$removed venv:$v"; }}
 done
-echo "wsgideploy-fact:removed=${{removed# }}"
+echo "{FACTS_MARK}removed=${{removed# }}"
 """)

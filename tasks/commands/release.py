@@ -5,8 +5,8 @@ from __future__ import annotations
 from ..layout import Layout
 from .history import BAD_MARK, read_log
 from .shell import fail, q, script
+from ..protocol import FACTS_MARK
 
-FACTS_MARK = "wsgideploy-fact:"
 
 
 def prepare(layout: Layout, python: str, take_lock: str = "") -> str:
@@ -34,16 +34,6 @@ echo "{FACTS_MARK}group=$(id -gn)"
 {take_lock}
 {"rm -rf " + q(layout.releases) + "/.*.partial || true" if take_lock else ""}
 """)
-
-
-def parse_facts(stdout: str) -> dict[str, str]:
-    """Read the ``wsgideploy-fact:`` lines a script printed."""
-    facts = {}
-    for line in stdout.splitlines():
-        if line.startswith(FACTS_MARK):
-            key, _, value = line[len(FACTS_MARK):].partition("=")
-            facts[key] = value
-    return facts
 
 
 def unpack(layout: Layout, release_id: str, shared: dict[str, str]) -> str:

@@ -4,18 +4,19 @@ from __future__ import annotations
 import base64
 import shlex
 
+from ..protocol import SESSION_MARK
+
 q = shlex.quote
 
 # Every script starts strict and with a way to fail with a message the
 # tool shows to the person (stderr of the script).
-PRELUDE = """set -eu
-fail() { echo "$*" >&2; exit 1; }
+# It prints the script's session id first (protocol.SESSION_MARK), so that an interrupted run can
+# stop everything the script started (see transport.HostConnection.run).
+PRELUDE = f"""set -eu
+fail() {{ echo "$*" >&2; exit 1; }}
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "{SESSION_MARK}$wsgideploy_sid" || true
 """
-# The script's session id, printed first so that an interrupted run can stop
-# everything the script started (see transport.HostConnection.run).
-SESSION_MARK = "wsgideploy-session:"
 
 
 def stop_session(session_id: int) -> str:

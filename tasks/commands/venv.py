@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..inventory import INSTALLERS
 from ..layout import Layout
-from .release import FACTS_MARK
+from ..protocol import FACTS_MARK
 from .shell import fail, q, script
 
 COMPLETE_MARK = ".wsgideploy-complete"

@@ -16,6 +16,7 @@ import pytest
 
 from wsgideploy.commands import health, nginx, release, venv
 from wsgideploy.commands.shell import PRELUDE, maybe_sudo, script
+from wsgideploy.protocol import parse_facts
 from wsgideploy.inventory import Nginx
 from wsgideploy.layout import Layout
 from wsgideploy.modes import ServerContext
@@ -136,7 +137,7 @@ PARSE_FACTS_CASES = [
 
 @pytest.mark.parametrize("stdout, expected", PARSE_FACTS_CASES)
 def test_parse_facts_reads_only_fact_lines(stdout: str, expected: dict[str, str]) -> None:
-    assert release.parse_facts(stdout) == expected
+    assert parse_facts(stdout) == expected
 
 
 # --- nginx ----------------------------------------------------------------------

@@ -30,7 +30,7 @@ from typing import Iterator
 import jinja2
 import pytest
 from wsgideploy.commands import standalone
-from wsgideploy.commands.release import parse_facts
+from wsgideploy.protocol import parse_facts
 from wsgideploy.inventory import App
 from wsgideploy.layout import Layout
 from wsgideploy.modes import COMPATIBLE, SERVER_MODULES, ServerContext, app_server

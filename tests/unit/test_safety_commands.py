@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from wsgideploy.commands import history, hooks, lock, prune, release, secrets
-from wsgideploy.commands.release import parse_facts
-from wsgideploy.commands.shell import SESSION_MARK, script, stop_session
+from wsgideploy.protocol import parse_facts
+from wsgideploy.commands.shell import script, stop_session
+from wsgideploy.protocol import SESSION_MARK
 from wsgideploy.layout import Layout
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -84,7 +85,7 @@ def test_second_acquire_exits_75_naming_the_holder_and_leaves_the_lock(layout: L
     assert f"the deploy lock is held: {OWNER}" in result.stderr
     assert "after-the-lock" not in result.stdout
     assert owner_file(layout).read_text() == OWNER + "\n"
-    assert release.parse_facts(result.stdout)["holder"] == OWNER  # the holder as data, for the message
+    assert parse_facts(result.stdout)["holder"] == OWNER  # the holder as data, for the message
 
 
 def test_a_held_lock_without_an_owner_file_says_so(layout: Layout, tmp_path: Path) -> None:
