@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, from a fresh clone on Debian 12, as root:
-#   1. install what is needed (apt: openssh-server nginx sudo python3-venv; pip: this project),
-#   2. start the local sandbox host (it says exactly what it changes on this machine first),
+#   1. install what is needed (apt: systemd-container debootstrap tinyproxy nginx ...; pip: this project),
+#   2. boot the sandbox host, a Debian 12 server under systemd-nspawn with Debian's nginx (it says exactly
+#      what it changes on this machine first; `SANDBOX=--local` makes this machine the host instead),
 #   3. deploy examples/hello (the commit checked out) to it with `wsgideploy -H sandbox deploy`,
 #   4. print the URL and the page it serves, and `fab -H sandbox status` (the same tasks through fabfile.py).
 # Undo everything with: python3 -m tests.sandbox down
@@ -9,15 +10,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/install-deps.sh
 PYTHON=${PYTHON:-python3}
-"$PYTHON" -m tests.sandbox up
+# shellcheck disable=SC2086  # SANDBOX is empty or one flag
+"$PYTHON" -m tests.sandbox up ${SANDBOX:-}
 echo
 echo "== wsgideploy -H sandbox deploy"
 wsgideploy -H sandbox deploy
-port=$("$PYTHON" -c 'import tomllib; print(tomllib.load(open("inventories/sandbox.toml", "rb"))["app"]["listen"])')
-url="http://127.0.0.1:$port/"
+url=$("$PYTHON" -m tests.sandbox url)
 echo
-echo "== the example app is served at $url (Host: localhost)"
-curl -fsS -H 'Host: localhost' "$url"
+echo "== the example app is served at $url"
+curl -fsS "$url"
 echo
 echo "== fab -H sandbox status"
 fab -H sandbox status

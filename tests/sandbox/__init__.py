@@ -1,6 +1,7 @@
-"""The local sandbox of the quickstart: ``python3 -m tests.sandbox up|down|status`` (from the repository root).
+"""The quickstart's sandbox: ``python3 -m tests.sandbox up [--local] | down | status | url``, from the repository root.
 
-``up`` creates a deploy user, an sshd on a loopback port, a private nginx prefix and
-``inventories/sandbox.toml``; ``down`` removes all of it (see `tests.sandbox.manage`). It is built from
-the loopback test hosts of `tests.hosts` and is not part of the wsgideploy package.
+``up`` boots a Debian 12 server with systemd-nspawn (`tests.sandbox.booted`, built on `tests.servers`) and
+writes ``inventories/sandbox.toml`` for it; ``up --local`` makes this machine the host instead
+(`tests.sandbox.local`, built on `tests.hosts`). ``down`` removes either. See `tests.sandbox.cli`.
+None of this is part of the wsgideploy package.
 """

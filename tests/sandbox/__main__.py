@@ -1,6 +1,6 @@
-"""``python3 -m tests.sandbox up|down|status``."""
+"""``python3 -m tests.sandbox up [--local] | down | status | url`` (see `tests.sandbox.cli`)."""
 import sys
 
-from .manage import main
+from .cli import main
 
 sys.exit(main())

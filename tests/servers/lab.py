@@ -72,10 +72,15 @@ def _kill_recorded(pidfile: Path, folder: Path) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+KEPT = "kept"  # a session folder holding this file outlives its owner (the sandbox): see `ServerLab.keep`
+
+
 def reap_stale(root: Path = SESSIONS_ROOT) -> list[str]:
-    """Clean up sessions whose owner process is gone; return the folders reaped."""
+    """Clean up sessions whose owner process is gone (kept ones excepted); return the folders reaped."""
     reaped = []
     for folder in sorted(root.glob("wsgdbr*")) if root.is_dir() else []:
+        if (folder / KEPT).exists():
+            continue
         try:
             owner = int((folder / "owner").read_text())
         except (OSError, ValueError):
@@ -84,20 +89,35 @@ def reap_stale(root: Path = SESSIONS_ROOT) -> list[str]:
             owner = 0
         if owner and _pid_alive(owner):
             continue
-        for pidfile in [*folder.glob("*/nspawn.pid"), folder / "tinyproxy.pid"]:
-            _kill_recorded(pidfile, folder)
-        for point in reversed(mounts_under(folder)):
-            subprocess.run(["umount", point], capture_output=True, timeout=30, check=False)
-        for cgroup in cgroups.of_session(folder.name):
-            cgroups.remove(cgroup)
-        try:
-            Bridge(int(folder.name.removeprefix("wsgdbr"))).delete()
-        except (ValueError, NetworkError):
-            pass
-        if not mounts_under(folder):
-            shutil.rmtree(folder, ignore_errors=True)
+        reap(folder)
         reaped.append(str(folder))
     return reaped
+
+
+def reap(folder: Path) -> list[str]:
+    """Stop a session from its folder alone: its nspawns and tinyproxy by the pids in their pidfiles (only
+    while that pid's command line names the folder), its mounts, cgroups and bridge; then the folder.
+    Returns what is left (empty when clean)."""
+    for pidfile in [*folder.glob("*/nspawn.pid"), folder / "tinyproxy.pid"]:
+        _kill_recorded(pidfile, folder)
+    for point in reversed(mounts_under(folder)):
+        subprocess.run(["umount", point], capture_output=True, timeout=30, check=False)
+    for cgroup in cgroups.of_session(folder.name):
+        cgroups.remove(cgroup)
+    left = []
+    if folder.name.removeprefix("wsgdbr").isdigit():
+        bridge = Bridge(int(folder.name.removeprefix("wsgdbr")))
+        try:
+            bridge.delete()
+        except NetworkError:
+            pass
+        if bridge.exists():
+            left.append(f"bridge {bridge.name}")
+    left += [f"mount {point}" for point in mounts_under(folder)]
+    left += [f"process {pid} inside a server" for pid in processes_rooted_under(folder)]
+    if not mounts_under(folder):
+        shutil.rmtree(folder, ignore_errors=True)
+    return left
 
 
 class ServerLab:
@@ -198,6 +218,16 @@ class ServerLab:
         if self.bridge is not None:
             found += [f"cgroup {cgroup}" for cgroup in cgroups.of_session(self.bridge.name)]
         return found
+
+    def keep(self) -> Path:
+        """Leave the session running after this process exits (the sandbox): mark its folder `KEPT`
+        and forget it, so that neither `close` nor another session's `reap_stale` stops it. `reap`
+        of the returned folder stops it later, by the pids recorded there."""
+        assert self.folder is not None
+        (self.folder / KEPT).write_text("kept by the sandbox: python3 -m tests.sandbox down stops it\n")
+        folder = self.folder
+        self.servers, self.proxy, self.bridge, self.folder = [], None, None, None
+        return folder
 
     def close(self) -> None:
         """Stop everything this session started (servers in parallel), then assert nothing is left."""
