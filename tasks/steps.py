@@ -305,7 +305,8 @@ def hooks_step(run: HostRun, release_id: str) -> Step | None:
 
 
 def proxy_site_step(run: HostRun, release_id: str) -> Step:
-    """``nginx`` (or the front server's name): install the release's site, test the whole config, reload."""
+    """``nginx`` (or the front server's name): install the release's site, test the whole config, reload and
+    check that the reload took (`modes.publish_site`)."""
     proxy, settings, name = run.proxy, run.proxy_settings, run.stage.app.proxy
     rendered = f"{run.layout.release(release_id)}/{run.layout.config_dir_name}/{proxy.SITE_FILE}"
     return Step(name, publish_site(proxy, settings, run.stage.app.name, rendered),

@@ -12,7 +12,8 @@ every result as a `Result`. It always stops by itself, at ``max_requests`` reque
     assert not stream.failures
     after = stream.started_after(t1)
 
-Only loopback: the address is always ``127.0.0.1``; ``host`` is just the ``Host`` header.
+The address is ``127.0.0.1`` unless ``address`` names another (a booted test server's, tests/servers);
+``host`` is just the ``Host`` header.
 """
 from __future__ import annotations
 
@@ -64,11 +65,12 @@ class RequestStream:
 
     def __init__(self, port: int, path: str = "/", host: str = "localhost", threads: int = 8,
                  max_requests: int = 5000, max_seconds: float = 60.0, timeout: float = 10.0,
-                 rate: float | None = None, snippet_chars: int = 512) -> None:
+                 rate: float | None = None, snippet_chars: int = 512, address: str = LOOPBACK) -> None:
         if threads < 1 or max_requests < 1 or max_seconds <= 0 or timeout <= 0 or (
                 rate is not None and rate <= 0):
             raise ValueError("threads, max_requests, max_seconds, timeout and rate must be positive")
         self.port = port
+        self.address = address
         self.path = path
         self.host = host
         self.threads = threads
@@ -169,7 +171,7 @@ class RequestStream:
 
     def _one(self) -> Result:
         started = time.monotonic()
-        conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=self.timeout)
+        conn = http.client.HTTPConnection(self.address, self.port, timeout=self.timeout)
         try:
             conn.request("GET", self.path, headers={"Host": self.host, "Connection": "close"})
             response = conn.getresponse()

@@ -1,0 +1,206 @@
+"""nginx's verified reload and publish (``tasks/recipes/nginx.sh`` through `commands.nginx`).
+
+The recipe runs for real in bash. A small bash process stands in for nginx's master: on HUP it
+starts a new child (a new worker generation), and its stderr is its error log, as a daemonized
+nginx master's is. The fake control functions refuse a site that says ``bad`` the way nginx does
+when another program holds a port: the signal is accepted, and ``[emerg] bind() ...`` goes to the log.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from wsgideploy.commands import nginx
+from wsgideploy.commands.recipe import Script
+from wsgideploy.inventory import Nginx
+from wsgideploy.protocol import parse_facts
+
+BIND_ERROR = "[emerg] 12#12: bind() to 10.0.0.2:8091 failed (98: Address already in use)"
+
+# The stand-in master: a new child on every HUP, its stderr the error log.
+MASTER = 'trap "sleep 300 &" HUP; sleep 300 & while :; do wait; done'
+
+FAKE_CONTROL = f"""
+as_root() {{ "$@"; }}
+nginx_cmd() {{ :; }}
+nginx_master() {{ cat "$MASTER_PIDFILE" 2>/dev/null || true; }}
+nginx_signal_reload() {{
+  echo reload >> "$CALLS"
+  if grep -q bad "$SITE_AVAILABLE" 2>/dev/null; then echo '{BIND_ERROR}' >> "$ERROR_LOG"
+  else kill -HUP "$(nginx_master)"; fi
+}}
+nginx_start() {{
+  echo start >> "$CALLS"
+  if grep -q bad "$SITE_AVAILABLE" 2>/dev/null; then echo 'nginx: {BIND_ERROR}'; return 1; fi
+  setsid bash -c '{MASTER}' 2>> "$ERROR_LOG" > /dev/null < /dev/null &
+  echo $! > "$MASTER_PIDFILE"
+}}
+"""
+
+
+class Host:
+    """Files of one fake host: the sites folders, the master's pidfile and error log, a call log."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for sub in ("sites-available", "sites-enabled"):
+            (root / sub).mkdir()
+        self.available = root / "sites-available" / "hello"
+        self.enabled = root / "sites-enabled" / "hello"
+        self.pidfile, self.error_log, self.calls = root / "nginx.pid", root / "error.log", root / "calls"
+        self.error_log.touch()
+        self.calls.touch()
+
+    def values(self) -> dict[str, str | int]:
+        return {"RELOAD_TIMEOUT": 3, "SITE_AVAILABLE": str(self.available), "SITE_ENABLED": str(self.enabled),
+                "SITE_KEPT": f"{self.available}.wsgideploy-live", "MASTER_PIDFILE": str(self.pidfile),
+                "ERROR_LOG": str(self.error_log), "CALLS": str(self.calls)}
+
+    def start_master(self) -> None:
+        with self.error_log.open("ab") as log:
+            proc = subprocess.Popen(["bash", "-c", MASTER], stderr=log, stdout=subprocess.DEVNULL,
+                                    start_new_session=True)
+        self.pidfile.write_text(f"{proc.pid}\n")
+
+    def master_pid(self) -> int | None:
+        text = self.pidfile.read_text().strip() if self.pidfile.exists() else ""
+        return int(text) if text else None
+
+    def stop_master(self) -> None:
+        pid = self.master_pid()
+        if pid:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def enable(self, text: str) -> None:
+        self.available.write_text(text)
+        self.enabled.symlink_to(self.available)
+
+    def publish(self, new_site: str) -> subprocess.CompletedProcess[str]:
+        """site_keep, install the new site (as install_site does once nginx -t passed), nginx_publish."""
+        new = self.root / "new.conf"
+        new.write_text(new_site)
+        install = f'cp {new} "$SITE_AVAILABLE"; ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"'
+        text = Script(f"{FAKE_CONTROL}\nsite_keep\n{install}\nnginx_publish", self.values(),
+                      nginx.RECIPES).text()
+        return subprocess.run(["bash", "-c", text], capture_output=True, text=True, timeout=30, check=False)
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[Host]:
+    made = Host(tmp_path)
+    yield made
+    made.stop_master()
+
+
+def test_a_reload_that_takes_reports_reloaded_and_keeps_no_copy(host: Host) -> None:
+    host.start_master()
+    host.enable("old site\n")
+    done = host.publish("new site\n")
+    assert done.returncode == 0, done.stderr
+    assert parse_facts(done.stdout)["nginx"] == "reloaded"
+    assert host.available.read_text() == "new site\n" and host.enabled.is_symlink()
+    assert not Path(f"{host.available}.wsgideploy-live").exists()
+    assert host.calls.read_text().split() == ["reload"]
+
+
+def test_a_reload_that_nginx_logs_as_failed_puts_the_previous_site_back_and_says_why(host: Host) -> None:
+    host.start_master()
+    host.enable("old site\n")
+    done = host.publish("bad site\n")
+    assert done.returncode == 1
+    assert BIND_ERROR in done.stderr, done.stderr
+    assert "nginx did not apply the new site; the previous site was put back and nginx reloaded with it" \
+        in done.stderr
+    assert "wsgideploy-fact:nginx=" not in done.stdout
+    assert host.available.read_text() == "old site\n" and host.enabled.is_symlink()
+    assert host.calls.read_text().split() == ["reload", "reload"]
+
+
+def test_a_failed_first_site_is_removed_again(host: Host) -> None:
+    host.start_master()
+    done = host.publish("bad site\n")
+    assert done.returncode == 1 and BIND_ERROR in done.stderr
+    assert not host.available.exists() and not host.enabled.is_symlink()
+
+
+def test_a_reload_with_no_new_workers_fails_after_the_timeout(host: Host, tmp_path: Path) -> None:
+    """A master that ignores the signal and logs nothing: the timeout decides."""
+    host.start_master()
+    host.enable("old site\n")
+    values = {**host.values(), "RELOAD_TIMEOUT": 1}
+    script = Script(f"{FAKE_CONTROL}\nnginx_signal_reload() {{ :; }}\nnginx_apply_or_fail", values,
+                    nginx.RECIPES).text()
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 1
+    assert "nginx started no new workers within 1s of the reload signal" in done.stderr
+
+
+def test_nginx_stopped_and_a_site_it_cannot_start_with_is_started_with_the_previous_site(host: Host) -> None:
+    host.enable("old site\n")
+    done = host.publish("bad site\n")
+    assert done.returncode == 1
+    assert BIND_ERROR in done.stderr
+    assert "the previous site was put back and nginx started with it" in done.stderr
+    assert host.available.read_text() == "old site\n"
+    pid = host.master_pid()
+    assert pid and Path(f"/proc/{pid}").exists(), "nginx must be running after the deploy"
+    assert host.calls.read_text().split() == ["start", "start"]
+
+
+def test_nginx_stopped_is_started_with_the_new_site(host: Host) -> None:
+    host.enable("old site\n")
+    done = host.publish("new site\n")
+    assert done.returncode == 0, done.stderr
+    assert parse_facts(done.stdout)["nginx"] == "started"
+
+
+def test_publish_site_keeps_the_live_site_installs_and_tests_then_applies_in_that_order() -> None:
+    text = nginx.publish_site(Nginx(), "hello", "/srv/hello/releases/1/.wsgideploy/nginx.conf")
+    keep, test, apply = text.index("\nsite_keep\n"), text.index("if ! out=$(sudo -n nginx -t 2>&1)"), text.index("\nnginx_publish\n")
+    assert keep < test < apply
+    assert "SITE_KEPT=/etc/nginx/sites-available/hello.wsgideploy-live" in text
+    assert f"RELOAD_TIMEOUT={nginx.RELOAD_TIMEOUT}" in text
+
+
+@pytest.mark.parametrize("config, master", [
+    (Nginx(control="systemd"), "systemctl show -p MainPID --value nginx"),
+    (Nginx(control="signal"), 'pid_in "$(nginx_pidfile)"'),
+    (Nginx(sudo=False, conf="/opt/nginx/nginx.conf"), 'pid_in "$(nginx_pidfile)"'),
+])
+def test_reload_is_verified_for_every_control(config: Nginx, master: str) -> None:
+    text = nginx.reload(config)
+    assert master in text
+    assert text.rstrip().endswith("nginx_apply_or_fail")
+    assert ("sudo" in text) == config.sudo
+
+
+def test_the_pidfile_and_error_log_come_from_the_config_on_disk(tmp_path: Path) -> None:
+    fake_nginx = tmp_path / "nginx"
+    fake_nginx.write_text("#!/bin/sh\n"
+                          'if [ "$1" = -T ]; then printf "user www-data;\\npid /run/x.pid;\\n'
+                          'error_log /var/log/x/error.log;\\nhttp {\\n  error_log /srv/a.log;\\n}\\n"; fi\n'
+                          'if [ "$1" = -V ]; then echo "configure arguments: --prefix=/usr/share/nginx" >&2; fi\n')
+    fake_nginx.chmod(0o755)
+    script = Script(f'as_root() {{ "$@"; }}\nnginx_cmd() {{ {fake_nginx} "$@"; }}\n'
+                    "nginx_pidfile; configured_error_log", {"RELOAD_TIMEOUT": 1}, nginx.RECIPES).text()
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("wsgideploy-")]
+    assert lines == ["/run/x.pid", "/var/log/x/error.log"]
+
+
+def test_a_site_that_nginx_t_rejects_leaves_no_kept_copy(host: Host) -> None:
+    host.enable("old site\n")
+    script = Script(f"{FAKE_CONTROL}\nsite_keep\nfail 'nginx -t rejected the new site'\nnginx_publish",
+                    host.values(), nginx.RECIPES).text()
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 1
+    assert not Path(f"{host.available}.wsgideploy-live").exists()
+    assert host.available.read_text() == "old site\n"
