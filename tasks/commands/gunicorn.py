@@ -17,14 +17,15 @@ from .recipe import Script
 PACKAGES = ("gunicorn",)
 CONFIG_TEMPLATES = {"gunicorn.conf.py": "gunicorn.conf.py.j2"}
 UPSTREAM = "http-unix"  # nginx proxy_pass to the unix socket in shared/run
-RECIPES = ("process", "gunicorn")  # tasks/recipes/*.sh: every function the scripts below call
+# tasks/recipes/*.sh: every function the scripts below call
+RECIPES = ("process", "pidfile", "app_check", "gunicorn")
 
 
 def _values(ctx: ServerContext, **extra: str | int) -> dict[str, str | int]:
-    """What ``gunicorn.sh`` reads: the layout's paths and the timeouts."""
+    """What ``pidfile.sh`` and ``gunicorn.sh`` read: the layout's paths and the timeouts."""
     layout: Layout = ctx.layout
-    return {"pidfile": layout.gunicorn_pidfile, "run": layout.run,
-            "errorlog": f"{layout.log}/gunicorn.error.log", "stdout_log": f"{layout.log}/gunicorn.stdout.log",
+    return {"name": "gunicorn", "pidfile": layout.gunicorn_pidfile, "run": layout.run, "marker": "gunicorn",
+            "logfile": f"{layout.log}/gunicorn.error.log", "stdout_log": f"{layout.log}/gunicorn.stdout.log",
             "current": layout.current, "live_config": layout.live_config_dir,
             "config_dir_name": layout.config_dir_name,
             "START_TIMEOUT": int(ctx.timeout), "GRACEFUL_TIMEOUT": int(ctx.graceful_timeout), **extra}
@@ -32,7 +33,7 @@ def _values(ctx: ServerContext, **extra: str | int) -> dict[str, str | int]:
 
 def start(ctx: ServerContext) -> str:
     """Start gunicorn unless its pidfile names a live master (a stale pidfile is replaced)."""
-    return Script("gunicorn_start", _values(ctx), RECIPES).text()
+    return Script("pidfile_start", _values(ctx), RECIPES).text()
 
 
 def upgrade(ctx: ServerContext, start_if_stopped: bool = True) -> str:
@@ -50,7 +51,7 @@ def stop(ctx: ServerContext) -> str:
 
 def status(ctx: ServerContext) -> str:
     """Report the master pid (if alive) and the live release as facts."""
-    return Script("gunicorn_status", _values(ctx), RECIPES).text()
+    return Script("pidfile_status", _values(ctx), RECIPES).text()
 
 
 def check(ctx: ServerContext, release_id: str) -> str:

@@ -21,15 +21,15 @@ from wsgideploy.layout import Layout
 from wsgideploy.modes import ServerContext
 from wsgideploy.protocol import parse_facts
 
+from tests.unit.recipe_text import function_body as recipe_function
+
 RID = "20261121T101500Z"
 ROOT = "/srv/hello"
 
 
-def function_body(name: str) -> str:
-    """The text of one function of gunicorn.sh, from its name to the closing brace."""
-    text = recipe("gunicorn")
-    start = text.index(f"\n{name}() {{\n")
-    return text[start:text.index("\n}\n", start) + 3]
+def function_body(name: str, recipe_name: str = "gunicorn") -> str:
+    """The text of one function of a recipe (gunicorn.sh unless named)."""
+    return recipe_function(recipe_name, name)
 
 
 def run(script: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
@@ -85,8 +85,10 @@ def test_upgrade_of_a_stopped_server_starts_it_or_refuses(layout: Layout, start_
 def test_stop_sends_term_and_kills_only_past_the_timeout(layout: Layout,
                                                          master: subprocess.Popen[bytes]) -> None:
     body = function_body("gunicorn_stop")
-    assert "QUIT" not in body and 'if wait_gone "$pid" $((GRACEFUL_TIMEOUT + 5)); then' in body
-    assert body.index('kill -TERM "$pid"') < body.index('kill -KILL "$pid"')
+    assert "QUIT" not in body and "pidfile_stop $((GRACEFUL_TIMEOUT + 5))" in body
+    term = function_body("term_pid", "pidfile")  # what pidfile_stop sends: TERM, KILL past the time given
+    assert term.index('kill -TERM "$1"') < term.index('if wait_gone "$1" "$2"; then') < term.index('kill -KILL "$1"')
+    assert 'how=$(term_pid "$pid" "$1")' in function_body("pidfile_stop", "pidfile")
     result = run(gunicorn.stop(ServerContext(layout, graceful_timeout=30)))
     assert result.returncode == 0, result.stderr
     assert parse_facts(result.stdout) == {"action": "stopped", "pid": str(master.pid)}
@@ -119,7 +121,7 @@ def test_status_reports_pid_and_current_and_changes_nothing(layout: Layout,
     assert parse_facts(result.stdout) == {"pid": str(master.pid), "current": RID}
     assert master.poll() is None and sorted(os.listdir(layout.run)) == before
     for action in ("kill", "start_master", "rm "):
-        assert action not in function_body("gunicorn_status")
+        assert action not in function_body("pidfile_status", "pidfile")
 
 
 def test_status_reports_a_stale_pidfile(layout: Layout) -> None:
