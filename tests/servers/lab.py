@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from . import cgroups
+from . import boots, cgroups
 from .image import PACKAGES, ensure_image
 from .layers import ensure_layer
 from .machine import Server, mounts_under, processes_rooted_under
@@ -191,7 +191,9 @@ class ServerLab:
     def boot_server(self, name: str, front: str | None = None) -> Server:
         """Prepare and boot one server; returns once sshd answers and boot has finished."""
         server = self.new_server(name, front)
-        server.boot()
+        started = time.monotonic()
+        state = server.boot()
+        boots.record(name, front, time.monotonic() - started, state, server.boots)
         return server
 
     def boot_servers(self, names: Sequence[str], fronts: Sequence[str | None] = ()) -> list[Server]:

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cgroups
+from . import boots, cgroups
 
 NSPAWN_REBOOT_STATUS = 133
 BOOT_TIMEOUT = 60.0
@@ -240,7 +240,10 @@ class Server:
         status = self._wait_exit(timeout)
         if status != NSPAWN_REBOOT_STATUS:
             raise ServerError(f"{self.name}: nspawn exited {status} on reboot, not {NSPAWN_REBOOT_STATUS}")
-        return self.boot(timeout)
+        started = time.monotonic()
+        state = self.boot(timeout)
+        boots.record(self.name, None, time.monotonic() - started, state, self.boots)
+        return state
 
     def poweroff(self, timeout: float = STOP_TIMEOUT) -> int:
         """``systemctl poweroff`` inside; return nspawn's exit status (0). The overlay stays mounted."""
