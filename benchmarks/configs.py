@@ -4,7 +4,8 @@ Hand-written equivalents of wsgideploy's rendered templates for the example app
 (templates/gunicorn.conf.py.j2, templates/nginx.site.conf.j2): the same unix socket and
 pidfile under ``shared/run``, the same worker count, the same ready marker that a worker
 touches once the app has loaded (how an upgrade knows the new master is ready), static
-files served by nginx from ``current``. Only wsgideploy's own entry module (logging set-up
+files served by nginx from ``current``, the site on all addresses (the benchmark checks
+every host over HTTP from outside it, as wsgideploy's site with no ``listen_address``). Only wsgideploy's own entry module (logging set-up
 and ProxyFix around the app) is left out.
 """
 from __future__ import annotations
@@ -51,7 +52,7 @@ upstream {upstream} {{
 }}
 
 server {{
-    listen 127.0.0.1:{port};
+    listen {port};
     server_name localhost;
     client_max_body_size 10m;
     access_log {root}/shared/log/nginx.access.log;

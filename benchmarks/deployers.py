@@ -106,8 +106,8 @@ class CliFeatures:
 class WsgideployCli(Deployer):
     """The real CLI on one stage of N hosts: ``fab bench deploy --parallel N --json-file doc.json``.
 
-    The simulated hosts share this machine's filesystem and loopback, so each has its own app
-    root and nginx port (``[hosts.<alias>.app]``) and its own nginx prefix (``[hosts.<alias>.nginx]``).
+    Every server carries the three deployers' apps, so this one has its own app root and port
+    (``[app]``); nginx is Debian's on every server (``[nginx]``: sites under /etc/nginx, sudo, systemd).
     """
 
     name = "wsgideploy"
@@ -117,18 +117,15 @@ class WsgideployCli(Deployer):
         super().__init__(hosts, app, workdir)
         self.inventories = workdir / "inventories"
         self.inventories.mkdir(exist_ok=True)
-        first = self.hosts[0].app(self.name)
+        site = self.hosts[0].app(self.name)
         data = {
-            "app": {"name": first.name, "source": str(app.path), "wsgi": "app:app", "root": str(first.root),
-                    "server_name": "localhost", "listen": first.http_port, "listen_address": "127.0.0.1",
+            "app": {"name": site.name, "source": str(app.path), "wsgi": "app:app", "root": site.root,
+                    "server_name": "localhost", "listen": site.http_port,
                     "shared": list(SHARED), "keep_releases": KEEP_RELEASES, "python": PYTHON,
-                    # the floor installs no logrotate snippet, and this machine's /etc stays untouched
+                    # the floor and the naive fabfile install no logrotate snippet either
                     "logrotate": False},
             "nginx": self.hosts[0].nginx_table(),
-            "hosts": {h.alias: {**h.host_table(),
-                                "app": {"root": str(h.app(self.name).root), "listen": h.app(self.name).http_port},
-                                "nginx": h.nginx_table()}
-                      for h in self.hosts},
+            "hosts": {h.alias: h.host_table() for h in self.hosts},
         }
         (self.inventories / f"{self.stage}.toml").write_text(toml_dumps(data))
         self.env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(self.inventories), "PYTHONPATH": str(PROJECT)}
@@ -217,11 +214,13 @@ def floor_steps(stdout: str) -> list[dict]:
 
 
 def ssh_argv(host: BenchHost, remote_command: str) -> list[str]:
-    """OpenSSH, non-interactive, with the host's own key and pinned host key, nothing from ~/.ssh."""
+    """OpenSSH, non-interactive, as the deploy user with the lab's key and the server's pinned host
+    key, nothing from ~/.ssh."""
+    table = host.host_table()
     return ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-            "-i", str(host.sshd.identity), "-o", f"UserKnownHostsFile={host.sshd.known_hosts}",
-            "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=15", "-p", str(host.ssh_port),
-            f"{host.user}@127.0.0.1", remote_command]
+            "-i", str(table["identity"]), "-o", f"UserKnownHostsFile={table['known_hosts']}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=15", "-p", str(table["port"]),
+            f"{table['user']}@{table['hostname']}", remote_command]
 
 
 class Floor(Deployer):
@@ -234,12 +233,11 @@ class Floor(Deployer):
 
     def _script(self, host: BenchHost, mode: str, release: str) -> str:
         site = host.app(self.name)
-        values = {"MODE": mode, "ROOT": str(site.root), "RELEASE": release, "NAME": site.name,
+        nginx = host.nginx_table()
+        values = {"MODE": mode, "ROOT": site.root, "RELEASE": release, "NAME": site.name,
                   "PYTHON": PYTHON, "KEEP": str(KEEP_RELEASES), "SHARED": " ".join(SHARED),
                   "HTTP_PORT": str(site.http_port), "START_TIMEOUT": str(START_TIMEOUT),
-                  "NGINX": str(host.nginx_table()["binary"]), "NGINX_CONF": str(host.nginx.conf),
-                  "SITES_AVAILABLE": str(host.nginx.sites_available),
-                  "SITES_ENABLED": str(host.nginx.sites_enabled)}
+                  "SITES_AVAILABLE": nginx["sites_available"], "SITES_ENABLED": nginx["sites_enabled"]}
         header = "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
         return header + FLOOR_SCRIPT.read_text()
 
@@ -292,13 +290,13 @@ class Naive(Deployer):
             config_dir.mkdir(exist_ok=True)
             (config_dir / "gunicorn.conf.py").write_text(gunicorn_conf(site.root, site.name))
             (config_dir / "nginx.conf").write_text(nginx_site(site.root, site.name, site.http_port))
+            table, nginx = host.host_table(), host.nginx_table()
             self.host_plans.append({
-                "alias": host.alias, "port": host.ssh_port, "user": host.user,
-                "identity": str(host.sshd.identity), "known_hosts": str(host.sshd.known_hosts),
-                "root": str(site.root), "name": site.name, "http_port": site.http_port,
-                "nginx": str(host.nginx_table()["binary"]), "nginx_conf": str(host.nginx.conf),
-                "sites_available": str(host.nginx.sites_available),
-                "sites_enabled": str(host.nginx.sites_enabled), "config_dir": str(config_dir)})
+                "alias": host.alias, "hostname": table["hostname"], "port": table["port"], "user": table["user"],
+                "identity": str(table["identity"]), "known_hosts": str(table["known_hosts"]),
+                "root": site.root, "name": site.name, "http_port": site.http_port,
+                "sites_available": nginx["sites_available"], "sites_enabled": nginx["sites_enabled"],
+                "config_dir": str(config_dir)})
 
     def _run(self, mode: str, release: str) -> Outcome:
         plan = {"mode": mode, "release": release, "source": str(self.app.path), "keep": KEEP_RELEASES,

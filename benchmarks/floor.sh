@@ -3,17 +3,17 @@
 # call, with the release as a gzipped tar on standard input. benchmarks/deployers.py puts these
 # variables in front of it:
 #   MODE (deploy|rollback) ROOT RELEASE NAME PYTHON KEEP SHARED HTTP_PORT START_TIMEOUT
-#   NGINX NGINX_CONF SITES_AVAILABLE SITES_ENABLED
+#   SITES_AVAILABLE SITES_ENABLED (Debian's nginx: root's files, changed through sudo)
 # It does the work wsgideploy does, minus its bookkeeping (deploy log, bad marks, facts):
 # a lock; unpack into releases/<id>; shared links; venvs/<key> reused or built (same key
-# inputs, same pip flags); the app loaded once before it goes live; the nginx site tested and
-# reloaded; `current` switched atomically; gunicorn upgraded in place (USR2, the new master's
+# inputs, same pip flags); the app loaded once before it goes live; the nginx site installed and
+# tested through sudo, nginx reloaded by systemd; `current` switched atomically; gunicorn upgraded in place (USR2, the new master's
 # workers ready, TERM to the old master, the new master owns the pidfile) or started; an HTTP
 # check through nginx; old releases and unused venvs pruned. A rollback switches back to the
 # release before the live one, upgrades gunicorn and checks.
 set -eu
 : "${MODE:?}" "${ROOT:?}" "${RELEASE:?}" "${NAME:?}" "${PYTHON:?}" "${KEEP:?}" "${SHARED?}" "${HTTP_PORT:?}" "${START_TIMEOUT:?}"
-: "${NGINX:?}" "${NGINX_CONF:?}" "${SITES_AVAILABLE:?}" "${SITES_ENABLED:?}"
+: "${SITES_AVAILABLE:?}" "${SITES_ENABLED:?}"
 fail() { echo "floor: $*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 # step NAME: print how long the work since the previous mark took (microseconds), for the report
@@ -139,12 +139,12 @@ step venv
     --check-config -c "$release/.bench/gunicorn.conf.py" > /dev/null) || fail "the app does not load"
 step check
 
-# nginx: install the site, test the whole config, reload (or start)
-install -m 0644 "$release/.bench/nginx.conf" "$SITES_AVAILABLE/$NAME.tmp"
-mv -f "$SITES_AVAILABLE/$NAME.tmp" "$SITES_AVAILABLE/$NAME"
-ln -sfn "$SITES_AVAILABLE/$NAME" "$SITES_ENABLED/$NAME"
-"$NGINX" -c "$NGINX_CONF" -t 2> /dev/null || { "$NGINX" -c "$NGINX_CONF" -t; fail "nginx -t failed"; }
-"$NGINX" -c "$NGINX_CONF" -s reload 2> /dev/null || "$NGINX" -c "$NGINX_CONF"
+# nginx (Debian's, run by systemd): install the site, test the whole config, reload (or start)
+sudo -n install -m 0644 "$release/.bench/nginx.conf" "$SITES_AVAILABLE/$NAME.tmp"
+sudo -n mv -f "$SITES_AVAILABLE/$NAME.tmp" "$SITES_AVAILABLE/$NAME"
+sudo -n ln -sfn "$SITES_AVAILABLE/$NAME" "$SITES_ENABLED/$NAME"
+sudo -n nginx -t 2> /dev/null || { sudo -n nginx -t; fail "nginx -t failed"; }
+sudo -n systemctl reload nginx 2> /dev/null || sudo -n systemctl start nginx
 step nginx
 
 switch_current "$RELEASE"

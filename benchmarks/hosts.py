@@ -1,85 +1,93 @@
-"""Simulated hosts for the benchmark: each its own sshd, nginx prefix and app roots.
+"""The benchmark's hosts: booted Debian 12 servers (`tests.servers`), Debian's nginx on each.
 
-A `BenchHost` lives in ``/srv/wsgideploy-bench/<alias>-<pid>-<random>/`` and is reached as
-the non-root user ``wsgibench`` (passwordless sudo) on a free 127.0.0.1 port, exactly like the
-integration tests' hosts (see `tests.hosts`). Each deployer gets its own app (name,
-root and nginx port) on every host, so that the three deployers can take turns run by run.
+`HostPool` opens a `ServerLab`, boots ``web01``..``webNN`` over the cached nginx layer in
+parallel, and makes each a deploy target (user ``deploy``: key login, passwordless sudo).
+Every deployer gets its own app on every server (root ``/srv/bench/hello-<deployer>``, nginx
+site ``hello-<deployer>``, its own port), so the three deployers can take turns run by run,
+all of them against the same Debian nginx (sites under /etc/nginx, ``systemctl reload`` through
+sudo). Leaving the pool stops the lab, whose `close` asserts that nothing is left.
 
-`HostPool` makes N hosts and tears all of them down, whatever happened; `reap_stale` removes
-the hosts of an earlier benchmark that died without its teardown.
+Round trips are counted in each server's sshd log. Before boot, every server gets a drop-in
+``/etc/ssh/sshd_config.d/90-wsgibench.conf`` (``LogLevel VERBOSE``: one ``Starting session:``
+line per channel) and an ``ssh.service`` drop-in that adds ``-E /var/log/wsgibench-sshd.log``,
+so sshd (and the per-connection children, which inherit the file) write that file, which this
+machine reads through the overlay (`Server.root`). The benchmark's own root logins (`stop_app`,
+the facts) are sessions too; they never fall between the two readings around a timed command.
 """
 from __future__ import annotations
 
-import os
-import re
-import shutil
+import shlex
 import signal
-import time
-import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tests.hosts.files import make_dir
-from tests.hosts.nginx import NginxPrefix
-from tests.hosts.ports import free_port
-from tests.hosts.processes import (
-    ProvisionError,
-    kill_pids,
-    pid_alive,
-    processes_under,
-    run,
-    stop_pidfile,
-)
-from tests.hosts.sshd import SshdHost, start_sshd
-from tests.hosts.users import ensure_deploy_user
+from tests.servers import ServerLab
+from tests.servers.deploy_target import DeployTarget, make_target
+from tests.servers.lab import reap_stale as reap_stale_sessions
+from tests.servers.machine import Server
 
-BENCH_USER = "wsgibench"
-BENCH_ROOT = Path("/srv/wsgideploy-bench")
-NGINX_BINARY = shutil.which("nginx", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/nginx"
+FRONT = "nginx"
+APPS_DIR = "/srv/bench"  # owned by the deploy user: a cold deploy finds no app root and makes it
 DEPLOYERS = ("wsgideploy", "floor", "naive")
+HTTP_PORTS = {"wsgideploy": 8081, "floor": 8082, "naive": 8083}  # beside Debian's default site on 80
+SSHD_LOG = "/var/log/wsgibench-sshd.log"
+SSHD_CONFIG_DROP_IN = "etc/ssh/sshd_config.d/90-wsgibench.conf"
+SSH_SERVICE_DROP_IN = "etc/systemd/system/ssh.service.d/90-wsgibench.conf"
 
 
 @dataclass(frozen=True)
 class AppSite:
-    """One deployer's app on one host: its name (nginx site file), root and nginx port."""
+    """One deployer's app on one host: its name (nginx site file), root (on the server) and port."""
 
     name: str
-    root: Path
+    root: str
     http_port: int
 
     @property
-    def run_dir(self) -> Path:
-        return self.root / "shared" / "run"
+    def run_dir(self) -> str:
+        return f"{self.root}/shared/run"
 
 
 @dataclass(frozen=True)
 class BenchHost:
-    """One simulated host: an sshd, an nginx prefix run as the bench user, and an app per deployer."""
+    """One booted server as a deploy target, with an app per deployer."""
 
     alias: str
-    user: str
-    base: Path
-    sshd: SshdHost
-    nginx: NginxPrefix
+    target: DeployTarget
     apps: dict[str, AppSite]
 
     @property
-    def ssh_port(self) -> int:
-        return self.sshd.port
+    def server(self) -> Server:
+        return self.target.server
+
+    @property
+    def address(self) -> str:
+        return self.target.address
+
+    @property
+    def user(self) -> str:
+        return self.target.user
 
     def app(self, deployer: str) -> AppSite:
         return self.apps[deployer]
 
-    def host_table(self) -> dict[str, object]:
-        """The ``[hosts.<alias>]`` table of an inventory."""
-        return {"hostname": "127.0.0.1", "port": self.ssh_port, "user": self.user,
-                "identity": str(self.sshd.identity), "known_hosts": str(self.sshd.known_hosts)}
+    def host_table(self) -> dict[str, Any]:
+        """The ``[hosts.<alias>]`` table of an inventory (the server's address, port 22, ``deploy``)."""
+        return self.target.host_table()
 
-    def nginx_table(self) -> dict[str, object]:
-        """The ``[nginx]`` table for this host's private prefix (run as the user, no sudo)."""
-        return {"sites_available": str(self.nginx.sites_available),
-                "sites_enabled": str(self.nginx.sites_enabled), "conf": str(self.nginx.conf),
-                "binary": NGINX_BINARY, "sudo": False, "control": "signal"}
+    def nginx_table(self) -> dict[str, Any]:
+        """The ``[nginx]`` table with Debian's defaults: sites under /etc/nginx, sudo, systemd."""
+        return self.target.front_table()
+
+    def local_path(self, remote: str) -> Path:
+        """A path on the server as this machine sees it (through the overlay mount)."""
+        return self.server.root / remote.lstrip("/")
+
+    def run(self, command: str, timeout: float = 120) -> str:
+        """Run ``command`` as root on the server (its own ssh session); return its stdout."""
+        return self.server.run(command, timeout=timeout).stdout
 
     def sessions_started(self) -> int:
         """How many SSH sessions (one remote command or SFTP subsystem each) sshd has started.
@@ -88,138 +96,126 @@ class BenchHost:
         two readings is the round trips of what ran in between, whoever the client was.
         """
         try:
-            text = self.sshd.log.read_text(errors="replace")
+            text = self.local_path(SSHD_LOG).read_text(errors="replace")
         except OSError:
             return 0
         return text.count("Starting session:")
 
 
-def start_host(alias: str, user: str = BENCH_USER, attempts: int = 5) -> BenchHost:
-    """Create the host's directory, prepare its nginx prefix and start its sshd."""
-    make_dir(BENCH_ROOT, owner=None, mode=0o755)
-    base = BENCH_ROOT / f"{alias}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    make_dir(base, owner=user, mode=0o755)
-    nginx = NginxPrefix(base / "nginx", owner=user)
-    try:
-        nginx.prepare()
-        make_dir(base / "apps", owner=user, mode=0o755)
-        sshd = start_sshd(base / "ssh", user, alias, attempts)
-    except BaseException:
-        shutil.rmtree(base, ignore_errors=True)
-        raise
-    try:
-        start_nginx(nginx, user)
-    except BaseException:
-        sshd.stop()
-        shutil.rmtree(base, ignore_errors=True)
-        raise
-    ports: set[int] = set()
-    apps = {}
-    for deployer in DEPLOYERS:
-        port = free_port()
-        while port in ports:
-            port = free_port()
-        ports.add(port)
-        apps[deployer] = AppSite(name=f"hello-{deployer}", root=base / "apps" / deployer, http_port=port)
-    return BenchHost(alias=alias, user=user, base=base, sshd=sshd, nginx=nginx, apps=apps)
+def write_sshd_logging(server: Server) -> None:
+    """Before boot: sshd at LogLevel VERBOSE, logging to `SSHD_LOG` (see the module's doc)."""
+    config = server.root / SSHD_CONFIG_DROP_IN
+    config.write_text("# wsgideploy benchmark: one 'Starting session:' line per channel\nLogLevel VERBOSE\n")
+    unit = server.root / SSH_SERVICE_DROP_IN
+    unit.parent.mkdir(parents=True, exist_ok=True)
+    unit.write_text("# wsgideploy benchmark: sshd's log in a file the benchmark reads through the overlay\n"
+                    "[Service]\nExecStart=\n"
+                    f"ExecStart=/usr/sbin/sshd -D $SSHD_OPTS -E {SSHD_LOG}\n")
 
 
-def start_nginx(nginx: NginxPrefix, user: str) -> None:
-    """Start the prefix's nginx as ``user`` with no site yet, so that every deploy, the first one
-    too, finds it running (as on a real host) and only reloads it."""
-    run(["runuser", "-u", user, "--", NGINX_BINARY, "-c", str(nginx.conf)])
-    deadline = time.monotonic() + 10
-    while nginx.pid is None:
-        if time.monotonic() > deadline:
-            raise ProvisionError(f"nginx -c {nginx.conf} did not write its pidfile")
-        time.sleep(0.05)
+def boot_host(lab: ServerLab, alias: str) -> BenchHost:
+    """Boot one server over Debian's nginx with sshd's session log, and make it a deploy target."""
+    server = lab.new_server(alias, FRONT)
+    write_sshd_logging(server)
+    server.boot()
+    target = make_target(lab, server, front=FRONT, app_root=APPS_DIR)
+    apps = {d: AppSite(name=f"hello-{d}", root=f"{APPS_DIR}/hello-{d}", http_port=HTTP_PORTS[d])
+            for d in DEPLOYERS}
+    host = BenchHost(alias=alias, target=target, apps=apps)
+    if "Starting session:" not in host.local_path(SSHD_LOG).read_text(errors="replace"):
+        raise RuntimeError(f"{alias}: sshd logs no 'Starting session:' in {SSHD_LOG}: round trips cannot be counted")
+    return host
+
+
+def stop_app_script(site: AppSite, sites_available: str, sites_enabled: str) -> str:
+    """The root script that stops one app's gunicorn (by its pidfiles, then any process still
+    running from its root, by pid) and removes its root and nginx site."""
+    root = shlex.quote(site.root)
+    return f"""set -u
+root={root}
+pids=
+for f in "$root"/shared/run/*.pid "$root"/shared/run/*.pid.2; do
+  [ -s "$f" ] || continue
+  pid=$(tr -dc 0-9 < "$f")
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && pids="$pids $pid"
+done
+for _ in $(seq 150); do
+  alive=
+  for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive=yes; done
+  [ -z "$alive" ] && break
+  sleep 0.1
+done
+for proc in /proc/[0-9]*; do
+  [ "${{proc#/proc/}}" = "$$" ] && continue
+  if tr '\\0' ' ' < "$proc/cmdline" 2>/dev/null | grep -qF "$root/"; then kill -KILL "${{proc#/proc/}}" 2>/dev/null || true; fi
+done
+rm -rf "$root"
+rm -f {shlex.quote(f"{sites_enabled}/{site.name}")} {shlex.quote(f"{sites_available}/{site.name}")}
+"""
 
 
 def stop_app(host: BenchHost, site: AppSite) -> None:
-    """Stop one app's server (by its pidfiles) and remove its root and nginx site: an empty host for it."""
-    if site.run_dir.is_dir():
-        for pidfile in sorted([*site.run_dir.glob("*.pid"), *site.run_dir.glob("*.pid.2")]):
-            stop_pidfile(pidfile, signal.SIGTERM, 15.0, expect=str(host.base))
-    left = processes_under(site.root)
-    if left:
-        kill_pids([p.pid for p in left])
-    shutil.rmtree(site.root, ignore_errors=True)
-    for path in (host.nginx.sites_enabled / site.name, host.nginx.sites_available / site.name):
-        if path.exists() or path.is_symlink():
-            path.unlink()
+    """Stop one app's server and remove its root and nginx site: an empty host for it (over ssh as
+    root). nginx keeps running and is not reloaded: the next deploy reloads it, as on a real host."""
+    table = host.nginx_table()
+    host.run(stop_app_script(site, table["sites_available"], table["sites_enabled"]), timeout=60)
 
 
-def stop_host(host: BenchHost) -> list[str]:
-    """Stop everything the host ran (app servers, nginx, sshd, anything left under its
-    directory, by pid) and remove the directory. Returns the problems found."""
-    problems: list[str] = []
-    for site in host.apps.values():
-        try:
-            stop_app(host, site)
-        except Exception as exc:  # noqa: BLE001 - keep tearing down
-            problems.append(f"{host.alias}: stopping {site.name}: {exc}")
-    for what, stop in (("nginx", host.nginx.stop), ("sshd", host.sshd.stop)):
-        try:
-            stop()
-        except Exception as exc:  # noqa: BLE001
-            problems.append(f"{host.alias}: stopping {what}: {exc}")
-    left = processes_under(host.base)
-    if left:
-        kill_pids([p.pid for p in left])
-        problems.append(f"{host.alias}: killed leftover processes: "
-                        + ", ".join(f"{p.pid} ({p.cmdline[:60]})" for p in left))
-    shutil.rmtree(host.base, ignore_errors=True)
-    return problems
+def host_facts(host: BenchHost) -> list[tuple[str, str]]:
+    """What the hosts run, asked on one of them: Debian, systemd, Python, nginx, OpenSSH."""
+    def ask(command: str) -> str:
+        done = host.server.run(command, check=False, timeout=30)
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        return lines[0].strip() if lines else "?"
+    debian = ask("cat /etc/debian_version")
+    systemd = ask("systemctl --version")
+    return [
+        ("hosts", (f"booted Debian {debian} servers (systemd-nspawn, {systemd.split('(')[0].strip()} as PID 1), "
+                   "all on this machine, one bridge, key login as `deploy` (passwordless sudo)")),
+        ("Python (hosts: venvs, gunicorn)", ask("python3 --version")),
+        ("nginx (hosts: Debian's, under systemd)", ask("nginx -v").replace("nginx version: ", "")),
+        ("OpenSSH (hosts' sshd)", ask("dpkg-query -W -f '${Version}' openssh-server")),
+    ]
 
 
-_BASE_NAME = re.compile(r"^(?P<alias>.+)-(?P<pid>\d+)-[0-9a-f]{8}$")
-
-
-def reap_stale(user: str = BENCH_USER) -> list[Path]:
-    """Tear down hosts of benchmark runs whose process is gone (killed before its cleanup)."""
-    reaped = []
-    if not BENCH_ROOT.is_dir():
-        return reaped
-    for base in sorted(BENCH_ROOT.iterdir()):
-        match = _BASE_NAME.match(base.name)
-        if not base.is_dir() or not match or pid_alive(int(match["pid"])):
-            continue
-        sshd = SshdHost(base / "ssh", user, 0)
-        apps = {d: AppSite(f"hello-{d}", base / "apps" / d, 0) for d in DEPLOYERS}
-        stop_host(BenchHost(match["alias"], user, base, sshd, NginxPrefix(base / "nginx", owner=user), apps))
-        reaped.append(base)
-    return reaped
+def reap_stale() -> list[str]:
+    """Tear down the server sessions of earlier runs whose process is gone (the lab's own reaping)."""
+    return reap_stale_sessions()
 
 
 class HostPool:
-    """N hosts, ``web01``..``webNN``; a context manager that always tears them all down."""
+    """N booted servers, ``web01``..``webNN``; a context manager that always stops them all."""
 
-    def __init__(self, count: int, user: str = BENCH_USER) -> None:
+    def __init__(self, count: int) -> None:
         self.count = count
-        self.user = user
+        self.lab: ServerLab | None = None
         self.hosts: list[BenchHost] = []
 
     def __enter__(self) -> list[BenchHost]:
-        ensure_deploy_user(self.user)
+        self.lab = ServerLab()
         try:
-            for index in range(1, self.count + 1):
-                self.hosts.append(start_host(f"web{index:02d}", self.user))
+            self.lab.open()
+            aliases = [f"web{index:02d}" for index in range(1, self.count + 1)]
+            with ThreadPoolExecutor(max_workers=len(aliases)) as pool:
+                self.hosts = list(pool.map(lambda alias: boot_host(self.lab, alias), aliases))
         except BaseException:
             self.close()
             raise
         return self.hosts
 
     def close(self) -> list[str]:
-        problems = [p for host in reversed(self.hosts) for p in stop_host(host)]
-        self.hosts = []
+        """Stop the lab (every server, the proxy, the bridge); return what it says was left."""
+        lab, self.lab, self.hosts = self.lab, None, []
+        if lab is None:
+            return []
         try:
-            BENCH_ROOT.rmdir()  # only when no other run's hosts are in it
-        except OSError:
-            pass
-        return problems
+            lab.close()
+        except Exception as exc:  # noqa: BLE001 - report it, like the old per-host teardown
+            return [str(exc)]
+        return []
 
     def __exit__(self, *exc: object) -> None:
-        # A second Ctrl-C must not cut the teardown short and leave processes behind.
+        # A second Ctrl-C must not cut the teardown short and leave servers behind.
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             for problem in self.close():
@@ -227,3 +223,4 @@ class HostPool:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+

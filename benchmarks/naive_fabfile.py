@@ -5,13 +5,14 @@ remote command (its own SSH round trip), files go up with ``c.put`` (SFTP), and 
 gunicorn is a loop of ``c.run`` calls. It does the same work as the floor (benchmarks/floor.sh):
 unpack, shared links, a reused or new venv, the app check, the nginx site, ``current``,
 gunicorn USR2 (or start) and an HTTP check. Hosts run side by side, one thread per host
-(what ``ThreadingGroup`` does, but each host has its own paths here).
+(what ``ThreadingGroup`` does, but each host has its own paths here). nginx is Debian's: the site
+goes to /etc/nginx through ``sudo``, and systemd reloads it.
 
     python3 benchmarks/naive_fabfile.py PLAN.json
 
 PLAN.json: ``{"mode": "deploy"|"rollback", "release": id, "source": dir, "keep": 5,
-"shared": [...], "python": "python3", "hosts": [{alias, port, user, identity, known_hosts,
-root, name, http_port, nginx, nginx_conf, sites_available, sites_enabled, config_dir}]}``
+"shared": [...], "python": "python3", "hosts": [{alias, hostname, port, user, identity, known_hosts,
+root, name, http_port, sites_available, sites_enabled, config_dir}]}``
 (``config_dir`` holds that host's gunicorn.conf.py and nginx.conf). Prints one JSON line with
 the seconds each host took; exits 1 if any host failed.
 """
@@ -35,7 +36,7 @@ POLL = 0.05
 
 
 def connect(host: dict) -> Connection:
-    c = Connection("127.0.0.1", user=host["user"], port=host["port"],
+    c = Connection(host["hostname"], user=host["user"], port=host["port"],
                    connect_kwargs={"key_filename": host["identity"], "look_for_keys": False,
                                    "allow_agent": False})
     c.client.load_host_keys(host["known_hosts"])
@@ -98,7 +99,6 @@ def switch(c: Connection, root: str, release: str) -> None:
 def deploy(host: dict, plan: dict, archive: bytes, requirements_hash: str) -> None:
     root, release = host["root"], plan["release"]
     rel = f"{root}/releases/{release}"
-    nginx = f"{host['nginx']} -c {host['nginx_conf']}"
     c = connect(host)
     try:
         c.run(f"mkdir -p {root}/releases {root}/shared/run {root}/shared/log {root}/venvs {root}/.deploy", hide=True)
@@ -127,11 +127,11 @@ def deploy(host: dict, plan: dict, archive: bytes, requirements_hash: str) -> No
             c.run(f"cd {rel} && BENCH_CHECK_RELEASE={rel} {rel}/venv/bin/gunicorn --check-config "
                   f"-c {rel}/.bench/gunicorn.conf.py", hide=True)
             site = f"{host['sites_available']}/{host['name']}"
-            c.run(f"cp {rel}/.bench/nginx.conf {site}", hide=True)
-            c.run(f"ln -sfn {site} {host['sites_enabled']}/{host['name']}", hide=True)
-            c.run(f"{nginx} -t", hide=True)
-            if not c.run(f"{nginx} -s reload", warn=True, hide=True).ok:
-                c.run(nginx, hide=True)
+            c.run(f"sudo -n cp {rel}/.bench/nginx.conf {site}", hide=True)
+            c.run(f"sudo -n ln -sfn {site} {host['sites_enabled']}/{host['name']}", hide=True)
+            c.run("sudo -n nginx -t", hide=True)
+            if not c.run("sudo -n systemctl reload nginx", warn=True, hide=True).ok:
+                c.run("sudo -n systemctl start nginx", hide=True)
             switch(c, root, release)
             start_or_upgrade(c, root)
             health(c, host["http_port"])

@@ -154,7 +154,9 @@ def _out(argv: Sequence[str]) -> str:
     return (proc.stdout + proc.stderr).strip().splitlines()[0] if (proc.stdout + proc.stderr).strip() else "?"
 
 
-def machine_facts(gunicorn_version: str = "?") -> list[tuple[str, str]]:
+def machine_facts(gunicorn_version: str = "?", host_facts: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+    """This machine (where the deployers and every booted host run), then ``host_facts``: what the
+    hosts run, asked on one of them (`benchmarks.hosts.host_facts`)."""
     cpu = "?"
     try:
         match = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
@@ -176,12 +178,11 @@ def machine_facts(gunicorn_version: str = "?") -> list[tuple[str, str]]:
     return [
         ("CPU", f"{_out(['nproc'])} cores, {cpu}"),
         ("memory", mem),
-        ("OS", f"Debian {debian}, kernel {platform.release()}"),
-        ("Python (hosts: venvs, gunicorn)", _out(["/usr/bin/python3", "--version"])),
-        ("Python (the deploying side)", f"Python {platform.python_version()}"),
+        ("OS (this machine)", f"Debian {debian}, kernel {platform.release()}"),
+        *host_facts,
         ("gunicorn", gunicorn_version),
-        ("nginx", _out(["/usr/sbin/nginx", "-v"]).replace("nginx version: ", "")),
-        ("OpenSSH", _out(["ssh", "-V"])),
+        ("Python (the deploying side)", f"Python {platform.python_version()}"),
+        ("OpenSSH (the deploying side)", _out(["ssh", "-V"])),
         ("Fabric / paramiko", f"{fabric.__version__} / {paramiko.__version__}"),
     ]
 
@@ -267,23 +268,29 @@ command again to measure another machine or version.
   plain Fabric script writes them: one `c.run`/`c.put` per step, waits as loops of `c.run`, a thread
   per host.
 
-Each simulated host has its own sshd (OpenSSH on a free 127.0.0.1 port, key login as the non-root
-user `wsgibench`, who has sudo), its own nginx prefix (running from the start) and its own app root
-and port per deployer. All of them run on this one machine, so **10 hosts share its
+The hosts are booted Debian 12 servers: each one a `systemd-nspawn` container with systemd as PID 1
+(`tests/servers`), on a bridge of its own, booted in parallel for each host count. Each runs
+Debian's OpenSSH (key login as the user `deploy`, who has passwordless sudo) and Debian's nginx
+under systemd, with its packaged layout: every deployer installs its site under /etc/nginx through
+`sudo` and reloads nginx with `systemctl reload`. Each deployer has its own app root
+(`/srv/bench/hello-<deployer>`) and port on every server. The servers reach PyPI only through a
+tinyproxy on the bridge. All of them run on this one machine, so **10 hosts share its
 {facts[0][1].split(',')[0]}**. The deployers take turns run by run (who goes first rotates). After
-every command, each host must serve the expected version over HTTP, or the benchmark stops.
+every command, each host must serve the expected version over HTTP (from this machine, through the
+host's nginx), or the benchmark stops.
 
 Scenarios:
 - **cold deploy**: no app root on the host (no release, no venv), its app server stopped and its
-  nginx site removed. pip fetches every package from the index (nothing is cached on this machine),
-  so a cold deploy builds its venv from scratch, like a requirements change.
+  nginx site removed; nginx keeps running. The venv is built from scratch, like a requirements
+  change; pip's cache in the deploy user's home on each server is as warm as earlier runs left it.
 - **code-only redeploy**: a new `VERSION` in `app.py`; the venv is reused.
 - **requirements-change redeploy**: a new line in `requirements.txt` (a new venv key, the same packages).
 - **rollback**: back to the release before the live one, after an untimed code-only deploy.
 
 Times are wall-clock medians, from starting the command to its exit. Round trips are SSH sessions per
-host (one remote command, or one SFTP session), counted in each host's sshd log; wsgideploy's come
-from its `--json-file` document.
+host (one remote command, or one SFTP session), counted in each server's sshd log (`LogLevel
+VERBOSE`, one `Starting session:` line each, in a file read through the server's file system);
+wsgideploy's come from its `--json-file` document.
 
 ## Results
 

@@ -4,10 +4,11 @@
                               [--quick] [--write docs/performance.md]
     python3 benchmarks/run.py --from-results benchmarks/results/run-<date>.json [--write docs/performance.md]
 
-Runs as root: it creates the user ``wsgibench`` (passwordless sudo; kept, like the tests' user)
-and, per host, an sshd on a free 127.0.0.1 port, an nginx prefix and app roots under
-/srv/wsgideploy-bench/. Every process it starts is stopped by pid at the end, also after a
-failure, Ctrl-C or SIGTERM, and the run is bounded by ``--max-minutes``. The raw figures of
+Runs as root: its hosts are booted Debian 12 servers (`tests.servers`: systemd-nspawn on a
+bridge of their own, Debian's nginx under systemd, user ``deploy`` with sudo), N booted in
+parallel for each host count; see benchmarks/hosts.py. Every server, the proxy and the bridge are
+stopped at the end, also after a failure, Ctrl-C or SIGTERM (the lab asserts nothing is left), and
+the run is bounded by ``--max-minutes``. The raw figures of
 every run go to benchmarks/results/ (git-ignored).
 """
 from __future__ import annotations
@@ -28,10 +29,11 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 from benchmarks import procs  # noqa: E402
 from benchmarks.deployers import DEPLOYER_CLASSES, Deployer, WsgideployCli  # noqa: E402
-from benchmarks.hosts import HostPool, reap_stale  # noqa: E402
+from benchmarks.hosts import HostPool, host_facts, reap_stale  # noqa: E402
 from benchmarks.report import machine_facts, performance_page, targets, text_report  # noqa: E402
 from benchmarks.scenarios import SCENARIOS, Driver, Measurements  # noqa: E402
 from benchmarks.workload import PROJECT, AppCopy  # noqa: E402
+from tests.servers import unavailable_reason  # noqa: E402
 
 
 class OutOfTime(Exception):
@@ -64,12 +66,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def gunicorn_version(deployers: list[Deployer]) -> str:
+    """``gunicorn --version`` of a deployed venv, run on its server."""
     for deployer in deployers:
         for host in deployer.hosts:
-            binary = host.app(deployer.name).root / "current" / "venv" / "bin" / "gunicorn"
-            if binary.exists():
-                out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
-                return (out.stdout or out.stderr).strip() or "?"
+            binary = f"{host.app(deployer.name).root}/current/venv/bin/gunicorn"
+            if host.local_path(binary).exists():
+                done = host.server.run(f"{binary} --version", check=False, timeout=30)
+                return (done.stdout or done.stderr).strip() or "?"
     return "?"
 
 
@@ -92,12 +95,17 @@ def load_average() -> str:
         return "?"
 
 
-def measure(args: argparse.Namespace, workdir: Path, results: Measurements) -> tuple[dict[str, str], str]:
+def measure(args: argparse.Namespace, workdir: Path,
+            results: Measurements) -> tuple[dict[str, str], str, list[tuple[str, str]]]:
     describe: dict[str, str] = {}
     version = "?"
+    facts: list[tuple[str, str]] = []
     for count in args.host_counts:
-        log(f"== {count} host(s): starting sshd and nginx prefixes")
+        log(f"== {count} host(s): booting Debian 12 servers")
+        started = time.monotonic()
         with HostPool(count) as hosts:
+            log(f"   {count} server(s) booted and made deploy targets in {time.monotonic() - started:.1f} s")
+            facts = facts or host_facts(hosts[0])
             deployers: list[Deployer] = []
             try:
                 for name in ("floor", "wsgideploy", "naive"):
@@ -118,8 +126,8 @@ def measure(args: argparse.Namespace, workdir: Path, results: Measurements) -> t
                 stopped = procs.stop_all()  # before the hosts go: nothing of ours may still talk to them
                 if stopped:
                     log(f"   stopped commands still running: pids {stopped}")
-            log(f"== {count} host(s): done, tearing down")
-    return describe, version
+            log(f"== {count} host(s): done, stopping the servers")
+    return describe, version, facts
 
 
 RESULTS_DIR = PROJECT / "benchmarks" / "results"  # git-ignored
@@ -150,10 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_results:
         return render_saved(args)
     if os.geteuid() != 0:
-        print("benchmarks/run.py: run it as root (it creates a user and starts sshd)", file=sys.stderr)
+        print("benchmarks/run.py: run it as root (it boots Debian servers with systemd-nspawn)", file=sys.stderr)
+        return 2
+    reason = unavailable_reason()
+    if reason:
+        print(f"benchmarks/run.py: cannot boot the hosts: {reason}", file=sys.stderr)
         return 2
     for path in reap_stale():
-        log(f"removed the hosts of an earlier run that died: {path}")
+        log(f"stopped the servers of an earlier session that died: {path}")
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
@@ -172,10 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     describe: dict[str, str] = {}
     version = "?"
+    host_facts_found: list[tuple[str, str]] = []
     try:
         log(f"wsgideploy benchmark: {args.runs} run(s) of {', '.join(args.scenario_list)} on "
             f"{' and '.join(map(str, args.host_counts))} host(s); deployers take turns")
-        describe, version = measure(args, workdir, results)
+        describe, version, host_facts_found = measure(args, workdir, results)
     except KeyboardInterrupt:
         log("interrupted: cleaned up; partial results below")
         code = 130
@@ -196,9 +209,9 @@ def main(argv: list[str] | None = None) -> int:
             (f" --hosts {args.hosts}" if args.hosts != "1,10" else "") + \
             (f" --scenarios {args.scenarios}" if args.scenario_list != list(SCENARIOS) else "") + \
             (f" --write {args.write}" if args.write else "")
-        facts = machine_facts(version) + [(
+        facts = machine_facts(version, host_facts_found) + [(
             "load average (1, 5, 15 min)",
-            f"{load_before} at the start, {load_average()} at the end (the benchmark's own hosts count in it)")]
+            f"{load_before} at the start, {load_average()} at the end (the benchmark's own servers count in it)")]
         date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         meta = {"command": command, "describe": describe, "facts": facts, "revision": measured,
                 "minutes": minutes, "date": date, "host_counts": args.host_counts, "scenarios": args.scenario_list}

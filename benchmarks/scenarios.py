@@ -1,7 +1,7 @@
 """The scenarios, run the same way for every deployer, taking turns run by run.
 
 - ``cold``: the deployer's app root is gone (no releases, no venv), its app server stopped and
-  its nginx site removed; nginx itself keeps running (it serves the other deployers' sites)
+  its nginx site removed; Debian's nginx itself keeps running (it serves the other deployers' sites)
   and pip's caches are as warm as earlier runs left them. Then a deploy.
 - ``code``: a new ``VERSION`` in app.py, then a deploy (the venv is reused).
 - ``requirements``: requirements.txt changes (a new venv key: a new venv is built), then a deploy.
@@ -35,9 +35,9 @@ class WrongVersion(Exception):
     """A host did not serve the version the last command should have made live."""
 
 
-def served_version(port: int, timeout: float = 5) -> str:
-    """The version the example app says it is, through nginx on ``port``."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": "localhost"})
+def served_version(address: str, port: int, timeout: float = 5) -> str:
+    """The version the example app says it is, through the host's nginx on ``port``."""
+    request = urllib.request.Request(f"http://{address}:{port}/", headers={"Host": "localhost"})
     try:
         with _NO_PROXY.open(request, timeout=timeout) as response:
             body = response.read().decode("utf-8", "replace")
@@ -49,7 +49,7 @@ def served_version(port: int, timeout: float = 5) -> str:
 
 def verify(deployer: Deployer, version: str) -> None:
     wrong = {h.alias: got for h in deployer.hosts
-             if (got := served_version(h.app(deployer.name).http_port)) != version}
+             if (got := served_version(h.address, h.app(deployer.name).http_port)) != version}
     if wrong:
         raise WrongVersion(f"{deployer.name}: expected version {version}, got " +
                            ", ".join(f"{a}: {v}" for a, v in sorted(wrong.items())))
