@@ -282,7 +282,8 @@ host's nginx), or the benchmark stops.
 Scenarios:
 - **cold deploy**: no app root on the host (no release, no venv), its app server stopped and its
   nginx site removed; nginx keeps running. The venv is built from scratch, like a requirements
-  change; pip's cache in the deploy user's home on each server is as warm as earlier runs left it.
+  change; pip's cache in the deploy user's home on each server is warm (one untimed deploy per deployer
+  after boot, before the first timed run).
 - **code-only redeploy**: a new `VERSION` in `app.py`; the venv is reused.
 - **requirements-change redeploy**: a new line in `requirements.txt` (a new venv key, the same packages).
 - **rollback**: back to the release before the live one, after an untimed code-only deploy.

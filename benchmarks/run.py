@@ -118,8 +118,9 @@ def measure(args: argparse.Namespace, workdir: Path,
                         log(f"   wsgideploy CLI: --json-file {'yes' if d.features.json_file else 'not yet (round trips from sshd logs)'}, "
                             f"--parallel {'yes' if d.features.parallel else 'not yet (hosts one after another)'}")
                 driver = Driver(hosts, deployers, args.runs, results, log)
-                if args.scenario_list[0] != "cold":  # a cold deploy needs nothing before it
-                    driver.warm_up()
+                # Untimed: the servers are fresh, so the first deploy on each would fetch every
+                # package from PyPI and fill the deploy user's pip cache for the deployers after it.
+                driver.warm_up()
                 driver.run(args.scenario_list)
                 version = gunicorn_version(deployers)
             finally:

@@ -135,7 +135,8 @@ class Driver:
             stop_app(host, host.app(deployer.name))
 
     def warm_up(self) -> None:
-        """One untimed deploy each, so that a run not starting with ``cold`` has a live release."""
+        """One untimed deploy each: a live release for scenarios that need one, and pip's cache on
+        every host warm for all deployers alike (the servers boot fresh for each host count)."""
         for deployer in self.deployers:
             self._deploy(deployer)
             self.log(f"    warm-up {deployer.name}: ok")
