@@ -20,10 +20,13 @@ from pathlib import Path
 import pytest
 
 from wsgideploy.commands import uwsgi
+from wsgideploy.commands.recipe import recipe
 from wsgideploy.inventory import App
 from wsgideploy.layout import Layout
 from wsgideploy.modes import ServerContext, app_server
 from wsgideploy.render import TEMPLATES_DIR, render_release_configs, template_context
+
+from tests.unit.recipe_text import function_body
 
 RID = "20261121T101500Z"
 ROOT = "/srv/hello"
@@ -88,20 +91,28 @@ def test_scripts_control_uwsgi_through_the_fifo_and_the_pidfile_in_shared_run() 
     assert f"fifo={ROOT}/shared/run/uwsgi.fifo" in upgrade
     # chain reload, or a full reload when the master's options changed; q to stop
     assert "command=c" in upgrade and "command=r" in upgrade and "send $command" in upgrade
-    assert "send q" in stop and "kill -TERM" not in stop
-    assert f"setsid {ROOT}/current/venv/bin/uwsgi --ini \"$live_ini\"" in start
+    stop_body = function_body("uwsgi", "uwsgi_stop")  # what the stop script runs
+    assert "\nuwsgi_stop\n" in stop and "send q" in stop_body
+    assert "kill -TERM" not in stop_body and "term_pid" not in stop_body and "pidfile_stop" not in stop_body
+    assert 'setsid "$current/venv/bin/uwsgi" --ini "$live_ini"' in function_body("uwsgi", "start_master")
+    assert f"\ncurrent={ROOT}/current\n" in start and f"\nroot={ROOT}\n" in start
     assert f"live_ini={ROOT}/current/.wsgideploy/uwsgi.ini" in start
-    assert "wait_gone \"$pid\" 35" in stop  # graceful_timeout + 5
+    # graceful_timeout + 5
+    assert "\nGRACEFUL_TIMEOUT=30\n" in stop and 'wait=$((GRACEFUL_TIMEOUT + 5))' in stop_body
+    assert 'if wait_gone "$pid" $wait; then' in stop_body
 
 
 def test_check_loads_the_app_in_the_new_release_with_a_timeout_and_flask_run_from_cli() -> None:
     text = uwsgi.check(ServerContext(Layout(ROOT), timeout=45), RID)
     release = f"{ROOT}/releases/{RID}"
-    assert (f"FLASK_RUN_FROM_CLI=true timeout -k 5 45 \\\n      {release}/venv/bin/uwsgi "
-            f"--ini {release}/.wsgideploy/uwsgi.ini:check") in text
-    assert f"WSGIDEPLOY_CHECK_RELEASE={release}" in text
+    assert f"\nrelease={release}\n" in text and "\ncheck_timeout=45\n" in text and "\nconfig_dir_name=.wsgideploy\n" in text
+    body = function_body("uwsgi", "uwsgi_check")
+    assert 'local uwsgi="$release/venv/bin/uwsgi" ini="$release/$config_dir_name/uwsgi.ini"' in body
+    assert 'WSGIDEPLOY_CHECK_RELEASE="$release" load_app "$check_timeout" "$uwsgi" --ini "$ini:check"' in body
+    assert ('out=$(FLASK_RUN_FROM_CLI=true timeout -k 5 "$seconds" "$@" < /dev/null 2>&1)'
+            in function_body("app_check", "load_app"))
     # The master's section is parsed only, and never with vacuum (it would remove the live pidfile).
-    assert f"--ini {release}/.wsgideploy/uwsgi.ini:uwsgi --set vacuum=false --version" in text
+    assert '"$uwsgi" --ini "$ini:uwsgi" --set vacuum=false --version' in body
 
 
 # --- uwsgi.ini ----------------------------------------------------------------------------
@@ -177,7 +188,7 @@ def test_running_ini_comparison_ignores_comments_and_the_check_section() -> None
 
     def master_options(text: str) -> str:
         script = ("awk '/^\\[/ { s = $0 } s == \"[uwsgi]\" && !/^[[:space:]]*[#;]/ && NF'")
-        assert script in uwsgi._functions(Layout(ROOT))
+        assert script in recipe("uwsgi")
         return subprocess.run(["bash", "-c", script], input=text, capture_output=True, text=True,
                               check=True).stdout
 
