@@ -42,6 +42,7 @@ from wsgideploy.render import (
 )
 
 from tests.hosts.nginx import NginxPrefix
+from tests.unit.recipe_text import function_body
 
 SERVERS = ("gevent", "tornado", "twisted")
 RID = "20261121T101500Z"
@@ -106,14 +107,19 @@ def test_every_script_passes_bash_syntax_check(bash_syntax, server: str, layout:
 
 def test_scripts_start_the_runner_of_the_resolved_live_release_with_setsid() -> None:
     text = standalone.start(ServerContext(Layout("/srv/hello"), timeout=40), "tornado")
-    assert "release=$(cd /srv/hello/current && pwd -P)" in text
-    assert ('exec setsid "$release/venv/bin/python" "$release/.wsgideploy/tornado_runner.py" '
-            '--pidfile "$target"') in text
-    assert "pidfile=/srv/hello/shared/run/tornado.pid" in text and "START_TIMEOUT=40" in text
+    launch = function_body("standalone", "launch")
+    assert 'release=$(cd "$current" && pwd -P)' in launch and "\ncurrent=/srv/hello/current\n" in text
+    assert ('exec setsid "$release/venv/bin/python" "$release/$config_dir_name/$runner" '
+            '--pidfile "$target"') in launch
+    assert "\nconfig_dir_name=.wsgideploy\n" in text and "\nrunner=tornado_runner.py\n" in text
+    assert "\npidfile=/srv/hello/shared/run/tornado.pid\n" in text and "\nSTART_TIMEOUT=40\n" in text
+    assert text.endswith("\npidfile_start\n") and 'launch "$pidfile"' in function_body("standalone", "start_master")
     upgrade = standalone.upgrade(ServerContext(Layout("/srv/hello"), graceful_timeout=9), "tornado")
-    assert 'launch "$pidfile.2"' in upgrade and "GRACEFUL_TIMEOUT=9" in upgrade
+    body = function_body("standalone", "standalone_upgrade")
+    assert upgrade.endswith("\nstandalone_upgrade\n") and "\nGRACEFUL_TIMEOUT=9\n" in upgrade
     # the pidfile names the new runner before the old one is stopped
-    assert upgrade.index('mv -f "$pidfile.2" "$pidfile"') < upgrade.index('how=$(stop_pid "$old")')
+    assert (body.index('launch "$pidfile.2"') < body.index('mv -f "$pidfile.2" "$pidfile"')
+            < body.index('how=$(stop_runner "$old")'))
 
 
 # --- the templates -------------------------------------------------------------------------
