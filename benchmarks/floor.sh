@@ -12,7 +12,8 @@
 # check through nginx; old releases and unused venvs pruned. A rollback switches back to the
 # release before the live one, upgrades gunicorn and checks.
 set -eu
-: "${MODE:?}" "${ROOT:?}" "${RELEASE:?}" "${NAME:?}" "${PYTHON:?}" "${KEEP:?}" "${SHARED?}" "${HTTP_PORT:?}" "${START_TIMEOUT:?}"
+# RELEASE is empty for a rollback
+: "${MODE:?}" "${ROOT:?}" "${RELEASE?}" "${NAME:?}" "${PYTHON:?}" "${KEEP:?}" "${SHARED?}" "${HTTP_PORT:?}" "${START_TIMEOUT:?}"
 : "${SITES_AVAILABLE:?}" "${SITES_ENABLED:?}"
 fail() { echo "floor: $*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
@@ -105,6 +106,7 @@ if [ "$MODE" = rollback ]; then
 fi
 
 # upload: unpack standard input, link the shared paths, then rename into place
+[ -n "$RELEASE" ] || fail "a deploy needs RELEASE"
 release=$ROOT/releases/$RELEASE
 partial=$ROOT/releases/.$RELEASE.partial
 [ ! -e "$release" ] || fail "release $RELEASE exists"
