@@ -1,0 +1,175 @@
+"""FastCGI behind Debian's stock lighttpd on a booted Debian 12 server (tests/servers), over real ssh.
+
+The server: systemd, Debian's lighttpd package as installed (it starts as root and drops to
+``www-data``; its default site on port 80), a ``deploy`` user with sudo. The example app goes to
+port 8080 with ``server = "fastcgi"``, ``proxy = "lighttpd"`` and Debian's ``[lighttpd]`` defaults.
+
+Finding: lighttpd opens its logs as ``www-data``, at start and at every reload. The site's access log
+in the deploy-owned ``shared/log`` could not be opened (``opening log ... failed: Permission denied``),
+so the deploy's reload took the whole lighttpd down, with Debian's default site and every other site
+on it, and systemd gave up after five restarts. A deploy now hands that log to lighttpd's user, and a
+reload that lighttpd does not survive puts the previous site back, starts lighttpd again and fails.
+
+Under ``CI=true`` a machine that cannot boot servers fails these tests (never a skip).
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers.deploy_target import DeployTarget, boot_targets
+from tests.servers.fixtures import server_lab, unavailable  # noqa: F401  (server_lab is a fixture)
+from tests.servers.image import ImageError
+from tests.servers.lab import ServerLab
+from tests.servers.machine import ServerError
+
+from .fabcli import EXAMPLE, fab
+from .helpers import copy_app
+from .load import RequestStream
+
+APP_PORT = 8080
+HELD_PORT = 8091
+DEFAULT_PAGE = "/etc/lighttpd/conf-available/README"  # in Debian's default index.html
+# Debian's defaults, as the inventory has them; "auto" finds systemd on the server.
+LIGHTTPD_TABLE = {"sites_available": "/etc/lighttpd/conf-available", "sites_enabled": "/etc/lighttpd/conf-enabled",
+                  "sudo": True, "control": "auto"}
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def get(address: str, port: int, path: str = "/", timeout: float = 10) -> tuple[int, str]:
+    """GET ``http://<address>:<port><path>`` from this machine, no proxy; (status, body)."""
+    try:
+        with _NO_PROXY.open(f"http://{address}:{port}{path}", timeout=timeout) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, err.read().decode("utf-8", "replace")
+
+
+def version_served(target: DeployTarget, port: int = APP_PORT) -> str:
+    status, body = get(target.address, port, "/info")
+    assert status == 200, body
+    return json.loads(body)["version"]
+
+
+def lighttpd_restarts(target: DeployTarget) -> int:
+    return int(target.run("systemctl show -p NRestarts --value lighttpd").strip())
+
+
+def assert_lighttpd_and_its_default_site_fine(target: DeployTarget, restarts: int) -> None:
+    """lighttpd runs under systemd, was never restarted by it, and Debian's default site answers."""
+    assert target.run("systemctl is-active lighttpd", check=False).strip() == "active", \
+        target.run("journalctl -u lighttpd -n 20 --no-pager; tail -n 20 /var/log/lighttpd/error.log", check=False)
+    assert lighttpd_restarts(target) == restarts, "systemd restarted lighttpd: it went down"
+    status, body = get(target.address, 80)
+    assert status == 200 and DEFAULT_PAGE in body, f"Debian's default site: {status} {body[:200]}"
+
+
+@contextmanager
+def port_held(target: DeployTarget, port: int) -> Iterator[None]:
+    """A program of the host's own listens on ``0.0.0.0:<port>`` (a transient unit) while inside."""
+    unit = f"legacy-{port}"
+    target.run(f"systemd-run --collect --unit={unit} --property=Type=exec "
+               f"python3 -m http.server {port} --bind 0.0.0.0 --directory /tmp")
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if get(target.address, port, timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"nothing answers on port {port}"
+            time.sleep(0.1)
+        yield
+    finally:
+        target.run(f"systemctl stop {unit}", check=False)
+
+
+@pytest.fixture(scope="module")
+def stock(server_lab: ServerLab) -> DeployTarget:  # noqa: F811
+    """``web1`` booted over Debian's lighttpd layer, made a deploy target, its default site answering."""
+    try:
+        [target] = boot_targets(server_lab, ["web1"], front="lighttpd")
+    except (ServerError, ImageError, RuntimeError) as exc:
+        unavailable(f"{type(exc).__name__}: {exc}")
+    assert_lighttpd_and_its_default_site_fine(target, lighttpd_restarts(target))
+    return target
+
+
+def inventory_writer(target: DeployTarget, write_inventory: Callable[..., Path],
+                     **app: Any) -> Callable[..., Path]:
+    """``write(source, **overrides) -> inventories``: fastcgi behind the server's stock lighttpd."""
+    def write(source: Path, **overrides: Any) -> Path:
+        table = target.app_table(source, server="fastcgi", proxy="lighttpd", **{**app, **overrides})
+        return write_inventory("test", app=table, hosts={target.alias: target.host_table()},
+                               extra={"lighttpd": LIGHTTPD_TABLE})
+    return write
+
+
+def test_fastcgi_deploys_change_and_roll_back_behind_the_stock_lighttpd_which_stays_up(
+        stock: DeployTarget, write_inventory, tmp_path: Path) -> None:
+    write = inventory_writer(stock, write_inventory, listen=APP_PORT)
+    v1 = copy_app(EXAMPLE, tmp_path / "v1", version="1.0.0")
+    v2 = copy_app(EXAMPLE, tmp_path / "v2", version="2.0.0")
+    restarts = lighttpd_restarts(stock)
+
+    started = time.monotonic()
+    out = fab(write(v1), "-H", stock.alias, "deploy").stdout
+    print(f"first deploy: {time.monotonic() - started:.1f} s")
+    assert "lighttpd reloaded" in out, out
+    assert version_served(stock) == "1.0.0"
+    assert_lighttpd_and_its_default_site_fine(stock, restarts)
+    access_log = f"{stock.app_root}/shared/log/lighttpd.access.log"
+    assert stock.run(f"stat -c '%U:%G %a' {access_log}").split() == ["www-data:deploy", "660"]
+    assert "GET /info" in stock.run(f"cat {access_log}"), "lighttpd writes its access log there"
+    assert "GET /info" in fab(write(v1), "-H", stock.alias, "logs").stdout, "and the deploy user reads it"
+
+    # A change of code goes live under a bounded load, without one failed request.
+    with RequestStream(APP_PORT, "/info", address=stock.address, threads=4, max_requests=2000,
+                       max_seconds=40, rate=40) as stream:
+        time.sleep(0.5)
+        started = time.monotonic()
+        fab(write(v2), "-H", stock.alias, "deploy")
+        print(f"deploy under load: {time.monotonic() - started:.1f} s")
+        time.sleep(1.0)
+    assert stream.count >= 30, f"the load was too thin to show anything ({stream.count} requests)"
+    assert not stream.failures, f"{len(stream.failures)} of {stream.count} requests failed:\n{stream.report()}"
+    assert version_served(stock) == "2.0.0"
+    assert_lighttpd_and_its_default_site_fine(stock, restarts)
+
+    fab(write(v2), "-H", stock.alias, "rollback")
+    assert version_served(stock) == "1.0.0"
+    assert_lighttpd_and_its_default_site_fine(stock, restarts)
+
+
+def test_a_reload_lighttpd_does_not_survive_puts_the_previous_site_back_and_starts_lighttpd_again(
+        stock: DeployTarget, write_inventory, tmp_path: Path) -> None:
+    stock.run("install -d -o deploy -g deploy /srv/clash")
+    write = inventory_writer(stock, write_inventory, name="clash", root="/srv/clash", listen=8090)
+    fab(write(copy_app(EXAMPLE, tmp_path / "v1", version="1.0.0")), "-H", stock.alias, "deploy")
+    assert version_served(stock, 8090) == "1.0.0"
+
+    # Another program holds the port the next site asks for: lighttpd -tt passes, the reload cannot bind.
+    with port_held(stock, HELD_PORT):
+        done = fab(write(copy_app(EXAMPLE, tmp_path / "v2", version="2.0.0"), listen=HELD_PORT),
+                   "-H", stock.alias, "deploy", expect=None)
+        output = done.stdout + done.stderr
+        assert done.returncode == 1, f"the deploy must fail, it exited {done.returncode}:\n{output}"
+        assert "lighttpd reloaded" not in output
+        assert "lighttpd stopped after the reload" in output and "started again" in output, output
+        assert "Address already in use" in output, "lighttpd's own error line is shown"
+        site = stock.run("cat /etc/lighttpd/conf-enabled/wsgideploy-clash.conf")
+        assert ":8090" in site and f":{HELD_PORT}" not in site, site
+        assert version_served(stock, 8090) == "1.0.0"
+        assert version_served(stock, APP_PORT) == "1.0.0", "the other app's site is back too"
+        assert stock.run("systemctl is-active lighttpd", check=False).strip() == "active"
+        assert DEFAULT_PAGE in get(stock.address, 80)[1]
