@@ -17,6 +17,13 @@ flight there fail (measured, see docs/modes/mod_wsgi.md). The site template ther
 only ``current`` paths and no release id: when a deploy leaves the site and the Listen file
 byte for byte as they were, `install_site` says so (``wsgideploy_apache_unchanged=1`` in the
 script) and `reload` leaves a running Apache alone. The app server reloads itself instead.
+
+A module that runs processes of its own (mod_cgid's daemon) starts them only on the second
+pass over the config, which a graceful restart never makes: loaded there, mod_cgid answers
+every request 503 ("unable to connect to cgi daemon after multiple tries"; Debian's apache2
+runs mpm_event, so CGI is mod_cgid). So when the site loads a module the config did not load
+before, or mod_cgid is loaded but its daemon is not running, `reload` restarts Apache fully
+(``systemctl restart``, or ``-k graceful-stop`` then ``-k start``) and says why.
 """
 from __future__ import annotations
 
@@ -81,6 +88,24 @@ config_listens() {{
     {s}awk -v f="$f" 'tolower($1) == "listen" {{ print f, $2 }}' "$f" 2>/dev/null || true
   done
 }}
+# apache_modules: the modules the config on disk loads, one a line
+apache_modules() {{ {apache_command(apache, "-M")} 2>/dev/null | sed -n 's/^ *\\([a-z0-9_]*\\) (.*/\\1/p' || true; }}
+# cgid_daemon_missing: Apache runs with mod_cgid, but no cgid daemon listens (its unix socket is
+# named <ScriptSock>.<pid of the Apache parent>, wherever ScriptSock puts it)
+cgid_daemon_missing() {{
+  local pid
+  pid=$(apache_pid)
+  [ -n "$pid" ] && apache_modules | grep -qx cgid_module || return 1
+  ! awk '{{print $NF}}' /proc/net/unix 2>/dev/null | grep -q "\\.$pid\\$"
+}}
+# restart_reason: why a graceful restart would not do (nothing when it would)
+restart_reason() {{
+  if [ -n "${{wsgideploy_apache_new_modules:-}}" ]; then
+    echo "the site loads$wsgideploy_apache_new_modules, which a graceful restart does not start properly"
+  elif cgid_daemon_missing; then
+    echo "mod_cgid's daemon was not running (every CGI request answered 503)"
+  fi
+}}
 apache_error_log() {{
   local log
   log=$(apache_run_cfg | sed -n 's/^Main ErrorLog: "\\(.*\\)"$/\\1/p' | head -n 1)
@@ -142,6 +167,7 @@ Listen $want"
   fi
 fi
 
+modules_before=" $(apache_modules | paste -sd ' ' -) "
 had_site=0; had_link=0; had_listen=0; changed=0
 if [ -e {q(available)} ]; then {s}cp -p {q(available)} {q(available + '.wsgideploy-previous')}; had_site=1; fi
 if [ -L {q(enabled)} ] || [ -e {q(enabled)} ]; then had_link=1; fi
@@ -168,6 +194,10 @@ if ! out=$({test} 2>&1); then
 fi
 {s}rm -f {q(available + '.wsgideploy-previous')} {q(listen + '.wsgideploy-previous')}
 [ $changed = 1 ] || wsgideploy_apache_unchanged=1
+wsgideploy_apache_new_modules=""
+for module in $(apache_modules); do
+  case $modules_before in *" $module "*) ;; *) wsgideploy_apache_new_modules="$wsgideploy_apache_new_modules $module";; esac
+done
 """)
 
 
@@ -230,23 +260,65 @@ echo "{FACTS_MARK}apache=$action"
 """
 
 
+def _full_restart(apache: Apache) -> str:
+    """Stop Apache gracefully (requests in flight finish), start it again, check that it runs."""
+    return f"""
+old=$(apache_pid)
+out=$({apache_command(apache, "-k", "graceful-stop")} 2>&1) || {{ echo "$out" >&2; fail "apache -k graceful-stop failed"; }}
+end=$((SECONDS + 60))
+while proc_alive "$old"; do
+  [ $SECONDS -lt $end ] || fail "Apache (pid $old) did not stop within 60 s of -k graceful-stop"
+  sleep 0.1
+done
+out=$({apache_command(apache, "-k", "start")} 2>&1) || {{ echo "$out" >&2; apache_error_log; fail "Apache did not start again"; }}
+end=$((SECONDS + 10))
+while [ -z "$(apache_pid)" ]; do
+  [ $SECONDS -lt $end ] || {{ apache_error_log; fail "Apache is not running after its restart (its error log is above)"; }}
+  sleep 0.1
+done
+"""
+
+
+def _check_cgid_daemon() -> str:
+    """After a full restart: mod_cgid's daemon (if loaded) must come up."""
+    return """
+end=$((SECONDS + 5))
+while cgid_daemon_missing; do
+  [ $SECONDS -lt $end ] || { apache_error_log; fail "Apache restarted, but mod_cgid's daemon is not running: CGI requests will answer 503"; }
+  sleep 0.1
+done
+"""
+
+
 def reload(apache: Apache) -> str:
     """Reload Apache gracefully, or start it if it is not running.
 
     After `install_site` in the same script, a running Apache whose site and Listen file did
-    not change is left alone (``apache=unchanged``). ``control = "auto"`` uses systemctl where
+    not change is left alone (``apache=unchanged``). A running Apache that must start a module's
+    own processes (see the module's docstring) is restarted fully instead (``apache=restarted,
+    not reloaded: <why>``). ``control = "auto"`` uses systemctl where
     systemd runs and no custom main config is set, and ``apache2ctl -k`` elsewhere.
     """
     s = "sudo -n " if apache.sudo else ""
     signal_reload = f"""
-if [ "${{wsgideploy_apache_unchanged:-0}}" = 1 ] && [ -n "$(apache_pid)" ]; then
+why=$(restart_reason)
+if [ -n "$why" ] && [ -n "$(apache_pid)" ]; then
+{_full_restart(apache)}
+{_check_cgid_daemon()}
+  echo "{FACTS_MARK}apache=restarted, not reloaded: $why"
+elif [ "${{wsgideploy_apache_unchanged:-0}}" = 1 ] && [ -n "$(apache_pid)" ]; then
   echo "{FACTS_MARK}apache=unchanged, not restarted"
 else
 {_graceful(apache)}
 fi"""
     systemd_reload = f"""
 if {s}systemctl is-active --quiet {SYSTEMD_UNIT}; then
-  if [ "${{wsgideploy_apache_unchanged:-0}}" = 1 ]; then
+  why=$(restart_reason)
+  if [ -n "$why" ]; then
+    {s}systemctl restart {SYSTEMD_UNIT} || {{ apache_error_log; fail "systemctl restart {SYSTEMD_UNIT} failed"; }}
+{_check_cgid_daemon()}
+    echo "{FACTS_MARK}apache=restarted, not reloaded: $why"
+  elif [ "${{wsgideploy_apache_unchanged:-0}}" = 1 ]; then
     echo "{FACTS_MARK}apache=unchanged, not restarted"
   else
     {s}systemctl reload {SYSTEMD_UNIT} || fail "systemctl reload {SYSTEMD_UNIT} failed"
