@@ -50,8 +50,6 @@ term_pid() {
   wait_gone "$1" 5 || fail "$name (pid $1) would not stop"
   echo "killed after $2s"
 }
-# live_release: the name of the release current names, or nothing
-live_release() { readlink "$current" 2>/dev/null | sed 's#.*/##' || true; }
 
 # Start the server unless its pidfile names a live process (a stale pidfile is replaced).
 pidfile_start() {

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Processes through pidfiles, shared by every app server's control script.
+# Shared by every app server's control script: facts, processes through pidfiles, the live release.
 
 # fact KEY VALUE: one wsgideploy-fact line for the controller (see wsgideploy/protocol.py).
 fact() { printf 'wsgideploy-fact:%s=%s\n' "$1" "$2"; }
@@ -10,6 +10,8 @@ pid_in() { if [ -s "$1" ]; then tr -dc '0-9' < "$1" 2>/dev/null || true; fi; }
 # wait_gone PID SECONDS: whether PID is gone within SECONDS
 wait_gone() {
   local end=$((SECONDS + $2))
-  while alive "$1" && [ $SECONDS -lt $end ]; do sleep 0.05; done
+  while alive "$1" && [ "$SECONDS" -lt "$end" ]; do sleep 0.05; done
   ! alive "$1"
 }
+# live_release: the name of the release current names, or nothing
+live_release() { : "${current:?}"; readlink "$current" 2>/dev/null | sed 's#.*/##' || true; }

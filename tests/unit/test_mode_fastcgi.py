@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,10 +18,12 @@ from wsgideploy.commands import fastcgi, lighttpd
 from wsgideploy.inventory import App, Lighttpd
 from wsgideploy.layout import Layout
 from wsgideploy.modes import COMPATIBLE, ServerContext, app_server, front_server
+from wsgideploy.protocol import parse_facts
 from wsgideploy.render import TEMPLATES_DIR, render_release_configs, template_context
 
 from tests.hosts.lighttpd import LighttpdPrefix
 from tests.hosts.nginx import NginxPrefix
+from tests.unit.recipe_text import function_body
 
 RID = "20261121T101500Z"
 NGINX = shutil.which("nginx", path="/usr/sbin:/usr/bin:/sbin:/bin")
@@ -94,33 +97,87 @@ def position(text: str, needle: str) -> int:
 
 def test_upgrade_starts_the_new_runner_and_swaps_the_socket_before_it_stops_the_old_one() -> None:
     text = fastcgi.upgrade(ctx(Layout("/srv/hello")))
-    body = text[text.index('old=$(pid_in "$pidfile")'):]
+    assert text.endswith("\nfastcgi_upgrade\n")
+    body = function_body("fastcgi", "fastcgi_upgrade")
     assert (position(body, 'launch "$newsock"') < position(body, "go_live")
-            < position(body, 'how=$(stop_pid "$old")'))
-    functions = text[:text.index('old=$(pid_in "$pidfile")')]
-    assert 'mv -f "$newsock" "$sock"' in functions and 'mv -f "$pidfile.2" "$pidfile"' in functions
-    assert "newsock=/srv/hello/shared/run/fastcgi.new.sock" in functions
-    assert "setsid /srv/hello/current/venv/bin/python /srv/hello/current/.wsgideploy/app.fcgi" in functions
-    assert "STOP_TIMEOUT=40" in functions and "START_TIMEOUT=60" in functions
+            < position(body, 'how=$(stop_runner "$old")'))
+    go_live = function_body("fastcgi", "go_live")
+    assert 'mv -f "$newsock" "$sock"' in go_live and 'mv -f "$pidfile.2" "$pidfile"' in go_live
+    assert "\nnewsock=/srv/hello/shared/run/fastcgi.new.sock\n" in text
+    assert ('setsid "$current/venv/bin/python" "$runner" --socket "$1" --pidfile "$pidfile.2"'
+            in function_body("fastcgi", "launch"))
+    assert "\ncurrent=/srv/hello/current\n" in text and "\nrunner=/srv/hello/current/.wsgideploy/app.fcgi\n" in text
+    assert "\nSTOP_TIMEOUT=40\n" in text and "\nSTART_TIMEOUT=60\n" in text
 
 
-def test_upgrade_of_a_stopped_runner_starts_it_or_fails_as_asked() -> None:
-    assert "start_runner;" in fastcgi.upgrade(ctx(Layout("/srv/hello")))
-    text = fastcgi.upgrade(ctx(Layout("/srv/hello")), start_if_stopped=False)
-    assert 'fail "the FastCGI runner is not running (use start)"' in text
+def run_script(text: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-c", text], capture_output=True, text=True, timeout=60)
 
 
-def test_check_runs_the_new_release_runner_in_its_own_venv_with_a_timeout() -> None:
-    text = fastcgi.check(ServerContext(Layout("/srv/hello"), timeout=42), RID)
-    release = f"/srv/hello/releases/{RID}"
-    assert f"chmod 0755 {release}/.wsgideploy/app.fcgi" in text
-    assert (f"FLASK_RUN_FROM_CLI=true timeout 42 {release}/venv/bin/python {release}/.wsgideploy/app.fcgi "
-            f"--check --release {release}") in text
+@pytest.mark.parametrize("start_if_stopped, message", [
+    (True, "no release is live yet: run deploy first"),  # it went on to start a runner
+    (False, "the FastCGI runner is not running (use start)"),
+])
+def test_upgrade_of_a_stopped_runner_starts_it_or_fails_as_asked(tmp_path: Path, start_if_stopped: bool,
+                                                                 message: str) -> None:
+    layout = Layout(str(tmp_path / "root"))
+    Path(layout.run).mkdir(parents=True)
+    result = run_script(fastcgi.upgrade(ctx(layout), start_if_stopped=start_if_stopped))
+    assert result.returncode == 1 and result.stderr.strip() == message, result
 
 
-def test_stop_removes_the_pidfile_socket_and_ready_markers() -> None:
-    text = fastcgi.stop(ctx(Layout("/srv/hello")))
-    assert 'how=$(stop_pid "$pid")' in text and 'rm -f "$pidfile" "$sock"' in text and "clean_markers" in text
+@pytest.mark.parametrize("exit_code, message", [
+    (0, None),
+    (1, f"the app does not load in release {RID} with its FastCGI runner (error above)"),
+    (124, "importing the app took longer than 42s (does it block at import time?)"),
+])
+def test_check_runs_the_new_release_runner_in_its_own_venv_with_a_timeout(tmp_path: Path, exit_code: int,
+                                                                           message: str | None) -> None:
+    """Run for real, with a fake venv python that records how it was called."""
+    layout = Layout(str(tmp_path / "root"))
+    release = Path(layout.release(RID))
+    (release / ".wsgideploy").mkdir(parents=True)
+    runner = release / ".wsgideploy" / "app.fcgi"
+    runner.write_text("# the runner\n")
+    python = release / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f"#!/bin/bash\n{{ pwd; echo \"$@\"; echo \"flask=$FLASK_RUN_FROM_CLI\"; }} > {tmp_path}/calls\n"
+                      f"echo 'Traceback: ImportError'\nexit {exit_code}\n")
+    python.chmod(0o755)
+    text = fastcgi.check(ServerContext(layout, timeout=42), RID)
+    assert "\ncheck_timeout=42\n" in text
+    result = run_script(text)
+    assert runner.stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "calls").read_text() == f"{release}\n{runner} --check --release {release}\nflask=true\n"
+    if message is None:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode == 1 and result.stderr.splitlines()[-1] == message, result.stderr
+        assert "Traceback: ImportError" in result.stderr
+    assert ('timeout -k 5 "$seconds" "$@" < /dev/null' in function_body("app_check", "load_app"))
+
+
+def test_stop_removes_the_pidfile_socket_and_ready_markers(tmp_path: Path) -> None:
+    layout = Layout(str(tmp_path / "root"))
+    run = Path(layout.run)
+    run.mkdir(parents=True)
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run / "fastcgi.pid").write_text(f"{runner.pid}\n")
+        (run / "fastcgi.sock").write_text("")
+        (run / f"fastcgi.ready.{runner.pid}").write_text("")
+        (run / "fastcgi.ready.999999999").write_text("")
+        result = run_script(fastcgi.stop(ctx(layout)))
+        assert result.returncode == 0, result.stderr
+        assert parse_facts(result.stdout) == {"pid": str(runner.pid), "action": "stopped"}
+        assert runner.wait(5) == -signal.SIGTERM
+        assert list(run.iterdir()) == [], "pidfile, socket and markers removed"
+        again = run_script(fastcgi.stop(ctx(layout)))
+        assert parse_facts(again.stdout) == {"action": "not running"}
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(5)
 
 
 @pytest.mark.parametrize("settings, expected", [
