@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from ..modes import ServerContext
 from . import apache
-from ..protocol import FACTS_MARK
-from .shell import fail, q, script
+from .recipe import Script
 
 PACKAGES: tuple[str, ...] = ()   # mod_wsgi is Apache's module (Debian: libapache2-mod-wsgi-py3)
 SCRIPT = "app.wsgi"
 CONFIG_TEMPLATES = {SCRIPT: "apache/app.wsgi.j2"}
 UPSTREAM = "mod_wsgi"             # Apache runs the app itself: no socket of wsgideploy's
 MOD_WSGI_SO = "/usr/lib/apache2/modules/mod_wsgi.so"
+RECIPES = ("process", "mod_wsgi")  # tasks/recipes/*.sh: every function the control scripts call
 
 
 def _site_name(ctx: ServerContext) -> str:
@@ -46,30 +46,21 @@ def _enable_and_reload(ctx: ServerContext) -> str:
     return apache.install_site(settings, _site_name(ctx), rendered) + apache.reload(settings)
 
 
-def _running(ctx: ServerContext) -> str:
-    """Sets ``pid`` (Apache's parent) and ``enabled`` (0/1) in the script."""
-    enabled = apache.enabled_link(_settings(ctx), _site_name(ctx))
-    return f"""
-pid=$(apache_pid)
-enabled=0; [ -e {q(enabled)} ] && enabled=1
-"""
+def _script(ctx: ServerContext, run: str, **extra: str | int) -> str:
+    """A script that runs ``run`` with ``mod_wsgi.sh`` and Apache's functions (`apache.functions`)."""
+    settings, layout = _settings(ctx), ctx.layout
+    values: dict[str, str | int] = {
+        "current": layout.current, "enabled": apache.enabled_link(settings, _site_name(ctx)),
+        "wsgi_script": f"{layout.live_config_dir}/{SCRIPT}", **extra}
+    # apache_ctl ARGS: Apache's control command (binary, -f conf, sudo) as the inventory names it
+    functions = apache.functions(settings) + f'apache_ctl() {{ {apache.apache_command(settings)} "$@"; }}\n'
+    return Script(run, values, RECIPES, functions).text()
 
 
 def start(ctx: ServerContext) -> str:
     """Enable the live release's site and start (or gracefully reload) Apache, unless both are done."""
-    settings = _settings(ctx)
-    return script(apache.functions(settings), f"""
-[ -e {q(ctx.layout.current)} ] || fail "no release is live yet: run deploy first"
-""", _running(ctx), f"""
-if [ -n "$pid" ] && [ $enabled = 1 ]; then
-  echo "{FACTS_MARK}pid=$pid"
-  echo "{FACTS_MARK}action=already running (in Apache)"
-  exit 0
-fi
-""") + _enable_and_reload(ctx) + script(apache.functions(settings), f"""
-echo "{FACTS_MARK}pid=$(apache_pid)"
-echo "{FACTS_MARK}action=started (site enabled in Apache)"
-""")
+    # The scripts of the site's installation run in the same bash: the functions stay defined.
+    return _script(ctx, "mod_wsgi_start_unless_running") + _enable_and_reload(ctx) + "mod_wsgi_started\n"
 
 
 def upgrade(ctx: ServerContext, start_if_stopped: bool = True) -> str:
@@ -78,26 +69,10 @@ def upgrade(ctx: ServerContext, start_if_stopped: bool = True) -> str:
     Each daemon process restarts at its next request (mod_wsgi's script reloading). If Apache
     is not running or the site is disabled, it is started (``start_if_stopped``) or an error.
     """
-    settings = _settings(ctx)
-    script_path = f"{ctx.layout.live_config_dir}/{SCRIPT}"
-    when_stopped = (_enable_and_reload(ctx) if start_if_stopped else
-                    'fail "the app is not running in Apache (Apache stopped or its site disabled): use start"\n')
-    check_running = script(apache.functions(settings), f"""
-[ -e {q(ctx.layout.current)} ] || fail "no release is live yet: run deploy first"
-[ -f {q(script_path)} ] || {fail(f"{script_path} is missing: the live release has no mod_wsgi script")}
-""", _running(ctx), """
-if [ -n "$pid" ] && [ $enabled = 1 ]; then wsgideploy_running=1; else wsgideploy_running=0; fi
-""")
-    touch = script(apache.functions(settings), f"""
-if [ "$wsgideploy_running" = 1 ]; then
-  touch {q(script_path)}
-  echo "{FACTS_MARK}action=reloaded (daemon processes restart at their next request)"
-else
-  echo "{FACTS_MARK}action=started"
-fi
-echo "{FACTS_MARK}pid=$(apache_pid)"
-""")
-    return check_running + 'if [ "$wsgideploy_running" = 0 ]; then\n' + when_stopped + "fi\n" + touch
+    before = _script(ctx, "mod_wsgi_before_upgrade", start_if_stopped=int(start_if_stopped))
+    when_stopped = ('if [ "$wsgideploy_running" = 0 ]; then\n' + _enable_and_reload(ctx) + "fi\n"
+                    if start_if_stopped else "")
+    return before + when_stopped + "mod_wsgi_upgrade\n"
 
 
 def stop(ctx: ServerContext) -> str:
@@ -108,35 +83,13 @@ def stop(ctx: ServerContext) -> str:
     ``start`` (or a deploy) enables the site again.
     """
     settings = _settings(ctx)
-    wait = int(ctx.graceful_timeout) + 5
-    return script(apache.functions(settings), apache.disable_site(settings, _site_name(ctx)), f"""
-if [ "$wsgideploy_apache_disabled" = 0 ]; then
-  echo "{FACTS_MARK}action=not running (the site was not enabled)"
-  exit 0
-fi
-pid=$(apache_pid)
-if [ -z "$pid" ]; then
-  echo "{FACTS_MARK}action=stopped (site disabled; Apache was not running)"
-elif [ -n "$(config_listens)" ]; then
-  out=$({apache.apache_command(settings, "-k", "graceful")} 2>&1) || {{ echo "$out" >&2; fail "apache -k graceful failed"; }}
-  echo "{FACTS_MARK}action=stopped (site disabled; Apache keeps running)"
-else
-  out=$({apache.apache_command(settings, "-k", "graceful-stop")} 2>&1) || {{ echo "$out" >&2; fail "apache -k graceful-stop failed"; }}
-  end=$((SECONDS + {wait}))
-  while proc_alive "$pid" && [ $SECONDS -lt $end ]; do sleep 0.1; done
-  if proc_alive "$pid"; then {apache.apache_command(settings, "-k", "stop")} >/dev/null 2>&1 || true; fi
-  echo "{FACTS_MARK}action=stopped (site disabled; Apache, left with no other Listen, stopped too)"
-fi
-""")
+    run = apache.disable_site(settings, _site_name(ctx)).strip("\n") + "\nmod_wsgi_stop"
+    return _script(ctx, run, GRACEFUL_TIMEOUT=int(ctx.graceful_timeout))
 
 
 def status(ctx: ServerContext) -> str:
     """Report Apache's pid when it runs with the site enabled, and the live release."""
-    settings = _settings(ctx)
-    return script(apache.functions(settings), _running(ctx), f"""
-if [ -n "$pid" ] && [ $enabled = 1 ]; then echo "{FACTS_MARK}pid=$pid"; else echo "{FACTS_MARK}pid="; fi
-echo "{FACTS_MARK}current=$(readlink {q(ctx.layout.current)} 2>/dev/null | sed 's#.*/##' || true)"
-""")
+    return _script(ctx, "mod_wsgi_status")
 
 
 def check(ctx: ServerContext, release_id: str) -> str:
@@ -146,33 +99,9 @@ def check(ctx: ServerContext, release_id: str) -> str:
     an import that hangs. mod_wsgi embeds one Python version (Debian's: the system python3):
     a venv of another version cannot run there, so that is checked too.
     """
-    layout, timeout = ctx.layout, int(ctx.timeout)
+    layout = ctx.layout
     release = layout.release(release_id)
-    wsgi = f"{release}/{layout.config_dir_name}/{SCRIPT}"
-    python = f"{release}/venv/bin/python"
-    loader = ("import runpy, sys; ns = runpy.run_path(sys.argv[1], run_name='wsgideploy_check'); "
-              "app = ns.get('application'); "
-              "sys.exit(None if callable(app) else sys.argv[1] + ' defines no callable application')")
-    return script(f"""
-venv_version=$({q(python)} -c 'import sys; print("%d.%d" % sys.version_info[:2])') \\
-  || {fail(f"the venv of release {release_id} has no working python")}
-so={q(MOD_WSGI_SO)}
-if [ -f "$so" ] && command -v ldd >/dev/null 2>&1; then
-  wsgi_version=$(ldd "$so" 2>/dev/null | sed -n 's/.*libpython\\([0-9]*\\.[0-9]*\\).*/\\1/p' | head -n 1)
-  if [ -n "$wsgi_version" ] && [ "$wsgi_version" != "$venv_version" ]; then
-    fail "mod_wsgi ($so) embeds Python $wsgi_version but the venv runs Python $venv_version; set [app] python to python$wsgi_version"
-  fi
-fi
-cd {q(release)}
-set +e
-out=$(FLASK_RUN_FROM_CLI=true timeout {timeout} {q(python)} -c {q(loader)} {q(wsgi)} 2>&1)
-code=$?
-set -e
-if [ $code -eq 124 ]; then
-  echo "$out" | tail -n 30 >&2
-  fail "importing the app took longer than {timeout}s (does it block at import time?)"
-elif [ $code -ne 0 ]; then
-  echo "$out" | tail -n 40 >&2
-  fail "the app does not load in release {release_id} (traceback above)"
-fi
-""")
+    values: dict[str, str | int] = {
+        "release": release, "release_id": release_id, "check_timeout": int(ctx.timeout),
+        "wsgi": f"{release}/{layout.config_dir_name}/{SCRIPT}", "mod_wsgi_so": MOD_WSGI_SO}
+    return Script("mod_wsgi_check", values, ("app_check", "mod_wsgi")).text()

@@ -8,7 +8,9 @@ commands to run, usually one function call::
            ("process", "pidfile", "gunicorn")).text()
 
 A value is written as ``name='value'`` (`shlex.quote`), or bare when it is an int, so no value
-is ever expanded by the shell. Names must be shell identifiers.
+is ever expanded by the shell. Names must be shell identifiers. ``functions`` is bash that a builder
+writes itself, before the recipes: a front server's functions (`apache.functions`), which the
+app servers that run inside Apache (mod_wsgi, cgi) call.
 """
 from __future__ import annotations
 
@@ -47,7 +49,8 @@ class Script:
     run: str
     values: Mapping[str, str | int] = field(default_factory=dict)
     recipes: tuple[str, ...] = ()
+    functions: str = ""
 
     def text(self) -> str:
         assignments = "\n".join(assignment(name, value) for name, value in self.values.items())
-        return script(assignments, *(recipe(name) for name in self.recipes), self.run)
+        return script(assignments, self.functions, *(recipe(name) for name in self.recipes), self.run)

@@ -24,9 +24,11 @@ from wsgideploy.commands import apache, cgi, mod_wsgi
 from wsgideploy.inventory import Apache, App
 from wsgideploy.layout import Layout
 from wsgideploy.modes import ServerContext, app_server, front_server
+from wsgideploy.protocol import parse_facts
 from wsgideploy.render import TEMPLATES_DIR, render_release_configs, template_context
 
 from tests.hosts.apache import ApachePrefix
+from tests.unit.recipe_text import function_body
 
 RID = "20261121T101500Z"
 APACHE2 = shutil.which("apache2", path="/usr/sbin:/usr/bin:/sbin:/bin")
@@ -117,24 +119,101 @@ def test_reload_uses_graceful_or_systemctl_and_skips_an_unchanged_site() -> None
 def test_mod_wsgi_upgrade_touches_the_live_script_and_check_uses_the_release_venv() -> None:
     layout = Layout("/srv/hello")
     ctx = ServerContext(layout, app=make_app("mod_wsgi"), proxy=Apache(), timeout=42)
-    assert "touch /srv/hello/current/.wsgideploy/app.wsgi" in mod_wsgi.upgrade(ctx)
-    assert "use start" in mod_wsgi.upgrade(ctx, start_if_stopped=False)
+    text = mod_wsgi.upgrade(ctx)
+    assert "\nwsgi_script=/srv/hello/current/.wsgideploy/app.wsgi\n" in text and text.endswith("\nmod_wsgi_upgrade\n")
+    assert 'touch "$wsgi_script"' in function_body("mod_wsgi", "mod_wsgi_upgrade")
+    only_if_running = mod_wsgi.upgrade(ctx, start_if_stopped=False)
+    assert "\nstart_if_stopped=0\n" in only_if_running and "use start" in function_body("mod_wsgi", "mod_wsgi_before_upgrade")
+    assert apache.install_site(Apache(), "hello", "/srv/hello/current/.wsgideploy/apache.conf") not in only_if_running
     check = mod_wsgi.check(ctx, RID)
-    assert f"/srv/hello/releases/{RID}/venv/bin/python" in check
-    assert f"/srv/hello/releases/{RID}/.wsgideploy/app.wsgi" in check
-    assert "FLASK_RUN_FROM_CLI=true timeout 42" in check and "libpython" in check
+    assert f"\nrelease=/srv/hello/releases/{RID}\n" in check and "\ncheck_timeout=42\n" in check
+    assert f"\nwsgi=/srv/hello/releases/{RID}/.wsgideploy/app.wsgi\n" in check
+    assert f"\nmod_wsgi_so={mod_wsgi.MOD_WSGI_SO}\n" in check and "libpython" in check
     with pytest.raises(ValueError):
         mod_wsgi.start(ServerContext(layout, app=make_app("mod_wsgi"), proxy=None))
 
 
-def test_cgi_commands_only_report_and_check_makes_the_script_executable() -> None:
+def release_with_script(tmp_path: Path, name: str, source: str) -> tuple[Layout, Path]:
+    """A release under tmp_path whose venv python is this interpreter, with .wsgideploy/<name>."""
+    layout = Layout(str(tmp_path / "root"))
+    release = Path(layout.release(RID))
+    (release / ".wsgideploy").mkdir(parents=True)
+    (release / "venv" / "bin").mkdir(parents=True)
+    (release / "venv" / "bin" / "python").symlink_to(sys.executable)
+    (release / ".wsgideploy" / name).write_text(source)
+    return layout, release
+
+
+# The script records how it was loaded (next to itself), then does what its argument says.
+RECORDING = ("import os, pathlib, time\n"
+             "pathlib.Path(__file__).with_name('seen').write_text(' '.join(\n"
+             "    [os.getcwd(), os.environ.get('FLASK_RUN_FROM_CLI', '-'), os.environ.get('WSGIDEPLOY_CGI_CHECK', '-')]))\n"
+             "{action}\n")
+
+
+@pytest.mark.parametrize("action, message", [
+    ("def application(environ, start_response): return []", None),
+    ("application = None", "the app does not load in release"),
+    ("raise ImportError('no module x')", "the app does not load in release"),
+    ("time.sleep(30)", "importing the app took longer than 1s"),
+])
+def test_mod_wsgi_check_loads_the_wsgi_file_as_mod_wsgi_would_in_the_release_venv(
+        tmp_path: Path, action: str, message: str | None) -> None:
+    layout, release = release_with_script(tmp_path, "app.wsgi", RECORDING.format(action=action))
+    if message and "took longer" in message:
+        ctx = ServerContext(layout, app=make_app("mod_wsgi"), proxy=Apache(), timeout=1)
+    else:
+        ctx = ServerContext(layout, app=make_app("mod_wsgi"), proxy=Apache(), timeout=30)
+    result = subprocess.run(["bash", "-c", mod_wsgi.check(ctx, RID)], capture_output=True, text=True, timeout=60)
+    if "embeds Python" in result.stderr:
+        pytest.skip(result.stderr.strip())  # the host's mod_wsgi embeds another Python than this one
+    assert (release / ".wsgideploy" / "seen").read_text() == f"{release} true -"
+    if message is None:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode == 1 and message in result.stderr.splitlines()[-1], result.stderr
+    if "ImportError" in action:
+        assert "no module x" in result.stderr
+
+
+def test_cgi_commands_only_report_and_check_makes_the_script_executable(tmp_path: Path) -> None:
     ctx = ServerContext(Layout("/srv/hello"), app=make_app("cgi"), proxy=Apache(), timeout=42)
     for text in (cgi.start(ctx), cgi.stop(ctx), cgi.upgrade(ctx)):
         assert not re.search(r"^\s*(kill|touch) ", text, re.M) and "-k graceful" not in text
-        assert "action=nothing to" in text
+        assert text.endswith("\ncgi_report\n") and "\naction='nothing to " in text
+    # Run for real: with a live release and no Apache running, each only reports.
+    layout = Layout(str(tmp_path / "root"))
+    Path(layout.releases, RID).mkdir(parents=True)
+    Path(layout.current).symlink_to(Path(layout.releases, RID))
+    no_apache = Apache(sudo=False, binary="false")
+    real = ServerContext(layout, app=make_app("cgi", root=layout.root), proxy=no_apache)
+    for build, word in ((cgi.start, "start"), (cgi.stop, "stop"), (cgi.upgrade, "reload")):
+        result = subprocess.run(["bash", "-c", build(real)], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        facts = parse_facts(result.stdout)
+        assert facts["pid"] == "" and facts["action"].startswith(f"nothing to {word} (CGI"), facts
     check = cgi.check(ctx, RID)
-    assert f"chmod 0755 /srv/hello/releases/{RID}/.wsgideploy/app.cgi" in check
-    assert "WSGIDEPLOY_CGI_CHECK=1 FLASK_RUN_FROM_CLI=true timeout 42" in check
+    assert f"\ncgi=/srv/hello/releases/{RID}/.wsgideploy/app.cgi\n" in check and "\ncheck_timeout=42\n" in check
+
+
+@pytest.mark.parametrize("action, message", [
+    ("pass", None),
+    ("raise SystemExit('the app (app:app) is not callable')", "the app does not load in release"),
+])
+def test_cgi_check_makes_the_script_executable_and_loads_it_only(tmp_path: Path, action: str,
+                                                                 message: str | None) -> None:
+    layout, release = release_with_script(tmp_path, "app.cgi", RECORDING.format(action=action))
+    script = release / ".wsgideploy" / "app.cgi"
+    script.chmod(0o644)
+    ctx = ServerContext(layout, app=make_app("cgi"), proxy=Apache(), timeout=30)
+    result = subprocess.run(["bash", "-c", cgi.check(ctx, RID)], capture_output=True, text=True, timeout=60)
+    assert script.stat().st_mode & 0o777 == 0o755
+    assert (release / ".wsgideploy" / "seen").read_text() == f"{release} true 1"
+    if message is None:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode == 1 and message in result.stderr.splitlines()[-1], result.stderr
+        assert "is not callable" in result.stderr
 
 
 # --- templates -----------------------------------------------------------------------------
