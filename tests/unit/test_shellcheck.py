@@ -24,7 +24,9 @@ def shell_files() -> list[Path]:
 
 def test_the_recipes_are_found() -> None:
     names = {path.name for path in shell_files()}
-    assert {"process.sh", "gunicorn.sh", "run.sh", "install-deps.sh"} <= names, names
+    recipes = {f"{name}.sh" for name in ("process", "pidfile", "app_check", "gunicorn", "uwsgi", "standalone",
+                                          "fastcgi", "mod_wsgi", "cgi")}
+    assert recipes | {"run.sh", "install-deps.sh"} <= names, names
 
 
 @pytest.mark.parametrize("path", shell_files(), ids=lambda p: str(p.relative_to(ROOT)))
