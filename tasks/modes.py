@@ -83,28 +83,20 @@ class AppServer(Protocol):
 
 
 class FrontServer(Protocol):
-    """What a ``proxy`` module provides.
+    """What a ``proxy`` module provides. Every function but `site_path` returns a shell script.
 
-    A module may also provide ``publish_site(settings, site_name, rendered_path)``: install, test and
-    apply the site as one script that also checks the server took it (nginx); `publish_site` below
-    falls back to ``install_site`` + ``reload``.
+    ``publish_site`` installs the site, tests the whole config and applies it, checking that the
+    server took it (the previous site back otherwise); ``reload`` applies the config as it is;
+    ``site_path`` says where ``install_site`` puts the site (``plan`` reads it there).
     """
 
     SITE_TEMPLATE: str   # template of the site, rendered into releases/<id>/.wsgideploy/<SITE_FILE>
     SITE_FILE: str
 
+    def site_path(self, settings: Any, site_name: str) -> str: ...
     def install_site(self, settings: Any, site_name: str, rendered_path: str) -> str: ...
+    def publish_site(self, settings: Any, site_name: str, rendered_path: str) -> str: ...
     def reload(self, settings: Any) -> str: ...
-
-
-def publish_site(proxy: FrontServer, settings: Any, site_name: str, rendered_path: str) -> str:
-    """The script that installs the site, tests the whole config and applies it: the module's own
-    ``publish_site`` when it has one (nginx: the reload verified, the previous site back if it did
-    not take), else ``install_site`` then ``reload``."""
-    own = getattr(proxy, "publish_site", None)
-    if own is not None:
-        return cast(str, own(settings, site_name, rendered_path))
-    return proxy.install_site(settings, site_name, rendered_path) + proxy.reload(settings)
 
 
 def is_available(name: str) -> bool:

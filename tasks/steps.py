@@ -15,7 +15,7 @@ from .errors import ExitCode, StepFailed
 from .fingerprint import FINGERPRINT_FILE
 from .inventory import Host, Stage
 from .layout import Layout
-from .modes import AppServer, FrontServer, ServerContext, app_server, front_server, publish_site
+from .modes import AppServer, FrontServer, ServerContext, app_server, front_server
 from .protocol import (FACTS_MARK, LOG_MARK, SOFT_ERROR_MARK, STEP_MARK, fact_values, parse_facts, parse_marked,
                        soft_error, step_index)
 from .output import Reporter
@@ -306,10 +306,10 @@ def hooks_step(run: HostRun, release_id: str) -> Step | None:
 
 def proxy_site_step(run: HostRun, release_id: str) -> Step:
     """``nginx`` (or the front server's name): install the release's site, test the whole config, reload and
-    check that the reload took (`modes.publish_site`)."""
+    check that the reload took (the front server's ``publish_site``)."""
     proxy, settings, name = run.proxy, run.proxy_settings, run.stage.app.proxy
     rendered = f"{run.layout.release(release_id)}/{run.layout.config_dir_name}/{proxy.SITE_FILE}"
-    return Step(name, publish_site(proxy, settings, run.stage.app.name, rendered),
+    return Step(name, proxy.publish_site(settings, run.stage.app.name, rendered),
                 describe=lambda f: f"site tested, {name} {f.get(name, 'reloaded')}")
 
 

@@ -46,7 +46,7 @@ def apache_command(apache: Apache, *args: str) -> str:
     return maybe_sudo(f"{q(apache.binary)}{conf}{extra}", apache.sudo)
 
 
-def site_file(apache: Apache, site_name: str) -> str:
+def site_path(apache: Apache, site_name: str) -> str:
     """``<sites_available>/<name>.conf`` (Debian's apache2.conf includes ``sites-enabled/*.conf`` only)."""
     return f"{apache.sites_available}/{site_name}.conf"
 
@@ -122,7 +122,7 @@ def install_site(apache: Apache, site_name: str, rendered_path: str) -> str:
     ``wsgideploy_apache_unchanged=1`` when nothing changed, which `reload` reads.
     """
     s = "sudo -n " if apache.sudo else ""
-    available, enabled, listen = (site_file(apache, site_name), enabled_link(apache, site_name),
+    available, enabled, listen = (site_path(apache, site_name), enabled_link(apache, site_name),
                                   listen_file(apache, site_name))
     if uses_a2ensite(apache):
         enable = f'{s}a2ensite -q {q(site_name)} >/dev/null || fail "a2ensite {site_name} failed"'
@@ -337,3 +337,8 @@ fi"""
     else:
         body = f"if [ -d /run/systemd/system ]; then {systemd_reload}\nelse {signal_reload}\nfi"
     return script(functions(apache), body)
+
+
+def publish_site(apache: Apache, site_name: str, rendered_path: str) -> str:
+    """Install and test the site, then apply it: `install_site` then `reload` (restarted fully where a module needs it, its cgid daemon checked)."""
+    return install_site(apache, site_name, rendered_path) + reload(apache)

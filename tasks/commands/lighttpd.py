@@ -64,6 +64,11 @@ def _test_config(settings: Lighttpd, failure: str) -> str:
 fi"""
 
 
+def site_path(settings: Lighttpd, site_name: str) -> str:
+    """Where `install_site` puts the site: ``<sites_available>/wsgideploy-<name>.conf``."""
+    return f"{settings.sites_available}/{site_file_name(site_name)}"
+
+
 def install_site(settings: Lighttpd, site_name: str, rendered_path: str) -> str:
     """Give lighttpd's user the site's access logs, keep a copy of the live site, install
     ``rendered_path`` as the site, enable it and test the whole config (``lighttpd -tt``);
@@ -72,7 +77,7 @@ def install_site(settings: Lighttpd, site_name: str, rendered_path: str) -> str:
     Leaves ``wsgideploy_lighttpd_*`` variables for `reload`, which puts the kept copy back
     if lighttpd cannot run with the new site.
     """
-    available = f"{settings.sites_available}/{site_file_name(site_name)}"
+    available = site_path(settings, site_name)
     enabled = f"{settings.sites_enabled}/{site_file_name(site_name)}"
     kept = f"{rendered_path}.live-before"  # in the new release: never left in /etc
     keep_live_site = f"""
@@ -264,3 +269,8 @@ fi"""
     else:
         body = f"if [ -d /run/systemd/system ]; then {systemd_reload}\nelse {signal_reload}\nfi"
     return script(test, body)
+
+
+def publish_site(settings: Lighttpd, site_name: str, rendered_path: str) -> str:
+    """Install and test the site, then apply it: `install_site` then `reload` (watched: a lighttpd that went down gets the previous site back)."""
+    return install_site(settings, site_name, rendered_path) + reload(settings)

@@ -26,6 +26,11 @@ def nginx_command(nginx: Nginx, *args: str) -> str:
     return maybe_sudo(f"{q(nginx.binary)}{conf}{extra}", nginx.sudo)
 
 
+def site_path(nginx: Nginx, site_name: str) -> str:
+    """Where `install_site` puts the site: ``<sites_available>/<name>``."""
+    return f"{nginx.sites_available}/{site_name}"
+
+
 def install_site(nginx: Nginx, site_name: str, rendered_path: str) -> str:
     """Install ``rendered_path`` as the site, enable it and test the whole config (``nginx -t``);
     a rejected site is taken back (see `sites.install_tested_site`)."""

@@ -7,10 +7,9 @@ content of the live configs, each file base64 on one line.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Mapping
 
 from ..layout import Layout
-from . import apache, lighttpd
 from .history import BAD_MARK, log_path
 from .lock import lock_dir
 from ..protocol import FACTS_MARK, FILE_MARK, LOG_MARK, MISSING_MARK, VENV_MARK
@@ -18,17 +17,6 @@ from .shell import q, script
 from .venv import COMPLETE_MARK
 
 LOG_LINES = 20
-
-
-def installed_site_path(proxy: str, settings: Any, app_name: str) -> str:
-    """Where ``install_site`` of the front server ``proxy`` puts the app's site file."""
-    if proxy == "nginx":
-        return f"{settings.sites_available}/{app_name}"
-    if proxy == "apache":
-        return apache.site_file(settings, app_name)
-    if proxy == "lighttpd":
-        return f"{settings.sites_available}/{lighttpd.site_file_name(app_name)}"
-    raise KeyError(f"no site path known for the front server {proxy!r}")
 
 
 def read_live_state(layout: Layout, python: str, files: Mapping[str, str], sudo: bool = False,

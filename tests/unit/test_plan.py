@@ -10,6 +10,7 @@ import pytest
 from wsgideploy.commands import plan as plan_commands
 from wsgideploy.inventory import Apache, Lighttpd, Nginx
 from wsgideploy.layout import Layout
+from wsgideploy.modes import front_server
 from wsgideploy.plan import (ConfigPlan, HostPlan, LiveState, build_plan, diff_config, format_plan,
                         live_source_hash, parse_live_state, pip_command, unified_diff)
 from wsgideploy.source import Install, LocalRelease
@@ -93,8 +94,10 @@ def test_read_live_state_on_a_host_without_the_app_creates_no_root(tmp_path) -> 
     ("apache", Apache(), "/etc/apache2/sites-available/hello.conf"),
     ("lighttpd", Lighttpd(), "/etc/lighttpd/conf-available/wsgideploy-hello.conf"),
 ])
-def test_installed_site_path_matches_where_install_site_puts_it(proxy, settings, expected) -> None:
-    assert plan_commands.installed_site_path(proxy, settings, "hello") == expected
+def test_site_path_matches_where_install_site_puts_it(proxy, settings, expected) -> None:
+    front = front_server(proxy)
+    assert front.site_path(settings, "hello") == expected
+    assert expected in front.install_site(settings, "hello", "/srv/hello/releases/1/.wsgideploy/site.conf")
 
 
 # --- parsing -------------------------------------------------------------------------
