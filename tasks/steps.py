@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .commands import health, history, hooks, lock, logs, prune, release, secrets, venv
-from .commands.shell import PRELUDE, q, script, write_file
+from .commands.shell import q, script, write_file
 from .errors import ExitCode, StepFailed
 from .fingerprint import FINGERPRINT_FILE
 from .inventory import Host, Stage
@@ -104,7 +104,7 @@ class HostRun:
         printed as the markers arrive. A failing step stops the script, and its
         `StepFailed` names it. Returns each step's facts, in order.
         """
-        body = script("exec 3>&1", *(_step_script(i, step) for i, step in enumerate(steps)))
+        body = combined_script(steps)
         facts: list[dict[str, str]] = [{} for _ in steps]
         warnings: list[list[str]] = [[] for _ in steps]
         state: dict[str, object] = {"index": -1, "record": None}
@@ -174,6 +174,11 @@ class Step:
     soft: bool = False
 
 
+def combined_script(steps: list[Step]) -> str:
+    """The ONE script of several steps: each step's marker, then its body (see `_step_script`)."""
+    return script("exec 3>&1", *(_step_script(i, step) for i, step in enumerate(steps)))
+
+
 def _step_script(index: int, step: Step) -> str:
     """A step inside a combined script: its start marker, then its body in a subshell (a failure
     ends the script) or, for a soft step, in a bash of its own whose errors become warnings.
@@ -203,7 +208,7 @@ def check_host(run: HostRun, lock_owner: str = "", force_unlock: bool = False,
     body = release.prepare(run.layout, run.stage.app.python, take)
     if with_releases:
         # after the lock, so the list is the one this run acts on; it cannot fail (``|| true``)
-        body += "{\n" + release.list_releases(run.layout).replace(PRELUDE, "", 1) + "} || true\n"
+        body += "{\n" + release.release_facts(run.layout).strip("\n") + "\n} || true\n"
     facts = run.remote("prepare", body,
                        describe=lambda f: "lock taken" + (f" (removed a lock held by {describe_holder(f['forced_lock'])})"
                                                           if f.get("forced_lock") else "") if lock_owner else "")

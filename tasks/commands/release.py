@@ -76,10 +76,10 @@ mv -T {q(tmp)} {q(layout.current)}
 """)
 
 
-def list_releases(layout: Layout, log_lines: int = 0) -> str:
-    """Print the release ids (oldest first), the bad ones, the live one and the
-    last ``log_lines`` deploy log entries."""
-    return script(f"""
+def release_facts(layout: Layout) -> str:
+    """Script lines (no prelude: to go inside another script) that print the live release and
+    every release id, the bad ones marked, as facts."""
+    return f"""
 echo "{FACTS_MARK}current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*/##' || true)"
 if [ -d {q(layout.releases)} ]; then
   for d in {q(layout.releases)}/*/; do
@@ -88,4 +88,10 @@ if [ -d {q(layout.releases)} ]; then
     if [ -e "$d/{BAD_MARK}" ]; then echo "{FACTS_MARK}bad=$(basename "$d")"; fi
   done
 fi
-""", read_log(layout, log_lines) if log_lines else "")
+"""
+
+
+def list_releases(layout: Layout, log_lines: int = 0) -> str:
+    """Print the release ids (oldest first), the bad ones, the live one and the
+    last ``log_lines`` deploy log entries."""
+    return script(release_facts(layout), read_log(layout, log_lines) if log_lines else "")

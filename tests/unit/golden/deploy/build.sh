@@ -1,0 +1,591 @@
+set -eu
+fail() { echo "$*" >&2; exit 1; }
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+exec 3>&1
+echo "wsgideploy-step:0"
+(
+set -eu
+fail() { echo "$*" >&2; exit 1; }
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+[ ! -e /srv/hello/releases/20261204T100000Z ] || fail "release 20261204T100000Z already exists on this host"
+rm -rf /srv/hello/releases/.20261204T100000Z.partial
+mkdir -p /srv/hello/releases/.20261204T100000Z.partial
+tar -xzf - -C /srv/hello/releases/.20261204T100000Z.partial || fail "the upload of release 20261204T100000Z did not complete"
+mv -T /srv/hello/releases/.20261204T100000Z.partial /srv/hello/releases/20261204T100000Z
+)
+echo "wsgideploy-step:1"
+(
+set -eu
+fail() { echo "$*" >&2; exit 1; }
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if [ -f /srv/hello/venvs/py3.11.2-72f6fca029326486/.wsgideploy-complete ]; then
+  echo "wsgideploy-fact:venv=reused"
+else
+  rm -rf /srv/hello/venvs/py3.11.2-72f6fca029326486
+  python3 -m venv /srv/hello/venvs/py3.11.2-72f6fca029326486 > /srv/hello/.deploy/pip-py3.11.2-72f6fca029326486.log 2>&1 || {
+    tail -n 20 /srv/hello/.deploy/pip-py3.11.2-72f6fca029326486.log >&2; rm -rf /srv/hello/venvs/py3.11.2-72f6fca029326486
+    fail 'could not create a virtualenv with python3 (on Debian: apt-get install python3-venv)'
+  }
+  if ! PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_USE_PEP517=1 /srv/hello/venvs/py3.11.2-72f6fca029326486/bin/pip install -r /srv/hello/releases/20261204T100000Z/requirements.txt gunicorn >> /srv/hello/.deploy/pip-py3.11.2-72f6fca029326486.log 2>&1; then
+    tail -n 25 /srv/hello/.deploy/pip-py3.11.2-72f6fca029326486.log >&2; rm -rf /srv/hello/venvs/py3.11.2-72f6fca029326486
+    fail 'pip install failed (full log on the host: /srv/hello/.deploy/pip-py3.11.2-72f6fca029326486.log)'
+  fi
+  touch /srv/hello/venvs/py3.11.2-72f6fca029326486/.wsgideploy-complete
+  echo "wsgideploy-fact:venv=built"
+  echo "wsgideploy-fact:installer=pip"
+fi
+ln -sfn ../../venvs/py3.11.2-72f6fca029326486 /srv/hello/releases/20261204T100000Z/venv
+)
+echo "wsgideploy-step:2"
+(
+set -eu
+fail() { echo "$*" >&2; exit 1; }
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+mkdir -p /srv/hello/releases/20261204T100000Z/.wsgideploy
+printf '%s' IyBndW5pY29ybiBjb25maWcgZm9yIGhlbGxvLCByZWxlYXNlIDIwMjYxMjA0VDEwMDAwMFouCiMgUmVuZGVyZWQgYnkgd3NnaWRlcGxveSBmcm9tIHRlbXBsYXRlcy9ndW5pY29ybi5jb25mLnB5LmoyOyB0aGUgbmV4dCBkZXBsb3kgcmVwbGFjZXMgaXQuCiMKIyBndW5pY29ybiBpcyBzdGFydGVkIGZyb20gL3Nydi9oZWxsby9jdXJyZW50IChzZWUgZG9jcy9ndW5pY29ybi5tZCksIHNvIGEgVVNSMgojIHVwZ3JhZGUgcmUtZXhlY3V0ZXMgaW50byB3aGF0ZXZlciByZWxlYXNlIGBjdXJyZW50YCBwb2ludHMgYXQsIHZlbnYgaW5jbHVkZWQuCmltcG9ydCBpbXBvcnRsaWIudXRpbAppbXBvcnQgb3MKaW1wb3J0IHN5cwoKIyBUaGUgY2hlY2sgYmVmb3JlIHRoZSBzd2l0Y2ggbG9hZHMgdGhlIG5ldyByZWxlYXNlIGZyb20gaXRzIG93biBkaXJlY3RvcnkuCmNoZGlyID0gb3MuZW52aXJvbi5nZXQoIldTR0lERVBMT1lfQ0hFQ0tfUkVMRUFTRSIpIG9yICIvc3J2L2hlbGxvL2N1cnJlbnQiCiMgYXBwOmFwcCwgd2l0aCB0aGlzIHN0YWdlJ3MgbG9nZ2luZyAoYW5kIFByb3h5Rml4IGJlaGluZCB0aGUgcHJveHkpOiBzZWUgd3NnaWRlcGxveV9lbnRyeS5weQp3c2dpX2FwcCA9ICJ3c2dpZGVwbG95X2VudHJ5OmFwcGxpY2F0aW9uIgojIE9uIHN5cy5wYXRoIGhlcmUsIG5vdCB3aXRoIGBweXRob25wYXRoYDogZ3VuaWNvcm4gLS1jaGVjay1jb25maWcgbG9hZHMgdGhlIGFwcCBiZWZvcmUgYXBwbHlpbmcgdGhhdC4Kc3lzLnBhdGguaW5zZXJ0KDAsIG9zLnBhdGguam9pbihjaGRpciwgIi53c2dpZGVwbG95IikpCmJpbmQgPSBbInVuaXg6L3Nydi9oZWxsby9zaGFyZWQvcnVuL2d1bmljb3JuLnNvY2siXQpwaWRmaWxlID0gIi9zcnYvaGVsbG8vc2hhcmVkL3J1bi9ndW5pY29ybi5waWQiCnByb2NfbmFtZSA9ICJ3c2dpZGVwbG95LWhlbGxvIgoKd29ya2VycyA9IDIKdGhyZWFkcyA9IDEKdGltZW91dCA9IDMwCmdyYWNlZnVsX3RpbWVvdXQgPSAzMAoKYWNjZXNzbG9nID0gIi9zcnYvaGVsbG8vc2hhcmVkL2xvZy9ndW5pY29ybi5hY2Nlc3MubG9nIgplcnJvcmxvZyA9ICIvc3J2L2hlbGxvL3NoYXJlZC9sb2cvZ3VuaWNvcm4uZXJyb3IubG9nIgpsb2dsZXZlbCA9ICJpbmZvIgojIHByaW50KCkgaW4gdGhlIGFwcCBnb2VzIHRvIHRoZSBlcnJvciBsb2cgaW5zdGVhZCBvZiBiZWluZyBsb3N0LgpjYXB0dXJlX291dHB1dCA9IFRydWUKCiMgZ3VuaWNvcm4gPj0gMjUuMTogd2l0aG91dCB0aGlzIHRoZSBvbGQgbWFzdGVyIHJlbW92ZXMgdGhlIG5ldyBtYXN0ZXIncwojIGNvbnRyb2wgc29ja2V0IHdoZW4gaXQgZXhpdHMgYWZ0ZXIgYSBVU1IyIHVwZ3JhZGUuCmNvbnRyb2xfc29ja2V0X2Rpc2FibGUgPSBUcnVlCgpfUkVBRFlfRElSID0gIi9zcnYvaGVsbG8vc2hhcmVkL3J1biIKCgpkZWYgX2Vudl9maWxlX3ZhbHVlcygpOgogICAgIiIiVGhlIHZhcmlhYmxlcyBvZiBzaGFyZWQvLmVudiAoc2VjcmV0cyBzdGF5IG91dCBvZiB0aGlzIGZpbGUgYW5kIG9mIHRoZSBjb21tYW5kIGxpbmUpLiIiIgogICAgcGF0aCA9IG9zLnBhdGguam9pbihvcy5wYXRoLmRpcm5hbWUob3MucGF0aC5hYnNwYXRoKF9fZmlsZV9fKSksICJ3c2dpZGVwbG95X2Vudi5weSIpCiAgICBzcGVjID0gaW1wb3J0bGliLnV0aWwuc3BlY19mcm9tX2ZpbGVfbG9jYXRpb24oIndzZ2lkZXBsb3lfZW52IiwgcGF0aCkKICAgIG1vZHVsZSA9IGltcG9ydGxpYi51dGlsLm1vZHVsZV9mcm9tX3NwZWMoc3BlYykKICAgIHNwZWMubG9hZGVyLmV4ZWNfbW9kdWxlKG1vZHVsZSkKICAgIHJldHVybiBtb2R1bGUubG9hZCgiL3Nydi9oZWxsby9zaGFyZWQvLmVudiIpCgoKcmF3X2VudiA9IFsiJXM9JXMiICUgaXRlbSBmb3IgaXRlbSBpbiBfZW52X2ZpbGVfdmFsdWVzKCkuaXRlbXMoKV0KCgpkZWYgcG9zdF93b3JrZXJfaW5pdCh3b3JrZXIpOgogICAgIiIiVGVsbCB3c2dpZGVwbG95IHRoYXQgYSB3b3JrZXIgb2YgdGhpcyBtYXN0ZXIgaGFzIGxvYWRlZCB0aGUgYXBwLiIiIgogICAgb3Blbihvcy5wYXRoLmpvaW4oX1JFQURZX0RJUiwgImd1bmljb3JuLnJlYWR5LiVkIiAlIHdvcmtlci5wcGlkKSwgImEiKS5jbG9zZSgpCg== | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py.tmp.$$
+chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py.tmp.$$
+mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py
+printf '%s' IiIiVGhlIFdTR0kgZW50cnkgcG9pbnQgb2YgaGVsbG8sIHJlbGVhc2UgMjAyNjEyMDRUMTAwMDAwWjogYGB3c2dpZGVwbG95X2VudHJ5OmFwcGxpY2F0aW9uYGAuCgpSZW5kZXJlZCBieSB3c2dpZGVwbG95IGZyb20gdGVtcGxhdGVzL3dzZ2lkZXBsb3lfZW50cnkucHkuajIuIEl0IHNldHMgdXAgbG9nZ2luZwpmb3IgdGhpcyBzdGFnZSwgaW1wb3J0cyB0aGUgYXBwIChhcHA6YXBwKSwgYW5kLCBiZWhpbmQgYW4gSFRUUCBwcm94eSwKd3JhcHMgaXQgaW4gd2Vya3pldWcncyBQcm94eUZpeCB3aXRoIHRoZSBjb3VudHMgb2YgdGhlIGludmVudG9yeSdzIGBgcHJveHlfZml4YGAuCiIiIgppbXBvcnQgbG9nZ2luZwppbXBvcnQgb3MKCl9MT0dfRklMRSA9IG9zLnBhdGguam9pbigiL3Nydi9oZWxsby9zaGFyZWQvbG9nIiwgImFwcC5sb2ciKQoKCgpkZWYgX2xvZ19oYW5kbGVyKCk6CiAgICAiIiJzaGFyZWQvbG9nL2FwcC5sb2csIG9yIHN0YW5kYXJkIGVycm9yICh0aGUgZnJvbnQgc2VydmVyJ3MgZXJyb3IgbG9nKSBmb3IgYSB1c2VyIHRoYXQKICAgIGNhbm5vdCB3cml0ZSB0aGVyZTogQ0dJIHJ1bnMgYXMgQXBhY2hlJ3Mgb3duIHVzZXIgKHd3dy1kYXRhKSB1bmRlciBhIHN0b2NrIEFwYWNoZSwgYW5kIHRoZQogICAgYXBwIG11c3Qgc3RpbGwgYW5zd2VyLiIiIgogICAgdHJ5OgogICAgICAgIHJldHVybiBsb2dnaW5nLkZpbGVIYW5kbGVyKF9MT0dfRklMRSkKICAgIGV4Y2VwdCBPU0Vycm9yOgogICAgICAgIHJldHVybiBsb2dnaW5nLlN0cmVhbUhhbmRsZXIoKQoKCiMgVGhlIHN0YWdlJ3MgbG9nIGxldmVsLCB0byBhIGZpbGUgaW4gc2hhcmVkL2xvZy4gQW4gYXBwIHRoYXQgY29uZmlndXJlcyBsb2dnaW5nCiMgaXRzZWxmIGtlZXBzIGl0cyBvd24gc2V0dXA6IG5vdGhpbmcgaXMgZG9uZSB3aGVuIGhhbmRsZXJzIGV4aXN0LgppZiBub3QgbG9nZ2luZy5yb290LmhhbmRsZXJzOgogICAgbG9nZ2luZy5iYXNpY0NvbmZpZyhoYW5kbGVycz1bX2xvZ19oYW5kbGVyKCldLCBsZXZlbD0iSU5GTyIsCiAgICAgICAgICAgICAgICAgICAgICAgIGZvcm1hdD0iJShhc2N0aW1lKXMgJShsZXZlbG5hbWUpcyAlKG5hbWUpcyBbJShwcm9jZXNzKWRdICUobWVzc2FnZSlzIikKCmltcG9ydCBhcHAgYXMgX2FwcF9tb2R1bGUgICMgbm9xYTogRTQwMgoKYXBwbGljYXRpb24gPSBldmFsKCJhcHAiLCB2YXJzKF9hcHBfbW9kdWxlKSkgICMgdGhlIGFwcCwgb3IgdGhlIGZhY3RvcnkncyBhcHAKCiMgaHR0cC11bml4OiBvbmUgcHJveHkgaW4gZnJvbnQgc2V0cyBYLUZvcndhcmRlZC0qIGhlYWRlcnM7IHRydXN0IGV4YWN0bHkgdGhhdCBtYW55Lgpmcm9tIHdlcmt6ZXVnLm1pZGRsZXdhcmUucHJveHlfZml4IGltcG9ydCBQcm94eUZpeCAgIyBub3FhOiBFNDAyCgphcHBsaWNhdGlvbiA9IFByb3h5Rml4KGFwcGxpY2F0aW9uLCB4X2Zvcj0xLCB4X3Byb3RvPTEsCiAgICAgICAgICAgICAgICAgICAgICAgeF9ob3N0PTAsIHhfcG9ydD0wLAogICAgICAgICAgICAgICAgICAgICAgIHhfcHJlZml4PTApCg== | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_entry.py.tmp.$$
+chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_entry.py.tmp.$$
+mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_entry.py.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_entry.py
+printf '%s' IyBsb2dyb3RhdGUgZm9yIGhlbGxvOiBldmVyeSBsb2cgdW5kZXIgL3Nydi9oZWxsby9zaGFyZWQvbG9nLgojIFJlbmRlcmVkIGJ5IHdzZ2lkZXBsb3kgZnJvbSB0ZW1wbGF0ZXMvbG9ncm90YXRlLmNvbmYuajIuIGNvcHl0cnVuY2F0ZTogZ3VuaWNvcm4sCiMgbmdpbnggYW5kIHRoZSBhcHAga2VlcCB3cml0aW5nIHRvIHRoZSBzYW1lIGZpbGUsIHNvIG5vIHNlcnZlciBuZWVkcyBhIHNpZ25hbC4KL3Nydi9oZWxsby9zaGFyZWQvbG9nLyoubG9nIHsKICAgIHN1IGRlcGxveSBkZXBsb3kKICAgIGRhaWx5CiAgICByb3RhdGUgMTQKICAgIG1heHNpemUgMTAwTQogICAgY29tcHJlc3MKICAgIGRlbGF5Y29tcHJlc3MKICAgIG1pc3NpbmdvawogICAgbm90aWZlbXB0eQogICAgY29weXRydW5jYXRlCn0K | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf.tmp.$$
+chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf.tmp.$$
+mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf
+printf '%s' IyBuZ2lueCBzaXRlIGZvciBoZWxsbywgcmVsZWFzZSAyMDI2MTIwNFQxMDAwMDBaLgojIFJlbmRlcmVkIGJ5IHdzZ2lkZXBsb3kgZnJvbSB0ZW1wbGF0ZXMvbmdpbnguc2l0ZS5jb25mLmoyOyB0aGUgbmV4dCBkZXBsb3kgcmVwbGFjZXMgaXQuCgp1cHN0cmVhbSB3c2dpZGVwbG95X2hlbGxvIHsKICAgIHNlcnZlciB1bml4Oi9zcnYvaGVsbG8vc2hhcmVkL3J1bi9ndW5pY29ybi5zb2NrIGZhaWxfdGltZW91dD0wOwp9CgpzZXJ2ZXIgewogICAgbGlzdGVuIDgwOwogICAgc2VydmVyX25hbWUgaGVsbG8uZXhhbXBsZS5jb207CiAgICBjbGllbnRfbWF4X2JvZHlfc2l6ZSAxMG07CgogICAgYWNjZXNzX2xvZyAvc3J2L2hlbGxvL3NoYXJlZC9sb2cvbmdpbnguYWNjZXNzLmxvZzsKICAgIGVycm9yX2xvZyAvc3J2L2hlbGxvL3NoYXJlZC9sb2cvbmdpbnguZXJyb3IubG9nOwoKICAgICMgU3RhdGljIGZpbGVzIHN0cmFpZ2h0IGZyb20gdGhlIGxpdmUgcmVsZWFzZSwgd2l0aG91dCB0aGUgYXBwIHNlcnZlci4KICAgIGxvY2F0aW9uIC9zdGF0aWMvIHsKICAgICAgICBhbGlhcyAvc3J2L2hlbGxvL2N1cnJlbnQvc3RhdGljLzsKICAgICAgICBleHBpcmVzIDFoOwogICAgICAgIGFjY2Vzc19sb2cgb2ZmOwogICAgfQoKICAgIGxvY2F0aW9uIC8gewogICAgICAgIHByb3h5X3Bhc3MgaHR0cDovL3dzZ2lkZXBsb3lfaGVsbG87CiAgICAgICAgcHJveHlfc2V0X2hlYWRlciBIb3N0ICRodHRwX2hvc3Q7CiAgICAgICAgcHJveHlfc2V0X2hlYWRlciBYLVJlYWwtSVAgJHJlbW90ZV9hZGRyOwogICAgICAgIHByb3h5X3NldF9oZWFkZXIgWC1Gb3J3YXJkZWQtRm9yICRwcm94eV9hZGRfeF9mb3J3YXJkZWRfZm9yOwogICAgICAgIHByb3h5X3NldF9oZWFkZXIgWC1Gb3J3YXJkZWQtUHJvdG8gJHNjaGVtZTsKICAgICAgICBwcm94eV9yZWRpcmVjdCBvZmY7CiAgICB9Cn0K | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$
+chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$
+mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf
+printf '%s' IiIiTG9hZCBgYDxyb290Pi9zaGFyZWQvLmVudmBgIGZvciB0aGUgYXBwOiB1c2VkIGJ5IGd1bmljb3JuLmNvbmYucHkgYW5kIGJ5IHJlbGVhc2UgaG9va3MuCgpDb3BpZWQgaW50byBldmVyeSByZWxlYXNlIGFzIGBgLndzZ2lkZXBsb3kvd3NnaWRlcGxveV9lbnYucHlgYCBieSB3c2dpZGVwbG95LgpgYHB5dGhvbiB3c2dpZGVwbG95X2Vudi5weSBFTlZfRklMRSBDT01NQU5EIFtBUkdTLi4uXWBgIHJ1bnMgQ09NTUFORCB3aXRoIHRoZSBmaWxlJ3MKdmFyaWFibGVzIGFkZGVkIHRvIHRoZSBlbnZpcm9ubWVudC4gQSBtaXNzaW5nIGZpbGUgYWRkcyBub3RoaW5nLgoKVGhlIGZvcm1hdCBpcyB0aGUgdXN1YWwgZG90ZW52IG9uZTogYGBLRVk9dmFsdWVgYCBsaW5lcywgYW4gb3B0aW9uYWwgYGBleHBvcnRgYCwKYGAjYGAgY29tbWVudHMsIGFuZCB2YWx1ZXMgaW4gc2luZ2xlIHF1b3RlcyAodGFrZW4gbGl0ZXJhbGx5KSBvciBkb3VibGUgcXVvdGVzCihgYFxcbmBgLCBgYFxccmBgLCBgYFxcImBgIGFuZCBgYFxcXFxgYCB1bmVzY2FwZWQpLgoiIiIKaW1wb3J0IG9zCmltcG9ydCBzeXMKCgpkZWYgcGFyc2UodGV4dCk6CiAgICAiIiJSZXR1cm4gdGhlIHZhcmlhYmxlcyBvZiBhIGRvdGVudiB0ZXh0IGFzIGEgZGljdC4iIiIKICAgIHZhbHVlcyA9IHt9CiAgICBmb3IgcmF3IGluIHRleHQuc3BsaXQoIlxuIik6ICAjIG9ubHkgXG4gZW5kcyBhIGxpbmU7IGEgXHJcbiBsaW5lIGxvc2VzIGl0cyBcciBiZWxvdwogICAgICAgIGxpbmUgPSByYXcuc3RyaXAoKQogICAgICAgIGlmIG5vdCBsaW5lIG9yIGxpbmUuc3RhcnRzd2l0aCgiIyIpIG9yICI9IiBub3QgaW4gbGluZToKICAgICAgICAgICAgY29udGludWUKICAgICAgICBpZiBsaW5lLnN0YXJ0c3dpdGgoImV4cG9ydCAiKToKICAgICAgICAgICAgbGluZSA9IGxpbmVbbGVuKCJleHBvcnQgIik6XS5sc3RyaXAoKQogICAgICAgIGtleSwgXywgdmFsdWUgPSBsaW5lLnBhcnRpdGlvbigiPSIpCiAgICAgICAga2V5LCB2YWx1ZSA9IGtleS5zdHJpcCgpLCB2YWx1ZS5zdHJpcCgpCiAgICAgICAgaWYgbGVuKHZhbHVlKSA+PSAyIGFuZCB2YWx1ZVswXSA9PSB2YWx1ZVstMV0gPT0gIiciOgogICAgICAgICAgICB2YWx1ZSA9IHZhbHVlWzE6LTFdCiAgICAgICAgZWxpZiBsZW4odmFsdWUpID49IDIgYW5kIHZhbHVlWzBdID09IHZhbHVlWy0xXSA9PSAnIic6CiAgICAgICAgICAgIHZhbHVlID0gKHZhbHVlWzE6LTFdLnJlcGxhY2UoIlxcXFwiLCAiXDAiKS5yZXBsYWNlKCdcXCInLCAnIicpCiAgICAgICAgICAgICAgICAgICAgIC5yZXBsYWNlKCJcXG4iLCAiXG4iKS5yZXBsYWNlKCJcXHIiLCAiXHIiKS5yZXBsYWNlKCJcMCIsICJcXCIpKQogICAgICAgIGVsaWYgIiAjIiBpbiB2YWx1ZToKICAgICAgICAgICAgdmFsdWUgPSB2YWx1ZS5zcGxpdCgiICMiLCAxKVswXS5yc3RyaXAoKQogICAgICAgIGlmIGtleToKICAgICAgICAgICAgdmFsdWVzW2tleV0gPSB2YWx1ZQogICAgcmV0dXJuIHZhbHVlcwoKCmRlZiBsb2FkKHBhdGgpOgogICAgIiIiVGhlIHZhcmlhYmxlcyBvZiB0aGUgZW52IGZpbGUgYXQgYGBwYXRoYGAgKHt9IHdoZW4gaXQgZG9lcyBub3QgZXhpc3QpLiIiIgogICAgdHJ5OgogICAgICAgIHdpdGggb3BlbihwYXRoLCBlbmNvZGluZz0idXRmLTgiLCBuZXdsaW5lPSIiKSBhcyBmaDoKICAgICAgICAgICAgcmV0dXJuIHBhcnNlKGZoLnJlYWQoKSkKICAgIGV4Y2VwdCBGaWxlTm90Rm91bmRFcnJvcjoKICAgICAgICByZXR1cm4ge30KCgppZiBfX25hbWVfXyA9PSAiX19tYWluX18iOgogICAgaWYgbGVuKHN5cy5hcmd2KSA8IDM6CiAgICAgICAgc3lzLmV4aXQoInVzYWdlOiB3c2dpZGVwbG95X2Vudi5weSBFTlZfRklMRSBDT01NQU5EIFtBUkdTLi4uXSIpCiAgICBvcy5lbnZpcm9uLnVwZGF0ZShsb2FkKHN5cy5hcmd2WzFdKSkKICAgIG9zLmV4ZWN2cChzeXMuYXJndlsyXSwgc3lzLmFyZ3ZbMjpdKQo= | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_env.py.tmp.$$
+chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_env.py.tmp.$$
+mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_env.py.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_env.py
+printf '%s' ZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZgo= | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/fingerprint.tmp.$$
+chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/fingerprint.tmp.$$
+mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/fingerprint.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/fingerprint
+set -eu
+fail() { echo "$*" >&2; exit 1; }
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+name=gunicorn
+pidfile=/srv/hello/shared/run/gunicorn.pid
+run=/srv/hello/shared/run
+marker=gunicorn
+logfile=/srv/hello/shared/log/gunicorn.error.log
+stdout_log=/srv/hello/shared/log/gunicorn.stdout.log
+current=/srv/hello/current
+live_config=/srv/hello/current/.wsgideploy
+config_dir_name=.wsgideploy
+START_TIMEOUT=60
+GRACEFUL_TIMEOUT=30
+release=/srv/hello/releases/20261204T100000Z
+release_id=20261204T100000Z
+check_timeout=60
+# shellcheck shell=bash
+# Shared by every app server's control script: facts, processes through pidfiles, the live release.
+
+# fact KEY VALUE: one wsgideploy-fact line for the controller (see wsgideploy/protocol.py).
+fact() { printf 'wsgideploy-fact:%s=%s\n' "$1" "$2"; }
+# A zombie (exited, never reaped: some init processes do not reap) is not alive.
+alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }
+# pid_in FILE: the pid a pidfile names, or nothing
+pid_in() { if [ -s "$1" ]; then tr -dc '0-9' < "$1" 2>/dev/null || true; fi; }
+# wait_gone PID SECONDS: whether PID is gone within SECONDS
+wait_gone() {
+  local end=$((SECONDS + $2))
+  while alive "$1" && [ "$SECONDS" -lt "$end" ]; do sleep 0.05; done
+  ! alive "$1"
+}
+# live_release: the name of the release current names, or nothing
+live_release() { : "${current:?}"; readlink "$current" 2>/dev/null | sed 's#.*/##' || true; }
+# shellcheck shell=bash
+# An app server that wsgideploy controls through its pidfile: what gunicorn, uWSGI, the FastCGI runner
+# and the standalone runners share (see docs/modes/). Needs process.sh. Values set by the script before it:
+#   name     the server as messages name it ("gunicorn", "the FastCGI runner")
+#   pidfile  the pidfile that names the process that serves
+#   run      shared/run, where a process that loaded the app touches <marker>.ready.<pid>
+#   marker   the prefix of those markers (<marker>.failed.<pid> when loading raised)
+#   logfile  the log shown after a failure (also_log, when set: a second one, its last 10 lines)
+#   current  the live release's link
+# The server's own recipe defines start_master: start it from current, `fact pid`, or fail.
+: "${name:?}" "${pidfile:?}" "${run:?}" "${marker:?}" "${logfile:?}" "${current:?}"
+
+show_log() {
+  if [ -f "$logfile" ]; then tail -n 30 "$logfile" >&2 || true; fi
+  if [ -s "${also_log:-}" ]; then tail -n 10 "$also_log" >&2 || true; fi
+}
+# The ready and failed markers of processes that are gone.
+clean_markers() {
+  local m
+  for m in "$run/$marker".ready.* "$run/$marker".failed.*; do
+    [ -e "$m" ] || continue
+    alive "${m##*.}" || rm -f "$m"
+  done
+}
+# wait_ready PID SECONDS: 0 once PID loaded the app (its ready marker), 1 if PID died, 2 on timeout
+wait_ready() {
+  local end=$((SECONDS + $2))
+  while [ $SECONDS -lt $end ]; do
+    [ -e "$run/$marker.ready.$1" ] && return 0
+    alive "$1" || return 1
+    sleep 0.05
+  done
+  return 2
+}
+# wait_pidfile FILE PID SECONDS: 0 once FILE names a process, 1 if PID (the one launched) died
+# without writing it, 2 on timeout
+wait_pidfile() {
+  local end=$((SECONDS + $3))
+  until [ -s "$1" ]; do
+    if ! alive "$2"; then [ -s "$1" ] && return 0; return 1; fi
+    [ $SECONDS -lt $end ] || return 2
+    sleep 0.05
+  done
+}
+# term_pid PID SECONDS: TERM (requests in flight finish), KILL only past SECONDS; prints how it ended
+term_pid() {
+  kill -TERM "$1" 2>/dev/null || true
+  if wait_gone "$1" "$2"; then echo stopped; return 0; fi
+  kill -KILL "$1" 2>/dev/null || true
+  wait_gone "$1" 5 || fail "$name (pid $1) would not stop"
+  echo "killed after $2s"
+}
+
+# Start the server unless its pidfile names a live process (a stale pidfile is replaced).
+pidfile_start() {
+  local pid; pid=$(pid_in "$pidfile")
+  if alive "$pid"; then
+    fact pid "$pid"
+    fact action "already running"
+    return 0
+  fi
+  [ -z "$pid" ] || fact stale_pid "$pid"
+  start_master
+  fact action started
+}
+# The part of an upgrade that found the server stopped: start it when start_if_stopped is 1, else fail.
+start_stopped() {
+  : "${start_if_stopped:?}"
+  [ "$start_if_stopped" = 1 ] || fail "$name is not running (use start)"
+  start_master
+  fact action started
+}
+# pidfile_stop SECONDS: TERM what the pidfile names, KILL only past SECONDS; then forget_server
+# (the server's recipe: remove its pidfile, markers and sockets), also when nothing ran.
+pidfile_stop() {
+  local pid how; pid=$(pid_in "$pidfile")
+  if ! alive "$pid"; then
+    forget_server
+    fact action "not running"
+    return 0
+  fi
+  how=$(term_pid "$pid" "$1")
+  forget_server
+  fact pid "$pid"
+  fact action "$how"
+}
+# Report the pid (if alive), a stale pidfile and the live release; changes nothing.
+pidfile_status() {
+  local pid; pid=$(pid_in "$pidfile")
+  if alive "$pid"; then fact pid "$pid"; else fact pid ""; fi
+  [ -z "$pid" ] || alive "$pid" || fact stale_pid "$pid"
+  fact current "$(live_release)"
+}
+# shellcheck shell=bash
+# Does the app load? Every app server's check imports the app in the new release before the switch.
+
+# load_app SECONDS COMMAND...: run COMMAND (it imports the app) with no input, FLASK_RUN_FROM_CLI=true
+# (a stray app.run() is a no-op) and under timeout (KILL 5 s after its TERM: an import that hangs).
+# Sets out (its output), code (its exit status) and seconds for check_loaded.
+load_app() {
+  seconds=$1
+  shift
+  set +e
+  out=$(FLASK_RUN_FROM_CLI=true timeout -k 5 "$seconds" "$@" < /dev/null 2>&1)
+  code=$?
+  set -e
+}
+# check_loaded FAILURE: after load_app, fail when the import timed out, or with FAILURE when COMMAND
+# failed (the end of its output first, on stderr).
+check_loaded() {
+  if [ "$code" -eq 124 ] || [ "$code" -eq 137 ]; then
+    echo "$out" | tail -n 30 >&2
+    fail "importing the app took longer than ${seconds}s (does it block at import time?)"
+  elif [ "$code" -ne 0 ]; then
+    echo "$out" | tail -n 40 >&2
+    fail "$1"
+  fi
+}
+# app_loads FAILURE SECONDS COMMAND...: load_app, then check_loaded.
+app_loads() {
+  local failure=$1
+  shift
+  load_app "$@"
+  check_loaded "$failure"
+}
+# shellcheck shell=bash
+# gunicorn through its pidfile (see wsgideploy/commands/gunicorn.py and docs/gunicorn.md).
+# Needs process.sh and pidfile.sh. Values set by the script before it:
+: "${pidfile:?}" "${logfile:?}" "${stdout_log:?}" "${current:?}" "${live_config:?}"
+: "${config_dir_name:?}" "${START_TIMEOUT:?}" "${GRACEFUL_TIMEOUT:?}"
+
+start_master() {
+  [ -e "$current" ] || fail "no release is live yet: run deploy first"
+  rm -f "$pidfile" "$pidfile.2"
+  clean_markers
+  cd "$current" || fail "cannot enter $current"
+  setsid "$current/venv/bin/python" "$current/venv/bin/gunicorn" -c "$live_config/gunicorn.conf.py" \
+    < /dev/null >> "$stdout_log" 2>&1 &
+  local launched=$! pid
+  case $(wait_pidfile "$pidfile" $launched "$START_TIMEOUT"; echo $?) in
+    0) ;;
+    1) show_log; fail "gunicorn exited at start (log above: $logfile)";;
+    *) show_log; fail "gunicorn wrote no pidfile within ${START_TIMEOUT}s";;
+  esac
+  pid=$(pid_in "$pidfile")
+  case $(wait_ready "$pid" "$START_TIMEOUT"; echo $?) in
+    0) ;;
+    1) show_log; fail "gunicorn exited while loading the app (log above: $logfile)";;
+    *) show_log; kill -TERM "$pid" 2>/dev/null || true; fail "gunicorn workers did not load the app within ${START_TIMEOUT}s";;
+  esac
+  fact pid "$pid"
+}
+
+# gunicorn_upgrade: USR2, wait until the new master's workers are ready,
+# then TERM the old master. If the new master never gets ready, it is stopped and the old one serves on.
+# A stopped server is started when start_if_stopped is 1, an error otherwise.
+gunicorn_upgrade() {
+  local old new end
+  old=$(pid_in "$pidfile")
+  if ! alive "$old"; then
+    start_stopped; return 0
+  fi
+  clean_markers
+  rm -f "$pidfile.2"
+  kill -USR2 "$old"
+  end=$((SECONDS + START_TIMEOUT))
+  while [ ! -s "$pidfile.2" ]; do
+    alive "$old" || fail "the running gunicorn (pid $old) exited during the upgrade"
+    [ $SECONDS -lt $end ] || fail "gunicorn did not start a new master within ${START_TIMEOUT}s; pid $old still serves"
+    sleep 0.1
+  done
+  new=$(pid_in "$pidfile.2")
+  case $(wait_ready "$new" "$START_TIMEOUT"; echo $?) in
+    0) ;;
+    1) show_log; fail "the new gunicorn master exited while loading the app; pid $old still serves the previous release";;
+    *) show_log; kill -TERM "$new" 2>/dev/null || true
+       fail "the new gunicorn workers did not get ready within ${START_TIMEOUT}s; pid $old still serves the previous release";;
+  esac
+  kill -TERM "$old"
+  wait_gone "$old" $((GRACEFUL_TIMEOUT + 10)) || fail "the old gunicorn master (pid $old) did not stop"
+  # The new master renames its pidfile once it sees the old one gone, on its next loop (up to 1 s
+  # away); a SIGCHLD (harmless: it reaps no one) wakes that loop now.
+  end=$((SECONDS + 15))
+  while [ "$(pid_in "$pidfile")" != "$new" ] && [ $SECONDS -lt $end ]; do
+    kill -CHLD "$new" 2>/dev/null || true
+    sleep 0.05
+  done
+  [ "$(pid_in "$pidfile")" = "$new" ] || fail "the new gunicorn master (pid $new) did not take over the pidfile"
+  clean_markers
+  fact old_pid "$old"
+  fact pid "$new"
+  fact action upgraded
+}
+
+# Stop gunicorn gracefully (TERM); KILL only past GRACEFUL_TIMEOUT + 5 s.
+gunicorn_stop() { pidfile_stop $((GRACEFUL_TIMEOUT + 5)); }
+forget_server() {
+  rm -f "$pidfile"
+  clean_markers
+}
+
+# gunicorn_check: load the app (of release_id, in the folder release, within check_timeout s) with
+# `gunicorn --check-config` inside the new release. WSGIDEPLOY_CHECK_RELEASE makes the config's chdir
+# that release (current still names the live one, or nothing on a first deploy). Needs app_check.sh.
+gunicorn_check() {
+  : "${release:?}" "${release_id:?}" "${check_timeout:?}"
+  cd "$release" || fail "cannot enter $release"
+  WSGIDEPLOY_CHECK_RELEASE="$release" app_loads "the app does not load in release $release_id (traceback above)" \
+    "$check_timeout" "$release/venv/bin/python" "$release/venv/bin/gunicorn" --check-config \
+    -c "$release/$config_dir_name/gunicorn.conf.py"
+}
+gunicorn_check
+)
+echo "wsgideploy-step:3"
+(
+set -eu
+fail() { echo "$*" >&2; exit 1; }
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+RELOAD_TIMEOUT=10
+SITE_AVAILABLE=/etc/nginx/sites-available/hello
+SITE_ENABLED=/etc/nginx/sites-enabled/hello
+SITE_KEPT=/etc/nginx/sites-available/hello.wsgideploy-live
+# shellcheck shell=bash
+# Shared by every app server's control script: facts, processes through pidfiles, the live release.
+
+# fact KEY VALUE: one wsgideploy-fact line for the controller (see wsgideploy/protocol.py).
+fact() { printf 'wsgideploy-fact:%s=%s\n' "$1" "$2"; }
+# A zombie (exited, never reaped: some init processes do not reap) is not alive.
+alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }
+# pid_in FILE: the pid a pidfile names, or nothing
+pid_in() { if [ -s "$1" ]; then tr -dc '0-9' < "$1" 2>/dev/null || true; fi; }
+# wait_gone PID SECONDS: whether PID is gone within SECONDS
+wait_gone() {
+  local end=$((SECONDS + $2))
+  while alive "$1" && [ "$SECONDS" -lt "$end" ]; do sleep 0.05; done
+  ! alive "$1"
+}
+# live_release: the name of the release current names, or nothing
+live_release() { : "${current:?}"; readlink "$current" 2>/dev/null | sed 's#.*/##' || true; }
+# shellcheck shell=bash
+# nginx: apply the config on disk and check that it took; put the previous site back when it did not.
+#
+# A reload is a signal: nginx accepts it at once and loads the config afterwards, so a config that
+# `nginx -t` passes can still fail to load (a port that another program holds: `nginx -t` never
+# binds, the reloading master does). The master then logs [emerg] and keeps serving the old config,
+# with its old workers. So a reload counts only once the master has a new child (a new worker
+# generation); an [emerg]/[alert]/[crit] line in its error log since the signal, the master's exit,
+# or RELOAD_TIMEOUT seconds without new workers make it a failure that says why.
+#
+# The script defines before this file (per control, see wsgideploy/commands/nginx.py):
+#   as_root CMD...       CMD, as root when the inventory says so
+#   nginx_cmd ARGS...    the nginx binary with the configured -c
+#   nginx_master         the master's pid, or nothing when nginx is not running
+#   nginx_signal_reload  ask the running nginx to reload; nginx_start: start it
+# and `pid_in` comes from process.sh.
+: "${RELOAD_TIMEOUT:?}"
+
+# running PID: whether PID is a live process. Not `kill -0`: the master is root's, the deploy user's
+# signal to it is refused (EPERM) even while it runs. A zombie is not running.
+running() { [ -n "${1:-}" ] && [ -e "/proc/$1" ] && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }
+
+# children PID: the pids whose parent is PID, one line
+children() {
+  local stat_file stat pid ppid
+  for stat_file in /proc/[0-9]*/stat; do
+    read -r stat < "$stat_file" 2>/dev/null || continue  # a builtin: no process per entry
+    # the fields after the name's last ')' are: state ppid ...
+    read -r _ ppid _ <<< "${stat##*) }"
+    [ "$ppid" = "$1" ] || continue
+    pid=${stat_file#/proc/}
+    printf '%s ' "${pid%/stat}"
+  done
+}
+
+# has_new_child MASTER BEFORE: whether MASTER has a child that is not in the list BEFORE
+has_new_child() {
+  local pid
+  for pid in $(children "$1"); do
+    case " $2 " in *" $pid "*) ;; *) return 0 ;; esac
+  done
+  return 1
+}
+
+# error_log_of PID: the file a daemonized nginx master writes its errors to (its stderr)
+error_log_of() { as_root readlink "/proc/$1/fd/2" 2>/dev/null || true; }
+
+# configured_error_log: the main error_log of the config on disk (nginx -T), else the built-in one
+configured_error_log() {
+  local log
+  log=$(nginx_cmd -T 2>/dev/null | sed -n 's/^error_log[[:space:]]\{1,\}\([^[:space:];]\{1,\}\).*/\1/p' | head -n 1)
+  [ -n "$log" ] || log=$(nginx_cmd -V 2>&1 | tr ' ' '\n' | sed -n 's/^--error-log-path=//p' | head -n 1)
+  case "$log" in /*) echo "$log" ;; *) ;; esac
+}
+
+# log_size FILE: its size in bytes, 0 when there is none: the mark to read new lines from
+log_size() {
+  if [ -n "$1" ]; then as_root stat -c %s "$1" 2>/dev/null || echo 0; else echo 0; fi
+}
+
+# errors_since FILE MARK: the last three [emerg], [alert] or [crit] lines written after MARK
+errors_since() {
+  [ -n "$1" ] || return 0
+  as_root tail -c "+$(($2 + 1))" "$1" 2>/dev/null | grep -E '\[(emerg|alert|crit)\]' | tail -n 3 || true
+}
+
+# wait_log_quiet FILE END: wait until FILE has not grown for a second (or SECONDS reaches END). A
+# failed reload goes on after its first [emerg]: nginx tries a busy port five times, half a second
+# apart, then logs "still could not bind()"; a second reload sent before it is done is lost in it.
+wait_log_quiet() {
+  local size last
+  last=$(log_size "$1")
+  while [ $SECONDS -lt "$2" ]; do
+    sleep 1
+    size=$(log_size "$1")
+    [ "$size" != "$last" ] || return 0
+    last=$size
+  done
+}
+
+# nginx_running: whether an nginx master runs
+nginx_running() {
+  local master
+  master=$(nginx_master)
+  [ -n "$master" ] && running "$master"
+}
+
+# nginx_reload_verified MASTER: reload and wait for new workers; on failure print why and return 1
+nginx_reload_verified() {
+  local master=$1 log mark before end errors
+  log=$(error_log_of "$master")
+  mark=$(log_size "$log")
+  before=$(children "$master")
+  nginx_signal_reload || return 1
+  end=$((SECONDS + RELOAD_TIMEOUT))
+  while :; do
+    if has_new_child "$master" "$before"; then return 0; fi
+    errors=$(errors_since "$log" "$mark")
+    if [ -n "$errors" ]; then
+      wait_log_quiet "$log" "$end"
+      printf 'nginx did not load the new config (%s):\n%s\n' "$log" "$(errors_since "$log" "$mark")"
+      return 1
+    fi
+    if ! running "$master"; then echo "the nginx master (pid $master) exited during the reload"; return 1; fi
+    if [ $SECONDS -ge $end ]; then
+      echo "nginx started no new workers within ${RELOAD_TIMEOUT}s of the reload signal"
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+# nginx_start_verified: start nginx and check that it runs; on failure print why and return 1
+nginx_start_verified() {
+  local log mark out
+  log=$(configured_error_log)
+  mark=$(log_size "$log")
+  if ! out=$(nginx_start 2>&1); then
+    printf '%s\n' "$out"
+    errors_since "$log" "$mark"
+    return 1
+  fi
+  if ! nginx_running; then echo "nginx started, then was not running"; errors_since "$log" "$mark"; return 1; fi
+}
+
+# nginx_apply: make nginx run the config on disk (reload the running master, or start one).
+# Sets nginx_action (reloaded, started) and, on failure, nginx_error; returns 1 on failure.
+nginx_apply() {
+  local master
+  master=$(nginx_master)
+  nginx_error=""
+  if [ -n "$master" ] && running "$master"; then
+    nginx_action=reloaded
+    nginx_error=$(nginx_reload_verified "$master") || return 1
+  else
+    nginx_action=started
+    nginx_error=$(nginx_start_verified) || return 1
+  fi
+  if ! nginx_running; then nginx_error="nginx is not running after it was $nginx_action"; return 1; fi
+}
+
+# nginx_report: the fact the step's line shows
+nginx_report() {
+  if [ "$nginx_action" = started ]; then echo "wsgideploy-fact:nginx=started"
+  else echo "wsgideploy-fact:nginx=reloaded"; fi
+}
+
+# nginx_apply_or_fail: nginx_apply, and on failure end the script with nginx's error
+nginx_apply_or_fail() {
+  if ! nginx_apply; then printf '%s\n' "$nginx_error" >&2; fail "nginx could not be $nginx_action"; fi
+  nginx_report
+}
+
+# site_keep: a copy of the live site (SITE_AVAILABLE, enabled as SITE_ENABLED) to go back to
+site_keep() {
+  : "${SITE_AVAILABLE:?}" "${SITE_ENABLED:?}" "${SITE_KEPT:?}"
+  kept_site=0
+  kept_link=0
+  if [ -e "$SITE_AVAILABLE" ]; then as_root cp -p "$SITE_AVAILABLE" "$SITE_KEPT"; kept_site=1; fi
+  if [ -L "$SITE_ENABLED" ]; then kept_link=1; fi
+  # nginx -t may end the script before nginx_publish: the copy goes with it.
+  trap 'as_root rm -f "$SITE_KEPT"' EXIT
+}
+
+# site_restore: the kept site back as it was (or no site, when there was none)
+site_restore() {
+  if [ "$kept_site" = 1 ]; then as_root mv -f "$SITE_KEPT" "$SITE_AVAILABLE"; else as_root rm -f "$SITE_AVAILABLE"; fi
+  if [ "$kept_link" = 1 ]; then as_root ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"; else as_root rm -f "$SITE_ENABLED"; fi
+}
+
+# nginx_publish: apply the site just installed (and tested with nginx -t). When nginx does not take
+# it, or is not running after, put the kept site back, reload or start nginx with it, and fail with
+# nginx's own error: a deploy never leaves nginx stopped, nor a site on disk that nginx does not run.
+nginx_publish() {
+  local first_error back
+  if nginx_apply; then
+    as_root rm -f "$SITE_KEPT"
+    nginx_report
+    return 0
+  fi
+  first_error=$nginx_error
+  site_restore
+  if nginx_apply; then
+    back="the previous site was put back and nginx $nginx_action with it"
+  else
+    back="the previous site was put back, and nginx could not be $nginx_action with it either: $nginx_error"
+  fi
+  printf '%s\n' "$first_error" >&2
+  fail "nginx did not apply the new site; $back"
+}
+
+# nginx_pidfile: the pidfile of the config on disk (its pid directive, else the built-in path)
+nginx_pidfile() {
+  local file prefix
+  file=$(nginx_cmd -T 2>/dev/null | sed -n 's/^pid[[:space:]]\{1,\}\([^[:space:];]\{1,\}\).*/\1/p' | head -n 1)
+  [ -n "$file" ] || file=$(nginx_cmd -V 2>&1 | tr ' ' '\n' | sed -n 's/^--pid-path=//p' | head -n 1)
+  case "$file" in
+    /*) echo "$file" ;;
+    ?*) prefix=$(nginx_cmd -V 2>&1 | tr ' ' '\n' | sed -n 's/^--prefix=//p' | head -n 1)
+        echo "${prefix%/}/$file" ;;
+    *) ;;
+  esac
+}
+as_root() { sudo -n "$@"; }
+nginx_cmd() { sudo -n nginx "$@"; }
+if [ -d /run/systemd/system ]; then
+nginx_master() {
+  if sudo -n systemctl is-active --quiet nginx; then
+    systemctl show -p MainPID --value nginx 2>/dev/null | grep -v '^0$' || true
+  fi
+}
+nginx_signal_reload() { sudo -n systemctl reload nginx || { echo "systemctl reload nginx failed"; return 1; }; }
+nginx_start() { sudo -n systemctl start nginx || { echo "systemctl start nginx failed"; return 1; }; }
+else
+nginx_master() { pid_in "$(nginx_pidfile)"; }
+nginx_signal_reload() {
+  if sudo -n nginx -s reload 2>/dev/null; then return 0; fi
+  echo 'sudo -n nginx -s reload failed'; return 1
+}
+nginx_start() {
+  local out
+  out=$(sudo -n nginx 2>&1) || { echo "$out"; echo "nginx was not running and did not start"; return 1; }
+}
+fi
+site_keep
+set -eu
+fail() { echo "$*" >&2; exit 1; }
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+[ -d /etc/nginx/sites-available ] || fail 'nginx sites directory /etc/nginx/sites-available does not exist on the host'
+[ -d /etc/nginx/sites-enabled ] || fail 'nginx sites directory /etc/nginx/sites-enabled does not exist on the host'
+had_site=0; had_link=0
+if [ -e /etc/nginx/sites-available/hello ]; then sudo -n cp -p /etc/nginx/sites-available/hello /etc/nginx/sites-available/hello.wsgideploy-previous; had_site=1; fi
+[ -L /etc/nginx/sites-enabled/hello ] && had_link=1
+sudo -n install -m 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf /etc/nginx/sites-available/hello.tmp
+sudo -n mv -f /etc/nginx/sites-available/hello.tmp /etc/nginx/sites-available/hello
+sudo -n ln -sfn /etc/nginx/sites-available/hello /etc/nginx/sites-enabled/hello
+if ! out=$(sudo -n nginx -t 2>&1); then
+  if [ $had_site = 1 ]; then sudo -n mv -f /etc/nginx/sites-available/hello.wsgideploy-previous /etc/nginx/sites-available/hello; else sudo -n rm -f /etc/nginx/sites-available/hello; fi
+  [ $had_link = 1 ] || sudo -n rm -f /etc/nginx/sites-enabled/hello
+  echo "$out" >&2
+  fail 'nginx -t rejected the new site; the previous config was put back and nginx was not reloaded'
+fi
+sudo -n rm -f /etc/nginx/sites-available/hello.wsgideploy-previous
+set -eu
+fail() { echo "$*" >&2; exit 1; }
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+nginx_publish
+)

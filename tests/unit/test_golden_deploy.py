@@ -1,0 +1,79 @@
+"""The scripts of one deploy, as golden files: a change to a recipe or a step shows up as a readable diff.
+
+A first deploy of examples/hello with gunicorn behind nginx to ``/srv/hello``, for one host whose facts
+are fixed here, built by the same step builders the deploy runs (`wsgideploy.steps`), in its round trips:
+
+- ``prepare.sh``: the layout, the lock and the host's facts;
+- ``build.sh``: upload, venv, check, nginx site (one script, stdin is the release);
+- ``go-live.sh``: switch, reload, health, prune (one script);
+- ``finish.sh``: the deploy log entry and the lock given back.
+
+After an intended change, write the files again and read the diff before committing it:
+
+    WSGIDEPLOY_UPDATE_GOLDEN=1 python3 -m pytest -q tests/unit/test_golden_deploy.py && git diff tests/unit/golden/deploy
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from wsgideploy import steps
+from wsgideploy.commands import history, lock, release
+from wsgideploy.commands.shell import script
+from wsgideploy.inventory import load_stage
+from wsgideploy.output import Reporter
+from wsgideploy.source import LocalRelease
+from wsgideploy.transport import HostConnection
+
+PROJECT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).parent / "golden" / "deploy"
+RELEASE = "20261204T100000Z"
+INVENTORY = f"""
+[app]
+name = "hello"
+source = "{PROJECT / 'examples' / 'hello'}"
+wsgi = "app:app"
+root = "/srv/hello"
+server_name = "hello.example.com"
+
+[hosts.web1]
+hostname = "192.0.2.10"
+user = "deploy"
+"""
+
+
+def deploy_scripts(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "production.toml").write_text(INVENTORY)
+    stage = load_stage(tmp_path / "production.toml")
+    run = steps.HostRun(stage, stage.hosts[0], cast(HostConnection, None), cast(Reporter, None),
+                        facts={"python_version": "3.11.2", "user": "deploy", "group": "deploy", "current": ""})
+    rel = LocalRelease(release_id=RELEASE, archive=b"", source_hash="0" * 64, file_count=4, static_dir="static",
+                       shared={})
+    token = "wsgideploy-lock-token"
+    build = [steps.upload_step(run, rel), steps.venv_step(run, rel), steps.check_step(run, rel, "f" * 64),
+             steps.proxy_site_step(run, RELEASE)]
+    go_live = [steps.switch_step(run, RELEASE), steps.reload_step(run), steps.health_step(run),
+               steps.prune_step(run)]
+    return {
+        "prepare.sh": release.prepare(run.layout, stage.app.python, lock.acquire(run.layout, token)),
+        "build.sh": steps.combined_script(build),
+        "go-live.sh": steps.combined_script(go_live),
+        "finish.sh": script(history.append_log(run.layout, '{"release": "' + RELEASE + '"}'),
+                            lock.release(run.layout, token)),
+    }
+
+
+@pytest.mark.parametrize("name", ["prepare.sh", "build.sh", "go-live.sh", "finish.sh"])
+def test_the_scripts_of_one_deploy_match_their_golden_files(name: str, tmp_path: Path) -> None:
+    text = deploy_scripts(tmp_path)[name]
+    golden = GOLDEN / name
+    if os.environ.get("WSGIDEPLOY_UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+    assert golden.exists(), f"no golden file {golden}: write it with WSGIDEPLOY_UPDATE_GOLDEN=1 (see the docstring)"
+    assert text == golden.read_text(), (
+        f"{name} changed. If that was intended, write the golden files again and review the diff: "
+        "WSGIDEPLOY_UPDATE_GOLDEN=1 python3 -m pytest -q tests/unit/test_golden_deploy.py")
