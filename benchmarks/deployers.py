@@ -128,7 +128,10 @@ class WsgideployCli(Deployer):
             "hosts": {h.alias: h.host_table() for h in self.hosts},
         }
         (self.inventories / f"{self.stage}.toml").write_text(toml_dumps(data))
-        self.env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(self.inventories), "PYTHONPATH": str(PROJECT)}
+        # PROJECT first; a PYTHONPATH given to the benchmark stays after it (e.g. a `wsgideploy`
+        # package of a clean copy, ahead of an editable install of a working tree)
+        path = os.pathsep.join(p for p in (str(PROJECT), os.environ.get("PYTHONPATH", "")) if p)
+        self.env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(self.inventories), "PYTHONPATH": path}
         self.env.pop("FABRIC_DEPLOY_STAGE", None)
         self.features = CliFeatures.detect(self.env)
         self.doc_path = workdir / "run.json"

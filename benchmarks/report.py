@@ -228,7 +228,7 @@ def analysis(m: Measurements, host_counts: Sequence[int]) -> list[str]:
         else:
             text += ("wsgideploy scales worse than the floor in: "
                      + ", ".join(t.text.split(':')[0] for t, _ in worse) + ". ")
-        text += ("The simulated hosts share this machine's cores, so what each host does itself (pip, "
+        text += ("The booted servers share this machine's cores, so what each host does itself (pip, "
                  "loading the app for the check, a new gunicorn master and its workers) costs ten times "
                  "the CPU of one host, and no deployer stays within 1.5× here; on real hosts that work "
                  "runs side by side. The floor's ratio is the bound this machine allows.")
