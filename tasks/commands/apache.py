@@ -28,7 +28,7 @@ before, or mod_cgid is loaded but its daemon is not running, `reload` restarts A
 from __future__ import annotations
 
 from ..inventory import Apache
-from .release import FACTS_MARK
+from ..protocol import FACTS_MARK
 from .shell import fail, maybe_sudo, q, script
 
 SITE_TEMPLATE = "apache/site.conf.j2"

@@ -21,7 +21,7 @@ lighttpd is started again, and the step fails with lighttpd's own error lines.
 from __future__ import annotations
 
 from ..inventory import Lighttpd
-from .release import FACTS_MARK
+from ..protocol import FACTS_MARK
 from .sites import install_tested_site
 from .shell import PRELUDE, fail, maybe_sudo, q, script
 
