@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,19 @@ nginx_start() {{
 """
 
 
+def wait_for_a_child(pid: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if stat.read_text().rsplit(")", 1)[1].split()[1] == str(pid):
+                    return
+            except (OSError, IndexError):
+                continue
+        time.sleep(0.05)
+    raise AssertionError(f"the stand-in master {pid} started no child in {timeout:g} s")
+
+
 class Host:
     """Files of one fake host: the sites folders, the master's pidfile and error log, a call log."""
 
@@ -65,6 +79,7 @@ class Host:
             proc = subprocess.Popen(["bash", "-c", MASTER], stderr=log, stdout=subprocess.DEVNULL,
                                     start_new_session=True)
         self.pidfile.write_text(f"{proc.pid}\n")
+        wait_for_a_child(proc.pid)  # its HUP trap is set before its first child starts
 
     def master_pid(self) -> int | None:
         text = self.pidfile.read_text().strip() if self.pidfile.exists() else ""
@@ -89,7 +104,7 @@ class Host:
         install = f'cp {new} "$SITE_AVAILABLE"; ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"'
         text = Script(f"{FAKE_CONTROL}\nsite_keep\n{install}\nnginx_publish", self.values(),
                       nginx.RECIPES).text()
-        return subprocess.run(["bash", "-c", text], capture_output=True, text=True, timeout=30, check=False)
+        return subprocess.run(["bash", "-c", text], capture_output=True, text=True, timeout=90, check=False)
 
 
 @pytest.fixture
@@ -137,7 +152,7 @@ def test_a_reload_with_no_new_workers_fails_after_the_timeout(host: Host, tmp_pa
     values = {**host.values(), "RELOAD_TIMEOUT": 1}
     script = Script(f"{FAKE_CONTROL}\nnginx_signal_reload() {{ :; }}\nnginx_apply_or_fail", values,
                     nginx.RECIPES).text()
-    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=90, check=False)
     assert done.returncode == 1
     assert "nginx started no new workers within 1s of the reload signal" in done.stderr
 
@@ -190,7 +205,7 @@ def test_the_pidfile_and_error_log_come_from_the_config_on_disk(tmp_path: Path) 
     fake_nginx.chmod(0o755)
     script = Script(f'as_root() {{ "$@"; }}\nnginx_cmd() {{ {fake_nginx} "$@"; }}\n'
                     "nginx_pidfile; configured_error_log", {"RELOAD_TIMEOUT": 1}, nginx.RECIPES).text()
-    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=90, check=False)
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if not line.startswith("wsgideploy-")]
     assert lines == ["/run/x.pid", "/var/log/x/error.log"]
@@ -200,7 +215,7 @@ def test_a_site_that_nginx_t_rejects_leaves_no_kept_copy(host: Host) -> None:
     host.enable("old site\n")
     script = Script(f"{FAKE_CONTROL}\nsite_keep\nfail 'nginx -t rejected the new site'\nnginx_publish",
                     host.values(), nginx.RECIPES).text()
-    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=90, check=False)
     assert done.returncode == 1
     assert not Path(f"{host.available}.wsgideploy-live").exists()
     assert host.available.read_text() == "old site\n"
