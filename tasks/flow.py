@@ -28,8 +28,9 @@ from .fleet import Fleet, Slot
 from .record import RunRecord, describe_holder
 from .rollout import batches
 from .source import LocalRelease
-from .steps import (HostRun, Step, build_release_steps, check_host, discard_release, finish, go_live_steps,
-                    mark_bad, prune_step, read_releases, upload_env_file)
+from .hostrun import HostRun, Step
+from .steps import (build_release_steps, check_host, discard_release, finish, go_live_steps, mark_bad, prune_step,
+                    read_releases, upload_env_file)
 
 
 @dataclass

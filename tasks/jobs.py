@@ -21,7 +21,7 @@ from .plan import HostPlan, format_plan, plan_host
 from .record import RunRecord, short_revision
 from .source import DevServerError, LocalRelease, SourceError, env_file_content, prepare_release
 from .source_files import SourceOptions, read_source
-from .steps import HostRun
+from .hostrun import HostRun
 
 
 def local_release(stage: Stage, release_id: str, options: SourceOptions) -> LocalRelease:

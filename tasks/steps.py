@@ -1,200 +1,23 @@
 """The named steps of a deploy, each one remote script over the host's connection.
 
-A step takes a `HostRun` (the host, its stage, its connection and the
-reporter), builds its script with `wsgideploy.commands`, runs it once, and turns a
-failure into `StepFailed` with the host's own error text.
+A step takes a `HostRun` (`wsgideploy.hostrun`: the host, its stage, its connection and the
+reporter), builds its script with `wsgideploy.commands`, and runs it there once (alone, or with
+the steps around it in one round trip); a failure becomes `StepFailed` with the host's own error text.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
 
 from .commands import health, history, hooks, lock, logs, prune, release, secrets, venv
 from .commands.shell import q, script, write_file
-from .errors import ExitCode, StepFailed
+from .errors import StepFailed
 from .fingerprint import FINGERPRINT_FILE
-from .inventory import Host, Stage
-from .layout import Layout
-from .modes import AppServer, FrontServer, ServerContext, app_server, front_server
-from .protocol import (FACTS_MARK, LOG_MARK, SOFT_ERROR_MARK, STEP_MARK, fact_values, parse_facts, parse_marked,
-                       soft_error, step_index)
-from .output import Reporter
+from .hostrun import HostRun, Step
+from .protocol import LOG_MARK, fact_values, parse_facts, parse_marked
 from .record import describe_holder
 from .render import render_release_configs, template_context
 from .source import LocalRelease, plan_install
-from .transport import CommandTimeout, ConnectError, HostConnection, RemoteResult
-
-
-@dataclass
-class HostRun:
-    """One host during one run: what it is, how to reach it, where to report."""
-
-    stage: Stage
-    host: Host
-    conn: HostConnection
-    out: Reporter
-    facts: dict[str, str] = field(default_factory=dict)
-    peers: tuple[Host, ...] = ()  # every host selected in this run (for hooks that run once)
-    releases: "HostReleases | None" = None  # what is on the host, when a step read it
-    last_stdout: str = ""  # what the last `remote` step printed
-
-    def __post_init__(self) -> None:
-        # Every line the host's scripts print reaches the reporter: the run log keeps it, -v shows it.
-        if hasattr(self.conn, "on_output"):
-            self.conn.on_output = lambda text: self.out.remote_line(self.alias, text)
-
-    @property
-    def alias(self) -> str:
-        return self.host.alias
-
-    @property
-    def layout(self) -> Layout:
-        return Layout(self.stage.app.root)
-
-    @property
-    def server(self) -> AppServer:
-        return app_server(self.stage.app.server)
-
-    @property
-    def proxy(self) -> FrontServer:
-        return front_server(self.stage.app.proxy)
-
-    @property
-    def proxy_settings(self) -> object:
-        """The inventory table of this app's front server (``[nginx]``, ...)."""
-        return getattr(self.stage, self.stage.app.proxy)
-
-    @property
-    def server_context(self) -> ServerContext:
-        """What the app server's commands need: paths, app, front server, timeouts."""
-        graceful = float(self.stage.host_vars(self.host).get("graceful_timeout", 30))
-        return ServerContext(layout=self.layout, app=self.stage.app, proxy=self.proxy_settings,
-                             timeout=self.stage.app.health.timeout + 30, graceful_timeout=graceful)
-
-    def remote(self, step: str, body: str, stdin: bytes | None = None,
-               timeout: float | None = None, announce: bool = False,
-               describe: Callable[[dict[str, str]], str] | None = None) -> dict[str, str]:
-        """Run one step's script; return the facts it printed or raise `StepFailed`.
-
-        ``describe`` turns the facts into the short detail shown on the step's line.
-        """
-        with self.out.step(self.alias, step, announce=announce) as record:
-            try:
-                result = self.conn.run_script(body, stdin=stdin, timeout=timeout)
-            except CommandTimeout as exc:
-                raise StepFailed(self.alias, step, str(exc)) from None
-            except ConnectError as exc:
-                raise StepFailed(self.alias, step, str(exc), ExitCode.CONNECT) from None
-            if not result.ok:
-                message = _failure_message(result)
-                code = ExitCode.LOCKED if result.exit_code == lock.LOCKED_EXIT else ExitCode.FAILED
-                raise StepFailed(self.alias, step, message, code, parse_facts(result.stdout))
-            self.last_stdout = result.stdout
-            facts = parse_facts(result.stdout)
-            if describe:
-                record.detail = describe(facts)
-            return facts
-
-
-    def remote_steps(self, steps: list["Step"], stdin: bytes | None = None,
-                     timeout: float | None = None) -> list[dict[str, str]]:
-        """Run several steps as ONE remote script (one round trip); each still gets its own line.
-
-        The script prints a marker as each step starts; the steps' lines are timed and
-        printed as the markers arrive. A failing step stops the script, and its
-        `StepFailed` names it. Returns each step's facts, in order.
-        """
-        body = combined_script(steps)
-        facts: list[dict[str, str]] = [{} for _ in steps]
-        warnings: list[list[str]] = [[] for _ in steps]
-        state: dict[str, object] = {"index": -1, "record": None}
-
-        def close(ok: bool) -> None:
-            record, index = state["record"], int(state["index"])  # type: ignore[arg-type]
-            if record is None:
-                return
-            describe = steps[index].describe
-            ok = ok and not warnings[index]
-            if ok and describe:
-                record.detail = describe(facts[index])  # type: ignore[attr-defined]
-            self.out.end(record, ok)  # type: ignore[arg-type]
-            if warnings[index]:
-                self.out.line(self.alias, f"warning: {steps[index].name} failed, and the run goes on: "
-                                          + "\n".join(warnings[index]))
-            state["record"] = None
-
-        def begin(index: int) -> None:
-            state["index"], state["record"] = index, self.out.begin(self.alias, steps[index].name,
-                                                                      steps[index].announce)
-
-        def on_line(line: str) -> None:
-            index, warning = step_index(line), soft_error(line)
-            if index is not None:
-                if index != state["index"]:
-                    close(ok=True)
-                    begin(index)
-            elif line.startswith(FACTS_MARK) and int(state["index"]) >= 0:  # type: ignore[arg-type]
-                facts[int(state["index"])].update(parse_facts(line))  # type: ignore[arg-type]
-            elif warning is not None and int(state["index"]) >= 0:  # type: ignore[arg-type]
-                warnings[int(state["index"])].append(warning)  # type: ignore[arg-type]
-
-        failed_step = lambda: steps[max(int(state["index"]), 0)].name  # type: ignore[arg-type]  # noqa: E731
-        begin(0)  # the first step starts now, with the upload of stdin (before its marker comes back)
-        try:
-            result = self.conn.run_script(body, stdin=stdin, timeout=timeout, on_line=on_line)
-        except CommandTimeout as exc:
-            close(ok=False)
-            raise StepFailed(self.alias, failed_step(), str(exc)) from None
-        except ConnectError as exc:
-            close(ok=False)
-            raise StepFailed(self.alias, failed_step(), str(exc), ExitCode.CONNECT) from None
-        except BaseException:
-            close(ok=False)
-            raise
-        if not result.ok:
-            close(ok=False)
-            raise StepFailed(self.alias, failed_step(), _failure_message(result),
-                             ExitCode.LOCKED if result.exit_code == lock.LOCKED_EXIT else ExitCode.FAILED,
-                             parse_facts(result.stdout))
-        close(ok=True)
-        return facts
-
-
-@dataclass(frozen=True)
-class Step:
-    """One named step's script, for `HostRun.remote_steps` (several steps, one round trip).
-
-    A ``soft`` step's failure is a warning: the script goes on, and so does the run.
-    """
-
-    name: str
-    body: str
-    describe: Callable[[dict[str, str]], str] | None = None
-    announce: bool = False
-    soft: bool = False
-
-
-def combined_script(steps: list[Step]) -> str:
-    """The ONE script of several steps: each step's marker, then its body (see `_step_script`)."""
-    return script("exec 3>&1", *(_step_script(i, step) for i, step in enumerate(steps)))
-
-
-def _step_script(index: int, step: Step) -> str:
-    """A step inside a combined script: its start marker, then its body in a subshell (a failure
-    ends the script) or, for a soft step, in a bash of its own whose errors become warnings.
-    (``set -e`` does not hold inside a subshell tested with ``if``: hence the separate bash.)"""
-    if not step.soft:
-        return f'echo "{STEP_MARK}{index}"\n(\n{step.body.strip()}\n)'
-    return (f'echo "{STEP_MARK}{index}"\n'
-            f'if ! wsgideploy_err=$(bash -c {q(step.body)} 2>&1 1>&3); then\n'
-            f'  printf "%s\\n" "${{wsgideploy_err:-exit code $?}}" | sed "s/^/{SOFT_ERROR_MARK}/"\n'
-            f'fi')
-
-
-def _failure_message(result: RemoteResult) -> str:
-    """What a failed script said: its stderr, else the end of its stdout (without markers)."""
-    stdout = "\n".join(line for line in result.stdout.splitlines() if not line.startswith("wsgideploy-"))
-    return result.stderr.strip() or stdout.strip()[-2000:] or f"exit code {result.exit_code}"
+from .transport import CommandTimeout, ConnectError
 
 
 # --- deploy steps ---------------------------------------------------------------

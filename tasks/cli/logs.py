@@ -13,7 +13,7 @@ from ..rollout import DEFAULT_PARALLEL
 from .runner import ROLES_HELP, exit_if_failed, run_on_hosts, selected_or_exit
 
 if TYPE_CHECKING:
-    from ..steps import HostRun
+    from ..hostrun import HostRun
 
 FOLLOW_FOREVER = 7 * 24 * 3600.0  # --follow runs until Ctrl-C
 

@@ -24,7 +24,8 @@ def _format_log(line: str) -> str:
 
 if TYPE_CHECKING:  # imported when the task runs: `--list` needs no SSH
     from ..fleet import Fleet
-    from ..steps import HostReleases, HostRun
+    from ..hostrun import HostRun
+    from ..steps import HostReleases
 
 COMMIT_LOG_LINES = 100  # deploy log lines read to find each release's commit (fewer are shown)
 

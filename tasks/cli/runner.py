@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # the rest is imported when a task runs: `--list` needs none 
     from ..fleet import Fleet
     from ..inventory import Host, Stage
     from ..output import Reporter
-    from ..steps import HostRun
+    from ..hostrun import HostRun
 
 Action = Callable[["HostRun"], object]
 

@@ -14,7 +14,7 @@ from ..rollout import DEFAULT_PARALLEL
 from .runner import ROLES_HELP, exit_if_failed, run_on_hosts, selected_or_exit
 
 if TYPE_CHECKING:
-    from ..steps import HostRun
+    from ..hostrun import HostRun
 
 
 def server_action(run: HostRun, action: str) -> dict[str, str]:

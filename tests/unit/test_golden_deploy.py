@@ -1,7 +1,7 @@
 """The scripts of one deploy, as golden files: a change to a recipe or a step shows up as a readable diff.
 
 A first deploy of examples/hello with gunicorn behind nginx to ``/srv/hello``, for one host whose facts
-are fixed here, built by the same step builders the deploy runs (`wsgideploy.steps`), in its round trips:
+are fixed here, built by the same step builders the deploy runs (`wsgideploy.steps`, joined by `wsgideploy.hostrun`), in its round trips:
 
 - ``prepare.sh``: the layout, the lock and the host's facts;
 - ``build.sh``: upload, venv, check, nginx site (one script, stdin is the release);
@@ -20,7 +20,7 @@ from typing import cast
 
 import pytest
 
-from wsgideploy import steps
+from wsgideploy import hostrun, steps
 from wsgideploy.commands import history, lock, release
 from wsgideploy.commands.shell import script
 from wsgideploy.inventory import load_stage
@@ -48,7 +48,7 @@ user = "deploy"
 def deploy_scripts(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "production.toml").write_text(INVENTORY)
     stage = load_stage(tmp_path / "production.toml")
-    run = steps.HostRun(stage, stage.hosts[0], cast(HostConnection, None), cast(Reporter, None),
+    run = hostrun.HostRun(stage, stage.hosts[0], cast(HostConnection, None), cast(Reporter, None),
                         facts={"python_version": "3.11.2", "user": "deploy", "group": "deploy", "current": ""})
     rel = LocalRelease(release_id=RELEASE, archive=b"", source_hash="0" * 64, file_count=4, static_dir="static",
                        shared={})
@@ -59,8 +59,8 @@ def deploy_scripts(tmp_path: Path) -> dict[str, str]:
                steps.prune_step(run)]
     return {
         "prepare.sh": release.prepare(run.layout, stage.app.python, lock.acquire(run.layout, token)),
-        "build.sh": steps.combined_script(build),
-        "go-live.sh": steps.combined_script(go_live),
+        "build.sh": hostrun.combined_script(build),
+        "go-live.sh": hostrun.combined_script(go_live),
         "finish.sh": script(history.append_log(run.layout, '{"release": "' + RELEASE + '"}'),
                             lock.release(run.layout, token)),
     }

@@ -15,7 +15,8 @@ import pytest
 from wsgideploy.commands.shell import PRELUDE
 from wsgideploy.inventory import App, Host, Nginx, Ssh, Stage
 from wsgideploy.output import Reporter
-from wsgideploy.steps import HostRun, check_health
+from wsgideploy.hostrun import HostRun
+from wsgideploy.steps import check_health
 from wsgideploy.transport import RemoteResult
 
 
@@ -23,7 +24,8 @@ class RecordingConnection:
     def __init__(self) -> None:
         self.scripts: list[str] = []
 
-    def run_script(self, script: str, stdin: bytes | None = None, timeout: float | None = None) -> RemoteResult:
+    def run_script(self, script: str, stdin: bytes | None = None, timeout: float | None = None,
+                   on_line: object = None) -> RemoteResult:
         self.scripts.append(script)
         return RemoteResult(0, "wsgideploy-fact:status=200\nwsgideploy-fact:body=ok\n", "")
 

@@ -15,7 +15,7 @@ from wsgideploy.commands.shell import script
 from wsgideploy.errors import StepFailed
 from wsgideploy.inventory import App, Host, Nginx, Ssh, Stage
 from wsgideploy.output import Reporter
-from wsgideploy.steps import HostRun, Step
+from wsgideploy.hostrun import HostRun, Step
 from wsgideploy.transport import RemoteResult
 
 

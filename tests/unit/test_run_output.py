@@ -16,7 +16,7 @@ from wsgideploy.output import Reporter
 from wsgideploy.report import closing_line, fleet_closing_line
 from wsgideploy.runlog import (KEEP_LOGS, log_file_name, open_run_log, prune_logs, run_reporter, task_name,
                                verbose_wanted)
-from wsgideploy.steps import HostRun
+from wsgideploy.hostrun import HostRun
 from wsgideploy.terminal import ERASE_LINE, paint, running_status, strip_ansi, wants_color
 
 GREEN_OK = "\x1b[32mok\x1b[0m"
