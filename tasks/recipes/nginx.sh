@@ -141,8 +141,8 @@ nginx_apply() {
 
 # nginx_report: the fact the step's line shows
 nginx_report() {
-  if [ "$nginx_action" = started ]; then echo "wsgideploy-fact:nginx=started"
-  else echo "wsgideploy-fact:nginx=reloaded"; fi
+  if [ "$nginx_action" = started ]; then fact nginx started
+  else fact nginx reloaded; fi
 }
 
 # nginx_apply_or_fail: nginx_apply, and on failure end the script with nginx's error

@@ -16,6 +16,7 @@ import pytest
 
 from wsgideploy.commands import health, nginx, release, venv
 from wsgideploy.commands.shell import PRELUDE, maybe_sudo, script
+from wsgideploy.commands.recipe import recipe
 from wsgideploy.protocol import parse_facts
 from wsgideploy.inventory import Nginx
 from wsgideploy.layout import Layout
@@ -225,8 +226,9 @@ def test_nginx_reload_uses_the_configured_control(config: Nginx, present: list[s
 @pytest.mark.parametrize("config", [Nginx(control="signal"), Nginx(control="systemd"), Nginx()])
 def test_nginx_reload_reports_reloaded_or_started(config: Nginx) -> None:
     text = nginx.reload(config)
-    assert 'echo "wsgideploy-fact:nginx=reloaded"' in text
-    assert 'echo "wsgideploy-fact:nginx=started"' in text
+    assert "nginx_report" in text  # run for real in tests/unit/test_nginx_publish.py
+    report = recipe("nginx")[recipe("nginx").index("nginx_report() {"):]
+    assert "fact nginx reloaded" in report and "fact nginx started" in report
 
 
 # --- health ---------------------------------------------------------------------
