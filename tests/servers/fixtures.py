@@ -15,7 +15,8 @@ reason elsewhere, so CI never passes without having booted a server.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import NoReturn
 
 import pytest
@@ -40,13 +41,13 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(f"test servers cannot boot here: {reason}")
 
 
-@pytest.fixture(scope="module")
-def server_lab() -> Iterator[ServerLab]:
-    """A `ServerLab` shared by the tests of one module; torn down (and checked clean) after them."""
+@contextmanager
+def open_lab(binds: Sequence[str] = ()) -> Iterator[ServerLab]:
+    """A `ServerLab` (``binds``: read-only binds into every server) opened, or `unavailable`; closed after."""
     reason = unavailable_reason()
     if reason:
         unavailable(reason)
-    lab = ServerLab()
+    lab = ServerLab(binds=binds)
     try:
         lab.open()
     except (ImageError, NetworkError, ProxyError, OSError) as exc:
@@ -56,6 +57,13 @@ def server_lab() -> Iterator[ServerLab]:
         yield lab
     finally:
         lab.close()
+
+
+@pytest.fixture(scope="module")
+def server_lab() -> Iterator[ServerLab]:
+    """A `ServerLab` shared by the tests of one module; torn down (and checked clean) after them."""
+    with open_lab() as lab:
+        yield lab
 
 
 @pytest.fixture(scope="module")
