@@ -8,13 +8,13 @@ back, nginx is reloaded (or started) with it, and the step fails with nginx's ow
 from __future__ import annotations
 
 from ..inventory import Nginx
+from .front import as_root_function, per_control
 from .recipe import Script
-from .shell import maybe_sudo, q, script
-from .sites import install_tested_site
+from .shell import maybe_sudo, q
 
 SITE_TEMPLATE = "nginx.site.conf.j2"
 SITE_FILE = "nginx.conf"
-RECIPES = ("process", "nginx")  # tasks/recipes/*.sh
+RECIPES = ("process", "site", "nginx")  # tasks/recipes/*.sh
 RELOAD_TIMEOUT = 10  # seconds for new workers after the signal; the whole step took 0.07-0.4 s on a booted Debian 12
 KEPT_SUFFIX = ".wsgideploy-live"  # the live site, kept until nginx runs the new one
 
@@ -33,11 +33,9 @@ def site_path(nginx: Nginx, site_name: str) -> str:
 
 def install_site(nginx: Nginx, site_name: str, rendered_path: str) -> str:
     """Install ``rendered_path`` as the site, enable it and test the whole config (``nginx -t``);
-    a rejected site is taken back (see `sites.install_tested_site`)."""
-    return install_tested_site(sites_available=nginx.sites_available, sites_enabled=nginx.sites_enabled,
-                               file_name=site_name, rendered_path=rendered_path,
-                               test_command=nginx_command(nginx, "-t"), sudo=nginx.sudo,
-                               directory_label="nginx sites directory", test_label="nginx -t")
+    a rejected site is taken back (``site_install``, tasks/recipes/site.sh)."""
+    return Script(control_functions(nginx) + "\nsite_install", _values(nginx, site_name, rendered_path),
+                  RECIPES).text()
 
 
 def _signal_control(nginx: Nginx) -> str:
@@ -72,22 +70,18 @@ def control_functions(nginx: Nginx) -> str:
 
     ``auto`` uses systemd where it runs and no custom main config is set, nginx's signals elsewhere.
     """
-    s = "sudo -n " if nginx.sudo else ""
-    common = f"as_root() {{ {s}\"$@\"; }}\nnginx_cmd() {{ {nginx_command(nginx)} \"$@\"; }}"
-    if nginx.control == "signal" or (nginx.control == "auto" and nginx.conf):
-        return common + _signal_control(nginx)
-    if nginx.control == "systemd":
-        return common + _systemd_control(nginx)
-    return (common + "\nif [ -d /run/systemd/system ]; then" + _systemd_control(nginx) + "\nelse"
-            + _signal_control(nginx) + "\nfi")
+    common = as_root_function(nginx.sudo) + f"\nnginx_cmd() {{ {nginx_command(nginx)} \"$@\"; }}"
+    return per_control(nginx.control, bool(nginx.conf), common=common, systemd=_systemd_control(nginx),
+                       signal=_signal_control(nginx))
 
 
-def _values(nginx: Nginx, site_name: str = "") -> dict[str, str | int]:
+def _values(nginx: Nginx, site_name: str = "", rendered_path: str = "") -> dict[str, str | int]:
     values: dict[str, str | int] = {"RELOAD_TIMEOUT": RELOAD_TIMEOUT}
     if site_name:
-        available = f"{nginx.sites_available}/{site_name}"
+        available = site_path(nginx, site_name)
         values |= {"SITE_AVAILABLE": available, "SITE_ENABLED": f"{nginx.sites_enabled}/{site_name}",
-                   "SITE_KEPT": available + KEPT_SUFFIX}
+                   "SITE_KEPT": available + KEPT_SUFFIX, "RENDERED_SITE": rendered_path,
+                   "SITES_LABEL": "nginx sites directory", "SITE_TEST_LABEL": "nginx -t"}
     return values
 
 
@@ -103,6 +97,5 @@ def publish_site(nginx: Nginx, site_name: str, rendered_path: str) -> str:
     """Install the site (`install_site`: ``nginx -t``, the old site back if rejected), then reload or start
     nginx and check that it took. If it did not, or nginx is not running after, the previous site goes
     back, nginx is reloaded or started with it, and the script fails with nginx's error."""
-    # One bash runs the three parts: the functions and values of the first serve the last.
-    keep = Script(control_functions(nginx) + "\nsite_keep", _values(nginx, site_name), RECIPES).text()
-    return keep + install_site(nginx, site_name, rendered_path) + script("nginx_publish")
+    return Script(control_functions(nginx) + "\nsite_install\nnginx_publish",
+                  _values(nginx, site_name, rendered_path), RECIPES).text()

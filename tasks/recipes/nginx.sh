@@ -13,7 +13,7 @@
 #   nginx_cmd ARGS...    the nginx binary with the configured -c
 #   nginx_master         the master's pid, or nothing when nginx is not running
 #   nginx_signal_reload  ask the running nginx to reload; nginx_start: start it
-# and `pid_in` comes from process.sh.
+# and `pid_in` comes from process.sh, site_install, site_restore and site_drop_kept from site.sh.
 : "${RELOAD_TIMEOUT:?}"
 
 # running PID: whether PID is a live process. Not `kill -0`: the master is root's, the deploy user's
@@ -151,22 +151,8 @@ nginx_apply_or_fail() {
   nginx_report
 }
 
-# site_keep: a copy of the live site (SITE_AVAILABLE, enabled as SITE_ENABLED) to go back to
-site_keep() {
-  : "${SITE_AVAILABLE:?}" "${SITE_ENABLED:?}" "${SITE_KEPT:?}"
-  kept_site=0
-  kept_link=0
-  if [ -e "$SITE_AVAILABLE" ]; then as_root cp -p "$SITE_AVAILABLE" "$SITE_KEPT"; kept_site=1; fi
-  if [ -L "$SITE_ENABLED" ]; then kept_link=1; fi
-  # nginx -t may end the script before nginx_publish: the copy goes with it.
-  trap 'as_root rm -f "$SITE_KEPT"' EXIT
-}
-
-# site_restore: the kept site back as it was (or no site, when there was none)
-site_restore() {
-  if [ "$kept_site" = 1 ]; then as_root mv -f "$SITE_KEPT" "$SITE_AVAILABLE"; else as_root rm -f "$SITE_AVAILABLE"; fi
-  if [ "$kept_link" = 1 ]; then as_root ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"; else as_root rm -f "$SITE_ENABLED"; fi
-}
+# site_test: nginx's test of the whole config, for site_install (site.sh)
+site_test() { nginx_cmd -t; }
 
 # nginx_publish: apply the site just installed (and tested with nginx -t). When nginx does not take
 # it, or is not running after, put the kept site back, reload or start nginx with it, and fail with
@@ -174,7 +160,7 @@ site_restore() {
 nginx_publish() {
   local first_error back
   if nginx_apply; then
-    as_root rm -f "$SITE_KEPT"
+    site_drop_kept
     nginx_report
     return 0
   fi

@@ -159,23 +159,29 @@ def test_nginx_command_adds_sudo_and_conf_as_configured(config: Nginx, args: tup
     assert nginx.nginx_command(config, *args) == expected
 
 
+def site_install_body() -> str:
+    """site_install of tasks/recipes/site.sh (run for real in tests/unit/test_site_recipe.py)."""
+    text = recipe("site")
+    start = text.index("\nsite_install() {")
+    return text[start:text.index("\n}\n", start) + 3]
+
+
 def test_install_site_tests_the_config_and_restores_the_backup_on_failure() -> None:
     text = nginx.install_site(Nginx(), "hello", f"{ROOT}/releases/{RID}/.wsgideploy/nginx.conf")
     available = "/etc/nginx/sites-available/hello"
-    backup = f"{available}.wsgideploy-previous"
     lines = body(text)
-    assert f"if [ -e {available} ]; then sudo -n cp -p {available} {backup}; had_site=1; fi" in lines
-    assert f"sudo -n install -m 0644 {ROOT}/releases/{RID}/.wsgideploy/nginx.conf {available}.tmp" in lines
-    assert f"sudo -n mv -f {available}.tmp {available}" in lines
-    assert f"sudo -n ln -sfn {available} /etc/nginx/sites-enabled/hello" in lines
-    assert "if ! out=$(sudo -n nginx -t 2>&1); then" in lines
-    assert (f"  if [ $had_site = 1 ]; then sudo -n mv -f {backup} {available}; "
-            f"else sudo -n rm -f {available}; fi") in lines
-    assert "  [ $had_link = 1 ] || sudo -n rm -f /etc/nginx/sites-enabled/hello" in lines
-    assert lines[-1] == f"sudo -n rm -f {backup}"
-    # order: back up, install, test; restore only inside the failure branch
-    assert (position(text, "cp -p") < position(text, "install -m") < position(text, "nginx -t")
-            < position(text, f"mv -f {backup}"))
+    assert f"SITE_AVAILABLE={available}" in lines and "SITE_ENABLED=/etc/nginx/sites-enabled/hello" in lines
+    assert f"SITE_KEPT={available}.wsgideploy-live" in lines
+    assert f"RENDERED_SITE={ROOT}/releases/{RID}/.wsgideploy/nginx.conf" in lines
+    assert "nginx_cmd() { sudo -n nginx \"$@\"; }" in lines and 'as_root() { sudo -n "$@"; }' in lines
+    assert lines[-1] == "site_install"
+    install = site_install_body()
+    # order: keep the live site, install, test; restore only inside the failure branch
+    assert (position(install, "site_keep") < position(install, 'as_root install -m 0644 "$RENDERED_SITE"')
+            < position(install, 'as_root mv -f "$SITE_AVAILABLE.tmp" "$SITE_AVAILABLE"')
+            < position(install, 'as_root ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"')
+            < position(install, "if ! out=$(site_test 2>&1); then") < position(install, "    site_restore"))
+    assert "site_test() { nginx_cmd -t; }" in recipe("nginx")
 
 
 def test_install_site_without_sudo_never_calls_sudo() -> None:
@@ -183,18 +189,19 @@ def test_install_site_without_sudo_never_calls_sudo() -> None:
                    conf="/opt/nginx/nginx.conf", binary="/opt/nginx/sbin/nginx")
     text = nginx.install_site(config, "hello", "/tmp/site.conf")
     assert "sudo" not in text
-    assert "if ! out=$(/opt/nginx/sbin/nginx -c /opt/nginx/nginx.conf -t 2>&1); then" in text
-    assert "ln -sfn /opt/nginx/sa/hello /opt/nginx/se/hello" in text
+    assert 'nginx_cmd() { /opt/nginx/sbin/nginx -c /opt/nginx/nginx.conf "$@"; }' in text
+    assert "\nSITE_AVAILABLE=/opt/nginx/sa/hello\nSITE_ENABLED=/opt/nginx/se/hello\n" in text
 
 
 def test_install_site_fails_early_when_the_sites_directories_are_missing() -> None:
-    lines = body(nginx.install_site(Nginx(), "hello", "/tmp/site.conf"))
-    assert lines[:2] == [
-        "[ -d /etc/nginx/sites-available ] || fail 'nginx sites directory /etc/nginx/sites-available "
-        "does not exist on the host'",
-        "[ -d /etc/nginx/sites-enabled ] || fail 'nginx sites directory /etc/nginx/sites-enabled "
-        "does not exist on the host'",
+    install = site_install_body().splitlines()
+    checks = [n for n, line in enumerate(install) if line.lstrip().startswith("[ -d ")]
+    assert [install[n].strip() for n in checks] == [
+        '[ -d "${SITE_AVAILABLE%/*}" ] || fail "$SITES_LABEL ${SITE_AVAILABLE%/*} does not exist on the host"',
+        '[ -d "${SITE_ENABLED%/*}" ] || fail "$SITES_LABEL ${SITE_ENABLED%/*} does not exist on the host"',
     ]
+    assert max(checks) < next(n for n, line in enumerate(install) if line.strip() == "site_keep")
+    assert "SITES_LABEL='nginx sites directory'" in body(nginx.install_site(Nginx(), "hello", "/tmp/site.conf"))
 
 
 RELOAD_CASES = [

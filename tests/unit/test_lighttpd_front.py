@@ -12,7 +12,10 @@ import subprocess
 from pathlib import Path
 
 from wsgideploy.commands import lighttpd
+from wsgideploy.commands.recipe import recipe
 from wsgideploy.inventory import Lighttpd
+
+from tests.unit.recipe_text import function_body
 
 
 def position(text: str, needle: str) -> int:
@@ -30,17 +33,21 @@ SITE_WITH_LOGS = '''$SERVER["socket"] == ":8080" {
 def test_the_access_logs_of_a_site_are_read_from_its_rendered_file_without_piped_ones(tmp_path: Path) -> None:
     site = tmp_path / "site.conf"
     site.write_text(SITE_WITH_LOGS)
-    found = subprocess.run(["bash", "-c", f"sed -n {lighttpd.quoted_value('accesslog.filename', first='|')} {site}"],
-                           capture_output=True, text=True, timeout=10)
+    found = subprocess.run(["bash", "-c", recipe("lighttpd") + f"\nconfig_values accesslog.filename '|' < {site}"],
+                           capture_output=True, text=True, timeout=10, env={**os.environ, "WATCH_TENTHS": "1"})
     assert found.stdout.splitlines() == ["/srv/hello/shared/log/lighttpd.access.log"]
 
 
 def test_install_site_gives_the_access_logs_to_lighttpds_user_before_the_site_goes_in() -> None:
     text = lighttpd.install_site(Lighttpd(), "hello", "/srv/hello/x.conf")
-    assert (position(text, "lighttpd_user=$({ sudo -n lighttpd -f /etc/lighttpd/lighttpd.conf -p")
-            < position(text, 'sudo -n chown "$lighttpd_user:$(id -gn)" "$log"')
-            < position(text, "install -m 0644 /srv/hello/x.conf /etc/lighttpd/conf-available/wsgideploy-hello.conf.tmp"))
-    assert 'sudo -n install -m 0660 -o "$lighttpd_user" -g "$(id -gn)" /dev/null "$log"' in text
+    assert text.endswith("\nlighttpd_logs_for_user\nsite_install\n")
+    assert '\nas_root() { sudo -n "$@"; }\n' in text
+    assert "\nlighttpd_cmd() { sudo -n lighttpd -f /etc/lighttpd/lighttpd.conf \"$@\"; }\n" in text
+    logs = function_body("lighttpd", "lighttpd_logs_for_user")
+    assert (position(logs, "user=$(lighttpd_setting server.username)")
+            < position(logs, 'as_root chown "$user:$(id -gn)" "$log"'))
+    assert 'as_root install -m 0660 -o "$user" -g "$(id -gn)" /dev/null "$log"' in logs
+    assert "lighttpd_cmd -p" in function_body("lighttpd", "lighttpd_setting")
 
 
 def fake_lighttpd(tmp_path: Path, username: str) -> Path:

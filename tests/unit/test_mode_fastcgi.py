@@ -190,28 +190,36 @@ def test_lighttpd_command_names_the_config_and_sudo(settings: Lighttpd, expected
 
 def test_lighttpd_install_site_tests_the_config_and_restores_the_previous_site_on_failure() -> None:
     text = lighttpd.install_site(Lighttpd(sudo=False), "hello", "/srv/hello/x.conf")
-    available = "/etc/lighttpd/conf-available/wsgideploy-hello.conf"
-    assert (position(text, f"cp -p {available} {available}.wsgideploy-previous")
-            < position(text, f"install -m 0644 /srv/hello/x.conf {available}.tmp")
-            < position(text, f"ln -sfn {available} /etc/lighttpd/conf-enabled/wsgideploy-hello.conf")
-            < position(text, "if ! out=$(lighttpd -f /etc/lighttpd/lighttpd.conf -tt 2>&1)")
-            < position(text, f"mv -f {available}.wsgideploy-previous {available}"))
+    assert text.endswith("\nlighttpd_logs_for_user\nsite_install\n")
+    assert "\nSITE_AVAILABLE=/etc/lighttpd/conf-available/wsgideploy-hello.conf\n" in text
+    assert "\nSITE_ENABLED=/etc/lighttpd/conf-enabled/wsgideploy-hello.conf\n" in text
+    assert "\nRENDERED_SITE=/srv/hello/x.conf\n" in text
+    assert "\nlighttpd_cmd() { lighttpd -f /etc/lighttpd/lighttpd.conf \"$@\"; }\n" in text
+    assert function_body("lighttpd", "site_test") == "\nsite_test() { lighttpd_cmd -tt; }\n"
+    install = function_body("site", "site_install")
+    assert (position(install, "site_keep") < position(install, 'as_root install -m 0644 "$RENDERED_SITE"')
+            < position(install, 'as_root ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"')
+            < position(install, "if ! out=$(site_test 2>&1)") < position(install, "site_restore"))
 
 
 @pytest.mark.parametrize("settings, present, absent", [
     (Lighttpd(sudo=False, control="signal", conf="/p/l.conf", pidfile="/p/l.pid"),
-     ['kill -USR1 "$pid"', "cat /p/l.pid", "lighttpd -f /p/l.conf < /dev/null"], ["systemctl"]),
-    (Lighttpd(control="systemd"), ["sudo -n systemctl reload lighttpd", "sudo -n systemctl start lighttpd"], ["USR1"]),
-    (Lighttpd(), ["/run/systemd/system", "systemctl reload lighttpd", 'sudo -n kill -USR1 "$pid"'], []),
-    (Lighttpd(conf="/p/l.conf"), ['kill -USR1 "$pid"'], ["systemctl"]),
+     ['kill -USR1 "$1"', 'cat "$PIDFILE"', "lighttpd_daemon"], ["systemctl"]),
+    (Lighttpd(control="systemd"), ["sudo -n", "systemctl reload lighttpd", "systemctl start lighttpd"], ["USR1"]),
+    (Lighttpd(), ["/run/systemd/system", "systemctl reload lighttpd", 'kill -USR1 "$1"'], []),
+    (Lighttpd(conf="/p/l.conf"), ['kill -USR1 "$1"'], ["systemctl"]),
 ])
 def test_lighttpd_reload_tests_first_then_signals_or_uses_systemd(settings, present, absent) -> None:
     text = lighttpd.reload(settings)
-    test = position(text, "-tt 2>&1")
+    assert text.endswith("\nlighttpd_test\nlighttpd_apply_or_fail\n")
+    assert f"\nPIDFILE={settings.pidfile}\n" in text
+    assert "lighttpd_cmd -tt" in function_body("lighttpd", "lighttpd_test")
+    control = lighttpd.control_functions(settings)
+    assert control in text
     for needle in present:
-        assert position(text, needle) > test
+        assert needle in control
     for needle in absent:
-        assert needle not in text
+        assert needle not in control
 
 
 # --- templates ---------------------------------------------------------------------------------

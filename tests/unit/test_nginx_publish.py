@@ -20,6 +20,8 @@ from wsgideploy.commands.recipe import Script
 from wsgideploy.inventory import Nginx
 from wsgideploy.protocol import parse_facts
 
+from tests.unit.recipe_text import function_body
+
 BIND_ERROR = "[emerg] 12#12: bind() to 10.0.0.2:8091 failed (98: Address already in use)"
 
 # The stand-in master: a new child on every HUP, its stderr the error log.
@@ -178,8 +180,11 @@ def test_nginx_stopped_is_started_with_the_new_site(host: Host) -> None:
 
 def test_publish_site_keeps_the_live_site_installs_and_tests_then_applies_in_that_order() -> None:
     text = nginx.publish_site(Nginx(), "hello", "/srv/hello/releases/1/.wsgideploy/nginx.conf")
-    keep, test, apply = text.index("\nsite_keep\n"), text.index("if ! out=$(sudo -n nginx -t 2>&1)"), text.index("\nnginx_publish\n")
-    assert keep < test < apply
+    assert text.endswith("\nsite_install\nnginx_publish\n")
+    install = function_body("site", "site_install")
+    assert install.index("site_keep") < install.index('as_root install -m 0644') < install.index("site_test")
+    assert "\nsite_test() { nginx_cmd -t; }\n" in text and "\nnginx_cmd() { sudo -n nginx \"$@\"; }\n" in text
+    assert "\nRENDERED_SITE=/srv/hello/releases/1/.wsgideploy/nginx.conf\n" in text
     assert "SITE_KEPT=/etc/nginx/sites-available/hello.wsgideploy-live" in text
     assert f"RELOAD_TIMEOUT={nginx.RELOAD_TIMEOUT}" in text
 

@@ -26,7 +26,7 @@ def shell_files() -> list[Path]:
 def test_the_recipes_are_found() -> None:
     names = {path.name for path in shell_files()}
     recipes = {f"{name}.sh" for name in ("process", "pidfile", "app_check", "gunicorn", "uwsgi", "standalone",
-                                          "fastcgi", "mod_wsgi", "cgi")}
+                                          "fastcgi", "mod_wsgi", "cgi", "site", "nginx", "lighttpd")}
     assert recipes | {"run.sh", "install-deps.sh"} <= names, names
 
 

@@ -322,6 +322,9 @@ RELOAD_TIMEOUT=10
 SITE_AVAILABLE=/etc/nginx/sites-available/hello
 SITE_ENABLED=/etc/nginx/sites-enabled/hello
 SITE_KEPT=/etc/nginx/sites-available/hello.wsgideploy-live
+RENDERED_SITE=/srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf
+SITES_LABEL='nginx sites directory'
+SITE_TEST_LABEL='nginx -t'
 # shellcheck shell=bash
 # Shared by every app server's control script: facts, processes through pidfiles, the live release.
 
@@ -340,6 +343,57 @@ wait_gone() {
 # live_release: the name of the release current names, or nothing
 live_release() { : "${current:?}"; readlink "$current" 2>/dev/null | sed 's#.*/##' || true; }
 # shellcheck shell=bash
+# A front server's site: install it so that a config the server rejects never stays on disk, and keep
+# the live one to put back when the server cannot run the new one (nginx.sh, lighttpd.sh).
+#
+# The script defines before this file:
+#   as_root CMD...   CMD, as root when the inventory says so
+# and the server's recipe defines site_test (its test of the whole config, e.g. `nginx -t`).
+# Values (set when a script installs a site): SITE_AVAILABLE (the site file), SITE_ENABLED (its link),
+# SITE_KEPT (where the live site is kept meanwhile), RENDERED_SITE (the new site), SITES_LABEL (what
+# the sites folders are called in a message) and SITE_TEST_LABEL (the test command, in a message).
+
+# site_keep: a copy of the live site (SITE_AVAILABLE, enabled as SITE_ENABLED) to go back to
+site_keep() {
+  : "${SITE_AVAILABLE:?}" "${SITE_ENABLED:?}" "${SITE_KEPT:?}"
+  kept_site=0
+  kept_link=0
+  if [ -e "$SITE_AVAILABLE" ]; then as_root cp -p "$SITE_AVAILABLE" "$SITE_KEPT"; kept_site=1; fi
+  if [ -L "$SITE_ENABLED" ]; then kept_link=1; fi
+  # The script may end before the server runs the new site: the copy goes with it.
+  trap site_drop_kept EXIT
+}
+
+# site_drop_kept: the kept copy of the live site goes (the server runs the new site, or the script ends)
+site_drop_kept() { as_root rm -f "$SITE_KEPT"; }
+
+# site_restore: the kept site back as it was (or no site, when there was none)
+site_restore() {
+  if [ "$kept_site" = 1 ]; then as_root mv -f "$SITE_KEPT" "$SITE_AVAILABLE"
+  else as_root rm -f "$SITE_AVAILABLE"; fi
+  if [ "$kept_link" = 1 ]; then as_root ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"; else as_root rm -f "$SITE_ENABLED"; fi
+}
+
+# site_install: keep the live site, install RENDERED_SITE as the site, enable it and test the whole
+# config (site_test). A rejected site is taken back, so the config on disk is the one that runs, and
+# the script fails with the server's own error.
+site_install() {
+  : "${SITE_AVAILABLE:?}" "${SITE_ENABLED:?}" "${RENDERED_SITE:?}" "${SITES_LABEL:?}" "${SITE_TEST_LABEL:?}"
+  local out
+  [ -d "${SITE_AVAILABLE%/*}" ] || fail "$SITES_LABEL ${SITE_AVAILABLE%/*} does not exist on the host"
+  [ -d "${SITE_ENABLED%/*}" ] || fail "$SITES_LABEL ${SITE_ENABLED%/*} does not exist on the host"
+  site_keep
+  as_root install -m 0644 "$RENDERED_SITE" "$SITE_AVAILABLE.tmp"
+  as_root mv -f "$SITE_AVAILABLE.tmp" "$SITE_AVAILABLE"
+  as_root ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"
+  if ! out=$(site_test 2>&1); then
+    site_restore
+    echo "$out" >&2
+    fail "$SITE_TEST_LABEL rejected the new site; the previous config was put back and" \
+      "${SITE_TEST_LABEL%% *} was not reloaded"
+  fi
+}
+# shellcheck shell=bash
 # nginx: apply the config on disk and check that it took; put the previous site back when it did not.
 #
 # A reload is a signal: nginx accepts it at once and loads the config afterwards, so a config that
@@ -354,7 +408,7 @@ live_release() { : "${current:?}"; readlink "$current" 2>/dev/null | sed 's#.*/#
 #   nginx_cmd ARGS...    the nginx binary with the configured -c
 #   nginx_master         the master's pid, or nothing when nginx is not running
 #   nginx_signal_reload  ask the running nginx to reload; nginx_start: start it
-# and `pid_in` comes from process.sh.
+# and `pid_in` comes from process.sh, site_install, site_restore and site_drop_kept from site.sh.
 : "${RELOAD_TIMEOUT:?}"
 
 # running PID: whether PID is a live process. Not `kill -0`: the master is root's, the deploy user's
@@ -492,22 +546,8 @@ nginx_apply_or_fail() {
   nginx_report
 }
 
-# site_keep: a copy of the live site (SITE_AVAILABLE, enabled as SITE_ENABLED) to go back to
-site_keep() {
-  : "${SITE_AVAILABLE:?}" "${SITE_ENABLED:?}" "${SITE_KEPT:?}"
-  kept_site=0
-  kept_link=0
-  if [ -e "$SITE_AVAILABLE" ]; then as_root cp -p "$SITE_AVAILABLE" "$SITE_KEPT"; kept_site=1; fi
-  if [ -L "$SITE_ENABLED" ]; then kept_link=1; fi
-  # nginx -t may end the script before nginx_publish: the copy goes with it.
-  trap 'as_root rm -f "$SITE_KEPT"' EXIT
-}
-
-# site_restore: the kept site back as it was (or no site, when there was none)
-site_restore() {
-  if [ "$kept_site" = 1 ]; then as_root mv -f "$SITE_KEPT" "$SITE_AVAILABLE"; else as_root rm -f "$SITE_AVAILABLE"; fi
-  if [ "$kept_link" = 1 ]; then as_root ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"; else as_root rm -f "$SITE_ENABLED"; fi
-}
+# site_test: nginx's test of the whole config, for site_install (site.sh)
+site_test() { nginx_cmd -t; }
 
 # nginx_publish: apply the site just installed (and tested with nginx -t). When nginx does not take
 # it, or is not running after, put the kept site back, reload or start nginx with it, and fail with
@@ -515,7 +555,7 @@ site_restore() {
 nginx_publish() {
   local first_error back
   if nginx_apply; then
-    as_root rm -f "$SITE_KEPT"
+    site_drop_kept
     nginx_report
     return 0
   fi
@@ -563,29 +603,6 @@ nginx_start() {
   out=$(sudo -n nginx 2>&1) || { echo "$out"; echo "nginx was not running and did not start"; return 1; }
 }
 fi
-site_keep
-set -eu
-fail() { echo "$*" >&2; exit 1; }
-PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
-[ -d /etc/nginx/sites-available ] || fail 'nginx sites directory /etc/nginx/sites-available does not exist on the host'
-[ -d /etc/nginx/sites-enabled ] || fail 'nginx sites directory /etc/nginx/sites-enabled does not exist on the host'
-had_site=0; had_link=0
-if [ -e /etc/nginx/sites-available/hello ]; then sudo -n cp -p /etc/nginx/sites-available/hello /etc/nginx/sites-available/hello.wsgideploy-previous; had_site=1; fi
-[ -L /etc/nginx/sites-enabled/hello ] && had_link=1
-sudo -n install -m 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf /etc/nginx/sites-available/hello.tmp
-sudo -n mv -f /etc/nginx/sites-available/hello.tmp /etc/nginx/sites-available/hello
-sudo -n ln -sfn /etc/nginx/sites-available/hello /etc/nginx/sites-enabled/hello
-if ! out=$(sudo -n nginx -t 2>&1); then
-  if [ $had_site = 1 ]; then sudo -n mv -f /etc/nginx/sites-available/hello.wsgideploy-previous /etc/nginx/sites-available/hello; else sudo -n rm -f /etc/nginx/sites-available/hello; fi
-  [ $had_link = 1 ] || sudo -n rm -f /etc/nginx/sites-enabled/hello
-  echo "$out" >&2
-  fail 'nginx -t rejected the new site; the previous config was put back and nginx was not reloaded'
-fi
-sudo -n rm -f /etc/nginx/sites-available/hello.wsgideploy-previous
-set -eu
-fail() { echo "$*" >&2; exit 1; }
-PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+site_install
 nginx_publish
 )
