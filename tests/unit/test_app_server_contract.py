@@ -14,11 +14,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -30,12 +27,9 @@ from wsgideploy.layout import Layout
 from wsgideploy.modes import COMPATIBLE, SERVER_MODULES, AppServer, ServerContext, app_server
 from wsgideploy.protocol import parse_facts
 
-RID = "20261121T101500Z"
-PLAIN = "/srv/hello"
-QUOTE = "/home/o'neil/apps/x"
-METACHARACTERS = "/srv/a;b&c|d"
-ALL_HOSTILE = "/srv/o'neil;a&b|c"   # the one layout shellcheck reads
-ROOTS = [PLAIN, QUOTE, METACHARACTERS]
+from tests.unit.contract_scripts import (ALL_HOSTILE, METACHARACTERS, QUOTE, RID, ROOTS, shellcheck_findings,
+                                         value_blind)
+
 
 BUILDERS: dict[str, Callable[[AppServer, ServerContext], str]] = {
     "check": lambda server, ctx: server.check(ctx, RID),
@@ -125,58 +119,19 @@ def test_the_root_reaches_bash_only_in_quoted_assignments(server: str, proxy: st
 # --- shellcheck --------------------------------------------------------------------------------------
 
 
-def value_blind(text: str) -> str:
-    """``text`` with the value of every quoted (or int) assignment left out: scripts that differ only
-    there get the same verdict from shellcheck, which never looks into a quoted literal."""
-    def blank(line: str) -> str:
-        match = ASSIGNMENT.match(line)
-        if match:
-            try:
-                words = shlex.split(match.group(2))
-            except ValueError:
-                return line
-            if len(words) == 1 and match.group(2) == shlex.quote(words[0]) and "$" not in words[0]:
-                return f"{match.group(1)}=..."
-        return line
-    return "\n".join(blank(line) for line in text.splitlines())
-
-
 @pytest.fixture(scope="module")
-def shellcheck_findings() -> dict[str, list[str]]:
-    """Every composed script of the all-hostile layout through shellcheck, each distinct one once
-    (see `value_blind`), in two batches at once: {value-blind text: findings}."""
-    if shutil.which("shellcheck") is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("shellcheck is not installed (CI=true): apt-get install shellcheck")
-        pytest.skip("shellcheck is not installed")
-    distinct: dict[str, str] = {}
-    for case in CASES:
-        text = composed(*case.values, ALL_HOSTILE)
-        distinct.setdefault(value_blind(text), text)
-    with tempfile.TemporaryDirectory() as folder:
-        files = {key: Path(folder, f"{index}.sh") for index, key in enumerate(distinct)}
-        for key, path in files.items():
-            path.write_text(distinct[key])
-        paths = [str(path) for path in files.values()]
-        batches = [paths[0::2], paths[1::2]]
-        with ThreadPoolExecutor(len(batches)) as pool:
-            outputs = list(pool.map(lambda batch: subprocess.run(
-                ["shellcheck", "-s", "bash", "-f", "gcc", "-e", ",".join(IGNORED_CHECKS), *batch],
-                capture_output=True, text=True, timeout=120, check=False).stdout, batches))
-    by_file: dict[str, list[str]] = {}
-    for line in "".join(outputs).splitlines():
-        name, _, rest = line.partition(":")
-        by_file.setdefault(Path(name).name, []).append(rest)
-    return {key: by_file.get(path.name, []) for key, path in files.items()}
+def findings_by_script() -> dict[str, list[str]]:
+    """Every composed script of the all-hostile layout through shellcheck (`shellcheck_findings`)."""
+    return shellcheck_findings((composed(*case.values, ALL_HOSTILE) for case in CASES), IGNORED_CHECKS)
 
 
 @pytest.mark.parametrize("server, proxy, builder", CASES)
-def test_every_script_passes_shellcheck(shellcheck_findings: dict[str, list[str]], server: str, proxy: str,
+def test_every_script_passes_shellcheck(findings_by_script: dict[str, list[str]], server: str, proxy: str,
                                         builder: str) -> None:
     text = composed(server, proxy, builder, ALL_HOSTILE)
     lines = text.splitlines()
     front = front_server_lines(server, proxy, ALL_HOSTILE)
-    findings = shellcheck_findings[value_blind(text)]
+    findings = findings_by_script[value_blind(text)]
     ours = [finding for finding in findings if lines[int(finding.split(":")[0]) - 1] not in front]
     assert ours == [], "\n".join(f"{f}\n    {lines[int(f.split(':')[0]) - 1]}" for f in ours)
 

@@ -12,12 +12,9 @@ scripts must not need it to), for each ``control`` with and without a custom mai
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,15 +25,10 @@ from wsgideploy.inventory import Apache, Lighttpd, Nginx
 from wsgideploy.modes import PROXY_MODULES, FrontServer, front_server
 from wsgideploy.settings import NGINX_CONTROLS, checks_of
 
-from tests.unit.test_app_server_contract import value_blind
+from tests.unit.contract_scripts import (ALL_HOSTILE, METACHARACTERS, PLAIN, QUOTE, RID, ROOTS,
+                                         shellcheck_findings, value_blind)
 
-RID = "20261121T101500Z"
 SITE_NAME = "hello"
-PLAIN = "/srv/hello"
-QUOTE = "/home/o'neil/apps/x"
-METACHARACTERS = "/srv/a;b&c|d"
-ALL_HOSTILE = "/srv/o'neil;a&b|c"   # the one root shellcheck reads
-ROOTS = [PLAIN, QUOTE, METACHARACTERS]
 HOSTILE_PART = {QUOTE: "neil", METACHARACTERS: "b&c", ALL_HOSTILE: "neil;a&b|c"}
 SETTINGS_TYPES: dict[str, type] = {"nginx": Nginx, "apache": Apache, "lighttpd": Lighttpd}
 
@@ -136,7 +128,7 @@ def quoted_positions(text: str) -> list[bool]:
     stack: list[tuple[str, int]] = [("code", 0)]  # (state, open parentheses of a $(...))
     pending_heredocs: list[str] = []
     heredoc_end = ""
-    i, line_start = 0, True
+    i = 0
     while i < len(text):
         state, depth = stack[-1]
         char = text[i]
@@ -252,40 +244,17 @@ def test_a_hostile_path_reaches_bash_only_quoted(proxy: str, builder: str, contr
 
 
 @pytest.fixture(scope="module")
-def shellcheck_findings() -> dict[str, list[str]]:
-    """Every composed script of the all-hostile root through shellcheck, each distinct one once
-    (`value_blind`), in two batches at once: {value-blind text: findings}."""
-    if shutil.which("shellcheck") is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("shellcheck is not installed (CI=true): apt-get install shellcheck")
-        pytest.skip("shellcheck is not installed")
-    distinct: dict[str, str] = {}
-    for case in CASES:
-        text = composed(*case.values, ALL_HOSTILE)
-        distinct.setdefault(value_blind(text), text)
-    with tempfile.TemporaryDirectory() as folder:
-        files = {key: Path(folder, f"{index}.sh") for index, key in enumerate(distinct)}
-        for key, path in files.items():
-            path.write_text(distinct[key])
-        paths = [str(path) for path in files.values()]
-        batches = [paths[0::2], paths[1::2]]
-        with ThreadPoolExecutor(len(batches)) as pool:
-            outputs = list(pool.map(lambda batch: subprocess.run(
-                ["shellcheck", "-s", "bash", "-f", "gcc", "-e", ",".join(IGNORED_CHECKS), *batch],
-                capture_output=True, text=True, timeout=120, check=False).stdout, batches))
-    by_file: dict[str, list[str]] = {}
-    for line in "".join(outputs).splitlines():
-        name, _, rest = line.partition(":")
-        by_file.setdefault(Path(name).name, []).append(rest)
-    return {key: by_file.get(path.name, []) for key, path in files.items()}
+def findings_by_script() -> dict[str, list[str]]:
+    """Every composed script of the all-hostile root through shellcheck (`shellcheck_findings`)."""
+    return shellcheck_findings((composed(*case.values, ALL_HOSTILE) for case in CASES), IGNORED_CHECKS)
 
 
 @pytest.mark.parametrize("proxy, builder, control, custom_conf", CASES)
-def test_every_script_passes_shellcheck(shellcheck_findings: dict[str, list[str]], proxy: str, builder: str,
+def test_every_script_passes_shellcheck(findings_by_script: dict[str, list[str]], proxy: str, builder: str,
                                         control: str, custom_conf: bool) -> None:
     text = composed(proxy, builder, control, custom_conf, ALL_HOSTILE)
     lines = text.splitlines()
-    findings = [finding for finding in shellcheck_findings[value_blind(text)]
+    findings = [finding for finding in findings_by_script[value_blind(text)]
                 if not (proxy == "apache" and (builder, finding.rsplit("[", 1)[-1].rstrip("]")) in APACHE_FINDINGS)]
     assert findings == [], "\n".join(f"{f}\n    {lines[int(f.split(':')[0]) - 1]}" for f in findings)
 
