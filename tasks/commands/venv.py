@@ -7,6 +7,12 @@ from ..protocol import FACTS_MARK
 from .shell import fail, q, script
 
 COMPLETE_MARK = ".wsgideploy-complete"
+# pip's log when a package must compile on the host and cannot: no C compiler, or no Python headers.
+# Found on Debian's stock server (no build-essential, no python3-dev), where uWSGI compiles.
+NO_BUILD_TOOLS = r"you need a C compiler|command '[^']*gcc' failed|unable to execute '[^']*gcc'|Python\.h: No such file"
+BUILD_TOOLS_HINT = ("a package compiles on the host, which has no C compiler or no Python headers: "
+                    "apt-get install build-essential python3-dev (Debian), or install it from a wheel built "
+                    "once (find-links in /etc/pip.conf, docs/modes/uwsgi.md)")
 UV_MISSING = ('installer = "uv" but uv is not installed on the host: '
               'pip install --user uv, or use installer = "pip"')
 
@@ -21,7 +27,8 @@ def ensure_venv(layout: Layout, key: str, python: str, pip_args: list[str], *,
     filled by the host's ``uv pip install``). ``cache_dir`` (the host's wheel cache,
     kept across venvs and releases) holds ``pip/`` or ``uv/``; None leaves the
     installer's default cache. Reusing a venv needs neither pip nor uv.
-    0.4.0 added ``installer`` and ``cache_dir``.
+    0.4.0 added ``installer`` and ``cache_dir``. A pip build that fails for want of a compiler or
+    the Python headers says which packages to install (`BUILD_TOOLS_HINT`).
     """
     if installer not in INSTALLERS:
         raise ValueError(f"installer must be one of {INSTALLERS}, not {installer!r}")
@@ -51,6 +58,9 @@ def ensure_venv(layout: Layout, key: str, python: str, pip_args: list[str], *,
   {q(python)} -m venv {q(venv)} > {q(log)} 2>&1 || {create_failed}
   if ! {cache}PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_USE_PEP517=1 {q(venv + '/bin/pip')} install {args} >> {q(log)} 2>&1; then
     tail -n 25 {q(log)} >&2; rm -rf {q(venv)}
+    if grep -qE {q(NO_BUILD_TOOLS)} {q(log)}; then
+      {fail(f"pip install failed: {BUILD_TOOLS_HINT} (full log on the host: {log})")}
+    fi
     {fail(f"pip install failed (full log on the host: {log})")}
   fi"""
     return script(f"""

@@ -31,6 +31,9 @@ else
   }
   if ! PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_USE_PEP517=1 /srv/hello/venvs/py3.11.2-72f6fca029326486/bin/pip install -r /srv/hello/releases/20261204T100000Z/requirements.txt gunicorn >> /srv/hello/.deploy/pip-py3.11.2-72f6fca029326486.log 2>&1; then
     tail -n 25 /srv/hello/.deploy/pip-py3.11.2-72f6fca029326486.log >&2; rm -rf /srv/hello/venvs/py3.11.2-72f6fca029326486
+    if grep -qE 'you need a C compiler|command '"'"'[^'"'"']*gcc'"'"' failed|unable to execute '"'"'[^'"'"']*gcc'"'"'|Python\.h: No such file' /srv/hello/.deploy/pip-py3.11.2-72f6fca029326486.log; then
+      fail 'pip install failed: a package compiles on the host, which has no C compiler or no Python headers: apt-get install build-essential python3-dev (Debian), or install it from a wheel built once (find-links in /etc/pip.conf, docs/modes/uwsgi.md) (full log on the host: /srv/hello/.deploy/pip-py3.11.2-72f6fca029326486.log)'
+    fi
     fail 'pip install failed (full log on the host: /srv/hello/.deploy/pip-py3.11.2-72f6fca029326486.log)'
   fi
   touch /srv/hello/venvs/py3.11.2-72f6fca029326486/.wsgideploy-complete
