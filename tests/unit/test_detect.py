@@ -224,11 +224,11 @@ def test_the_stage_file_is_commented_and_leaves_source_and_identity_commented_ou
 
 def test_without_a_static_folder_or_python_those_keys_stay_commented_out() -> None:
     bare = Detected(root=Path("/r"), name="hello", wsgi="app:app", framework="flask", wsgi_file="app.py")
-    text = stage_file(bare, "staging", hostname="10.0.0.5", alias="web2")
+    text = stage_file(bare, "staging", hostname="192.0.2.5", alias="web2")
     assert [line for line in text.splitlines() if "static_dir" in line or "python" in line or "hostname" in line] == [
         '# static_dir = "static"          # none found; the folder nginx serves at /static',
         '# python = "python3.11"          # the host\'s Python for the venvs; default: python3',
-        'hostname = "10.0.0.5"            # the server\'s name or IP address',
+        'hostname = "192.0.2.5"            # the server\'s name or IP address',
     ]
     assert "[hosts.web2]" in text
 

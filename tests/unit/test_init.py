@@ -115,9 +115,9 @@ Next:
 def test_stage_and_host_options_name_the_file_and_the_hostname(
         factory_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(factory_repo)
-    run_init(stage="staging", host="10.0.0.5")
+    run_init(stage="staging", host="192.0.2.5")
     stage = load_stage(factory_repo / "deploy" / "staging.toml")
-    assert (stage.name, [(h.alias, h.hostname) for h in stage.hosts]) == ("staging", [("web1", "10.0.0.5")])
+    assert (stage.name, [(h.alias, h.hostname) for h in stage.hosts]) == ("staging", [("web1", "192.0.2.5")])
 
 
 def test_a_second_stage_gets_a_host_alias_no_other_stage_uses(

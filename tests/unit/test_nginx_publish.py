@@ -22,7 +22,7 @@ from wsgideploy.protocol import parse_facts
 
 from tests.unit.recipe_text import function_body
 
-BIND_ERROR = "[emerg] 12#12: bind() to 10.0.0.2:8091 failed (98: Address already in use)"
+BIND_ERROR = "[emerg] 12#12: bind() to 192.0.2.2:8091 failed (98: Address already in use)"
 
 # The stand-in master: a new child on every HUP, its stderr the error log.
 MASTER = 'trap "sleep 300 &" HUP; sleep 300 & while :; do wait; done'
