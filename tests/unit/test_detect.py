@@ -228,7 +228,7 @@ def test_without_a_static_folder_or_python_those_keys_stay_commented_out() -> No
     assert [line for line in text.splitlines() if "static_dir" in line or "python" in line or "hostname" in line] == [
         '# static_dir = "static"          # none found; the folder nginx serves at /static',
         '# python = "python3.11"          # the host\'s Python for the venvs; default: python3',
-        'hostname = "192.0.2.5"            # the server\'s name or IP address',
+        'hostname = "192.0.2.5"           # the server\'s name or IP address',
     ]
     assert "[hosts.web2]" in text
 
