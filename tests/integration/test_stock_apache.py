@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -32,23 +30,10 @@ from tests.servers.machine import ServerError
 from .fabcli import EXAMPLE, fab
 from .helpers import copy_app
 from .load import RequestStream
+from .stock import APACHE_TABLE, get
 
 APP_PORT = 8080
 DEFAULT_PAGE = "Apache2 Debian Default Page"
-# Debian's defaults, as the inventory has them; "auto" finds systemd on the server.
-APACHE_TABLE = {"sites_available": "/etc/apache2/sites-available", "sites_enabled": "/etc/apache2/sites-enabled",
-                "sudo": True, "control": "auto"}
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def get(address: str, port: int, path: str = "/", timeout: float = 20) -> tuple[int, str]:
-    """GET ``http://<address>:<port><path>`` from this machine, no proxy; (status, body)."""
-    try:
-        with _NO_PROXY.open(f"http://{address}:{port}{path}", timeout=timeout) as response:
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as err:
-        with err:
-            return err.code, err.read().decode("utf-8", "replace")
 
 
 def served(target: DeployTarget) -> dict[str, str]:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +32,7 @@ from tests.servers.machine import ServerError
 from .fabcli import EXAMPLE, fab
 from .helpers import copy_app
 from .load import RequestStream
+from .stock import get
 
 APP_PORT = 8080
 HELD_PORT = 8091
@@ -41,17 +40,6 @@ DEFAULT_PAGE = "/etc/lighttpd/conf-available/README"  # in Debian's default inde
 # Debian's defaults, as the inventory has them; "auto" finds systemd on the server.
 LIGHTTPD_TABLE = {"sites_available": "/etc/lighttpd/conf-available", "sites_enabled": "/etc/lighttpd/conf-enabled",
                   "sudo": True, "control": "auto"}
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def get(address: str, port: int, path: str = "/", timeout: float = 10) -> tuple[int, str]:
-    """GET ``http://<address>:<port><path>`` from this machine, no proxy; (status, body)."""
-    try:
-        with _NO_PROXY.open(f"http://{address}:{port}{path}", timeout=timeout) as response:
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as err:
-        with err:
-            return err.code, err.read().decode("utf-8", "replace")
 
 
 def version_served(target: DeployTarget, port: int = APP_PORT) -> str:

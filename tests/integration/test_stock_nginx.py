@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +33,7 @@ from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixt
 from .fabcli import EXAMPLE, fab
 from .helpers import copy_app
 from .load import RequestStream
+from .stock import get
 
 APP_PORT = 8080
 OTHER_SITE_PORT = 8081
@@ -46,17 +45,6 @@ OTHER_SITE = """server {
     location / { default_type text/plain; return 200 "the other site\\n"; }
 }
 """
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def get(address: str, port: int, path: str = "/", timeout: float = 10) -> tuple[int, str]:
-    """GET ``http://<address>:<port><path>`` from this machine, no proxy; (status, body)."""
-    try:
-        with _NO_PROXY.open(f"http://{address}:{port}{path}", timeout=timeout) as response:
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as err:
-        with err:
-            return err.code, err.read().decode("utf-8", "replace")
 
 
 def wait_until_answering(address: str, port: int, timeout: float = 10) -> None:
