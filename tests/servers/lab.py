@@ -157,6 +157,10 @@ class ServerLab:
         reap_stale()
         self.image = ensure_image(self.packages)
         self.bridge = claim_bridge()
+        # Cgroups an earlier session of this bridge name left (empty: its servers are gone, or it could
+        # not have lost the bridge) would otherwise count as this session's leftovers.
+        for stale in cgroups.of_session(self.bridge.name):
+            cgroups.remove(stale)
         self.folder = SESSIONS_ROOT / self.bridge.name
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(mode=0o700)
