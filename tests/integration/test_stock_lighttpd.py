@@ -61,6 +61,16 @@ def assert_lighttpd_and_its_default_site_fine(target: DeployTarget, restarts: in
     assert status == 200 and DEFAULT_PAGE in body, f"Debian's default site: {status} {body[:200]}"
 
 
+def text_appears(target: DeployTarget, path: str, text: str, seconds: float = 10) -> bool:
+    """Whether ``text`` shows up in the file at ``path`` within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while text not in target.run(f"cat {path}"):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.3)
+    return True
+
+
 @contextmanager
 def port_held(target: DeployTarget, port: int) -> Iterator[None]:
     """A program of the host's own listens on ``0.0.0.0:<port>`` (a transient unit) while inside."""
@@ -118,7 +128,8 @@ def test_fastcgi_deploys_change_and_roll_back_behind_the_stock_lighttpd_which_st
     assert_lighttpd_and_its_default_site_fine(stock, restarts)
     access_log = f"{stock.app_root}/shared/log/lighttpd.access.log"
     assert stock.run(f"stat -c '%U:%G %a' {access_log}").split() == ["www-data:deploy", "660"]
-    assert "GET /info" in stock.run(f"cat {access_log}"), "lighttpd writes its access log there"
+    # lighttpd's mod_accesslog buffers its lines and writes them out about once a second.
+    assert text_appears(stock, access_log, "GET /info"), "lighttpd writes its access log there"
     assert "GET /info" in fab(write(v1), "-H", stock.alias, "logs").stdout, "and the deploy user reads it"
 
     # A change of code goes live under a bounded load, without one failed request.
