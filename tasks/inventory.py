@@ -17,16 +17,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .checks import Check, did_you_mean, is_table
-from .modes import COMPATIBLE, is_available
-from .settings import (HOOK_ITEM_KEYS, HTTP_UPSTREAMS, INSTALLERS, LOG_LEVELS, NGINX_CONTROLS, PROXIES, SERVERS, Apache,
+from .checks import Check, did_you_mean, is_table, one_of
+from .modes import APP_SERVERS, FRONT_SERVERS  # which servers exist and go together
+from .settings import (HOOK_ITEM_KEYS, HTTP_UPSTREAMS, INSTALLERS, LOG_LEVELS, NGINX_CONTROLS, Apache,
                        App, Health, Hook, Hooks, Host, Lighttpd, Nginx, ProxyFixCounts, Rollout, Ssh, checks_of,
                        default_of, is_required, settings_of)
 
 __all__ = [  # the settings' names are re-exported: callers import them from here
     "APACHE_KEYS", "APP_KEYS", "APP_REQUIRED", "FRONT_TABLES", "HEALTH_KEYS", "HOOK_ITEM_KEYS", "HOOK_KEYS",
     "HOST_KEYS", "HOST_REQUIRED", "HTTP_UPSTREAMS", "INSTALLERS", "LIGHTTPD_KEYS", "LOG_LEVELS", "NGINX_CONTROLS",
-    "NGINX_KEYS", "PROXIES", "PROXY_FIX_KEYS", "ROLLOUT_KEYS", "SERVERS", "SSH_KEYS", "TOP_KEYS",
+    "NGINX_KEYS", "PROXY_FIX_KEYS", "ROLLOUT_KEYS", "SSH_KEYS", "TOP_KEYS",
     "Apache", "App", "Check", "Health", "Hook", "Hooks", "Host", "InventoryError", "Lighttpd", "Nginx",
     "ProxyFixCounts", "Rollout", "Ssh", "Stage", "UnknownHostError",
     "build", "check_table", "did_you_mean", "load_inventories", "load_stage", "missing_identity", "parse_stage",
@@ -235,12 +235,14 @@ def _build_app(path: Path, raw_app: Mapping[str, Any], error: Callable[[str, str
         raise error("source", f"is not a local directory: {source}")
     server = raw_app.get("server", default_of(App, "server"))
     proxy = raw_app.get("proxy", default_of(App, "proxy"))
-    if proxy not in COMPATIBLE[server]:
+    for key, value, registry in (("server", server, APP_SERVERS), ("proxy", proxy, FRONT_SERVERS)):
+        problem = one_of(tuple(registry))(value)
+        if problem:
+            raise error(key, problem)
+    fronts = APP_SERVERS[server].fronts
+    if proxy not in fronts:
         raise error("proxy", f"{server} cannot run behind {proxy!r}; "
-                    f"it runs behind {', '.join(repr(p) for p in COMPATIBLE[server])}")
-    for key, name in (("server", server), ("proxy", proxy)):
-        if not is_available(name):
-            raise error(key, f"{name!r} is not available in this version of wsgideploy")
+                    f"it runs behind {', '.join(repr(p) for p in fronts)}")
     url_prefix = raw_app.get("url_prefix", default_of(App, "url_prefix")).rstrip("/")
     proxy_fix = _proxy_fix_for(server, raw_app.get("proxy_fix"), url_prefix, error)
     env_file = _expand(raw_app.get("env_file"), path.parent)
@@ -265,8 +267,7 @@ def _proxy_fix_for(server: str, raw: Any, url_prefix: str,
                    error: Callable[[str, str], InventoryError]) -> ProxyFixCounts | None:
     """ProxyFix counts for an HTTP upstream (default: one proxy sets For and Proto, and
     Prefix under a ``url_prefix``); none where the front server passes the client itself."""
-    from .modes import app_server  # the server's module says how the proxy reaches it
-    http = app_server(server).UPSTREAM in HTTP_UPSTREAMS
+    http = APP_SERVERS[server].upstream in HTTP_UPSTREAMS  # the server says how the proxy reaches it
     if raw is False:
         return None
     if not http:

@@ -63,11 +63,3 @@ class Layout:
     @property
     def live_config_dir(self) -> str:
         return f"{self.current}/{self.config_dir_name}"
-
-    @property
-    def gunicorn_pidfile(self) -> str:
-        return f"{self.run}/gunicorn.pid"
-
-    @property
-    def gunicorn_socket(self) -> str:
-        return f"{self.run}/gunicorn.sock"

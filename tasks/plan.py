@@ -313,7 +313,7 @@ def plan_host(run: "HostRun", rel: LocalRelease, fingerprint: str = "") -> HostP
     names = list(_render(run, rel, "", ""))
     live_paths = {name: f"{layout.live_config_dir}/{name}" for name in names}
     # The site is compared with the one the front server has, not the release's copy.
-    live_paths[run.proxy.SITE_FILE] = run.proxy.site_path(run.proxy_settings, app.name)
+    live_paths[run.proxy.site_file] = run.proxy.site_path(run.proxy_settings, app.name)
     body = plan_commands.read_live_state(layout, app.python, live_paths,
                                          sudo=bool(getattr(run.proxy_settings, "sudo", False)),
                                          fingerprint_path=f"{layout.live_config_dir}/{FINGERPRINT_FILE}")

@@ -48,7 +48,7 @@ def template_context(app: App, layout: Layout, release_id: str, static_dir: str 
     the upstream and socket of the app server, ``proxy_fix``, and the deploy user and group."""
     return {"app": app, "layout": layout, "release_id": release_id, "static_dir": static_dir,
             "upstream": f"wsgideploy_{app.name.replace('-', '_')}",
-            "upstream_kind": app_server(app.server).UPSTREAM,
+            "upstream_kind": app_server(app.server).upstream,
             # the unix socket the app server listens on, if it has one
             "socket": f"{layout.run}/{app.server}.sock",
             "proxy_fix": app.proxy_fix,
@@ -66,10 +66,10 @@ def render_release_configs(context: Mapping[str, Any], overrides: Path | None = 
     env = environment(overrides)
     server = app_server(context["app"].server)
     proxy = front_server(context["app"].proxy)
-    files = {name: render(template, context, env) for name, template in server.CONFIG_TEMPLATES.items()}
+    files = {name: render(template, context, env) for name, template in server.config_templates.items()}
     files["wsgideploy_entry.py"] = render("wsgideploy_entry.py.j2", context, env)
     files["logrotate.conf"] = render("logrotate.conf.j2", context, env)
-    files[proxy.SITE_FILE] = render(proxy.SITE_TEMPLATE, context, env)
+    files[proxy.site_file] = render(proxy.site_template, context, env)
     for name in VERBATIM_FILES:
         files[name] = (TEMPLATES_DIR / name).read_text()
     return files

@@ -16,11 +16,8 @@ from .checks import (NAME, USER, WSGI, Check, did_you_mean, is_abs_path, is_abs_
                      is_command_word, is_env_names, is_hostname, is_int, is_ip_address, is_number, is_rel_path,
                      is_rel_paths, is_server_names, is_static_url, is_str, is_str_list, is_table, is_url_path,
                      matches, one_of)
-from .modes import PROXY_MODULES, SERVER_MODULES
 from .rollout import DEFAULT_PARALLEL, batch_size_problem
 
-SERVERS = tuple(SERVER_MODULES)
-PROXIES = tuple(PROXY_MODULES)
 NGINX_CONTROLS = ("auto", "systemd", "signal")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 INSTALLERS = ("pip", "uv")  # what fills a venv: its own pip, or the host's uv
@@ -179,8 +176,9 @@ class App:
                            optional=True)
     wsgi: str = setting(matches(WSGI, "'module:app' or 'module:create_app()'"), "`module:app` or `package:create_app()`")
     root: str = setting(is_app_root, "the app's directory on the host")
-    server: str = setting(one_of(SERVERS), "the app server", "gunicorn")
-    proxy: str = setting(one_of(PROXIES), "the front server", "nginx")
+    # Which servers exist, and which go together, is the registry's (modes.py): the loader checks it.
+    server: str = setting(is_str, "the app server", "gunicorn")
+    proxy: str = setting(is_str, "the front server", "nginx")
     server_name: str = setting(is_server_names, "nginx server_name; the health check's Host header", "_")
     listen: int = setting(is_int(1, 65535), "the port the front server listens on", 80)
     listen_address: str | None = setting(is_ip_address, "the address it listens on (none: all)", None)

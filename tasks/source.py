@@ -48,7 +48,7 @@ def plan_install(app: App, release_dir: str, python_version: str, source_hash: s
     so its venv holds the code too and the key hashes the whole source.
     """
     # The app server always lands in the venv, even when the app does not list it.
-    server = app_server(app.server).PACKAGES
+    server = app_server(app.server).packages
     h = hashlib.sha256(f"python={python_version}\nserver={' '.join(server)}\n".encode())
     kind, inputs = install_inputs(app.source)
     if kind == "requirements":

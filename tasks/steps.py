@@ -136,7 +136,7 @@ def proxy_site_step(run: HostRun, release_id: str) -> Step:
     """``nginx`` (or the front server's name): install the release's site, test the whole config, reload and
     check that the reload took (the front server's ``publish_site``)."""
     proxy, settings, name = run.proxy, run.proxy_settings, run.stage.app.proxy
-    rendered = f"{run.layout.release(release_id)}/{run.layout.config_dir_name}/{proxy.SITE_FILE}"
+    rendered = f"{run.layout.release(release_id)}/{run.layout.config_dir_name}/{proxy.site_file}"
     return Step(name, proxy.publish_site(settings, run.stage.app.name, rendered),
                 describe=lambda f: f"site tested, {name} {f.get(name, 'reloaded')}")
 

@@ -27,8 +27,9 @@ before, or mod_cgid is loaded but its daemon is not running, `reload` restarts A
 """
 from __future__ import annotations
 
-from ..inventory import Apache
+from ..settings import Apache
 from ..protocol import FACTS_MARK
+from .front import FrontServer
 from .shell import fail, maybe_sudo, q, script
 
 SITE_TEMPLATE = "apache/site.conf.j2"
@@ -342,3 +343,24 @@ fi"""
 def publish_site(apache: Apache, site_name: str, rendered_path: str) -> str:
     """Install and test the site, then apply it: `install_site` then `reload` (restarted fully where a module needs it, its cgid daemon checked)."""
     return install_site(apache, site_name, rendered_path) + reload(apache)
+
+
+class ApacheFront(FrontServer):
+    """Apache httpd: a site in sites-available with its own Listen file, enabled by a link (a2ensite);
+    a graceful restart, or a full one where a module needs it."""
+
+    name = "apache"
+    site_template = SITE_TEMPLATE
+    site_file = SITE_FILE
+
+    def site_path(self, settings: Apache, site_name: str) -> str:
+        return site_path(settings, site_name)
+
+    def install_site(self, settings: Apache, site_name: str, rendered_path: str) -> str:
+        return install_site(settings, site_name, rendered_path)
+
+    def publish_site(self, settings: Apache, site_name: str, rendered_path: str) -> str:
+        return publish_site(settings, site_name, rendered_path)
+
+    def reload(self, settings: Apache) -> str:
+        return reload(settings)

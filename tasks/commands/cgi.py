@@ -9,14 +9,11 @@ venv. ``start``, ``stop`` and ``upgrade`` only say so; ``status`` reports Apache
 """
 from __future__ import annotations
 
-from ..modes import ServerContext
 from . import apache
+from .app_server import AppServer, ServerContext
 from .recipe import Script
 
-PACKAGES: tuple[str, ...] = ()   # CGI needs nothing in the venv (wsgiref is in the standard library)
 SCRIPT = "app.cgi"
-CONFIG_TEMPLATES = {SCRIPT: "apache/app.cgi.j2"}
-UPSTREAM = "cgi"                  # Apache runs the script itself: no socket of wsgideploy's
 
 
 def _settings(ctx: ServerContext) -> apache.Apache:
@@ -31,38 +28,43 @@ def _script(ctx: ServerContext, run: str, **extra: str | int) -> str:
     return Script(run, values, ("process", "cgi"), apache.functions(_settings(ctx))).text()
 
 
-def start(ctx: ServerContext) -> str:
-    """Nothing to start: Apache runs a new CGI process for each request."""
-    return _script(ctx, "cgi_report", action="nothing to start (CGI: Apache runs app.cgi per request)")
+class Cgi(AppServer):
+    """The app as a CGI script that Apache runs per request: nothing of wsgideploy's runs between requests."""
 
+    name = "cgi"
+    fronts = ("apache",)
+    upstream = "cgi"                   # Apache runs the script itself: no socket of wsgideploy's
+    packages = ()                      # CGI needs nothing in the venv (wsgiref is in the standard library)
+    config_templates = {SCRIPT: "apache/app.cgi.j2"}
 
-def upgrade(ctx: ServerContext, start_if_stopped: bool = True) -> str:
-    """Nothing to reload: the next request runs ``current``'s script in ``current``'s venv."""
-    return _script(ctx, "cgi_report", action="nothing to reload (CGI: the next request runs the live release)")
+    def start(self, ctx: ServerContext) -> str:
+        """Nothing to start: Apache runs a new CGI process for each request."""
+        return _script(ctx, "cgi_report", action="nothing to start (CGI: Apache runs app.cgi per request)")
 
+    def upgrade(self, ctx: ServerContext, start_if_stopped: bool = True) -> str:
+        """Nothing to reload: the next request runs ``current``'s script in ``current``'s venv."""
+        return _script(ctx, "cgi_report", action="nothing to reload (CGI: the next request runs the live release)")
 
-def stop(ctx: ServerContext) -> str:
-    """Nothing to stop: no process of the app outlives its request (Apache keeps the site)."""
-    return _script(ctx, "cgi_report",
-                   action="nothing to stop (CGI has no process between requests; the site stays in Apache)")
+    def stop(self, ctx: ServerContext) -> str:
+        """Nothing to stop: no process of the app outlives its request (Apache keeps the site)."""
+        return _script(ctx, "cgi_report",
+                       action="nothing to stop (CGI has no process between requests; the site stays in Apache)")
 
+    def status(self, ctx: ServerContext) -> str:
+        """Report Apache's pid (while the site is enabled) and the live release."""
+        enabled = apache.enabled_link(_settings(ctx), ctx.app.name if ctx.app else "")
+        return _script(ctx, "cgi_status", enabled=enabled)
 
-def status(ctx: ServerContext) -> str:
-    """Report Apache's pid (while the site is enabled) and the live release."""
-    enabled = apache.enabled_link(_settings(ctx), ctx.app.name if ctx.app else "")
-    return _script(ctx, "cgi_status", enabled=enabled)
+    def check(self, ctx: ServerContext, release_id: str) -> str:
+        """Make the release's ``app.cgi`` executable and load the app with it in the release's venv.
 
-
-def check(ctx: ServerContext, release_id: str) -> str:
-    """Make the release's ``app.cgi`` executable and load the app with it in the release's venv.
-
-    The configs are written with mode 0644; Apache executes the script, so it gets 0755 here.
-    ``FLASK_RUN_FROM_CLI=true`` turns a stray ``app.run()`` into a no-op, ``timeout`` bounds an
-    import that hangs.
-    """
-    layout = ctx.layout
-    release = layout.release(release_id)
-    values: dict[str, str | int] = {
-        "release": release, "release_id": release_id, "check_timeout": int(ctx.timeout),
-        "cgi": f"{release}/{layout.config_dir_name}/{SCRIPT}"}
-    return Script("cgi_check", values, ("app_check", "cgi")).text()
+        The configs are written with mode 0644; Apache executes the script, so it gets 0755 here.
+        ``FLASK_RUN_FROM_CLI=true`` turns a stray ``app.run()`` into a no-op, ``timeout`` bounds an
+        import that hangs.
+        """
+        layout = ctx.layout
+        release = layout.release(release_id)
+        values: dict[str, str | int] = {
+            "release": release, "release_id": release_id, "check_timeout": int(ctx.timeout),
+            "cgi": f"{release}/{layout.config_dir_name}/{SCRIPT}"}
+        return Script("cgi_check", values, ("app_check", "cgi")).text()

@@ -15,15 +15,9 @@ exits. If the new runner fails to load, it is stopped and the old one keeps serv
 from __future__ import annotations
 
 from ..layout import Layout
-from ..modes import ServerContext
-from .recipe import Script
+from .app_server import PidfileServer, ServerContext
 
-PACKAGES = ("flup>=1.0.3",)
 RUNNER = "app.fcgi"
-CONFIG_TEMPLATES = {RUNNER: "fastcgi/app.fcgi.j2"}
-UPSTREAM = "fastcgi-unix"  # nginx fastcgi_pass / lighttpd mod_fastcgi to the unix socket in shared/run
-# tasks/recipes/*.sh: every function the scripts below call
-RECIPES = ("process", "pidfile", "app_check", "fastcgi")
 
 
 def pidfile(layout: Layout) -> str:
@@ -41,61 +35,40 @@ def log_file(layout: Layout) -> str:
     return f"{layout.log}/fastcgi.log"
 
 
-def _values(ctx: ServerContext, **extra: str | int) -> dict[str, str | int]:
-    """What ``pidfile.sh`` and ``fastcgi.sh`` read: the layout's paths and the timeouts."""
-    layout: Layout = ctx.layout
-    return {"name": "the FastCGI runner", "pidfile": pidfile(layout), "run": layout.run, "marker": "fastcgi",
-            "sock": socket_path(layout), "newsock": f"{layout.run}/fastcgi.new.sock", "logfile": log_file(layout),
-            "current": layout.current, "runner": f"{layout.live_config_dir}/{RUNNER}",
-            "START_TIMEOUT": int(ctx.timeout), "STOP_TIMEOUT": int(ctx.graceful_timeout) + 10, **extra}
+class FastCgi(PidfileServer):
+    """The app as a flup FastCGI runner (``.wsgideploy/app.fcgi``) through its pidfile: a new runner
+    on a new socket, renamed over the live one, then TERM the old. Behind Apache, mod_fcgid runs
+    the runners itself, and the scripts only say so."""
 
+    name = "fastcgi"
+    fronts = ("nginx", "lighttpd", "apache")
+    upstream = "fastcgi-unix"  # nginx fastcgi_pass / lighttpd mod_fastcgi to the unix socket in shared/run
+    packages = ("flup>=1.0.3",)
+    config_templates = {RUNNER: "fastcgi/app.fcgi.j2"}
+    recipes = ("process", "pidfile", "app_check", "fastcgi")
+    upgrade_run = "fastcgi_upgrade"
+    stop_run = "pidfile_stop $STOP_TIMEOUT"  # TERM: it answers the requests it has; KILL past the timeout
+    check_run = "fastcgi_check"              # makes the runner executable, then `app.fcgi --check`
 
-def _under_mod_fcgid(ctx: ServerContext) -> bool:
-    """Behind Apache, mod_fcgid starts, reuses and stops the runners itself."""
-    return ctx.app is not None and ctx.app.proxy == "apache"
+    def values(self, ctx: ServerContext) -> dict[str, str | int]:
+        """What ``pidfile.sh`` and ``fastcgi.sh`` read: the layout's paths and the timeouts."""
+        layout = ctx.layout
+        return {"name": "the FastCGI runner", "pidfile": pidfile(layout), "run": layout.run, "marker": "fastcgi",
+                "sock": socket_path(layout), "newsock": f"{layout.run}/fastcgi.new.sock",
+                "logfile": log_file(layout), "current": layout.current,
+                "runner": f"{layout.live_config_dir}/{RUNNER}",
+                "START_TIMEOUT": int(ctx.timeout), "STOP_TIMEOUT": int(ctx.graceful_timeout) + 10}
 
+    def check_values(self, ctx: ServerContext, release_id: str) -> dict[str, str | int]:
+        """The check runs the new release's own runner (``--check``: its venv, flup, the app)."""
+        layout = ctx.layout
+        return {**super().check_values(ctx, release_id),
+                "release_runner": f"{layout.release(release_id)}/{layout.config_dir_name}/{RUNNER}"}
 
-def _script(ctx: ServerContext, run: str, **extra: str | int) -> str:
-    """The script that runs ``run``; under mod_fcgid one that reports that there is nothing to do:
-    after a switch, mod_fcgid starts runners of the new release (the script's path resolves to a
-    new file) and lets the old ones idle out."""
-    if _under_mod_fcgid(ctx):
-        return Script("fastcgi_under_mod_fcgid", _values(ctx), RECIPES).text()
-    return Script(run, _values(ctx, **extra), RECIPES).text()
-
-
-def start(ctx: ServerContext) -> str:
-    """Start the runner unless the pidfile names a live one (a stale pidfile is replaced)."""
-    return _script(ctx, "pidfile_start")
-
-
-def upgrade(ctx: ServerContext, start_if_stopped: bool = True) -> str:
-    """Replace the running runner with one started from ``current``: new socket, rename, TERM the old.
-
-    With ``start_if_stopped`` a stopped runner is simply started; otherwise that is an error.
-    """
-    return _script(ctx, "fastcgi_upgrade", start_if_stopped=int(start_if_stopped))
-
-
-def stop(ctx: ServerContext) -> str:
-    """Stop the runner (TERM: it answers the requests it has, then exits; KILL only past the timeout)."""
-    return _script(ctx, "pidfile_stop $STOP_TIMEOUT")
-
-
-def status(ctx: ServerContext) -> str:
-    """Report the runner's pid (if alive) and the live release as facts."""
-    return _script(ctx, "pidfile_status")
-
-
-def check(ctx: ServerContext, release_id: str) -> str:
-    """Load the app with the new release's runner (``--check``), in its own venv, before the switch.
-
-    The runner is made executable (a server that spawns FastCGI apps, like mod_fcgid, executes
-    it). It checks its interpreter is the release's venv, that flup imports, and imports the app
-    with ``FLASK_RUN_FROM_CLI=true`` (a stray ``app.run()`` is a no-op) under ``timeout``.
-    """
-    layout = ctx.layout
-    release = layout.release(release_id)
-    values = _values(ctx, release=release, release_id=release_id, check_timeout=int(ctx.timeout),
-                     release_runner=f"{release}/{layout.config_dir_name}/{RUNNER}")
-    return Script("fastcgi_check", values, RECIPES).text()
+    def script(self, ctx: ServerContext, run: str, **extra: str | int) -> str:
+        """Under mod_fcgid (behind Apache) every control script only reports that there is nothing
+        to do: after a switch, mod_fcgid starts runners of the new release (the script's path
+        resolves to a new file) and lets the old ones idle out. The check runs as everywhere."""
+        if ctx.app is not None and ctx.app.proxy == "apache" and run != self.check_run:
+            return super().script(ctx, "fastcgi_under_mod_fcgid")
+        return super().script(ctx, run, **extra)

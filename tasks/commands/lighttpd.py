@@ -23,10 +23,14 @@ the values and the few functions that differ per ``control`` (systemd, or the pi
 """
 from __future__ import annotations
 
-from ..inventory import Lighttpd
-from .front import as_root_function, per_control
+from typing import TYPE_CHECKING
+
+from .front import FrontServer, as_root_function, per_control
 from .recipe import Script
 from .shell import maybe_sudo, q
+
+if TYPE_CHECKING:
+    from ..settings import Lighttpd
 
 SITE_TEMPLATE = "lighttpd/site.conf.j2"
 SITE_FILE = "lighttpd.conf"
@@ -137,3 +141,23 @@ def publish_site(settings: Lighttpd, site_name: str, rendered_path: str) -> str:
     went down gets the previous site back)."""
     return Script("lighttpd_logs_for_user\nsite_install\nlighttpd_test\nlighttpd_apply_or_fail",
                   _values(settings, site_name, rendered_path), RECIPES, control_functions(settings)).text()
+
+
+class LighttpdFront(FrontServer):
+    """lighttpd: a site included from its conf directory; a reload watched until it took."""
+
+    name = "lighttpd"
+    site_template = SITE_TEMPLATE
+    site_file = SITE_FILE
+
+    def site_path(self, settings: Lighttpd, site_name: str) -> str:
+        return site_path(settings, site_name)
+
+    def install_site(self, settings: Lighttpd, site_name: str, rendered_path: str) -> str:
+        return install_site(settings, site_name, rendered_path)
+
+    def publish_site(self, settings: Lighttpd, site_name: str, rendered_path: str) -> str:
+        return publish_site(settings, site_name, rendered_path)
+
+    def reload(self, settings: Lighttpd) -> str:
+        return reload(settings)

@@ -15,14 +15,11 @@ in flight in the daemon processes, so it is used only when the site itself chang
 """
 from __future__ import annotations
 
-from ..modes import ServerContext
 from . import apache
+from .app_server import AppServer, ServerContext
 from .recipe import Script
 
-PACKAGES: tuple[str, ...] = ()   # mod_wsgi is Apache's module (Debian: libapache2-mod-wsgi-py3)
 SCRIPT = "app.wsgi"
-CONFIG_TEMPLATES = {SCRIPT: "apache/app.wsgi.j2"}
-UPSTREAM = "mod_wsgi"             # Apache runs the app itself: no socket of wsgideploy's
 MOD_WSGI_SO = "/usr/lib/apache2/modules/mod_wsgi.so"
 RECIPES = ("process", "mod_wsgi")  # tasks/recipes/*.sh: every function the control scripts call
 
@@ -57,51 +54,56 @@ def _script(ctx: ServerContext, run: str, **extra: str | int) -> str:
     return Script(run, values, RECIPES, functions).text()
 
 
-def start(ctx: ServerContext) -> str:
-    """Enable the live release's site and start (or gracefully reload) Apache, unless both are done."""
-    # The scripts of the site's installation run in the same bash: the functions stay defined.
-    return _script(ctx, "mod_wsgi_start_unless_running") + _enable_and_reload(ctx) + "mod_wsgi_started\n"
+class ModWsgi(AppServer):
+    """The app in Apache's mod_wsgi daemon processes: an upgrade touches the ``.wsgi`` script."""
 
+    name = "mod_wsgi"
+    fronts = ("apache",)
+    upstream = "mod_wsgi"              # Apache runs the app itself: no socket of wsgideploy's
+    packages = ()                      # mod_wsgi is Apache's module (Debian: libapache2-mod-wsgi-py3)
+    config_templates = {SCRIPT: "apache/app.wsgi.j2"}
 
-def upgrade(ctx: ServerContext, start_if_stopped: bool = True) -> str:
-    """Make the daemon processes serve ``current`` (code and venv): touch the ``.wsgi`` file.
+    def start(self, ctx: ServerContext) -> str:
+        """Enable the live release's site and start (or gracefully reload) Apache, unless both are done."""
+        # The scripts of the site's installation run in the same bash: the functions stay defined.
+        return _script(ctx, "mod_wsgi_start_unless_running") + _enable_and_reload(ctx) + "mod_wsgi_started\n"
 
-    Each daemon process restarts at its next request (mod_wsgi's script reloading). If Apache
-    is not running or the site is disabled, it is started (``start_if_stopped``) or an error.
-    """
-    before = _script(ctx, "mod_wsgi_before_upgrade", start_if_stopped=int(start_if_stopped))
-    when_stopped = ('if [ "$wsgideploy_running" = 0 ]; then\n' + _enable_and_reload(ctx) + "fi\n"
-                    if start_if_stopped else "")
-    return before + when_stopped + "mod_wsgi_upgrade\n"
+    def upgrade(self, ctx: ServerContext, start_if_stopped: bool = True) -> str:
+        """Make the daemon processes serve ``current`` (code and venv): touch the ``.wsgi`` file.
 
+        Each daemon process restarts at its next request (mod_wsgi's script reloading). If Apache
+        is not running or the site is disabled, it is started (``start_if_stopped``) or an error.
+        """
+        before = _script(ctx, "mod_wsgi_before_upgrade", start_if_stopped=int(start_if_stopped))
+        when_stopped = ('if [ "$wsgideploy_running" = 0 ]; then\n' + _enable_and_reload(ctx) + "fi\n"
+                        if start_if_stopped else "")
+        return before + when_stopped + "mod_wsgi_upgrade\n"
 
-def stop(ctx: ServerContext) -> str:
-    """Disable the site (its link and Listen file) and reload Apache: the daemon processes exit.
+    def stop(self, ctx: ServerContext) -> str:
+        """Disable the site (its link and Listen file) and reload Apache: the daemon processes exit.
 
-    Apache and its other sites keep running. An Apache left with no Listen at all would exit
-    at the reload ("no listening sockets available"), so it is stopped gracefully instead.
-    ``start`` (or a deploy) enables the site again.
-    """
-    settings = _settings(ctx)
-    run = apache.disable_site(settings, _site_name(ctx)).strip("\n") + "\nmod_wsgi_stop"
-    return _script(ctx, run, GRACEFUL_TIMEOUT=int(ctx.graceful_timeout))
+        Apache and its other sites keep running. An Apache left with no Listen at all would exit
+        at the reload ("no listening sockets available"), so it is stopped gracefully instead.
+        ``start`` (or a deploy) enables the site again.
+        """
+        settings = _settings(ctx)
+        run = apache.disable_site(settings, _site_name(ctx)).strip("\n") + "\nmod_wsgi_stop"
+        return _script(ctx, run, GRACEFUL_TIMEOUT=int(ctx.graceful_timeout))
 
+    def status(self, ctx: ServerContext) -> str:
+        """Report Apache's pid when it runs with the site enabled, and the live release."""
+        return _script(ctx, "mod_wsgi_status")
 
-def status(ctx: ServerContext) -> str:
-    """Report Apache's pid when it runs with the site enabled, and the live release."""
-    return _script(ctx, "mod_wsgi_status")
+    def check(self, ctx: ServerContext, release_id: str) -> str:
+        """Load the release's ``.wsgi`` file in its own venv, as mod_wsgi would, before the switch.
 
-
-def check(ctx: ServerContext, release_id: str) -> str:
-    """Load the release's ``.wsgi`` file in its own venv, as mod_wsgi would, before the switch.
-
-    ``FLASK_RUN_FROM_CLI=true`` turns a stray ``app.run()`` into a no-op and ``timeout`` bounds
-    an import that hangs. mod_wsgi embeds one Python version (Debian's: the system python3):
-    a venv of another version cannot run there, so that is checked too.
-    """
-    layout = ctx.layout
-    release = layout.release(release_id)
-    values: dict[str, str | int] = {
-        "release": release, "release_id": release_id, "check_timeout": int(ctx.timeout),
-        "wsgi": f"{release}/{layout.config_dir_name}/{SCRIPT}", "mod_wsgi_so": MOD_WSGI_SO}
-    return Script("mod_wsgi_check", values, ("app_check", "mod_wsgi")).text()
+        ``FLASK_RUN_FROM_CLI=true`` turns a stray ``app.run()`` into a no-op and ``timeout`` bounds
+        an import that hangs. mod_wsgi embeds one Python version (Debian's: the system python3):
+        a venv of another version cannot run there, so that is checked too.
+        """
+        layout = ctx.layout
+        release = layout.release(release_id)
+        values: dict[str, str | int] = {
+            "release": release, "release_id": release_id, "check_timeout": int(ctx.timeout),
+            "wsgi": f"{release}/{layout.config_dir_name}/{SCRIPT}", "mod_wsgi_so": MOD_WSGI_SO}
+        return Script("mod_wsgi_check", values, ("app_check", "mod_wsgi")).text()

@@ -7,10 +7,14 @@ back, nginx is reloaded (or started) with it, and the step fails with nginx's ow
 """
 from __future__ import annotations
 
-from ..inventory import Nginx
-from .front import as_root_function, per_control
+from typing import TYPE_CHECKING
+
+from .front import FrontServer, as_root_function, per_control
 from .recipe import Script
 from .shell import maybe_sudo, q
+
+if TYPE_CHECKING:
+    from ..settings import Nginx
 
 SITE_TEMPLATE = "nginx.site.conf.j2"
 SITE_FILE = "nginx.conf"
@@ -99,3 +103,23 @@ def publish_site(nginx: Nginx, site_name: str, rendered_path: str) -> str:
     back, nginx is reloaded or started with it, and the script fails with nginx's error."""
     return Script(control_functions(nginx) + "\nsite_install\nnginx_publish",
                   _values(nginx, site_name, rendered_path), RECIPES).text()
+
+
+class NginxFront(FrontServer):
+    """nginx: a site in sites-available, enabled by a link; a reload checked by its new workers."""
+
+    name = "nginx"
+    site_template = SITE_TEMPLATE
+    site_file = SITE_FILE
+
+    def site_path(self, settings: Nginx, site_name: str) -> str:
+        return site_path(settings, site_name)
+
+    def install_site(self, settings: Nginx, site_name: str, rendered_path: str) -> str:
+        return install_site(settings, site_name, rendered_path)
+
+    def publish_site(self, settings: Nginx, site_name: str, rendered_path: str) -> str:
+        return publish_site(settings, site_name, rendered_path)
+
+    def reload(self, settings: Nginx) -> str:
+        return reload(settings)

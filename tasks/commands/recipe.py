@@ -4,7 +4,7 @@ A script is the strict prelude (`shell.PRELUDE`), then its values as quoted assi
 recipe files it uses (``tasks/recipes/<name>.sh``: bash functions, checked by shellcheck), then the
 commands to run, usually one function call::
 
-    Script("gunicorn_upgrade", {"pidfile": layout.gunicorn_pidfile, "START_TIMEOUT": 60, ...},
+    Script("gunicorn_upgrade", {"pidfile": f"{layout.run}/gunicorn.pid", "START_TIMEOUT": 60, ...},
            ("process", "pidfile", "gunicorn")).text()
 
 A value is written as ``name='value'`` (`shlex.quote`), or bare when it is an int, so no value

@@ -20,28 +20,12 @@ See docs/modes/standalone.md.
 from __future__ import annotations
 
 from ..layout import Layout
-from ..modes import ServerContext
-from .recipe import Script
-
-SERVERS = ("gevent", "tornado", "twisted")
-# PyPI requirements put into the app's venv (the minimums for the APIs the runners use).
-PACKAGES: dict[str, tuple[str, ...]] = {
-    "gevent": ("gevent>=23.9",),
-    "tornado": ("tornado>=6.3",),        # WSGIContainer(executor=...)
-    "twisted": ("twisted>=22.10",),
-}
-UPSTREAM = "http-unix"  # nginx proxy_pass to the unix socket shared/run/<server>.sock (as gunicorn)
-# tasks/recipes/*.sh: every function the scripts below call
-RECIPES = ("process", "pidfile", "app_check", "standalone")
+from .app_server import PidfileServer, ServerContext
 
 
 def runner_file(server: str) -> str:
     """The runner's file name in ``releases/<id>/.wsgideploy/``."""
     return f"{server}_runner.py"
-
-
-def config_templates(server: str) -> dict[str, str]:
-    return {runner_file(server): f"standalone/{server}.py.j2"}
 
 
 def pidfile(layout: Layout, server: str) -> str:
@@ -53,50 +37,48 @@ def socket_path(layout: Layout, server: str) -> str:
     return f"{layout.run}/{server}.sock"
 
 
-def _values(ctx: ServerContext, server: str, **extra: str | int) -> dict[str, str | int]:
-    """What ``pidfile.sh`` and ``standalone.sh`` read: the server, the layout's paths and the timeouts."""
-    layout: Layout = ctx.layout
-    return {"name": server, "server": server, "pidfile": pidfile(layout, server), "run": layout.run,
-            "marker": server, "current": layout.current, "runner": runner_file(server),
-            "config_dir_name": layout.config_dir_name, "logfile": f"{layout.log}/{server}.error.log",
-            "stdout_log": f"{layout.log}/{server}.stdout.log",
-            "START_TIMEOUT": int(ctx.timeout), "GRACEFUL_TIMEOUT": int(ctx.graceful_timeout), **extra}
+class Standalone(PidfileServer):
+    """A standalone WSGI container run by a generated runner, through its pidfile: a second runner
+    renames its socket over the live one, then the old runner gets TERM. A subclass names the
+    container, its package and its runner's template (``standalone/<name>.py.j2``)."""
+
+    fronts = ("nginx",)
+    upstream = "http-unix"  # nginx proxy_pass to the unix socket shared/run/<server>.sock (as gunicorn)
+    recipes = ("process", "pidfile", "app_check", "standalone")
+    upgrade_run = "standalone_upgrade"
+    stop_run = "standalone_stop"   # also the runners an interrupted upgrade left (.pid.2, .old.pid)
+    check_run = "standalone_check"  # the app and the server package, with the release's runner
+
+    def values(self, ctx: ServerContext) -> dict[str, str | int]:
+        """What ``pidfile.sh`` and ``standalone.sh`` read: the server, the layout's paths and the timeouts."""
+        layout, server = ctx.layout, self.name
+        return {"name": server, "server": server, "pidfile": pidfile(layout, server), "run": layout.run,
+                "marker": server, "current": layout.current, "runner": runner_file(server),
+                "config_dir_name": layout.config_dir_name, "logfile": f"{layout.log}/{server}.error.log",
+                "stdout_log": f"{layout.log}/{server}.stdout.log",
+                "START_TIMEOUT": int(ctx.timeout), "GRACEFUL_TIMEOUT": int(ctx.graceful_timeout)}
 
 
-def start(ctx: ServerContext, server: str) -> str:
-    """Start the runner unless its pidfile names a live one (a stale pidfile is replaced)."""
-    return Script("pidfile_start", _values(ctx, server), RECIPES).text()
+# PyPI requirements put into the app's venv: the minimums for the APIs the runners use.
+class Gevent(Standalone):
+    """gevent's WSGIServer (``server = "gevent"``)."""
+
+    name = "gevent"
+    config_templates = {runner_file("gevent"): "standalone/gevent.py.j2"}
+    packages = ("gevent>=23.9",)
 
 
-def upgrade(ctx: ServerContext, server: str, start_if_stopped: bool = True) -> str:
-    """Start a runner of ``current`` beside the running one; once its socket is renamed over the
-    live one and it is ready, TERM the old runner (which finishes what it had). Zero downtime.
+class Tornado(Standalone):
+    """Tornado's WSGIContainer on its HTTPServer (``server = "tornado"``)."""
 
-    With ``start_if_stopped`` a stopped server is simply started; otherwise that is an error.
-    """
-    values = _values(ctx, server, start_if_stopped=int(start_if_stopped))
-    return Script("standalone_upgrade", values, RECIPES).text()
+    name = "tornado"
+    config_templates = {runner_file("tornado"): "standalone/tornado.py.j2"}
+    packages = ("tornado>=6.3",)        # WSGIContainer(executor=...)
 
 
-def stop(ctx: ServerContext, server: str) -> str:
-    """Stop the runner gracefully (TERM) through its pidfile; KILL only past the timeout.
+class Twisted(Standalone):
+    """Twisted's WSGIResource (``server = "twisted"``)."""
 
-    Runners named by a pidfile an interrupted upgrade left (``.pid.2``, ``.old.pid``) are stopped too.
-    """
-    return Script("standalone_stop", _values(ctx, server), RECIPES).text()
-
-
-def status(ctx: ServerContext, server: str) -> str:
-    """Report the runner's pid (if alive) and the live release as facts."""
-    return Script("pidfile_status", _values(ctx, server), RECIPES).text()
-
-
-def check(ctx: ServerContext, server: str, release_id: str) -> str:
-    """Load the app and the server package with the new release's runner, in its own venv.
-
-    ``FLASK_RUN_FROM_CLI=true`` turns a stray ``app.run()`` into a no-op, and ``timeout`` bounds
-    an import that hangs. Nothing is bound and no pidfile is written.
-    """
-    values = _values(ctx, server, release=ctx.layout.release(release_id), release_id=release_id,
-                     check_timeout=int(ctx.timeout))
-    return Script("standalone_check", values, RECIPES).text()
+    name = "twisted"
+    config_templates = {runner_file("twisted"): "standalone/twisted.py.j2"}
+    packages = ("twisted>=22.10",)

@@ -1,7 +1,7 @@
 """Virtualenvs on the host: one per requirements key, built once, reused."""
 from __future__ import annotations
 
-from ..inventory import INSTALLERS
+from ..settings import INSTALLERS
 from ..layout import Layout
 from ..protocol import FACTS_MARK
 from .shell import fail, q, script

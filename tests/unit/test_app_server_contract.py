@@ -1,4 +1,4 @@
-"""The contract every app server keeps (``wsgideploy.modes.SERVER_MODULES``), for every script builder.
+"""The contract every app server keeps (``wsgideploy.modes.APP_SERVERS``), for every script builder.
 
 Over hostile layouts (a root with a single quote; with ``;&|``; spaces are refused by validation):
 
@@ -24,7 +24,7 @@ import pytest
 from wsgideploy.commands import apache
 from wsgideploy.inventory import App, Apache, Lighttpd, Nginx
 from wsgideploy.layout import Layout
-from wsgideploy.modes import COMPATIBLE, SERVER_MODULES, AppServer, ServerContext, app_server
+from wsgideploy.modes import APP_SERVERS, AppServer, ServerContext, app_server
 from wsgideploy.protocol import parse_facts
 
 from tests.unit.contract_scripts import (ALL_HOSTILE, METACHARACTERS, QUOTE, RID, ROOTS, shellcheck_findings,
@@ -40,7 +40,7 @@ BUILDERS: dict[str, Callable[[AppServer, ServerContext], str]] = {
     "status": lambda server, ctx: server.status(ctx),
 }
 # Every server behind every front server it goes with (fastcgi behind Apache is mod_fcgid's).
-PAIRS = [(server, proxy) for server in SERVER_MODULES for proxy in COMPATIBLE[server]]
+PAIRS = [(name, proxy) for name, server in APP_SERVERS.items() for proxy in server.fronts]
 # shellcheck findings that are not the scripts' fault: functions of a recipe that this script does
 # not call (SC2317), and the prelude's deliberate `read ... && echo ... || true` (SC2015).
 IGNORED_CHECKS = ("SC2317", "SC2015")
@@ -154,7 +154,7 @@ MOD_FCGID = {"action": "managed by Apache's mod_fcgid (nothing to do)", "current
 
 
 def test_every_server_has_an_expectation() -> None:
-    assert set(EXPECTED) == set(SERVER_MODULES)
+    assert set(EXPECTED) == set(APP_SERVERS)
 
 
 @pytest.mark.parametrize("root_name", ["o'neil", "a;b&c|d"])

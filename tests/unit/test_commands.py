@@ -20,7 +20,6 @@ from wsgideploy.commands.recipe import recipe
 from wsgideploy.protocol import parse_facts
 from wsgideploy.inventory import Nginx
 from wsgideploy.layout import Layout
-from wsgideploy.modes import ServerContext
 
 RID = "20261121T101500Z"
 ROOT = "/srv/hello"

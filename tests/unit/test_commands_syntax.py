@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from wsgideploy.commands import gunicorn, health, nginx, release, shell, venv
+from wsgideploy.commands import health, nginx, release, shell, venv
 from wsgideploy.inventory import Nginx
 from wsgideploy.layout import Layout
-from wsgideploy.modes import ServerContext
+from wsgideploy.modes import ServerContext, app_server
 
 RID = "20261121T101500Z"
 KEY = "py3.11.7-0123456789abcdef"
@@ -55,18 +55,18 @@ LAYOUT_BUILDERS = {
     "uv venv then link_venv (as steps.build_venv)": lambda lay: venv.ensure_venv(
         lay, KEY, "python3", ["gunicorn"], installer="uv", cache_dir=lay.cache_dir)
     + release.link_venv(lay, RID, KEY) + "\n",
-    "gunicorn.check": lambda lay: gunicorn.check(ServerContext(lay, timeout=60.5), RID),
-    "gunicorn.start": lambda lay: gunicorn.start(ServerContext(lay, timeout=60)),
-    "gunicorn.upgrade": lambda lay: gunicorn.upgrade(ServerContext(lay, timeout=60, graceful_timeout=30)),
-    "gunicorn.upgrade only if running": lambda lay: gunicorn.upgrade(ServerContext(lay, timeout=60, graceful_timeout=30), start_if_stopped=False),
-    "gunicorn.stop": lambda lay: gunicorn.stop(ServerContext(lay, graceful_timeout=30)),
-    "gunicorn.status": lambda lay: gunicorn.status(ServerContext(lay)),
+    "gunicorn.check": lambda lay: app_server("gunicorn").check(ServerContext(lay, timeout=60.5), RID),
+    "gunicorn.start": lambda lay: app_server("gunicorn").start(ServerContext(lay, timeout=60)),
+    "gunicorn.upgrade": lambda lay: app_server("gunicorn").upgrade(ServerContext(lay, timeout=60, graceful_timeout=30)),
+    "gunicorn.upgrade only if running": lambda lay: app_server("gunicorn").upgrade(ServerContext(lay, timeout=60, graceful_timeout=30), start_if_stopped=False),
+    "gunicorn.stop": lambda lay: app_server("gunicorn").stop(ServerContext(lay, graceful_timeout=30)),
+    "gunicorn.status": lambda lay: app_server("gunicorn").status(ServerContext(lay)),
     "health.http_check": lambda lay: health.http_check(8080, "/health?full=1", "hello.example.com", 200, 30),
     "shell.write_file": lambda lay: shell.script(
         shell.write_file(f"{lay.release(RID)}/.wsgideploy/gunicorn.conf.py", "a = 'b'\n\"$x\" `y`\n")),
     "write then check (as steps.configure_release)": lambda lay: shell.script(
         f"mkdir -p {shell.q(lay.release(RID))}",
-        shell.write_file(f"{lay.release(RID)}/x", "x")) + gunicorn.check(ServerContext(lay, timeout=30), RID),
+        shell.write_file(f"{lay.release(RID)}/x", "x")) + app_server("gunicorn").check(ServerContext(lay, timeout=30), RID),
 }
 
 NGINX_BUILDERS = {

@@ -1,4 +1,4 @@
-"""The contract every front server keeps (``wsgideploy.modes.PROXY_MODULES``), for every script builder.
+"""The contract every front server keeps (``wsgideploy.modes.FRONT_SERVERS``), for every script builder.
 
 Over settings whose every path is hostile (a single quote; ``;&|``; the inventory refuses both, the
 scripts must not need it to), for each ``control`` with and without a custom main config:
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from wsgideploy.checks import is_abs_path
 from wsgideploy.inventory import Apache, Lighttpd, Nginx
-from wsgideploy.modes import PROXY_MODULES, FrontServer, front_server
+from wsgideploy.modes import FRONT_SERVERS, FrontServer, front_server
 from wsgideploy.settings import NGINX_CONTROLS, checks_of
 
 from tests.unit.contract_scripts import (ALL_HOSTILE, METACHARACTERS, PLAIN, QUOTE, RID, ROOTS,
@@ -50,7 +50,7 @@ APACHE_FINDINGS = {
 
 
 def rendered_path(front: FrontServer, root: str) -> str:
-    return f"{root}/releases/{RID}/.wsgideploy/{front.SITE_FILE}"
+    return f"{root}/releases/{RID}/.wsgideploy/{front.site_file}"
 
 
 def path_keys(settings_type: type) -> list[str]:
@@ -72,11 +72,11 @@ def composed(proxy: str, builder: str, control: str, custom_conf: bool, root: st
 
 CASES = [pytest.param(proxy, builder, control, custom_conf,
                       id=f"{proxy}-{builder}-{control}{'-conf' if custom_conf else ''}")
-         for proxy in PROXY_MODULES for builder in BUILDERS for control, custom_conf in VARIANTS]
+         for proxy in FRONT_SERVERS for builder in BUILDERS for control, custom_conf in VARIANTS]
 
 
 def test_every_front_server_has_settings_here() -> None:
-    assert set(SETTINGS_TYPES) == set(PROXY_MODULES)
+    assert set(SETTINGS_TYPES) == set(FRONT_SERVERS)
 
 
 def syntax_errors(texts: list[str]) -> dict[str, str]:
@@ -273,7 +273,7 @@ def stand_in_server(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("root_name", ["o'neil", "a;b&c|d"])
-@pytest.mark.parametrize("proxy", list(PROXY_MODULES))
+@pytest.mark.parametrize("proxy", list(FRONT_SERVERS))
 def test_site_path_names_the_file_install_site_writes(tmp_path: Path, stand_in_server: str, proxy: str,
                                                       root_name: str) -> None:
     front = front_server(proxy)

@@ -10,7 +10,6 @@ import json
 import shlex
 from pathlib import Path
 
-import pytest
 
 from wsgideploy.commands.shell import PRELUDE
 from wsgideploy.inventory import App, Host, Nginx, Ssh, Stage

@@ -72,23 +72,25 @@ def test_every_script_passes_bash_n(settings: Apache, layout: Layout, bash_synta
         "apache.reload": apache.reload(settings),
         "install_site + reload": apache.install_site(settings, "hello", "/x/apache.conf") + apache.reload(settings),
     }
-    for module in (mod_wsgi, cgi):
+    for server in (app_server("mod_wsgi"), app_server("cgi")):
         for name in ("start", "stop", "status"):
-            scripts[f"{module.__name__}.{name}"] = getattr(module, name)(ctx)
-        scripts[f"{module.__name__}.upgrade"] = module.upgrade(ctx)
-        scripts[f"{module.__name__}.upgrade no start"] = module.upgrade(ctx, start_if_stopped=False)
-        scripts[f"{module.__name__}.check"] = module.check(ctx, RID)
+            scripts[f"{server.name}.{name}"] = getattr(server, name)(ctx)
+        scripts[f"{server.name}.upgrade"] = server.upgrade(ctx)
+        scripts[f"{server.name}.upgrade no start"] = server.upgrade(ctx, start_if_stopped=False)
+        scripts[f"{server.name}.check"] = server.check(ctx, RID)
     for name, text in scripts.items():
         assert bash_syntax(text) is None, f"{name}: {bash_syntax(text)}\n{text}"
 
 
 def test_modules_follow_the_mode_protocol() -> None:
-    assert front_server("apache") is apache
-    assert (apache.SITE_TEMPLATE, apache.SITE_FILE) == ("apache/site.conf.j2", "apache.conf")
-    for name, module in (("mod_wsgi", mod_wsgi), ("cgi", cgi)):
-        assert app_server(name) is module
-        assert module.PACKAGES == ()
-        for template in module.CONFIG_TEMPLATES.values():
+    front = front_server("apache")
+    assert isinstance(front, apache.ApacheFront)
+    assert (front.site_template, front.site_file) == ("apache/site.conf.j2", "apache.conf")
+    for name, cls in (("mod_wsgi", mod_wsgi.ModWsgi), ("cgi", cgi.Cgi)):
+        server = app_server(name)
+        assert isinstance(server, cls) and server.fronts == ("apache",)
+        assert server.packages == ()
+        for template in server.config_templates.values():
             assert (TEMPLATES_DIR / template).is_file()
 
 
@@ -119,18 +121,18 @@ def test_reload_uses_graceful_or_systemctl_and_skips_an_unchanged_site() -> None
 def test_mod_wsgi_upgrade_touches_the_live_script_and_check_uses_the_release_venv() -> None:
     layout = Layout("/srv/hello")
     ctx = ServerContext(layout, app=make_app("mod_wsgi"), proxy=Apache(), timeout=42)
-    text = mod_wsgi.upgrade(ctx)
+    text = app_server("mod_wsgi").upgrade(ctx)
     assert "\nwsgi_script=/srv/hello/current/.wsgideploy/app.wsgi\n" in text and text.endswith("\nmod_wsgi_upgrade\n")
     assert 'touch "$wsgi_script"' in function_body("mod_wsgi", "mod_wsgi_upgrade")
-    only_if_running = mod_wsgi.upgrade(ctx, start_if_stopped=False)
+    only_if_running = app_server("mod_wsgi").upgrade(ctx, start_if_stopped=False)
     assert "\nstart_if_stopped=0\n" in only_if_running and "use start" in function_body("mod_wsgi", "mod_wsgi_before_upgrade")
     assert apache.install_site(Apache(), "hello", "/srv/hello/current/.wsgideploy/apache.conf") not in only_if_running
-    check = mod_wsgi.check(ctx, RID)
+    check = app_server("mod_wsgi").check(ctx, RID)
     assert f"\nrelease=/srv/hello/releases/{RID}\n" in check and "\ncheck_timeout=42\n" in check
     assert f"\nwsgi=/srv/hello/releases/{RID}/.wsgideploy/app.wsgi\n" in check
     assert f"\nmod_wsgi_so={mod_wsgi.MOD_WSGI_SO}\n" in check and "libpython" in check
     with pytest.raises(ValueError):
-        mod_wsgi.start(ServerContext(layout, app=make_app("mod_wsgi"), proxy=None))
+        app_server("mod_wsgi").start(ServerContext(layout, app=make_app("mod_wsgi"), proxy=None))
 
 
 def release_with_script(tmp_path: Path, name: str, source: str) -> tuple[Layout, Path]:
@@ -164,7 +166,7 @@ def test_mod_wsgi_check_loads_the_wsgi_file_as_mod_wsgi_would_in_the_release_ven
         ctx = ServerContext(layout, app=make_app("mod_wsgi"), proxy=Apache(), timeout=1)
     else:
         ctx = ServerContext(layout, app=make_app("mod_wsgi"), proxy=Apache(), timeout=30)
-    result = subprocess.run(["bash", "-c", mod_wsgi.check(ctx, RID)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(["bash", "-c", app_server("mod_wsgi").check(ctx, RID)], capture_output=True, text=True, timeout=60)
     if "embeds Python" in result.stderr:
         pytest.skip(result.stderr.strip())  # the host's mod_wsgi embeds another Python than this one
     assert (release / ".wsgideploy" / "seen").read_text() == f"{release} true -"
@@ -178,7 +180,7 @@ def test_mod_wsgi_check_loads_the_wsgi_file_as_mod_wsgi_would_in_the_release_ven
 
 def test_cgi_commands_only_report_and_check_makes_the_script_executable(tmp_path: Path) -> None:
     ctx = ServerContext(Layout("/srv/hello"), app=make_app("cgi"), proxy=Apache(), timeout=42)
-    for text in (cgi.start(ctx), cgi.stop(ctx), cgi.upgrade(ctx)):
+    for text in (app_server("cgi").start(ctx), app_server("cgi").stop(ctx), app_server("cgi").upgrade(ctx)):
         assert not re.search(r"^\s*(kill|touch) ", text, re.M) and "-k graceful" not in text
         assert text.endswith("\ncgi_report\n") and "\naction='nothing to " in text
     # Run for real: with a live release and no Apache running, each only reports.
@@ -187,12 +189,13 @@ def test_cgi_commands_only_report_and_check_makes_the_script_executable(tmp_path
     Path(layout.current).symlink_to(Path(layout.releases, RID))
     no_apache = Apache(sudo=False, binary="false")
     real = ServerContext(layout, app=make_app("cgi", root=layout.root), proxy=no_apache)
-    for build, word in ((cgi.start, "start"), (cgi.stop, "stop"), (cgi.upgrade, "reload")):
+    for build, word in ((app_server("cgi").start, "start"), (app_server("cgi").stop, "stop"),
+                        (app_server("cgi").upgrade, "reload")):
         result = subprocess.run(["bash", "-c", build(real)], capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, result.stderr
         facts = parse_facts(result.stdout)
         assert facts["pid"] == "" and facts["action"].startswith(f"nothing to {word} (CGI"), facts
-    check = cgi.check(ctx, RID)
+    check = app_server("cgi").check(ctx, RID)
     assert f"\ncgi=/srv/hello/releases/{RID}/.wsgideploy/app.cgi\n" in check and "\ncheck_timeout=42\n" in check
 
 
@@ -206,7 +209,7 @@ def test_cgi_check_makes_the_script_executable_and_loads_it_only(tmp_path: Path,
     script = release / ".wsgideploy" / "app.cgi"
     script.chmod(0o644)
     ctx = ServerContext(layout, app=make_app("cgi"), proxy=Apache(), timeout=30)
-    result = subprocess.run(["bash", "-c", cgi.check(ctx, RID)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(["bash", "-c", app_server("cgi").check(ctx, RID)], capture_output=True, text=True, timeout=60)
     assert script.stat().st_mode & 0o777 == 0o755
     assert (release / ".wsgideploy" / "seen").read_text() == f"{release} true 1"
     if message is None:

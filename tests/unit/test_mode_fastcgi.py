@@ -17,7 +17,7 @@ import pytest
 from wsgideploy.commands import fastcgi, lighttpd
 from wsgideploy.inventory import App, Lighttpd
 from wsgideploy.layout import Layout
-from wsgideploy.modes import COMPATIBLE, ServerContext, app_server, front_server
+from wsgideploy.modes import ServerContext, app_server, front_server
 from wsgideploy.protocol import parse_facts
 from wsgideploy.render import TEMPLATES_DIR, render_release_configs, template_context
 
@@ -44,12 +44,12 @@ def ctx(layout: Layout) -> ServerContext:
 
 
 SERVER_BUILDERS = {
-    "check": lambda lay: fastcgi.check(ctx(lay), RID),
-    "start": lambda lay: fastcgi.start(ctx(lay)),
-    "upgrade": lambda lay: fastcgi.upgrade(ctx(lay)),
-    "upgrade only if running": lambda lay: fastcgi.upgrade(ctx(lay), start_if_stopped=False),
-    "stop": lambda lay: fastcgi.stop(ctx(lay)),
-    "status": lambda lay: fastcgi.status(ctx(lay)),
+    "check": lambda lay: app_server("fastcgi").check(ctx(lay), RID),
+    "start": lambda lay: app_server("fastcgi").start(ctx(lay)),
+    "upgrade": lambda lay: app_server("fastcgi").upgrade(ctx(lay)),
+    "upgrade only if running": lambda lay: app_server("fastcgi").upgrade(ctx(lay), start_if_stopped=False),
+    "stop": lambda lay: app_server("fastcgi").stop(ctx(lay)),
+    "status": lambda lay: app_server("fastcgi").status(ctx(lay)),
 }
 FRONT_BUILDERS = {
     "install_site": lambda lt: lighttpd.install_site(lt, "my-app_2", f"/srv/my-app_2/releases/{RID}/lighttpd.conf"),
@@ -63,14 +63,14 @@ FRONT_BUILDERS = {
 
 def test_fastcgi_and_lighttpd_are_the_registered_modules_and_follow_the_protocol() -> None:
     server, front = app_server("fastcgi"), front_server("lighttpd")
-    assert server is fastcgi and front is lighttpd
-    assert fastcgi.PACKAGES == ("flup>=1.0.3",)
-    assert fastcgi.CONFIG_TEMPLATES == {"app.fcgi": "fastcgi/app.fcgi.j2"}
-    assert fastcgi.UPSTREAM == "fastcgi-unix"
+    assert isinstance(server, fastcgi.FastCgi) and isinstance(front, lighttpd.LighttpdFront)
+    assert server.packages == ("flup>=1.0.3",)
+    assert server.config_templates == {"app.fcgi": "fastcgi/app.fcgi.j2"}
+    assert server.upstream == "fastcgi-unix"
     assert (TEMPLATES_DIR / "nginx/fastcgi-unix.upstream.j2").is_file()
     assert (TEMPLATES_DIR / "nginx/fastcgi-unix.location.j2").is_file()
-    assert (TEMPLATES_DIR / lighttpd.SITE_TEMPLATE).is_file()
-    assert "lighttpd" in COMPATIBLE["fastcgi"] and "nginx" in COMPATIBLE["fastcgi"]
+    assert (TEMPLATES_DIR / front.site_template).is_file()
+    assert "lighttpd" in server.fronts and "nginx" in server.fronts
 
 
 # --- scripts -----------------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def position(text: str, needle: str) -> int:
 
 
 def test_upgrade_starts_the_new_runner_and_swaps_the_socket_before_it_stops_the_old_one() -> None:
-    text = fastcgi.upgrade(ctx(Layout("/srv/hello")))
+    text = app_server("fastcgi").upgrade(ctx(Layout("/srv/hello")))
     assert text.endswith("\nfastcgi_upgrade\n")
     body = function_body("fastcgi", "fastcgi_upgrade")
     assert (position(body, 'launch "$newsock"') < position(body, "go_live")
@@ -122,7 +122,7 @@ def test_upgrade_of_a_stopped_runner_starts_it_or_fails_as_asked(tmp_path: Path,
                                                                  message: str) -> None:
     layout = Layout(str(tmp_path / "root"))
     Path(layout.run).mkdir(parents=True)
-    result = run_script(fastcgi.upgrade(ctx(layout), start_if_stopped=start_if_stopped))
+    result = run_script(app_server("fastcgi").upgrade(ctx(layout), start_if_stopped=start_if_stopped))
     assert result.returncode == 1 and result.stderr.strip() == message, result
 
 
@@ -144,7 +144,7 @@ def test_check_runs_the_new_release_runner_in_its_own_venv_with_a_timeout(tmp_pa
     python.write_text(f"#!/bin/bash\n{{ pwd; echo \"$@\"; echo \"flask=$FLASK_RUN_FROM_CLI\"; }} > {tmp_path}/calls\n"
                       f"echo 'Traceback: ImportError'\nexit {exit_code}\n")
     python.chmod(0o755)
-    text = fastcgi.check(ServerContext(layout, timeout=42), RID)
+    text = app_server("fastcgi").check(ServerContext(layout, timeout=42), RID)
     assert "\ncheck_timeout=42\n" in text
     result = run_script(text)
     assert runner.stat().st_mode & 0o777 == 0o755
@@ -167,12 +167,12 @@ def test_stop_removes_the_pidfile_socket_and_ready_markers(tmp_path: Path) -> No
         (run / "fastcgi.sock").write_text("")
         (run / f"fastcgi.ready.{runner.pid}").write_text("")
         (run / "fastcgi.ready.999999999").write_text("")
-        result = run_script(fastcgi.stop(ctx(layout)))
+        result = run_script(app_server("fastcgi").stop(ctx(layout)))
         assert result.returncode == 0, result.stderr
         assert parse_facts(result.stdout) == {"pid": str(runner.pid), "action": "stopped"}
         assert runner.wait(5) == -signal.SIGTERM
         assert list(run.iterdir()) == [], "pidfile, socket and markers removed"
-        again = run_script(fastcgi.stop(ctx(layout)))
+        again = run_script(app_server("fastcgi").stop(ctx(layout)))
         assert parse_facts(again.stdout) == {"action": "not running"}
     finally:
         if runner.poll() is None:

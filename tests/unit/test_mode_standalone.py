@@ -33,7 +33,7 @@ from wsgideploy.commands import standalone
 from wsgideploy.protocol import parse_facts
 from wsgideploy.inventory import App
 from wsgideploy.layout import Layout
-from wsgideploy.modes import COMPATIBLE, SERVER_MODULES, ServerContext, app_server
+from wsgideploy.modes import APP_SERVERS, ServerContext, app_server
 from wsgideploy.render import (
     TEMPLATES_DIR,
     render,
@@ -73,16 +73,19 @@ def configs(server: str, root: str = "/srv/hello", **fields) -> dict[str, str]:
 @pytest.mark.parametrize("server", SERVERS)
 def test_each_container_module_has_the_protocol_names(server: str) -> None:
     module = app_server(server)
-    assert SERVER_MODULES[server] == f"wsgideploy.commands.standalone_{server}"
-    assert COMPATIBLE[server] == ("nginx",)
-    assert len(module.PACKAGES) == 1 and module.PACKAGES[0].lower().startswith(server)
-    assert module.CONFIG_TEMPLATES == {f"{server}_runner.py": f"standalone/{server}.py.j2"}
-    assert module.UPSTREAM == "http-unix"
+    assert isinstance(APP_SERVERS[server], standalone.Standalone) and module.fronts == ("nginx",)
+    assert len(module.packages) == 1 and module.packages[0].lower().startswith(server)
+    assert module.config_templates == {f"{server}_runner.py": f"standalone/{server}.py.j2"}
+    assert module.upstream == "http-unix"
     for name, params in (("check", ["ctx", "release_id"]), ("start", ["ctx"]),
                          ("upgrade", ["ctx", "start_if_stopped"]), ("stop", ["ctx"]), ("status", ["ctx"])):
         assert list(inspect.signature(getattr(module, name)).parameters) == params
     ctx = ServerContext(Layout("/srv/hello"))
-    assert module.start(ctx) == standalone.start(ctx, server)
+    # one class for the three: their scripts differ only in the server's name
+    gevent = app_server("gevent")
+    assert module.recipes == gevent.recipes
+    assert ({k: str(v).replace(server, "X") for k, v in module.values(ctx).items()}
+            == {k: str(v).replace("gevent", "X") for k, v in gevent.values(ctx).items()})
     assert f"{server}_runner.py" in module.start(ctx) and f"/{server}.pid" in module.start(ctx)
 
 
@@ -106,7 +109,7 @@ def test_every_script_passes_bash_syntax_check(bash_syntax, server: str, layout:
 
 
 def test_scripts_start_the_runner_of_the_resolved_live_release_with_setsid() -> None:
-    text = standalone.start(ServerContext(Layout("/srv/hello"), timeout=40), "tornado")
+    text = app_server("tornado").start(ServerContext(Layout("/srv/hello"), timeout=40))
     launch = function_body("standalone", "launch")
     assert 'release=$(cd "$current" && pwd -P)' in launch and "\ncurrent=/srv/hello/current\n" in text
     assert ('exec setsid "$release/venv/bin/python" "$release/$config_dir_name/$runner" '
@@ -114,7 +117,7 @@ def test_scripts_start_the_runner_of_the_resolved_live_release_with_setsid() -> 
     assert "\nconfig_dir_name=.wsgideploy\n" in text and "\nrunner=tornado_runner.py\n" in text
     assert "\npidfile=/srv/hello/shared/run/tornado.pid\n" in text and "\nSTART_TIMEOUT=40\n" in text
     assert text.endswith("\npidfile_start\n") and 'launch "$pidfile"' in function_body("standalone", "start_master")
-    upgrade = standalone.upgrade(ServerContext(Layout("/srv/hello"), graceful_timeout=9), "tornado")
+    upgrade = app_server("tornado").upgrade(ServerContext(Layout("/srv/hello"), graceful_timeout=9))
     body = function_body("standalone", "standalone_upgrade")
     assert upgrade.endswith("\nstandalone_upgrade\n") and "\nGRACEFUL_TIMEOUT=9\n" in upgrade
     # the pidfile names the new runner before the old one is stopped
@@ -291,7 +294,7 @@ class Host:
         return parse_facts(result.stdout), result.stderr
 
     def start(self, ok: bool = True) -> dict[str, str]:
-        return self.run(standalone.start(self.ctx, self.server), ok)[0]
+        return self.run(app_server(self.server).start(self.ctx), ok)[0]
 
     def get(self, path: str = "/") -> str:
         conn = http.client.HTTPConnection("localhost", timeout=10)
@@ -370,7 +373,7 @@ def test_start_serves_the_live_release_through_the_pidfile_socket_and_ready_mark
     assert Path(f"/proc/{pid}/cwd").resolve() == (host.root / "releases/R1").resolve()
     assert host.start() == {"pid": str(pid), "action": "already running"}
 
-    status = host.run(standalone.status(host.ctx, "gevent"))[0]
+    status = host.run(app_server("gevent").status(host.ctx))[0]
     assert status == {"pid": str(pid), "current": "R1"}
 
 
@@ -395,7 +398,7 @@ def test_upgrade_hands_the_socket_to_the_new_release_without_failing_a_request(h
         client.start()
     time.sleep(0.3)
     try:
-        facts = host.run(standalone.upgrade(host.ctx, "gevent"))[0]
+        facts = host.run(app_server("gevent").upgrade(host.ctx))[0]
         returned = len(results)
         time.sleep(0.3)
     finally:
@@ -417,14 +420,14 @@ def test_a_runner_that_cannot_load_its_release_leaves_the_old_one_serving(host: 
     host.switch(host.release("R1", "1.0.0"))
     old = int(host.start()["pid"])
     host.switch(host.release("R2", "2.0.0", broken=True))
-    _, err = host.run(standalone.upgrade(host.ctx, "gevent"), ok=False)
+    _, err = host.run(app_server("gevent").upgrade(host.ctx), ok=False)
     assert "broken on purpose" in err and f"pid {old} still serves the previous release" in err
     assert host.pid() == old and host.get().startswith(f"1.0.0 {old}")
     assert not (host.root / "shared/run/gevent.pid.2").exists()
 
-    _, err = host.run(standalone.check(host.ctx, "gevent", "R2"), ok=False)
+    _, err = host.run(app_server("gevent").check(host.ctx, "R2"), ok=False)
     assert "broken on purpose" in err and "does not load with gevent in release R2" in err
-    assert host.run(standalone.check(host.ctx, "gevent", "R1"))[0] == {}
+    assert host.run(app_server("gevent").check(host.ctx, "R1"))[0] == {}
 
 
 def test_a_runner_that_never_gets_ready_is_stopped_and_the_old_one_keeps_serving(host: Host) -> None:
@@ -447,7 +450,7 @@ def test_a_runner_that_never_gets_ready_is_stopped_and_the_old_one_keeps_serving
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    _, err = host.run(standalone.upgrade(ServerContext(host.layout, timeout=2, graceful_timeout=2), "gevent"),
+    _, err = host.run(app_server("gevent").upgrade(ServerContext(host.layout, timeout=2, graceful_timeout=2)),
                       ok=False)
     watcher.join()
     assert "did not get ready within 2s" in err and f"pid {old} still serves" in err
@@ -460,32 +463,32 @@ def test_check_bounds_an_import_that_hangs(host: Host) -> None:
     app_py = host.root / "releases" / rid / "app.py"
     app_py.write_text("import time\ntime.sleep(30)\n" + app_py.read_text())
     ctx = ServerContext(host.layout, timeout=1)
-    _, err = host.run(standalone.check(ctx, "gevent", rid), ok=False)
+    _, err = host.run(app_server("gevent").check(ctx, rid), ok=False)
     assert "took longer than 1s" in err
 
 
 def test_stop_status_stale_pidfile_and_reload_of_a_stopped_server(host: Host) -> None:
     host.switch(host.release("R1", "1.0.0"))
     pid = int(host.start()["pid"])
-    facts = host.run(standalone.stop(host.ctx, "gevent"))[0]
+    facts = host.run(app_server("gevent").stop(host.ctx))[0]
     assert facts == {"pid": str(pid), "action": "stopped"}
     assert not alive(pid) and not host.pidfile.exists()
     assert not list((host.root / "shared/run").glob("gevent.ready.*"))
-    assert host.run(standalone.stop(host.ctx, "gevent"))[0] == {"action": "not running"}
-    assert host.run(standalone.status(host.ctx, "gevent"))[0] == {"pid": "", "current": "R1"}
+    assert host.run(app_server("gevent").stop(host.ctx))[0] == {"action": "not running"}
+    assert host.run(app_server("gevent").status(host.ctx))[0] == {"pid": "", "current": "R1"}
 
-    _, err = host.run(standalone.upgrade(host.ctx, "gevent", start_if_stopped=False), ok=False)
+    _, err = host.run(app_server("gevent").upgrade(host.ctx, start_if_stopped=False), ok=False)
     assert "gevent is not running (use start)" in err
 
     host.pidfile.write_text("4194300\n")
-    assert host.run(standalone.status(host.ctx, "gevent"))[0] == {"pid": "", "stale_pid": "4194300", "current": "R1"}
+    assert host.run(app_server("gevent").status(host.ctx))[0] == {"pid": "", "stale_pid": "4194300", "current": "R1"}
     facts = host.start()
     assert facts["stale_pid"] == "4194300" and facts["action"] == "started"
     assert host.get().startswith(f"1.0.0 {facts['pid']}")
 
     os.kill(int(facts["pid"]), signal.SIGKILL)
     assert wait_dead(int(facts["pid"]))
-    facts = host.run(standalone.upgrade(host.ctx, "gevent"))[0]
+    facts = host.run(app_server("gevent").upgrade(host.ctx))[0]
     assert facts["action"] == "started" and facts["stale_pid"] != facts["pid"]
     assert host.get().startswith(f"1.0.0 {facts['pid']}")
 
@@ -521,5 +524,5 @@ def test_the_drain_waits_for_connections_queued_on_the_socket_and_publish_rename
 
 
 def test_start_without_a_live_release_fails_clearly(host: Host) -> None:
-    _, err = host.run(standalone.start(host.ctx, "gevent"), ok=False)
+    _, err = host.run(app_server("gevent").start(host.ctx), ok=False)
     assert "no release is live yet: run deploy first" in err

@@ -39,12 +39,12 @@ LAYOUTS = [
 ]
 
 BUILDERS = {
-    "check": lambda ctx: uwsgi.check(ctx, RID),
-    "start": uwsgi.start,
-    "upgrade": uwsgi.upgrade,
-    "upgrade only if running": lambda ctx: uwsgi.upgrade(ctx, start_if_stopped=False),
-    "stop": uwsgi.stop,
-    "status": uwsgi.status,
+    "check": lambda ctx: app_server("uwsgi").check(ctx, RID),
+    "start": app_server("uwsgi").start,
+    "upgrade": app_server("uwsgi").upgrade,
+    "upgrade only if running": lambda ctx: app_server("uwsgi").upgrade(ctx, start_if_stopped=False),
+    "stop": app_server("uwsgi").stop,
+    "status": app_server("uwsgi").status,
 }
 
 
@@ -69,12 +69,13 @@ def read_ini(text: str) -> configparser.RawConfigParser:
 
 
 def test_the_mode_is_registered_and_names_its_templates() -> None:
-    assert app_server("uwsgi") is uwsgi
-    assert "uwsgi" in uwsgi.PACKAGES
-    for template in uwsgi.CONFIG_TEMPLATES.values():
+    server = app_server("uwsgi")
+    assert isinstance(server, uwsgi.Uwsgi) and server.fronts == ("nginx",)
+    assert "uwsgi" in server.packages
+    for template in server.config_templates.values():
         assert (TEMPLATES_DIR / template).is_file(), template
     for part in ("upstream", "location"):
-        assert (TEMPLATES_DIR / "nginx" / f"{uwsgi.UPSTREAM}.{part}.j2").is_file()
+        assert (TEMPLATES_DIR / "nginx" / f"{server.upstream}.{part}.j2").is_file()
 
 
 @pytest.mark.parametrize("builder", list(BUILDERS))
@@ -86,7 +87,7 @@ def test_every_script_passes_bash_syntax_check(bash_syntax, layout: Layout, buil
 
 def test_scripts_control_uwsgi_through_the_fifo_and_the_pidfile_in_shared_run() -> None:
     ctx = ServerContext(Layout(ROOT), timeout=60, graceful_timeout=30)
-    upgrade, stop, start = uwsgi.upgrade(ctx), uwsgi.stop(ctx), uwsgi.start(ctx)
+    upgrade, stop, start = app_server("uwsgi").upgrade(ctx), app_server("uwsgi").stop(ctx), app_server("uwsgi").start(ctx)
     assert f"pidfile={ROOT}/shared/run/uwsgi.pid" in upgrade
     assert f"fifo={ROOT}/shared/run/uwsgi.fifo" in upgrade
     # chain reload, or a full reload when the master's options changed; q to stop
@@ -103,7 +104,7 @@ def test_scripts_control_uwsgi_through_the_fifo_and_the_pidfile_in_shared_run() 
 
 
 def test_check_loads_the_app_in_the_new_release_with_a_timeout_and_flask_run_from_cli() -> None:
-    text = uwsgi.check(ServerContext(Layout(ROOT), timeout=45), RID)
+    text = app_server("uwsgi").check(ServerContext(Layout(ROOT), timeout=45), RID)
     release = f"{ROOT}/releases/{RID}"
     assert f"\nrelease={release}\n" in text and "\ncheck_timeout=45\n" in text and "\nconfig_dir_name=.wsgideploy\n" in text
     body = function_body("uwsgi", "uwsgi_check")
@@ -308,7 +309,7 @@ def test_the_check_script_maps_uwsgi_exit_codes_to_messages(
     (release / ".wsgideploy").mkdir(parents=True)
     Path(layout.run).mkdir(parents=True)
     binary = fake_uwsgi(release, version_exit, check_exit, "Traceback: ImportError: no module x")
-    result = subprocess.run(["bash", "-c", uwsgi.check(ServerContext(layout, timeout=20), RID)],
+    result = subprocess.run(["bash", "-c", app_server("uwsgi").check(ServerContext(layout, timeout=20), RID)],
                             capture_output=True, text=True, timeout=60)
     if message is None:
         assert result.returncode == 0, result.stderr
@@ -324,7 +325,7 @@ def test_the_check_script_maps_uwsgi_exit_codes_to_messages(
 def test_the_check_fails_clearly_without_uwsgi_in_the_venv(tmp_path: Path) -> None:
     layout = Layout(str(tmp_path / "root"))
     Path(layout.release(RID)).mkdir(parents=True)
-    result = subprocess.run(["bash", "-c", uwsgi.check(ServerContext(layout), RID)],
+    result = subprocess.run(["bash", "-c", app_server("uwsgi").check(ServerContext(layout), RID)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "uwsgi is not installed in the venv" in result.stderr
 
@@ -391,7 +392,7 @@ def facts(stdout: str) -> dict[str, str]:
 
 def test_status_reports_the_master_and_its_ready_workers(fake_master) -> None:
     layout, process = fake_master
-    result = subprocess.run(["bash", "-c", uwsgi.status(ServerContext(layout))],
+    result = subprocess.run(["bash", "-c", app_server("uwsgi").status(ServerContext(layout))],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     found = facts(result.stdout)
@@ -402,14 +403,14 @@ def test_status_reports_the_master_and_its_ready_workers(fake_master) -> None:
 def test_stop_writes_q_to_the_fifo_and_cleans_up(fake_master) -> None:
     layout, process = fake_master
     run = Path(layout.run)
-    result = subprocess.run(["bash", "-c", uwsgi.stop(ServerContext(layout, graceful_timeout=5))],
+    result = subprocess.run(["bash", "-c", app_server("uwsgi").stop(ServerContext(layout, graceful_timeout=5))],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert facts(result.stdout)["action"] == "stopped"
     assert process.wait(5) == 0
     assert (run / "commands").read_bytes() == b"q"
     assert sorted(p.name for p in run.iterdir()) == ["commands"], "pidfile, FIFO and markers removed"
-    again = subprocess.run(["bash", "-c", uwsgi.stop(ServerContext(layout))],
+    again = subprocess.run(["bash", "-c", app_server("uwsgi").stop(ServerContext(layout))],
                            capture_output=True, text=True, timeout=30)
     assert facts(again.stdout)["action"] == "not running"
 

@@ -18,7 +18,7 @@ import pytest
 from wsgideploy.commands import gunicorn
 from wsgideploy.commands.recipe import recipe
 from wsgideploy.layout import Layout
-from wsgideploy.modes import ServerContext
+from wsgideploy.modes import ServerContext, app_server
 from wsgideploy.protocol import parse_facts
 
 from tests.unit.recipe_text import function_body as recipe_function
@@ -48,7 +48,7 @@ def layout(tmp_path: Path) -> Layout:
 def master(layout: Layout) -> Iterator[subprocess.Popen[bytes]]:
     """A live process named in gunicorn's pidfile; stopped by pid after the test."""
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    Path(layout.gunicorn_pidfile).write_text(f"{proc.pid}\n")
+    Path(gunicorn.pidfile(layout)).write_text(f"{proc.pid}\n")
     yield proc
     if proc.poll() is None:
         proc.kill()
@@ -61,7 +61,7 @@ def test_upgrade_sends_usr2_waits_for_the_new_workers_then_terms_the_old_master_
     assert usr2 < ready < body.index('kill -TERM "$old"')
     assert "HUP" not in recipe("gunicorn") and body.count("kill -USR2") == 1
     assert 'wait_gone "$old" $((GRACEFUL_TIMEOUT + 10)) ||' in body
-    text = gunicorn.upgrade(ServerContext(Layout(ROOT), timeout=60, graceful_timeout=30))
+    text = app_server("gunicorn").upgrade(ServerContext(Layout(ROOT), timeout=60, graceful_timeout=30))
     assert "\nSTART_TIMEOUT=60\n" in text and "\nGRACEFUL_TIMEOUT=30\n" in text
 
 
@@ -78,7 +78,7 @@ def test_upgrade_stops_only_the_new_master_when_it_does_not_get_ready() -> None:
 ])
 def test_upgrade_of_a_stopped_server_starts_it_or_refuses(layout: Layout, start_if_stopped: bool,
                                                           message: str) -> None:
-    result = run(gunicorn.upgrade(ServerContext(layout, timeout=5), start_if_stopped=start_if_stopped))
+    result = run(app_server("gunicorn").upgrade(ServerContext(layout, timeout=5), start_if_stopped=start_if_stopped))
     assert result.returncode == 1 and result.stderr.strip() == message, result
 
 
@@ -89,24 +89,24 @@ def test_stop_sends_term_and_kills_only_past_the_timeout(layout: Layout,
     term = function_body("term_pid", "pidfile")  # what pidfile_stop sends: TERM, KILL past the time given
     assert term.index('kill -TERM "$1"') < term.index('if wait_gone "$1" "$2"; then') < term.index('kill -KILL "$1"')
     assert 'how=$(term_pid "$pid" "$1")' in function_body("pidfile_stop", "pidfile")
-    result = run(gunicorn.stop(ServerContext(layout, graceful_timeout=30)))
+    result = run(app_server("gunicorn").stop(ServerContext(layout, graceful_timeout=30)))
     assert result.returncode == 0, result.stderr
     assert parse_facts(result.stdout) == {"action": "stopped", "pid": str(master.pid)}
     assert master.wait(5) == -signal.SIGTERM
-    assert not Path(layout.gunicorn_pidfile).exists()
+    assert not Path(gunicorn.pidfile(layout)).exists()
 
 
 def test_start_runs_from_current_with_the_live_config() -> None:
     assert ('setsid "$current/venv/bin/python" "$current/venv/bin/gunicorn" -c "$live_config/gunicorn.conf.py"'
             in function_body("start_master"))
-    text = gunicorn.start(ServerContext(Layout(ROOT), timeout=60))
+    text = app_server("gunicorn").start(ServerContext(Layout(ROOT), timeout=60))
     assert f"\ncurrent={ROOT}/current\n" in text and f"\nlive_config={ROOT}/current/.wsgideploy\n" in text
     assert f"\npidfile={ROOT}/shared/run/gunicorn.pid\n" in text
     assert "/releases/" not in text
 
 
 def test_start_leaves_a_live_master_alone(layout: Layout, master: subprocess.Popen[bytes]) -> None:
-    result = run(gunicorn.start(ServerContext(layout, timeout=5)))
+    result = run(app_server("gunicorn").start(ServerContext(layout, timeout=5)))
     assert result.returncode == 0, result.stderr
     assert parse_facts(result.stdout) == {"pid": str(master.pid), "action": "already running"}
     assert master.poll() is None
@@ -116,7 +116,7 @@ def test_status_reports_pid_and_current_and_changes_nothing(layout: Layout,
                                                            master: subprocess.Popen[bytes]) -> None:
     os.symlink(f"{layout.releases}/{RID}", layout.current)
     before = sorted(os.listdir(layout.run))
-    result = run(gunicorn.status(ServerContext(layout)))
+    result = run(app_server("gunicorn").status(ServerContext(layout)))
     assert result.returncode == 0, result.stderr
     assert parse_facts(result.stdout) == {"pid": str(master.pid), "current": RID}
     assert master.poll() is None and sorted(os.listdir(layout.run)) == before
@@ -125,8 +125,8 @@ def test_status_reports_pid_and_current_and_changes_nothing(layout: Layout,
 
 
 def test_status_reports_a_stale_pidfile(layout: Layout) -> None:
-    Path(layout.gunicorn_pidfile).write_text("999999999\n")
-    facts = parse_facts(run(gunicorn.status(ServerContext(layout))).stdout)
+    Path(gunicorn.pidfile(layout)).write_text("999999999\n")
+    facts = parse_facts(run(app_server("gunicorn").status(ServerContext(layout))).stdout)
     assert facts == {"pid": "", "stale_pid": "999999999", "current": ""}
 
 
