@@ -15,6 +15,7 @@ import pytest
 from wsgideploy.commands import apache
 from wsgideploy.inventory import Apache
 
+from tests.unit.recipe_text import function_body
 from tests.unit.test_mode_apache import make_release
 
 
@@ -34,23 +35,30 @@ def test_generated_cgi_script_answers_when_it_cannot_write_its_log_file(tmp_path
 
 def test_install_site_lists_the_modules_the_new_site_loads_anew() -> None:
     text = apache.install_site(Apache(), "hello", "/srv/hello/x.conf")
-    assert (position(text, 'modules_before=" $(apache_modules | paste -sd \' \' -) "')
-            < position(text, "install -m 0644 /srv/hello/x.conf")
-            < position(text, "for module in $(apache_modules); do"))
-    assert "sudo -n apache2ctl -M" in text
+    assert "\nAPACHE_RENDERED_SITE=/srv/hello/x.conf\n" in text and text.endswith("\napache_install_site\n")
+    install = function_body("apache", "apache_install_site")
+    assert (position(install, 'modules_before=" $(apache_modules | paste -sd \' \' -) "')
+            < position(install, 'as_root install -m 0644 "$APACHE_RENDERED_SITE"')
+            < position(install, "for module in $(apache_modules); do"))
+    assert '\napache_ctl() { sudo -n apache2ctl "$@"; }\n' in text
+    assert "apache_ctl -M" in function_body("apache", "apache_modules")
 
 
-@pytest.mark.parametrize("settings, restart", [
-    (Apache(control="systemd"), "sudo -n systemctl restart apache2"),
-    (Apache(control="signal", sudo=False), "apache2ctl -k graceful-stop"),
+@pytest.mark.parametrize("settings, reload, restart", [
+    (Apache(control="systemd"), "apache_systemd_reload", 'as_root systemctl restart "$APACHE_UNIT"'),
+    (Apache(control="signal", sudo=False), "apache_signal_reload", "apache_full_restart"),
 ])
 def test_reload_restarts_fully_when_a_module_is_loaded_anew_or_the_cgid_daemon_is_missing(
-        settings: Apache, restart: str) -> None:
+        settings: Apache, reload: str, restart: str) -> None:
     text = apache.reload(settings)
-    assert position(text, "why=$(restart_reason)") < position(text, restart)
-    assert 'echo "wsgideploy-fact:apache=restarted, not reloaded: $why"' in text
-    assert "mod_cgid's daemon is not running" in text  # checked after the restart
-    reason = text[position(text, "restart_reason() {"):]
+    assert f"\napache_reload() {{ {reload}; }}\n" in text and text.endswith("\napache_reload\n")
+    body = function_body("apache", reload)
+    assert (position(body, "why=$(restart_reason)") < position(body, restart)
+            < position(body, "apache_check_cgid_daemon")
+            < position(body, 'fact apache "restarted, not reloaded: $why"'))
+    assert "mod_cgid's daemon is not running" in function_body("apache", "apache_check_cgid_daemon")
+    assert 'apache_ctl -k graceful-stop' in function_body("apache", "apache_full_restart")
+    reason = function_body("apache", "restart_reason")
     assert position(reason, "wsgideploy_apache_new_modules") < position(reason, "cgid_daemon_missing")
 
 

@@ -96,26 +96,35 @@ def test_modules_follow_the_mode_protocol() -> None:
 
 def test_debian_paths_enable_the_site_with_a2ensite_a_prefix_with_a_link() -> None:
     debian = apache.install_site(Apache(), "hello", "/r/apache.conf")
-    assert "sudo -n a2ensite -q hello" in debian and "sudo -n apache2ctl -t" in debian
+    assert "\nAPACHE_A2ENSITE=1\n" in debian and '\napache_ctl() { sudo -n apache2ctl "$@"; }\n' in debian
     custom = apache.install_site(Apache(sudo=False, sites_available="/p/sa", sites_enabled="/p/se",
                                         listen_dir="/p/conf", conf="/p/apache2.conf", binary="/usr/sbin/apache2"),
                                  "hello", "/r/apache.conf")
-    assert "a2ensite" not in custom and "sudo" not in custom.replace("sudo -n install", "")
-    assert "ln -sfn /p/sa/hello.conf /p/se/hello.conf" in custom
-    assert "/usr/sbin/apache2 -f /p/apache2.conf -t" in custom
+    assert "\nAPACHE_A2ENSITE=0\n" in custom and "sudo" not in custom
+    assert "\nAPACHE_SITE=/p/sa/hello.conf\nAPACHE_SITE_ENABLED=/p/se/hello.conf\n" in custom
+    assert '\napache_ctl() { /usr/sbin/apache2 -f /p/apache2.conf "$@"; }\n' in custom
+    enable = function_body("apache", "apache_enable_site")
+    assert 'as_root a2ensite -q "$APACHE_SITE_NAME"' in enable
+    assert 'as_root ln -sfn "$APACHE_SITE" "$APACHE_SITE_ENABLED"' in enable
+    assert "apache_ctl -t 2>&1" in function_body("apache", "apache_install_site")
     assert "ports.conf" not in debian + custom
 
 
 def test_reload_uses_graceful_or_systemctl_and_skips_an_unchanged_site() -> None:
+    by_signals, by_systemd = "apache_reload() { apache_signal_reload; }", "apache_reload() { apache_systemd_reload; }"
     signal = apache.reload(Apache(control="signal", sudo=False))
-    assert "apache2ctl -k graceful" in signal and "apache2ctl -k start" in signal
-    assert "wsgideploy_apache_unchanged" in signal and "systemctl" not in signal
+    assert by_signals in signal and by_systemd not in signal and signal.endswith("\napache_reload\n")
+    graceful = function_body("apache", "apache_graceful")
+    assert "apache_ctl -k graceful" in graceful and "apache_ctl -k start" in graceful
+    assert "wsgideploy_apache_unchanged" in function_body("apache", "apache_signal_reload")
     systemd = apache.reload(Apache(control="systemd"))
-    assert "sudo -n systemctl reload apache2" in systemd and "-k graceful" not in systemd
+    assert by_systemd in systemd and by_signals not in systemd and "\nAPACHE_UNIT=apache2\n" in systemd
+    assert 'as_root systemctl reload "$APACHE_UNIT"' in function_body("apache", "apache_systemd_reload")
+    assert "-k graceful" not in function_body("apache", "apache_systemd_reload")
     auto = apache.reload(Apache())
-    assert "/run/systemd/system" in auto and "systemctl reload" in auto and "-k graceful" in auto
+    assert "/run/systemd/system" in auto and by_systemd in auto and by_signals in auto
     with_conf = apache.reload(Apache(conf="/p/apache2.conf"))
-    assert "systemctl" not in with_conf
+    assert by_signals in with_conf and by_systemd not in with_conf
 
 
 def test_mod_wsgi_upgrade_touches_the_live_script_and_check_uses_the_release_venv() -> None:
@@ -181,7 +190,7 @@ def test_mod_wsgi_check_loads_the_wsgi_file_as_mod_wsgi_would_in_the_release_ven
 def test_cgi_commands_only_report_and_check_makes_the_script_executable(tmp_path: Path) -> None:
     ctx = ServerContext(Layout("/srv/hello"), app=make_app("cgi"), proxy=Apache(), timeout=42)
     for text in (app_server("cgi").start(ctx), app_server("cgi").stop(ctx), app_server("cgi").upgrade(ctx)):
-        assert not re.search(r"^\s*(kill|touch) ", text, re.M) and "-k graceful" not in text
+        assert not re.search(r"^\s*(kill|touch) ", text, re.M) and "-k graceful" not in function_body("cgi", "cgi_report")
         assert text.endswith("\ncgi_report\n") and "\naction='nothing to " in text
     # Run for real: with a live release and no Apache running, each only reports.
     layout = Layout(str(tmp_path / "root"))
