@@ -150,14 +150,8 @@ class LighttpdFront(FrontServer):
     site_template = SITE_TEMPLATE
     site_file = SITE_FILE
 
-    def site_path(self, settings: Lighttpd, site_name: str) -> str:
-        return site_path(settings, site_name)
-
-    def install_site(self, settings: Lighttpd, site_name: str, rendered_path: str) -> str:
-        return install_site(settings, site_name, rendered_path)
-
-    def publish_site(self, settings: Lighttpd, site_name: str, rendered_path: str) -> str:
-        return publish_site(settings, site_name, rendered_path)
-
-    def reload(self, settings: Lighttpd) -> str:
-        return reload(settings)
+    # the module's builders are the class's methods
+    site_path = staticmethod(site_path)
+    install_site = staticmethod(install_site)
+    publish_site = staticmethod(publish_site)
+    reload = staticmethod(reload)

@@ -42,12 +42,6 @@ VARIANTS = [(control, custom_conf) for control in NGINX_CONTROLS for custom_conf
 # shellcheck findings that are not the scripts' fault: functions of a recipe that this script does
 # not call (SC2317), and the prelude's deliberate `read ... && echo ... || true` (SC2015).
 IGNORED_CHECKS = ("SC2317", "SC2015")
-# Findings in apache.py's own inline bash (still f-strings), left to it, each with its reason:
-APACHE_FINDINGS = {
-    # install_site leaves wsgideploy_apache_unchanged for reload, which publish_site runs in the same bash
-    ("install_site", "SC2034"),
-}
-
 
 def rendered_path(front: FrontServer, root: str) -> str:
     return f"{root}/releases/{RID}/.wsgideploy/{front.site_file}"
@@ -254,8 +248,7 @@ def test_every_script_passes_shellcheck(findings_by_script: dict[str, list[str]]
                                         control: str, custom_conf: bool) -> None:
     text = composed(proxy, builder, control, custom_conf, ALL_HOSTILE)
     lines = text.splitlines()
-    findings = [finding for finding in findings_by_script[value_blind(text)]
-                if not (proxy == "apache" and (builder, finding.rsplit("[", 1)[-1].rstrip("]")) in APACHE_FINDINGS)]
+    findings = findings_by_script[value_blind(text)]
     assert findings == [], "\n".join(f"{f}\n    {lines[int(f.split(':')[0]) - 1]}" for f in findings)
 
 
