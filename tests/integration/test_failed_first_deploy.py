@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
-from .fabcli import EXAMPLE, fab, hello_app_table
-from .helpers import copy_app, http_get
+from tests.servers.deploy_target import DeployTarget
+from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
+
+from .fabcli import EXAMPLE, fab
+from .helpers import copy_app
+from .stock import APP_PORT, get
 
 READY_AT_IMPORT = '''
 READY_FILE = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "shared", "ready")
@@ -26,37 +29,37 @@ def health():
 
 
 def test_a_first_release_that_fails_its_health_check_does_not_make_the_rerun_a_no_op(
-        make_host, write_inventory, tmp_path):
-    host = make_host("web1")
+        nginx_target: DeployTarget, write_inventory, tmp_path) -> None:  # noqa: F811
+    host = nginx_target  # a booted Debian 12 server, its stock nginx
     source = copy_app(EXAMPLE, tmp_path / "app", version="1.0.0")
     app_py = source / "app.py"
     app_py.write_text(app_py.read_text().replace('\n\nif __name__ == "__main__":', READY_AT_IMPORT +
                                                  '\n\nif __name__ == "__main__":'))
-    inventory = write_inventory("test", app=hello_app_table(host, source, health={"path": "/health", "timeout": 3}),
-                                hosts={"web1": host.host_table()}, nginx=host.nginx_table())
+    inventory = write_inventory("test", app=host.app_table(source, health={"path": "/health", "timeout": 3}),
+                                hosts={host.alias: host.host_table()}, nginx=host.front_table())
 
-    failed = fab(inventory, "-H", "web1", "deploy", expect=1)  # failed, and not rolled back (5)
+    failed = fab(inventory, "-H", host.alias, "deploy", expect=1)  # failed, and not rolled back (5)
     assert "first release on the host" in failed.stdout + failed.stderr
     assert "deploy again" in failed.stdout + failed.stderr, "the failure must say what to do next"
-    assert http_get(host.http_port, "/health")[0] == 503
-    first = (Path(host.app_root) / "current").resolve().name
-    assert (Path(host.app_root) / "releases" / first / ".wsgideploy-bad").exists()
+    assert get(host.address, APP_PORT, "/health")[0] == 503
+    first = host.live_release()
+    assert host.exists(f"releases/{first}/.wsgideploy-bad")
 
-    (Path(host.app_root) / "shared" / "ready").write_text("yes\n")  # mended on the host, not in the source
+    host.write("shared/ready", "yes\n")  # mended on the host, not in the source
 
-    plan = fab(inventory, "-H", "web1", "plan").stdout
+    plan = fab(inventory, "-H", host.alias, "plan").stdout
     assert "no-op        yes" not in plan, plan
     assert "marked bad" in plan, plan
 
-    rerun = fab(inventory, "-H", "web1", "deploy")
+    rerun = fab(inventory, "-H", host.alias, "deploy")
     assert "nothing to deploy" not in rerun.stdout, rerun.stdout
-    live = (Path(host.app_root) / "current").resolve().name
+    live = host.live_release()
     assert live != first, "the rerun must build and switch to a new release"
-    assert http_get(host.http_port, "/health") == (200, "ok\n")
-    assert json.loads(http_get(host.http_port, "/info")[1])["release"] == live
+    assert get(host.address, APP_PORT, "/health") == (200, "ok\n")
+    assert json.loads(get(host.address, APP_PORT, "/info")[1])["release"] == live
 
     # Now healthy and unchanged: the next deploy is the no-op it always was.
     time.sleep(1.1)  # release ids are timestamps
-    again = fab(inventory, "-H", "web1", "deploy")
+    again = fab(inventory, "-H", host.alias, "deploy")
     assert "nothing to deploy" in again.stdout
-    assert (Path(host.app_root) / "current").resolve().name == live
+    assert host.live_release() == live

@@ -76,6 +76,35 @@ class DeployTarget:
         """Run ``command`` as the deploy user (through root's login: ``runuser -l``); return its stdout."""
         return self.run(f"runuser -l {self.user} -c {shlex.quote(command)}", check=check, timeout=timeout)
 
+    # Files on the server, for tests that look at what a deploy left (paths relative to the app root
+    # or absolute). Reads run as root; writes run as the deploy user, as the app's files are its.
+    def path(self, path: str) -> str:
+        return path if path.startswith("/") else f"{self.app_root}/{path}"
+
+    def read(self, path: str) -> str:
+        """The text of the file at ``path``."""
+        return self.run(f"cat {shlex.quote(self.path(path))}")
+
+    def exists(self, path: str) -> bool:
+        """Whether ``path`` exists (a dangling link does not)."""
+        return self.run(f"test -e {shlex.quote(self.path(path))} && echo yes || echo no").strip() == "yes"
+
+    def resolve(self, path: str) -> str:
+        """Where ``path`` leads, every link followed (``readlink -f``)."""
+        return self.run(f"readlink -f {shlex.quote(self.path(path))}").strip()
+
+    def live_release(self) -> str:
+        """The release id ``current`` names, or "" before the first switch."""
+        return self.run(f"readlink {shlex.quote(self.path('current'))} || true").strip().rsplit("/", 1)[-1]
+
+    def write(self, path: str, text: str) -> None:
+        """Write ``text`` to ``path`` as the deploy user."""
+        self.run_as_deploy(f"printf %s {shlex.quote(text)} > {shlex.quote(self.path(path))}")
+
+    def listdir(self, path: str) -> list[str]:
+        """The names in the directory ``path``, sorted (hidden ones too)."""
+        return sorted(self.run(f"ls -A {shlex.quote(self.path(path))}").split())
+
 
 def setup_script(user: str, public_key: str, app_root: str) -> str:
     """The root script that makes ``user`` (key login, passwordless sudo) and ``app_root``."""

@@ -66,11 +66,17 @@ def server_lab() -> Iterator[ServerLab]:
         yield lab
 
 
+def booted(lab: ServerLab, names: Sequence[str], front: str | None = "nginx",
+           app_root: str = "/srv/hello") -> list[DeployTarget]:
+    """`boot_targets`, or `unavailable` with the reason when the servers cannot boot."""
+    try:
+        return boot_targets(lab, names, front=front, app_root=app_root)
+    except (ServerError, ImageError, RuntimeError) as exc:
+        unavailable(f"{type(exc).__name__}: {exc}")
+
+
 @pytest.fixture(scope="module")
 def nginx_target(server_lab: ServerLab) -> DeployTarget:
     """``web1`` booted over Debian's stock nginx (default site on port 80), ready for ``fab deploy``."""
-    try:
-        [target] = boot_targets(server_lab, ["web1"], front="nginx")
-    except (ServerError, ImageError, RuntimeError) as exc:
-        unavailable(f"{type(exc).__name__}: {exc}")
+    [target] = booted(server_lab, ["web1"], front="nginx")
     return target
