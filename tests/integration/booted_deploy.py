@@ -1,0 +1,69 @@
+"""What the integration modules that deploy to booted Debian 12 servers (tests/servers) share.
+
+A module boots its servers once (module scope); each test then deploys its own app to them: its own
+``name``, its own app root ``/srv/<name>`` (made by root, owned by ``deploy``: `own_app`) and its own
+``listen`` port, so tests do not see each other's releases, sites or logs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.servers.deploy_target import DeployTarget
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def own_app(target: DeployTarget, name: str, create: bool = True) -> DeployTarget:
+    """``target`` with the app root ``/srv/<name>`` (made by root, owned by ``deploy``, unless not
+    ``create``): its ``app_table`` names the app ``<name>``, its files are read under that root."""
+    root = f"/srv/{name}"
+    if create:
+        target.run(f"install -d -o {target.user} -g {target.user} {shlex.quote(root)}")
+    return dataclasses.replace(target, app_root=root)
+
+
+def inventory(write_inventory: Callable[..., Path], target: DeployTarget, source: Path, stage: str = "test",
+              vars: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+              host: dict[str, Any] | None = None, **app: Any) -> Path:
+    """Write ``<stage>.toml`` deploying ``source`` to ``target`` behind Debian's nginx; the directory."""
+    return write_inventory(stage, app=target.app_table(source, **app),
+                           hosts={target.alias: {**target.host_table(), **(host or {})}},
+                           nginx=target.front_table(), vars=vars, extra=extra)
+
+
+def http(address: str, port: int, path: str = "/", host: str | None = None, method: str = "GET",
+         headers: dict[str, str] | None = None, timeout: float = 20) -> tuple[int, str]:
+    """A request to ``http://<address>:<port><path>`` from this machine, no proxy; (status, body).
+    ``host``: the Host header (default ``<address>:<port>``)."""
+    request = urllib.request.Request(f"http://{address}:{port}{path}", method=method,
+                                     headers={"Host": host or f"{address}:{port}", **(headers or {})})
+    try:
+        with _NO_PROXY.open(request, timeout=timeout) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, err.read().decode("utf-8", "replace")
+
+
+def info(target: DeployTarget, port: int) -> dict[str, Any]:
+    """The example app's ``/info`` on ``target``: version, venv (``prefix``) and release."""
+    status, body = http(target.address, port, "/info")
+    assert status == 200, f"{status}: {body[:300]}"
+    return json.loads(body)
+
+
+def pid_alive(target: DeployTarget, pid: int | str) -> bool:
+    """Whether the server's process ``pid`` runs (``kill -0`` as root on the server)."""
+    return target.run(f"kill -0 {int(pid)} 2>/dev/null && echo yes || echo no").strip() == "yes"
+
+
+def controller_address(target: DeployTarget) -> str:
+    """This machine's address as the server sees it (the source of its ssh connection)."""
+    return target.run('echo "${SSH_CLIENT%% *}"').strip()
