@@ -1,6 +1,10 @@
-"""gunicorn behind nginx over real SSH: deploy, upgrade, rollback, server control.
+"""gunicorn behind Debian's stock nginx on booted Debian 12 servers (tests/servers), over real ssh:
+deploy, upgrade, rollback, server control.
 
-Every check is a real HTTP request through the test host's own nginx.
+The module boots two servers in parallel (``web1``, ``web2``: systemd, Debian's nginx with its default
+site, a ``deploy`` user with sudo); each test deploys its own app (its own name, root under /srv and
+port), and only the stage test uses both. Every check is a real HTTP request through the server's nginx;
+files, pidfiles and processes are looked at on the server.
 """
 from __future__ import annotations
 
@@ -10,27 +14,33 @@ from pathlib import Path
 
 import pytest
 
-from .fabcli import app_info
-from .helpers import copy_app, http_get
+from tests.servers.deploy_target import DeployTarget
+from tests.servers.fixtures import booted, server_lab  # noqa: F401  (fixtures)
+from tests.servers.lab import ServerLab
 
+from .booted_deploy import http, info, inventory, own_app, pid_alive
 from .fabcli import APPS, EXAMPLE, PROJECT, fab
+from .helpers import copy_app
 
 
-def info(port: int) -> dict[str, str]:
-    return app_info(port)
+@pytest.fixture(scope="module")
+def servers(server_lab: ServerLab) -> list[DeployTarget]:  # noqa: F811
+    """``web1`` and ``web2``, booted in parallel over Debian's stock nginx."""
+    return booted(server_lab, ["web1", "web2"], front="nginx")
 
 
-@pytest.fixture
-def hello(make_host, write_inventory, tmp_path):
-    """The example app, version 1.0.0, and a host to deploy it to."""
-    host = make_host("web1")
-    source = copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")
-    inventories = write_inventory(
-        "test",
-        app={"name": "hello", "source": str(source), "wsgi": "app:app", "root": host.app_root,
-             "server_name": "localhost", "listen": host.http_port, "listen_address": "127.0.0.1"},
-        hosts={"web1": host.host_table()}, nginx=host.nginx_table(), vars={"workers": 2})
-    return host, inventories, source
+@pytest.fixture(scope="module")
+def web1(servers: list[DeployTarget]) -> DeployTarget:
+    return servers[0]
+
+
+def hello(target: DeployTarget, write_inventory, tmp_path: Path, name: str,
+          port: int) -> tuple[DeployTarget, Path, Path]:
+    """The example app, version 1.0.0, as the app ``name`` on ``port`` of ``target``: (the target with
+    that app's root, inventories, source)."""
+    app = own_app(target, name)
+    source = copy_app(EXAMPLE, tmp_path / name, version="1.0.0")
+    return app, inventory(write_inventory, app, source, listen=port, vars={"workers": 2}), source
 
 
 def add_dependency_route(source: Path) -> None:
@@ -39,165 +49,163 @@ def add_dependency_route(source: Path) -> None:
         fh.write("\n\n@app.get('/dep')\ndef dep():\n    import six\n    return 'six ' + six.__version__\n")
 
 
-def test_deploy_upgrade_and_rollback_serve_the_right_code_and_venv(hello, tmp_path):
-    host, inventories, v1 = hello
+def test_deploy_upgrade_and_rollback_serve_the_right_code_and_venv(web1, write_inventory, tmp_path):
+    port = 8080
+    host, inventories, v1 = hello(web1, write_inventory, tmp_path, "hello", port)
 
-    out = fab(inventories, "-H", "web1", "deploy").stdout
+    out = fab(inventories, "-H", host.alias, "deploy").stdout
     assert "health" in out and "ok" in out
-    status, body = http_get(host.http_port, "/")
+    status, body = http(host.address, port, "/")
     assert status == 200 and "version 1.0.0" in body
-    first = info(host.http_port)
+    first = info(host, port)
 
-    status, css = http_get(host.http_port, "/static/style.css")
+    status, css = http(host.address, port, "/static/style.css")
     assert status == 200 and "wsgideploy hello static" in css
-    access_log = Path(host.app_root) / "shared/log/gunicorn.access.log"
-    assert "/static/style.css" not in access_log.read_text(), "nginx must serve static files itself"
+    access_log = host.read("shared/log/gunicorn.access.log")
+    assert "/static/style.css" not in access_log, "nginx must serve static files itself"
 
     v2 = copy_app(EXAMPLE, tmp_path / "hello-v2", version="2.0.0", extra_requirements=["six"])
     add_dependency_route(v2)
-    inventory = inventories / "test.toml"
-    inventory.write_text(inventory.read_text().replace(str(v1), str(v2)))
-    fab(inventories, "-H", "web1", "deploy")
-    status, body = http_get(host.http_port, "/")
+    toml = inventories / "test.toml"
+    toml.write_text(toml.read_text().replace(str(v1), str(v2)))
+    fab(inventories, "-H", host.alias, "deploy")
+    status, body = http(host.address, port, "/")
     assert status == 200 and "version 2.0.0" in body
-    status, body = http_get(host.http_port, "/dep")
+    status, body = http(host.address, port, "/dep")
     assert status == 200 and body.startswith("six "), "the new dependency must be importable"
-    second = info(host.http_port)
+    second = info(host, port)
     assert second["prefix"] != first["prefix"], "a requirements change must run in a new venv"
     assert second["release"] != first["release"]
 
-    releases = fab(inventories, "-H", "web1", "releases").stdout
+    releases = fab(inventories, "-H", host.alias, "releases").stdout
     assert f"* {second['release']}" in releases and f"  {first['release']}" in releases
 
-    fab(inventories, "-H", "web1", "rollback")
-    status, body = http_get(host.http_port, "/")
+    fab(inventories, "-H", host.alias, "rollback")
+    status, body = http(host.address, port, "/")
     assert status == 200 and "version 1.0.0" in body
-    back = info(host.http_port)
+    back = info(host, port)
     assert back["prefix"] == first["prefix"] and back["release"] == first["release"]
-    assert http_get(host.http_port, "/dep")[0] == 404
+    assert http(host.address, port, "/dep")[0] == 404
 
-    fab(inventories, "-H", "web1", "rollback", "--to", second["release"])
-    assert "version 2.0.0" in http_get(host.http_port, "/")[1]
-    assert info(host.http_port)["prefix"] == second["prefix"]
+    fab(inventories, "-H", host.alias, "rollback", "--to", second["release"])
+    assert "version 2.0.0" in http(host.address, port, "/")[1]
+    assert info(host, port)["prefix"] == second["prefix"]
 
 
-def test_code_only_deploy_reuses_the_venv(hello, tmp_path):
-    host, inventories, v1 = hello
-    fab(inventories, "-H", "web1", "deploy")
-    first = info(host.http_port)
+def test_code_only_deploy_reuses_the_venv(web1, write_inventory, tmp_path):
+    port = 8081
+    host, inventories, v1 = hello(web1, write_inventory, tmp_path, "reuse", port)
+    fab(inventories, "-H", host.alias, "deploy")
+    first = info(host, port)
     (v1 / "app.py").write_text((v1 / "app.py").read_text().replace('"1.0.0"', '"1.0.1"'))
-    out = fab(inventories, "-H", "web1", "deploy").stdout
+    out = fab(inventories, "-H", host.alias, "deploy").stdout
     assert "reused" in out
-    second = info(host.http_port)
+    second = info(host, port)
     assert second["version"] == "1.0.1" and second["prefix"] == first["prefix"]
 
 
-def test_start_stop_restart_and_status_act_through_the_pidfile(hello):
-    host, inventories, _ = hello
-    fab(inventories, "-H", "web1", "deploy")
-    pidfile = Path(host.app_root) / "shared/run/gunicorn.pid"
+def test_start_stop_restart_and_status_act_through_the_pidfile(web1, write_inventory, tmp_path):
+    port = 8082
+    host, inventories, _ = hello(web1, write_inventory, tmp_path, "control", port)
+    fab(inventories, "-H", host.alias, "deploy")
+    pidfile = "shared/run/gunicorn.pid"
 
-    out = fab(inventories, "-H", "web1", "status").stdout
-    pid = pidfile.read_text().strip()
+    out = fab(inventories, "-H", host.alias, "status").stdout
+    pid = host.read(pidfile).strip()
     assert f"running, pid {pid}" in out and "app answers  yes" in out
-    release = info(host.http_port)["release"]
+    assert pid_alive(host, pid), "the pid status prints is the server's gunicorn"
+    release = info(host, port)["release"]
     assert f"live release {release}" in out
 
-    fab(inventories, "-H", "web1", "stop")
-    assert not pidfile.exists()
-    assert http_get(host.http_port, "/")[0] == 502
-    out = fab(inventories, "-H", "web1", "status").stdout
+    fab(inventories, "-H", host.alias, "stop")
+    assert not host.exists(pidfile)
+    assert not pid_alive(host, pid)
+    assert http(host.address, port, "/")[0] == 502
+    out = fab(inventories, "-H", host.alias, "status").stdout
     assert "stopped" in out and "app answers  no" in out
 
-    fab(inventories, "-H", "web1", "start")
-    assert http_get(host.http_port, "/")[0] == 200
-    started = pidfile.read_text().strip()
+    fab(inventories, "-H", host.alias, "start")
+    assert http(host.address, port, "/")[0] == 200
+    started = host.read(pidfile).strip()
 
-    fab(inventories, "-H", "web1", "restart")
-    restarted = pidfile.read_text().strip()
-    assert restarted != started and http_get(host.http_port, "/")[0] == 200
-    fab(inventories, "-H", "web1", "reload")
-    assert pidfile.read_text().strip() != restarted and http_get(host.http_port, "/")[0] == 200
+    fab(inventories, "-H", host.alias, "restart")
+    restarted = host.read(pidfile).strip()
+    assert restarted != started and http(host.address, port, "/")[0] == 200
+    fab(inventories, "-H", host.alias, "reload")
+    assert host.read(pidfile).strip() != restarted and http(host.address, port, "/")[0] == 200
 
     # A stale pidfile (the process is gone) does not stop a start.
-    fab(inventories, "-H", "web1", "stop")
-    pidfile.write_text("4194300\n")
-    out = fab(inventories, "-H", "web1", "start").stdout
-    assert "started" in out and http_get(host.http_port, "/")[0] == 200
+    fab(inventories, "-H", host.alias, "stop")
+    assert not pid_alive(host, 4194300)
+    host.write(pidfile, "4194300\n")
+    out = fab(inventories, "-H", host.alias, "start").stdout
+    assert "started" in out and http(host.address, port, "/")[0] == 200
 
 
-def test_stage_task_and_env_select_every_host_of_a_stage(make_host, write_inventory, tmp_path):
-    web1, web2 = make_host("web1"), make_host("web2")
+def test_stage_task_and_env_select_every_host_of_a_stage(servers, write_inventory, tmp_path):
+    port = 8083
+    web1, web2 = (own_app(server, "stage") for server in servers)
     source = copy_app(EXAMPLE, tmp_path / "hello", version="3.1.4")
-    app = {"name": "hello", "source": str(source), "wsgi": "app:app", "server_name": "localhost",
-           "root": web1.app_root, "listen": web1.http_port, "listen_address": "127.0.0.1"}
-    # Two hosts share one [app]; each test host has its own root and port, so
-    # give each its own stage file and select them together by stage below.
-    inventories = write_inventory("blue", app=app, hosts={"web1": web1.host_table()},
-                                  nginx=web1.nginx_table())
-    write_inventory("green", app={**app, "root": web2.app_root, "listen": web2.http_port},
-                    hosts={"web2": web2.host_table()}, nginx=web2.nginx_table())
+    # Two hosts share one [app] (same root and port on each server); each is in its own stage file,
+    # and each is selected below by its stage.
+    inventories = inventory(write_inventory, web1, source, stage="blue", listen=port)
+    inventory(write_inventory, web2, source, stage="green", listen=port)
     out = fab(inventories, "blue", "deploy").stdout
     assert "[web1]" in out and "[web2]" not in out
-    assert "3.1.4" in http_get(web1.http_port, "/")[1]
+    assert "3.1.4" in http(web1.address, port, "/")[1]
+    assert not web2.exists("current"), "the blue stage must not touch web2"
     env_run = subprocess.run(["fab", "deploy"], cwd=PROJECT, capture_output=True, text=True, timeout=600,
                              env={**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventories),
-                                  "FABRIC_DEPLOY_STAGE": "green"}, stdin=subprocess.DEVNULL)
+                                  "FABRIC_DEPLOY_STAGE": "green"}, stdin=subprocess.DEVNULL, check=False)
     assert env_run.returncode == 0, env_run.stdout + env_run.stderr
     assert "[web2]" in env_run.stdout and "[web1]" not in env_run.stdout
-    assert "3.1.4" in http_get(web2.http_port, "/")[1]
+    assert "3.1.4" in http(web2.address, port, "/")[1]
     fab(inventories, "-H", "web1,web2", "status")
 
 
-def test_factory_app_with_a_package_static_folder(make_host, write_inventory, tmp_path):
-    host = make_host("shop1")
+def test_factory_app_with_a_package_static_folder(web1, write_inventory, tmp_path):
+    port = 8084
+    host = own_app(web1, "shop")
     source = copy_app(APPS / "factory_shop", tmp_path / "shop")
-    inventories = write_inventory(
-        "shop", app={"name": "shop", "source": str(source), "wsgi": "shop:create_app()",
-                     "root": host.app_root, "listen": host.http_port, "server_name": "shop.test",
-                     "health": {"path": "/health"}},
-        hosts={"shop1": host.host_table()}, nginx=host.nginx_table())
-    fab(inventories, "-H", "shop1", "deploy")
-    assert http_get(host.http_port, "/", host="shop.test") == (200, "factory shop version 1.0.0")
-    status, logo = http_get(host.http_port, "/static/logo.txt", host="shop.test")
+    inventories = inventory(write_inventory, host, source, stage="shop", wsgi="shop:create_app()", listen=port,
+                            server_name="shop.test", health={"path": "/health"})
+    fab(inventories, "-H", host.alias, "deploy")
+    assert http(host.address, port, "/", host="shop.test") == (200, "factory shop version 1.0.0")
+    status, logo = http(host.address, port, "/static/logo.txt", host="shop.test")
     assert status == 200 and "factory-shop-static-asset" in logo
 
 
-def test_pyproject_package_keeps_instance_data_across_deploys(make_host, write_inventory, tmp_path):
-    host = make_host("notes1")
+def test_pyproject_package_keeps_instance_data_across_deploys(web1, write_inventory, tmp_path):
+    port = 8085
+    host = own_app(web1, "notes")
     source = copy_app(APPS / "notes_pkg", tmp_path / "notes")
-    inventories = write_inventory(
-        "notes", app={"name": "notes", "source": str(source), "wsgi": "notes:create_app()",
-                      "root": host.app_root, "listen": host.http_port, "shared": ["instance"]},
-        hosts={"notes1": host.host_table()}, nginx=host.nginx_table())
-    fab(inventories, "-H", "notes1", "deploy")
-    assert http_get(host.http_port, "/")[1] == "notes version 0.3.0: 0 notes"
-    import urllib.request
-    request = urllib.request.Request(f"http://127.0.0.1:{host.http_port}/add", method="POST",
-                                     headers={"Host": "localhost"})
-    assert urllib.request.urlopen(request, timeout=10).read() == b"added"
+    inventories = inventory(write_inventory, host, source, stage="notes", wsgi="notes:create_app()", listen=port,
+                            shared=["instance"])
+    fab(inventories, "-H", host.alias, "deploy")
+    assert http(host.address, port, "/")[1] == "notes version 0.3.0: 0 notes"
+    assert http(host.address, port, "/add", method="POST") == (200, "added")
     (source / "notes/__init__.py").write_text(
         (source / "notes/__init__.py").read_text().replace('"0.3.0"', '"0.4.0"'))
-    fab(inventories, "-H", "notes1", "deploy")
-    assert http_get(host.http_port, "/")[1] == "notes version 0.4.0: 1 notes"
-    assert (Path(host.app_root) / "shared/instance/notes.sqlite").is_file()
-    assert http_get(host.http_port, "/static/notes.css")[1].startswith("/* notes static */")
+    fab(inventories, "-H", host.alias, "deploy")
+    assert http(host.address, port, "/")[1] == "notes version 0.4.0: 1 notes"
+    assert host.run(f"test -f {host.path('shared/instance/notes.sqlite')} && echo file").strip() == "file"
+    assert http(host.address, port, "/static/notes.css")[1].startswith("/* notes static */")
 
 
-def test_an_app_that_does_not_import_never_goes_live(hello, tmp_path):
-    host, inventories, v1 = hello
-    fab(inventories, "-H", "web1", "deploy")
-    live = info(host.http_port)["release"]
+def test_an_app_that_does_not_import_never_goes_live(web1, write_inventory, tmp_path):
+    port = 8086
+    host, inventories, v1 = hello(web1, write_inventory, tmp_path, "broken", port)
+    fab(inventories, "-H", host.alias, "deploy")
+    live = info(host, port)["release"]
     (v1 / "app.py").write_text((v1 / "app.py").read_text() + "\nimport no_such_module_here\n")
-    result = fab(inventories, "-H", "web1", "deploy", expect=1)
+    result = fab(inventories, "-H", host.alias, "deploy", expect=1)
     assert "no_such_module_here" in result.stdout + result.stderr
     assert "does not load" in result.stdout
-    assert info(host.http_port)["release"] == live
-    releases = sorted(p.name for p in (Path(host.app_root) / "releases").iterdir())
-    assert releases == [live], "a release that never went live is removed"
+    assert info(host, port)["release"] == live
+    assert host.listdir("releases") == [live], "a release that never went live is removed"
 
 
-def test_unknown_alias_is_a_clear_error_before_any_connection(hello):
-    _, inventories, _ = hello
+def test_unknown_alias_is_a_clear_error_before_any_connection(web1, write_inventory, tmp_path):
+    _, inventories, _ = hello(web1, write_inventory, tmp_path, "unknown", 8087)
     result = fab(inventories, "-H", "web9", "deploy", expect=2)
     assert "unknown host 'web9'" in result.stderr and "web1" in result.stderr
