@@ -260,12 +260,12 @@ class Site:
 
 @contextmanager
 def sites(write: Callable[[DeployTarget, Path, int, dict[str, Any]], Path]) -> Iterator[Callable[..., Site]]:
-    """``make(server, name, port, source, **app) -> Site``: an app of its own on ``server`` (`app_on`),
+    """``make(on, name, port, source, **app) -> Site``: an app of its own on the server ``on`` (`app_on`),
     its inventories from ``write(target, source, port, app)``; every app made is stopped on exit."""
     made: list[Site] = []
 
-    def make(server: DeployTarget, name: str, port: int, source: Path, **app: Any) -> Site:
-        target = app_on(server, name)
+    def make(on: DeployTarget, name: str, port: int, source: Path, /, **app: Any) -> Site:
+        target = app_on(on, name)
         made.append(Site(target, port, write(target, source, port, {"name": name, **app}), source))
         return made[-1]
 
