@@ -1,16 +1,15 @@
-"""The app inside Apache: mod_wsgi (daemon mode), CGI, and FastCGI under mod_fcgid, over real
-SSH with the real ``fab``.
-
-Each test host gets its own Apache (`tests.hosts.apache.ApachePrefix`: its own ServerRoot,
-config, pidfile and logs, modules from Debian's /usr/lib/apache2/modules), run as the deploy
-user ``wsgitest`` without sudo on the host's own loopback port. Every check is a real HTTP
+"""The app inside Debian's stock Apache: mod_wsgi (daemon mode), CGI, and FastCGI under mod_fcgid, on a
+booted Debian 12 server (tests/servers): systemd, apache2 as packaged (mpm_event, mod_wsgi and mod_fcgid
+enabled) with its default site on port 80, a ``deploy`` user; real ssh, real ``fab``, real HTTP from this
+machine to the server. The server boots once for the module; each test deploys an app of its own (its own
+name, root ``/srv/<name>``, site and port) with Debian's ``[apache]`` defaults. Every check is a real HTTP
 request through that Apache:
 
 - the example app's body and ``/info`` (its version, release and venv prefix);
 - ``/static/style.css`` served by Apache's ``Alias``: the test copy of the app has Flask's own
   static route turned off, so only Apache can answer it;
 - ``/noisy``: a route that print()s, and the app also prints at import time (which CGI does at
-  every request): the responses must stay intact, the prints land in Apache's error log;
+  every request): the responses must stay intact, the prints land in Apache's error logs;
 - a new version with a new requirement (``six``, a new venv), then a rollback; for mod_wsgi and
   FastCGI both run under a bounded `RequestStream` and no request may fail (the site does not
   change, so Apache is not restarted: mod_wsgi's daemon processes restart through the touched
@@ -19,32 +18,45 @@ request through that Apache:
   exits 1, the old site files are back and keep serving, Apache was not restarted;
 - a deploy that changes the site restarts Apache gracefully: measured and recorded, not claimed
   as zero downtime (see docs/modes/mod_wsgi.md);
-- status, stop, start and restart (mod_wsgi: the site is disabled and enabled; CGI: nothing to do).
+- status, stop, start and restart (mod_wsgi: the site is disabled and enabled, Apache keeps running with
+  Debian's default site; CGI: nothing to do).
+
+Not repeated here: a first deploy, a code-only change deployed under load with 0 failed requests and a
+rollback, with apache2 and its default site fine after each step, for mod_wsgi and FastCGI
+(test_stock_apache_modes.py) and CGI (test_stock_apache.py, which also covers mod_cgid's full restart).
+
+Under ``CI=true`` a machine that cannot boot servers fails these tests (never a skip).
 """
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from wsgideploy.inventory import APP_KEYS
 
-from tests.hosts.apache import ApachePrefix
-from tests.hosts.processes import pid_alive
+from tests.servers.deploy_target import DeployTarget
 
-from .fabcli import EXAMPLE, app_info, fab, hello_app_table
-from .helpers import TestHost, copy_app, http_get
-from .load import RequestStream
+from .booted_modes import Site, boot_module, pid_alive, sites, under_load
+from .fabcli import EXAMPLE
+from .helpers import copy_app
+from .stock import APACHE_TABLE, get
 
 # The load for mod_wsgi (as in test_zero_downtime.py): bounded in count and time.
 THREADS = 8
 RATE = 400.0             # requests per second, at most
 MAX_SECONDS = 75.0
 MIN_DURING_FAB = 200     # fewer requests while fab ran: the test could not have seen downtime
-TAIL_SECONDS = 1.5
 FAB_TIMEOUT = 60.0
+APACHE_PIDFILE = "/run/apache2/apache2.pid"
+MAIN_ERROR_LOG = "/var/log/apache2/error.log"
+DEFAULT_PAGE = "Apache2 Debian Default Page"
+# A port per test: a site left on the server (CGI has nothing to stop) keeps its port.
+PORTS = {"mod_wsgi": 8081, "cgi": 8082, "fastcgi": 8083, "broken mod_wsgi": 8084, "broken cgi": 8085,
+         "graceful": 8086}
 
 NOISY_ROUTE = '''
 
@@ -81,66 +93,74 @@ def make_source(dest: Path, version: str, extra_requirements: tuple[str, ...] = 
     return source
 
 
-class ApacheSite:
-    """One test host with its own Apache prefix, the inventory, and the source being deployed."""
+@pytest.fixture(scope="module")
+def server() -> Iterator[DeployTarget]:
+    """``apache``, booted over Debian's apache2 layer, its default site answering."""
+    with boot_module({"apache": "apache2"}) as targets:
+        target = targets["apache"]
+        assert_apache_and_its_default_site_fine(target)
+        yield target
 
-    def __init__(self, host: TestHost, apache: ApachePrefix, server: str, tmp_path: Path,
-                 write_inventory: Any) -> None:
-        self.host, self.apache, self.server, self.tmp_path = host, apache, server, tmp_path
-        self.write_inventory = write_inventory
-        self.source = make_source(tmp_path / "hello-v1", "1.0.0")
-        self.inventories = self.write(self.source)
 
-    def write(self, source: Path, templates: Path | None = None) -> Path:
-        app = hello_app_table(self.host, source, server=self.server, proxy="apache")
-        if templates is not None:
-            app["templates"] = str(templates)
-        if "logrotate" in APP_KEYS:  # keep the test off the machine's /etc
-            app["logrotate"] = False
-        return self.write_inventory("test", app=app, hosts={"web1": self.host.host_table()},
-                                    vars={"workers": 2, "threads": 4},
-                                    extra={"apache": self.apache.table()})
+class ApacheSite(Site):
+    """One test's app in the server's Apache (``mode``: mod_wsgi, cgi or fastcgi)."""
 
-    def fab(self, *args: str, expect: int | None = 0, timeout: float = 600):
-        return fab(self.inventories, "-H", "web1", *args, expect=expect, timeout=timeout)
+    mode: str
+    tmp_path: Path
 
-    def get(self, path: str = "/") -> tuple[int, str]:
-        return http_get(self.host.http_port, path)
+    @property
+    def name(self) -> str:
+        return Path(self.target.app_root).name
 
-    def info(self) -> dict[str, Any]:
-        return app_info(self.host.http_port)
+    @property
+    def site_file(self) -> str:
+        return f"/etc/apache2/sites-available/{self.name}.conf"
+
+    @property
+    def listen_file(self) -> str:
+        return f"/etc/apache2/conf-enabled/wsgideploy-{self.name}.conf"
 
     def logs(self) -> str:
         """The site's error log, then Apache's main error log."""
-        main = self.apache.error_log
-        return self.error_log + (main.read_text(errors="replace") if main.exists() else "")
-
-    @property
-    def error_log(self) -> str:
-        path = self.host.app_root / "shared/log/apache.error.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return self.target.run(f"cat {self.target.path('shared/log/apache.error.log')} {MAIN_ERROR_LOG} "
+                               "2>/dev/null || true")
 
 
 @pytest.fixture
-def apache_site(make_host, write_inventory, tmp_path, request) -> Iterator[ApacheSite]:
-    """A host, its Apache prefix and the v1 source, for ``request.param`` (mod_wsgi or cgi)."""
-    host = make_host("web1")
-    apache = ApachePrefix(host.base / "apache", owner=host.user)
-    apache.prepare()
-    try:
-        yield ApacheSite(host, apache, request.param, tmp_path, write_inventory)
-    finally:
-        apache.stop()  # before the host's teardown, which fails on any process left under it
+def make_site(server: DeployTarget, write_inventory, tmp_path) -> Iterator[Callable[..., ApacheSite]]:
+    """``make_site(mode, name, port)``: the v1 source of an app of its own in the server's Apache."""
+    def write(target: DeployTarget, source: Path, port: int, app: dict[str, Any]) -> Path:
+        return write_inventory("test", app=target.app_table(source, proxy="apache", listen=port, **app),
+                               hosts={target.alias: target.host_table()}, vars={"workers": 2, "threads": 4},
+                               extra={"apache": APACHE_TABLE})
+
+    with sites(write) as make:
+        def make_site(mode: str, name: str, port: int) -> ApacheSite:
+            site = make(server, name, port, make_source(tmp_path / "hello-v1", "1.0.0"), server=mode)
+            site.__class__ = ApacheSite
+            site.mode, site.tmp_path = mode, tmp_path
+            return site
+        yield make_site
+
+
+def apache_pid(target: DeployTarget) -> int:
+    return int(target.read(APACHE_PIDFILE).strip())
+
+
+def assert_apache_and_its_default_site_fine(target: DeployTarget) -> None:
+    assert target.run("systemctl is-active apache2", check=False).strip() == "active"
+    status, body = get(target.address, 80)
+    assert status == 200 and DEFAULT_PAGE in body, f"Debian's default site: {status} {body[:200]}"
 
 
 def assert_serves(site: ApacheSite, version: str) -> dict[str, Any]:
     status, body = site.get("/")
-    assert status == 200 and f"version {version}" in body, (status, body[:500], site.error_log[-2000:])
+    assert status == 200 and f"version {version}" in body, (status, body[:500], site.logs()[-2000:])
     info = site.info()
     assert info["version"] == version
     # /info says which venv runs the app: the release's own, resolved from <root>/current/venv.
-    assert info["prefix"].startswith(str(site.host.app_root / "venvs") + "/"), info
-    assert info["release"] == (site.host.app_root / "current").resolve().name
+    assert info["prefix"].startswith(f"{site.target.app_root}/venvs/"), info
+    assert info["release"] == site.target.live_release()
     return info
 
 
@@ -149,38 +169,49 @@ def assert_static_and_print(site: ApacheSite) -> None:
     assert status == 200 and "wsgideploy hello static" in css, (status, css[:300])
     status, body = site.get("/noisy")
     assert (status, body) == (200, "quiet body"), (status, body[:500])
-    if site.server == "fastcgi":
+    if site.mode == "fastcgi":
         return  # where a FastCGI runner's stdout goes is the runner's business (docs/modes/fastcgi.md)
     # The prints went to Apache's error log, not into the response: the site's (mod_wsgi), or
     # Apache's main one (mod_cgid logs its scripts' stderr there).
     deadline = time.monotonic() + 5
     while "noisy route prints to stdout" not in site.logs() and time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.2)
     assert "noisy route prints to stdout" in site.logs(), site.logs()[-2000:]
 
 
+def refused(site: ApacheSite, seconds: float = 10) -> bool:
+    """Whether the site's port refuses connections within ``seconds`` (Apache no longer listens there)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            site.get("/")
+        except OSError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+
+
 def check_status_stop_start_restart(site: ApacheSite) -> None:
-    """The server commands on a host where release 1.0.0 is live."""
+    """The server commands on a server where release 1.0.0 of the site is live."""
+    target = site.target
     out = site.fab("status").stdout
-    assert f"running, pid {site.apache.pid}" in out and "app answers  yes" in out, out
-    if site.server == "cgi":
+    assert f"running, pid {apache_pid(target)}" in out and "app answers  yes" in out, out
+    if site.mode == "cgi":
         for action, says in (("stop", "nothing to stop"), ("start", "nothing to start"),
                              ("restart", "nothing to reload")):
             assert says in site.fab(action).stdout
             assert_serves(site, "1.0.0")
         return
+    pid = apache_pid(target)
     out = site.fab("stop").stdout
-    assert not (site.apache.sites_enabled / "hello.conf").exists()
-    assert not (site.apache.listen_dir / "wsgideploy-hello.conf").exists()
-    # This Apache listened for this site only: without it Apache would exit at the reload,
-    # so stop ends it gracefully (an Apache with other sites keeps running).
-    assert "Apache, left with no other Listen, stopped too" in out, out
-    deadline = time.monotonic() + 10
-    while site.apache.pid is not None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert site.apache.pid is None
-    with pytest.raises(OSError):
-        site.get("/")
+    assert not target.exists(f"/etc/apache2/sites-enabled/{site.name}.conf")
+    assert not target.exists(site.listen_file)
+    # Debian's Apache has other sites (its default one on port 80): it keeps running without this one.
+    assert "stopped (site disabled; Apache keeps running)" in out, out
+    assert refused(site), "Apache still listens on the stopped site's port"
+    assert apache_pid(target) == pid and pid_alive(target, pid)
+    assert_apache_and_its_default_site_fine(target)
     out = site.fab("status").stdout
     assert "stopped" in out and "app answers  no" in out, out
     assert "started" in site.fab("start").stdout
@@ -188,61 +219,48 @@ def check_status_stop_start_restart(site: ApacheSite) -> None:
     assert "already running" in site.fab("start").stdout
     assert "reloaded" in site.fab("restart").stdout
     assert_serves(site, "1.0.0")
+    assert_apache_and_its_default_site_fine(target)
 
 
 def fab_under_load(site: ApacheSite, label: str, args: tuple[str, ...], record_property) -> str:
     """Run ``fab <args>`` while a bounded `RequestStream` asks for /info through Apache; assert
     that no request failed and that every response started after fab returned is the live release."""
-    stream = RequestStream(site.host.http_port, "/info", threads=THREADS, rate=RATE,
-                           max_requests=int(RATE * MAX_SECONDS), max_seconds=MAX_SECONDS)
-    with stream:
-        time.sleep(0.5)
-        fab_started = time.monotonic()
-        out = site.fab(*args, timeout=FAB_TIMEOUT).stdout
-        fab_returned = time.monotonic()
-        time.sleep(TAIL_SECONDS)
-    during = stream.started_between(fab_started, fab_returned)
-    slowest = max((r.finished - r.started for r in stream.results), default=0.0)
-    summary = (f"{site.server} {label}: {stream.count} requests, {len(during)} while fab ran "
-               f"({fab_returned - fab_started:.1f}s), {len(stream.failures)} failed, slowest {slowest:.3f}s")
-    print(summary)
-    record_property(label, summary)
-    assert len(during) >= MIN_DURING_FAB, f"too few requests to have seen downtime: {summary}"
-    assert stream.failures == [], summary + "\n" + stream.report()
-    live = site.info()
-    after = stream.started_after(fab_returned)
-    wrong = [r for r in after if json.loads(r.detail).get("release") != live["release"]]
-    assert after and not wrong, (summary, live, [r.detail for r in wrong[:5]])
-    return out
+    run = under_load(site.target, site.port, lambda: site.fab(*args, timeout=FAB_TIMEOUT).stdout,
+                     f"{site.mode} {label}", record_property, threads=THREADS, rate=RATE,
+                     max_seconds=MAX_SECONDS, min_during=MIN_DURING_FAB, min_after=10)
+    release = site.info()["release"]
+    wrong = [r for r in run.after if json.loads(r.detail).get("release") != release]
+    assert run.after and not wrong, (release, [r.detail for r in wrong[:5]])
+    return run.output
 
 
-@pytest.mark.parametrize("apache_site", ["mod_wsgi", "cgi", "fastcgi"], indirect=True)
-def test_deploy_new_requirement_and_rollback_through_apache(apache_site: ApacheSite, record_property):
+@pytest.mark.parametrize("mode", ["mod_wsgi", "cgi", "fastcgi"])
+def test_deploy_new_requirement_and_rollback_through_apache(mode, make_site, record_property):
     """mod_wsgi, and FastCGI under mod_fcgid, deploy and roll back under load with no failed
     request. CGI has nothing to reload (a process per request, each one a Python start and
     an import of the app), so it is not measured under load: see docs/modes/cgi.md."""
-    site = apache_site
-    under_load = site.server in ("mod_wsgi", "fastcgi")
+    site = make_site(mode, mode.replace("_", ""), PORTS[mode])
+    target = site.target
+    under = mode in ("mod_wsgi", "fastcgi")
     out = site.fab("deploy").stdout
-    assert "health" in out and "apache started" in out, out
+    assert "health" in out and ("apache reloaded" in out or "apache restarted" in out), out
     first = assert_serves(site, "1.0.0")
     assert_static_and_print(site)
     assert site.get("/dep")[0] == 404
-    listen_file = site.apache.listen_dir / "wsgideploy-hello.conf"
-    assert f"Listen 127.0.0.1:{site.host.http_port}" in listen_file.read_text()
-    assert (site.apache.sites_enabled / "hello.conf").resolve() == site.apache.sites_available / "hello.conf"
-    apache_pid = site.apache.pid
+    assert re.search(rf"^Listen (\S+:)?{site.port}$", target.read(site.listen_file), re.MULTILINE)
+    assert target.resolve(f"/etc/apache2/sites-enabled/{site.name}.conf") == site.site_file
+    pid = apache_pid(target)
 
     # FastCGI's venv handling is the fastcgi mode's own (test_mode_fastcgi.py): here, a new
     # version in the same venv shows that mod_fcgid serves the new release.
-    new_requirement = site.server != "fastcgi"
-    v2 = make_source(site.tmp_path / "hello-v2", "2.0.0", extra_requirements=("six",) if new_requirement else ())
-    site.inventories = site.write(v2)
+    new_requirement = mode != "fastcgi"
+    site.point_at(make_source(site.tmp_path / "hello-v2", "2.0.0",
+                              extra_requirements=("six",) if new_requirement else ()))
     label = "requirements deploy" if new_requirement else "code deploy"
-    out = fab_under_load(site, label, ("deploy",), record_property) if under_load else site.fab("deploy").stdout
+    out = fab_under_load(site, label, ("deploy",), record_property) if under else site.fab("deploy").stdout
     # The same site file: Apache is not restarted, the app server reloads itself.
     assert "apache unchanged, not restarted" in out, out
-    assert site.apache.pid == apache_pid, "Apache must not be restarted when its site did not change"
+    assert apache_pid(target) == pid, "Apache must not be restarted when its site did not change"
     second = assert_serves(site, "2.0.0")
     assert second["release"] != first["release"]
     if new_requirement:
@@ -253,26 +271,28 @@ def test_deploy_new_requirement_and_rollback_through_apache(apache_site: ApacheS
         assert second["prefix"] == first["prefix"]
     assert_static_and_print(site)
 
-    if under_load:
+    if under:
         fab_under_load(site, "rollback", ("rollback",), record_property)
     else:
         site.fab("rollback")
-    assert site.apache.pid == apache_pid
+    assert apache_pid(target) == pid
     back = assert_serves(site, "1.0.0")
     assert (back["prefix"], back["release"]) == (first["prefix"], first["release"])
     assert site.get("/dep")[0] == 404
+    assert_apache_and_its_default_site_fine(target)
 
 
-@pytest.mark.parametrize("apache_site", ["mod_wsgi", "cgi"], indirect=True)
-def test_a_broken_site_template_fails_configtest_then_status_stop_start(apache_site: ApacheSite):
-    """A site Apache rejects never goes live; then the server commands (on the same host, to
+@pytest.mark.parametrize("mode", ["mod_wsgi", "cgi"])
+def test_a_broken_site_template_fails_configtest_then_status_stop_start(mode, make_site):
+    """A site Apache rejects never goes live; then the server commands (on the same app, to
     build one venv less)."""
-    site = apache_site
+    site = make_site(mode, f"broken{mode.replace('_', '')}", PORTS[f"broken {mode}"])
+    target = site.target
     site.fab("deploy")
     first = assert_serves(site, "1.0.0")
-    installed = (site.apache.sites_available / "hello.conf").read_text()
-    listen = (site.apache.listen_dir / "wsgideploy-hello.conf").read_text()
-    apache_pid = site.apache.pid
+    installed = target.read(site.site_file)
+    listen = target.read(site.listen_file)
+    pid = apache_pid(target)
 
     overrides = site.tmp_path / "templates"
     (overrides / "apache").mkdir(parents=True)
@@ -280,52 +300,46 @@ def test_a_broken_site_template_fails_configtest_then_status_stop_start(apache_s
     (overrides / "apache/site.conf.j2").write_text(
         good.replace("</VirtualHost>", "    NoSuchDirective on\n</VirtualHost>"))
     (site.source / "app.py").write_text((site.source / "app.py").read_text().replace('"1.0.0"', '"1.0.1"'))
-    site.inventories = site.write(site.source, templates=overrides)
+    inventory = site.inventories / "test.toml"
+    good_inventory = inventory.read_text()
+    inventory.write_text(good_inventory.replace('wsgi = "app:app"', f'wsgi = "app:app"\ntemplates = "{overrides}"'))
 
     result = site.fab("deploy", expect=1)
     output = result.stdout + result.stderr
     assert "NoSuchDirective" in output and "configtest rejected the new site" in output, output
-    assert (site.apache.sites_available / "hello.conf").read_text() == installed
-    assert (site.apache.listen_dir / "wsgideploy-hello.conf").read_text() == listen
-    assert not list(site.apache.sites_available.glob("*.wsgideploy-previous"))
-    assert site.apache.pid == apache_pid and pid_alive(apache_pid)
+    assert target.read(site.site_file) == installed
+    assert target.read(site.listen_file) == listen
+    assert not [n for n in target.listdir("/etc/apache2/sites-available") if n.endswith(".wsgideploy-previous")]
+    assert apache_pid(target) == pid and pid_alive(target, pid)
     assert assert_serves(site, "1.0.0")["release"] == first["release"]
-    releases = sorted(p.name for p in (site.host.app_root / "releases").iterdir())
+    releases = [n for n in target.listdir("releases") if not n.startswith(".")]
     assert releases == [first["release"]], "the release that failed its checks is removed"
+    assert_apache_and_its_default_site_fine(target)
 
-    site.inventories = site.write(site.source)
+    inventory.write_text(good_inventory)
     check_status_stop_start_restart(site)
 
 
-@pytest.mark.parametrize("apache_site", ["mod_wsgi"], indirect=True)
-def test_mod_wsgi_a_site_change_is_a_graceful_restart_measured_not_zero_downtime(apache_site: ApacheSite,
-                                                                                 record_property):
-    """A deploy that changes the site (here: more threads) needs ``apache2 -k graceful``, which
+def test_mod_wsgi_a_site_change_is_a_graceful_restart_measured_not_zero_downtime(make_site, record_property):
+    """A deploy that changes the site (here: more threads) needs a graceful restart of Apache, which
     restarts mod_wsgi's daemon processes too: requests they hold, or that arrive while their
-    sockets are renewed, fail with 500/503 (0-2 per restart here; see docs/modes/mod_wsgi.md).
-    So this measures and records, and asserts what graceful does keep: the Apache parent and its
-    listening socket (no refused connection), and only the new config serving once fab returned."""
-    site = apache_site
+    sockets are renewed, may fail with 500/503 (see docs/modes/mod_wsgi.md). So this measures and
+    records, and asserts what graceful does keep: the Apache parent and its listening socket (no
+    refused connection), and only the new config serving once fab returned."""
+    site = make_site("mod_wsgi", "graceful", PORTS["graceful"])
+    target = site.target
     site.fab("deploy")
-    apache_pid = site.apache.pid
+    pid = apache_pid(target)
     inventory = site.inventories / "test.toml"
     inventory.write_text(inventory.read_text().replace("threads = 4", "threads = 5"))
-    stream = RequestStream(site.host.http_port, "/info", threads=THREADS, rate=RATE,
-                           max_requests=int(RATE * MAX_SECONDS), max_seconds=MAX_SECONDS)
-    with stream:
-        time.sleep(0.5)
-        fab_started = time.monotonic()
-        out = site.fab("deploy", timeout=FAB_TIMEOUT).stdout
-        fab_returned = time.monotonic()
-        time.sleep(TAIL_SECONDS)
-    assert "site tested, apache reloaded" in out, out
-    assert "threads=5" in (site.apache.sites_available / "hello.conf").read_text()
-    assert site.apache.pid == apache_pid, "a graceful restart keeps the Apache parent"
-    failures = stream.failures
-    summary = (f"site change (graceful): {stream.count} requests, "
-               f"{len(stream.started_between(fab_started, fab_returned))} while fab ran, {len(failures)} failed")
-    print(summary)
-    record_property("graceful", summary)
-    assert all(f.status in (500, 503) for f in failures), "graceful keeps the socket:\n" + stream.report()
-    assert not [r for r in stream.started_after(fab_returned) if not r.ok], stream.report()
-    assert len(stream.started_after(fab_returned)) > 0
+    run = under_load(target, site.port, lambda: site.fab("deploy", timeout=FAB_TIMEOUT).stdout,
+                     "site change (graceful)", record_property, threads=THREADS, rate=RATE,
+                     max_seconds=MAX_SECONDS, min_during=1, min_after=1, fail_none=False)
+    assert "site tested, apache reloaded" in run.output, run.output
+    assert "threads=5" in target.read(site.site_file)
+    assert apache_pid(target) == pid, "a graceful restart keeps the Apache parent"
+    failures = run.stream.failures
+    assert all(f.status in (500, 503) for f in failures), "graceful keeps the socket:\n" + run.stream.report()
+    assert not [r for r in run.after if not r.ok], run.stream.report()
+    assert_apache_and_its_default_site_fine(target)
+
