@@ -2,47 +2,97 @@
 
 Each fault runs while a bounded stream of requests goes through nginx, which must see
 only the old version, without one failed request, for as long as the failing deploy runs.
+
+The tests run on a booted Debian 12 server (tests/servers: systemd, Debian's own nginx with its default
+site, real OpenSSH, a ``deploy`` user with sudo), booted once for the module. Each test deploys an app of
+its own (its own name, root ``/srv/<name>`` and port) and stops it afterwards. What the tests look at on
+the server (releases, the lock, the nginx site, the deploy log, processes) they read there as root; the
+upload is cut by killing the server's own sshd processes of that connection, and the full disk is a
+96 MB tmpfs mounted on the app root inside the server. Under ``CI=true`` a machine that cannot boot
+servers fails them (never a skip).
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import pwd
+import shlex
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.hosts.processes import descendants, proc_info
+from tests.servers.deploy_target import DeployTarget
+from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
-from .fabcli import EXAMPLE, PROJECT, app_info, fab, hello_app_table
-from .helpers import copy_app, http_get
+from .booted_fleet import (
+    app_info,
+    app_on,
+    deploy_log,
+    releases,
+    running,
+    stop_apps,
+    wait_running,
+)
+from .fabcli import EXAMPLE, PROJECT, fab
+from .helpers import copy_app
 from .load import RequestStream
+from .stock import get
 
 V1, V2 = "1.0.0", "2.0.0"
+_APPS = itertools.count(1)  # each test deploys an app of its own: safe<N> on port 8200 + N
+
+
+class App:
+    """One test's app on the booted server: the target (its app root is the app's), port, inventories."""
+
+    def __init__(self, target: DeployTarget, port: int, write_inventory: Callable[..., Path]) -> None:
+        self.target, self.port, self._write_inventory = target, port, write_inventory
+        self.name = Path(target.app_root).name
+        self.inventories: Path | None = None  # the last written
+
+    def write(self, source: Path, hooks: dict | None = None, **app) -> Path:
+        extra = {"hooks": hooks} if hooks else None
+        self.inventories = self._write_inventory(
+            "test", app=self.target.app_table(source, listen=self.port, **app),
+            hosts={self.target.alias: self.target.host_table()}, nginx=self.target.front_table(), extra=extra)
+        return self.inventories
+
+    def info(self) -> dict:
+        return app_info(self.target, self.port)
+
+    def stream(self) -> RequestStream:
+        """The bounded load of these tests: 150 requests a second at most, for 120 s at most."""
+        return RequestStream(self.port, address=self.target.address, threads=4, rate=150, max_requests=6000,
+                             max_seconds=120)
 
 
 @pytest.fixture
-def live_v1(make_host, write_inventory, tmp_path):
-    """A host serving the example app v1; returns (host, write(**app_overrides) -> inventories, v2 source)."""
-    host = make_host("web1")
+def app(nginx_target: DeployTarget, write_inventory) -> Iterator[App]:  # noqa: F811
+    """An app root and port of this test's own on the booted server; its app server is stopped after."""
+    n = next(_APPS)
+    made = App(app_on(nginx_target, f"safe{n}"), 8200 + n, write_inventory)
+    yield made
+    if made.inventories is not None:
+        stop_apps(made.inventories, "-H", made.target.alias)
+
+
+@pytest.fixture
+def live_v1(app: App, tmp_path):
+    """The server serving the example app v1; returns (app, write(**app_overrides) -> inventories, v2 source)."""
     v1 = copy_app(EXAMPLE, tmp_path / "v1", version=V1)
     v2 = copy_app(EXAMPLE, tmp_path / "v2", version=V2)
 
-    def write(source: Path = v2, hooks: dict | None = None, **app):
-        extra = {"hooks": hooks} if hooks else None
-        return write_inventory("test", app=hello_app_table(host, source, **app),
-                               hosts={"web1": host.host_table()}, nginx=host.nginx_table(), extra=extra)
+    def write(source: Path = v2, hooks: dict | None = None, **overrides):
+        return app.write(source, hooks=hooks, **overrides)
 
-    fab(write(v1), "-H", "web1", "deploy")
-    assert app_info(host.http_port)["version"] == V1
-    return host, write, v2
-
-
-def releases_on(host) -> list[str]:
-    return sorted(p.name for p in (Path(host.app_root) / "releases").iterdir())
+    fab(write(v1), "-H", app.target.alias, "deploy")
+    assert app.info()["version"] == V1
+    return app, write, v2
 
 
 def serving_only(stream: RequestStream, version: str) -> None:
@@ -82,11 +132,12 @@ FAULTS = {
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_failure_before_the_switch_leaves_the_old_release_serving_and_a_rerun_succeeds(live_v1, tmp_path, fault):
-    host, write, v2 = live_v1
+    app, write, v2 = live_v1
+    host = app.target
     spec = FAULTS[fault]
-    site = Path(host.nginx.sites_available) / "hello"
-    site_before = site.read_text()
-    releases_before = releases_on(host)
+    site = f"/etc/nginx/sites-available/{app.name}"
+    site_before = host.read(site)
+    releases_before = releases(host)
     app_py = (v2 / "app.py").read_text()
     if "requirements" in spec:
         with open(v2 / "requirements.txt", "a") as fh:
@@ -96,208 +147,215 @@ def test_a_failure_before_the_switch_leaves_the_old_release_serving_and_a_rerun_
     inventory = write(v2, hooks=spec.get("hooks"),
                       **({"templates": str(broken_nginx_templates(tmp_path))} if spec.get("templates") else {}))
 
-    with RequestStream(host.http_port, threads=4, rate=150, max_requests=6000, max_seconds=120) as stream:
-        result = fab(inventory, "-H", "web1", "deploy", expect=1)
+    with app.stream() as stream:
+        result = fab(inventory, "-H", host.alias, "deploy", expect=1)
         time.sleep(0.3)
     serving_only(stream, V1)
     output = result.stdout + result.stderr
     for text in spec["says"]:
         assert text in output, f"the error should say {text!r}:\n{output}"
-    assert releases_on(host) == releases_before, "the failed release is removed"
-    assert site.read_text() == site_before, "the live nginx site is unchanged"
-    assert not (Path(host.app_root) / ".deploy/lock").exists(), "the lock is released"
+    assert releases(host) == releases_before, "the failed release is removed"
+    assert host.read(site) == site_before, "the live nginx site is unchanged"
+    assert not host.exists(".deploy/lock"), "the lock is released"
 
     # Mend the fault: the same deploy now goes through.
     (v2 / "requirements.txt").write_text((EXAMPLE / "requirements.txt").read_text())
     (v2 / "app.py").write_text(app_py)
     mended_hooks = {"before_switch": ["python -c 'import flask, sys; open(\"hook-ran\", \"w\").write(sys.prefix)'"]}
-    fab(write(v2, hooks=mended_hooks), "-H", "web1", "deploy")
-    info = app_info(host.http_port)
+    fab(write(v2, hooks=mended_hooks), "-H", host.alias, "deploy")
+    info = app.info()
     assert info["version"] == V2
-    hook_mark = Path(host.app_root) / "releases" / info["release"] / "hook-ran"
-    assert hook_mark.read_text().endswith("/venv"), "hooks run with the release's venv first on PATH"
+    hook_mark = host.read(f"releases/{info['release']}/hook-ran")
+    assert hook_mark.endswith("/venv"), "hooks run with the release's venv first on PATH"
 
 
 def test_a_failed_health_check_after_the_switch_rolls_back_and_marks_the_release_bad(live_v1):
-    host, write, v2 = live_v1
-    v1_info = app_info(host.http_port)
+    app, write, v2 = live_v1
+    host = app.target
+    v1_info = app.info()
     (v2 / "app.py").write_text((v2 / "app.py").read_text().replace(
         'def index():\n', 'def index():\n    raise RuntimeError("v2 cannot render its index")\n'))
     inventory = write(v2, health={"path": "/", "status": 200, "timeout": 3})
 
-    result = fab(inventory, "-H", "web1", "deploy", expect=5)
+    result = fab(inventory, "-H", host.alias, "deploy", expect=5)
     assert "rolling back to " + v1_info["release"] in result.stdout
     assert "rolled back to" in result.stdout and "marked bad" in result.stdout
-    after = app_info(host.http_port)
+    after = app.info()
     assert after["release"] == v1_info["release"] and after["prefix"] == v1_info["prefix"]
-    assert http_get(host.http_port, "/")[0] == 200
-    bad = [r for r in releases_on(host) if r != v1_info["release"]]
-    assert len(bad) == 1 and (Path(host.app_root) / "releases" / bad[0] / ".wsgideploy-bad").exists()
-    listing = fab(inventory, "-H", "web1", "releases").stdout
+    assert get(host.address, app.port, "/")[0] == 200
+    bad = [r for r in releases(host) if r != v1_info["release"]]
+    assert len(bad) == 1 and host.exists(f"releases/{bad[0]}/.wsgideploy-bad")
+    listing = fab(inventory, "-H", host.alias, "releases").stdout
     assert "bad: rollback skips it" in listing
     assert "deploy log (last 2)" in listing and "rolled_back" in listing and bad[0] in listing
 
     # A good v3 goes live; a plain rollback then skips the bad release and lands on v1.
     v3 = copy_app(EXAMPLE, v2.parent / "v3", version="3.0.0")
-    fab(write(v3), "-H", "web1", "deploy")
-    assert app_info(host.http_port)["version"] == "3.0.0"
-    fab(write(v3), "-H", "web1", "rollback")
-    assert app_info(host.http_port)["release"] == v1_info["release"]
+    fab(write(v3), "-H", host.alias, "deploy")
+    assert app.info()["version"] == "3.0.0"
+    fab(write(v3), "-H", host.alias, "rollback")
+    assert app.info()["release"] == v1_info["release"]
 
-    log = [json.loads(line) for line in (Path(host.app_root) / ".deploy/log.jsonl").read_text().splitlines()]
+    log = deploy_log(host)
     assert [(e["action"], e["result"]) for e in log] == [
         ("deploy", "ok"), ("deploy", "rolled_back"), ("deploy", "ok"), ("rollback", "ok")]
     assert all(e["user"] and e["from"] and e["duration"] >= 0 and e["release"] for e in log)
 
 
 def test_a_second_deploy_is_refused_while_one_runs_and_names_the_holder(live_v1):
-    host, write, v2 = live_v1
+    app, write, v2 = live_v1
+    host = app.target
     inventory = write(v2, hooks={"before_switch": ["sleep 4"]})
     env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventory)}
-    first = subprocess.Popen(["fab", "-H", "web1", "deploy"], cwd=PROJECT, env=env, stdin=subprocess.DEVNULL,
+    first = subprocess.Popen(["fab", "-H", host.alias, "deploy"], cwd=PROJECT, env=env, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        lock = Path(host.app_root) / ".deploy/lock/owner.json"
+        lock = ".deploy/lock/owner.json"
         deadline = time.monotonic() + 60
-        while not lock.exists() and time.monotonic() < deadline:
+        while not host.exists(lock) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert lock.exists(), "the first deploy never took the lock"
-        second = fab(inventory, "-H", "web1", "deploy", expect=3)
-        holder = json.loads(lock.read_text())
+        assert host.exists(lock), "the first deploy never took the lock"
+        second = fab(inventory, "-H", host.alias, "deploy", expect=3)
+        holder = json.loads(host.read(lock))
         assert "another deploy holds the lock" in second.stdout
         assert f"{holder['user']}@{holder['from']}" in second.stdout and holder["release"] in second.stdout
-        assert app_info(host.http_port)["version"] == V1
+        assert app.info()["version"] == V1
     finally:
         out, _ = first.communicate(timeout=120)
     assert first.returncode == 0, out
-    assert app_info(host.http_port)["version"] == V2
+    assert app.info()["version"] == V2
 
 
 def test_a_stale_lock_is_reported_and_cleared_only_on_purpose(live_v1):
-    host, write, v2 = live_v1
+    app, write, v2 = live_v1
+    host = app.target
     inventory = write(v2)
-    lock = Path(host.app_root) / ".deploy/lock"
-    user = pwd.getpwnam(host.user)
+    lock = ".deploy/lock"
 
-    def leave_lock(owner: dict) -> None:  # as a deploy by the same user that died would
-        lock.mkdir()
-        (lock / "owner.json").write_text(json.dumps(owner))
-        for path in (lock, lock / "owner.json"):
-            os.chown(path, user.pw_uid, user.pw_gid)
+    def leave_lock(owner: dict) -> None:  # as a deploy by the same user that died would: the deploy user's
+        host.run_as_deploy(f"mkdir {shlex.quote(host.path(lock))}")
+        host.write(f"{lock}/owner.json", json.dumps(owner))
 
     leave_lock({"user": "alice", "from": "laptop", "since": "2026-11-20T09:00:00Z", "action": "deploy",
                 "release": "20261120T090000Z", "pid": 4242, "token": "feedface"})
-    result = fab(inventory, "-H", "web1", "deploy", expect=3)
+    result = fab(inventory, "-H", host.alias, "deploy", expect=3)
     assert "alice@laptop since 2026-11-20T09:00:00Z (deploy of 20261120T090000Z" in result.stdout
-    assert lock.exists() and app_info(host.http_port)["version"] == V1
-    assert "removed the lock of alice@laptop since 2026-11-20T09:00:00Z" in fab(inventory, "-H", "web1", "unlock").stdout
-    assert not lock.exists()
+    assert host.exists(lock) and app.info()["version"] == V1
+    assert "removed the lock of alice@laptop since 2026-11-20T09:00:00Z" in fab(
+        inventory, "-H", host.alias, "unlock").stdout
+    assert not host.exists(lock)
     leave_lock({"user": "bob", "from": "ci", "since": "x", "token": "0"})
-    out = fab(inventory, "-H", "web1", "deploy", "--force-unlock").stdout
+    out = fab(inventory, "-H", host.alias, "deploy", "--force-unlock").stdout
     assert "removed a lock held by" in out and "bob" in out
-    assert app_info(host.http_port)["version"] == V2
+    assert app.info()["version"] == V2
 
 
-def _wait_for_remote(host, command_part: str, timeout: float = 120):
-    """The first process under the host's sshd whose command line has ``command_part``, or None."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for pid in descendants(host.sshd.pid):
-            info = proc_info(pid)
-            if info and info.cmdline.startswith(command_part):
-                return info
-        time.sleep(0.01)
-    return None
-
-
-def _kill_session_mid_upload(host, file_name: str, min_bytes: int) -> bool:
-    """SIGKILL the per-connection sshd process once the upload has written ``min_bytes`` of ``file_name``."""
-    releases = Path(host.app_root) / "releases"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        partial = [p for p in releases.glob(f".*.partial/{file_name}") if p.stat().st_size >= min_bytes] \
-            if releases.is_dir() else []
-        if partial:
-            break
-        time.sleep(0.002)
-    else:
-        return False
-    info = _wait_for_remote(host, "tar -xzf", timeout=5)
-    if info is None:
-        return False
-    # every sshd process between the tar and the listener carries this connection
-    pid = info.ppid
-    while pid and pid != host.sshd.pid and (parent := proc_info(pid)):
-        if parent.cmdline.startswith("sshd:"):
-            os.kill(pid, signal.SIGKILL)
-        pid = parent.ppid
-    return True
+def kill_session_mid_upload_script(host: DeployTarget, file_name: str, min_bytes: int, timeout: int = 120) -> str:
+    """A root script for the server: once the upload has written ``min_bytes`` of ``file_name`` into a partial
+    release, SIGKILL every ``sshd:`` process between the unpacking ``tar -xzf`` and sshd's listener (they all
+    carry that connection). Prints ``killed <pids>`` or ``missed: <why>``."""
+    partial = shlex.quote(host.path("releases")) + "/.*.partial/" + shlex.quote(file_name)
+    return f"""
+deadline=$((SECONDS + {timeout}))
+while :; do
+  for f in {partial}; do
+    [ -e "$f" ] && [ "$(stat -c %s "$f" 2>/dev/null || echo 0)" -ge {min_bytes} ] && break 2
+  done
+  [ "$SECONDS" -lt "$deadline" ] || {{ echo "missed: no partial {file_name} of {min_bytes} bytes"; exit 0; }}
+  sleep 0.01
+done
+tar_pid=$(pgrep -u {host.user} -f '^tar -xzf' | head -n 1)
+[ -n "$tar_pid" ] || {{ echo "missed: no tar -xzf"; exit 0; }}
+listener=$(systemctl show -p MainPID --value ssh)
+pid=$(ps -o ppid= -p "$tar_pid" | tr -d ' ')
+killed=
+while [ -n "$pid" ] && [ "$pid" -gt 1 ] && [ "$pid" != "$listener" ]; do
+  next=$(ps -o ppid= -p "$pid" | tr -d ' ')
+  case "$(tr '\\0' ' ' < /proc/$pid/cmdline)" in sshd:*) kill -KILL "$pid" && killed="$killed $pid";; esac
+  pid=$next
+done
+echo "killed$killed"
+"""
 
 
 def test_a_connection_killed_during_the_upload_changes_nothing_and_frees_the_lock(live_v1):
-    host, write, v2 = live_v1
+    app, write, v2 = live_v1
+    host = app.target
     (v2 / "blob.bin").write_bytes(os.urandom(96 * 1024 * 1024))  # incompressible: a long upload
     inventory = write(v2)
     env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventory)}
-    with RequestStream(host.http_port, threads=4, rate=150, max_requests=6000, max_seconds=120) as stream:
-        deploy = subprocess.Popen(["fab", "-H", "web1", "deploy"], cwd=PROJECT, env=env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        killed = _kill_session_mid_upload(host, "blob.bin", min_bytes=8 * 1024 * 1024)
+    watcher: dict[str, str] = {}
+    watch = threading.Thread(target=lambda: watcher.update(out=host.run(
+        kill_session_mid_upload_script(host, "blob.bin", min_bytes=8 * 1024 * 1024), timeout=150)))
+    with app.stream() as stream:
+        watch.start()
+        deploy = subprocess.Popen(["fab", "-H", host.alias, "deploy"], cwd=PROJECT, env=env,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True)
+        watch.join(160)
         out, _ = deploy.communicate(timeout=180)
         time.sleep(0.3)
-    assert killed, "the upload was never caught in the middle on the host"
+    killed = watcher.get("out", "").strip()
+    assert killed.startswith("killed ") and len(killed.split()) >= 2, (
+        f"the upload was never caught in the middle on the server: {killed!r}\n{out}")
     assert deploy.returncode == 4, out
     assert "upload       FAILED" in out and "connection" in out.lower(), out
     serving_only(stream, V1)
-    assert releases_on(host) == [app_info(host.http_port)["release"]]
-    assert not (Path(host.app_root) / ".deploy/lock").exists(), "the lock was released after reconnecting"
+    assert releases(host) == [app.info()["release"]]
+    assert not host.exists(".deploy/lock"), "the lock was released after reconnecting"
     (v2 / "blob.bin").unlink()
-    fab(inventory, "-H", "web1", "deploy")
-    assert app_info(host.http_port)["version"] == V2
-    assert not [p for p in (Path(host.app_root) / "releases").iterdir() if p.name.endswith(".partial")]
+    fab(inventory, "-H", host.alias, "deploy")
+    assert app.info()["version"] == V2
+    assert not [name for name in host.listdir("releases") if name.endswith(".partial")]
 
 
-def test_a_full_disk_fails_the_deploy_cleanly_and_a_rerun_succeeds(make_host, write_inventory, tmp_path):
-    host = make_host("web1")
-    user = pwd.getpwnam(host.user)
-    Path(host.app_root).mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=96m,mode=755,uid={user.pw_uid},gid={user.pw_gid}",
-                    "tmpfs", str(host.app_root)], check=True)
+def test_a_full_disk_fails_the_deploy_cleanly_and_a_rerun_succeeds(app: App, tmp_path):
+    host = app.target
+    root = shlex.quote(host.app_root)
+    host.run(f"mount -t tmpfs -o size=96m,mode=755,uid={host.user},gid={host.user} tmpfs {root}")
     try:
         v1 = copy_app(EXAMPLE, tmp_path / "v1", version=V1)
-        inventory = write_inventory("test", app=hello_app_table(host, v1), hosts={"web1": host.host_table()},
-                                    nginx=host.nginx_table())
-        fab(inventory, "-H", "web1", "deploy")
-        filler = Path(host.app_root) / "filler"
-        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M", "count=200"], capture_output=True)
+        inventory = app.write(v1)
+        fab(inventory, "-H", host.alias, "deploy")
+        host.run(f"dd if=/dev/zero of={root}/filler bs=1M count=200", check=False)  # fills it
         (v1 / "app.py").write_text((v1 / "app.py").read_text().replace(V1, V2))
         (v1 / "data.bin").write_bytes(os.urandom(2 * 1024 * 1024))
-        with RequestStream(host.http_port, threads=4, rate=150, max_requests=6000, max_seconds=120) as stream:
-            result = fab(inventory, "-H", "web1", "deploy", expect=1)
+        with app.stream() as stream:
+            result = fab(inventory, "-H", host.alias, "deploy", expect=1)
             time.sleep(0.3)
         serving_only(stream, V1)
         assert "No space left on device" in result.stdout
-        assert len(releases_on(host)) == 1
-        filler.unlink()
-        fab(inventory, "-H", "web1", "deploy")
-        assert app_info(host.http_port)["version"] == V2
+        assert len(releases(host)) == 1
+        host.run(f"rm {root}/filler")
+        fab(inventory, "-H", host.alias, "deploy")
+        assert app.info()["version"] == V2
     finally:
-        fab(inventory, "-H", "web1", "stop", expect=None)
-        subprocess.run(["umount", "-l", str(host.app_root)], check=False)
+        fab(app.write(v1), "-H", host.alias, "stop", expect=None)
+        # The site goes with the tmpfs: its log directory vanishes with it, and nginx -t (so every later
+        # deploy on this server) would fail to open that site's logs.
+        site = shlex.quote(app.name)
+        host.run(f"rm -f /etc/nginx/sites-enabled/{site} /etc/nginx/sites-available/{site} && "
+                 f"systemctl reload nginx; umount -l {root}", check=False)
 
 
 def test_sigterm_during_a_deploy_releases_the_lock_and_removes_the_new_release(live_v1):
-    host, write, v2 = live_v1
+    app, write, v2 = live_v1
+    host = app.target
     inventory = write(v2, hooks={"before_switch": ["sleep 30"]})
     env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventory)}
-    deploy = subprocess.Popen(["fab", "-H", "web1", "deploy"], cwd=PROJECT, env=env, stdin=subprocess.DEVNULL,
+    deploy = subprocess.Popen(["fab", "-H", host.alias, "deploy"], cwd=PROJECT, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert _wait_for_remote(host, "sleep 30", timeout=90), "the hook never started"  # starts with it
-    deploy.send_signal(signal.SIGTERM)
-    out, _ = deploy.communicate(timeout=60)
+    try:
+        assert wait_running(host, "sleep 30", timeout=90), "the hook never started"  # on the server
+        deploy.send_signal(signal.SIGTERM)
+        out, _ = deploy.communicate(timeout=60)
+    finally:
+        if deploy.poll() is None:
+            deploy.kill()
+            deploy.wait()
     assert deploy.returncode != 0, out
-    assert not (Path(host.app_root) / ".deploy/lock").exists(), out
-    assert releases_on(host) == [app_info(host.http_port)["release"]]
-    log = (Path(host.app_root) / ".deploy/log.jsonl").read_text().splitlines()
-    assert json.loads(log[-1])["result"] == "interrupted"
-    assert app_info(host.http_port)["version"] == V1
+    assert not host.exists(".deploy/lock"), out
+    assert releases(host) == [app.info()["release"]]
+    assert deploy_log(host)[-1]["result"] == "interrupted"
+    assert app.info()["version"] == V1
+    assert not running(host, "sleep 30"), "the interrupted hook was stopped"
