@@ -1,54 +1,75 @@
-"""Standalone WSGI containers behind nginx (``server = "gevent" | "tornado" | "twisted"``), over
-real SSH with the real ``fab`` CLI: one test per container, each check a real HTTP request through
-the test host's own nginx.
+"""Standalone WSGI containers behind Debian's stock nginx (``server = "gevent" | "tornado" | "twisted"``),
+on a booted Debian 12 server (tests/servers): systemd, Debian's nginx as installed with its default site on
+port 80, a ``deploy`` user; real ssh, real ``fab``, real HTTP from this machine to the server. The server
+boots once for the module; one test per container, each deploying an app of its own (its own name, root
+``/srv/<name>`` and port).
 
 Per container: deploy the example app (the container from PyPI lands in the venv, the generated
-runner serves it on the unix socket nginx proxies to, nginx serves /static itself); a code-only
-deploy and a rollback to the release before a requirements change (from the new venv back to
-the old one), each under a bounded `RequestStream` that must see 0 failures, after which only the
-live release and venv answer; a requirements deploy (``six``) runs in a new venv; a release that does not import never goes live; start, stop, status, restart and reload act through
-the pidfile, and a stale pidfile does not stop a start.
+runner serves it on the unix socket nginx proxies to, nginx serves /static itself); a release that does
+not import never goes live; a requirements deploy (``six``) runs in a new venv and its new runner replaces
+the old one; a rollback to the release before (from the new venv back to the old one) under a bounded
+`RequestStream` that must see 0 failures, after which only the live release and venv answer; start, stop,
+status, restart and reload act through the pidfile, and a stale pidfile does not stop a start.
 
-Run with ``-s`` to see the zero-downtime counts.
+Not repeated here: a first deploy, a code-only change deployed under load with 0 failed requests and a
+rollback, with nginx and its default site fine after each step, for each container:
+test_stock_nginx_modes.py::test_a_standalone_runner_deploys_changes_under_load_and_rolls_back_behind_the_stock_nginx.
+
+Run with ``-s`` to see the zero-downtime counts. Under ``CI=true`` a machine that cannot boot servers
+fails these tests (never a skip).
 """
 from __future__ import annotations
 
-import os
-import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.hosts.processes import pid_alive
+from tests.servers.deploy_target import DeployTarget
 
-from .fabcli import EXAMPLE, app_info, hello_app_table
-from .helpers import TestHost, copy_app, http_get
-from .test_zero_downtime import Site, assert_served_after_fab, live, run_under_load
+from .booted_modes import (
+    Site,
+    assert_served_after,
+    boot_module,
+    live,
+    pid_alive,
+    pidfile,
+    sites,
+    under_load,
+    wait_for_text,
+)
+from .fabcli import EXAMPLE
+from .helpers import copy_app
 
 SERVERS = ("gevent", "tornado", "twisted")
+PORTS = {"gevent": 8081, "tornado": 8082, "twisted": 8083}
+# The load of test_zero_downtime.py: 8 threads, at most 500 requests a second, bounded.
+THREADS, RATE, MAX_SECONDS, MIN_DURING_FAB, MIN_AFTER_FAB = 8, 500.0, 75.0, 200, 30
+FAB_TIMEOUT = 60.0
 
 
-def pid_of(host: TestHost, server: str) -> int:
-    text = (host.run_dir / f"{server}.pid").read_text().strip()
-    assert text.isdigit(), f"{server}.pid holds {text!r}"
-    return int(text)
+@pytest.fixture(scope="module")
+def booted_server() -> Iterator[DeployTarget]:
+    """``standalone``, booted over Debian's nginx layer."""
+    with boot_module({"standalone": "nginx"}) as targets:
+        yield targets["standalone"]
 
 
-def cmdline(pid: int) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+@pytest.fixture
+def make_site(booted_server: DeployTarget, write_inventory) -> Iterator[Any]:
+    """``make_site(name, port, source, **app)``: an app of its own behind the server's stock nginx."""
+    def write(target: DeployTarget, source: Path, port: int, app: dict[str, Any]) -> Path:
+        return write_inventory("test", app=target.app_table(source, proxy="nginx", listen=port, **app),
+                               hosts={target.alias: target.host_table()}, nginx=target.front_table(),
+                               vars={"graceful_timeout": 10})
+    with sites(write) as make:
+        yield lambda *args, **app: make(booted_server, *args, **app)
 
 
-def wait_for_text(path: Path, text: str, seconds: float = 5.0) -> str:
-    """The content of ``path`` once it holds ``text`` (a server logs a request after answering it)."""
-    end = time.monotonic() + seconds
-    content = ""
-    while time.monotonic() < end:
-        content = path.read_text() if path.exists() else ""
-        if text in content:
-            break
-        time.sleep(0.05)
-    return content
+def cmdline(target: DeployTarget, pid: int) -> str:
+    return target.run(f"tr '\\0' ' ' < /proc/{pid}/cmdline")
 
 
 def add_dependency_route(source: Path) -> None:
@@ -59,120 +80,109 @@ def add_dependency_route(source: Path) -> None:
 
 def assert_serves(site: Site, server: str, version: str, release: str, prefix: str) -> int:
     """The live runner of ``server`` answers through nginx with this version, release and venv."""
-    host = site.host
-    status, body = http_get(host.http_port, "/")
+    status, body = site.get("/")
     assert status == 200 and f"version {version}" in body, (status, body[:300])
-    info = app_info(host.http_port)
+    info = site.info()
     assert (info["version"], info["release"], info["prefix"]) == (version, release, prefix), info
-    pid = pid_of(host, server)
-    assert pid_alive(pid), f"{server}.pid names pid {pid}, which is not running"
-    assert f"/releases/{release}/.wsgideploy/{server}_runner.py" in cmdline(pid), cmdline(pid)
+    pid = pidfile(site.target, f"{server}.pid")
+    assert pid_alive(site.target, pid), f"{server}.pid names pid {pid}, which is not running"
+    line = cmdline(site.target, pid)
+    assert f"/releases/{release}/.wsgideploy/{server}_runner.py" in line, line
     return pid
 
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_standalone_container_deploys_upgrades_rolls_back_and_is_controlled_by_its_pidfile(
-        server, make_host, write_inventory, tmp_path, record_property):
-    host = make_host("web1")
+        server, make_site, tmp_path, record_property):
     v1 = copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")
-    inventories = write_inventory("test", app=hello_app_table(host, v1, server=server),
-                                  hosts={"web1": host.host_table()}, nginx=host.nginx_table(),
-                                  vars={"graceful_timeout": 10})
-    site = Site(host, inventories, v1, tmp_path)
-    run_dir, log_dir = host.run_dir, Path(host.app_root) / "shared/log"
+    site = make_site(f"sa{server}", PORTS[server], v1, server=server)
+    target = site.target
 
     # --- first deploy: the container from PyPI, the runner on the socket, nginx in front
     out = site.fab("deploy").stdout
     assert f"{server} started" in out, out
-    release1, prefix1 = live(host)
+    release1, prefix1 = live(target)
     pid1 = assert_serves(site, server, "1.0.0", release1, prefix1)
-    assert any(Path(prefix1).glob(f"lib/python*/site-packages/{server}/__init__.py")), \
+    assert target.run(f"ls {prefix1}/lib/python*/site-packages/{server}/__init__.py", check=False).strip(), \
         f"{server} is not installed in the venv {prefix1}"
-    assert not (run_dir / "gunicorn.pid").exists(), "gunicorn must not run in this mode"
-    assert (run_dir / f"{server}.sock").is_socket()
-    assert (run_dir / f"{server}.ready.{pid1}").exists()
-    status, css = http_get(host.http_port, "/static/style.css")
+    assert not target.exists("shared/run/gunicorn.pid"), "gunicorn must not run in this mode"
+    assert target.run(f"test -S {target.path(f'shared/run/{server}.sock')} && echo socket").strip() == "socket"
+    assert target.exists(f"shared/run/{server}.ready.{pid1}")
+    status, css = site.get("/static/style.css")
     assert status == 200 and "wsgideploy hello static" in css
-    access_log = wait_for_text(log_dir / f"{server}.access.log", "/info")
+    access_log = wait_for_text(target, f"shared/log/{server}.access.log", "/info")
     assert "/info" in access_log, f"the {server} runner logs requests to {server}.access.log"
     assert "/static/style.css" not in access_log, "nginx must serve static files itself"
-    assert "ready:" in (log_dir / f"{server}.error.log").read_text()
-
-    # --- a code-only deploy under load: the venv is reused, a new runner takes over the socket
-    site.set_version("1.0.1")
-    run = run_under_load(site, f"{server} code-only deploy", ("deploy",), record_property)
-    release2, prefix2 = live(host)
-    assert release2 != release1 and prefix2 == prefix1, "a code-only deploy keeps the venv"
-    assert_served_after_fab(run, "1.0.1", release2, prefix2)
-    pid2 = assert_serves(site, server, "1.0.1", release2, prefix2)
-    assert pid2 != pid1 and not pid_alive(pid1), "the old runner must have exited"
-    assert not list(run_dir.glob("*.pid.2")) and not (run_dir / f"{server}.old.pid").exists()
+    assert "ready:" in target.read(f"shared/log/{server}.error.log")
 
     # --- a release that does not import never goes live
     broken = copy_app(EXAMPLE, tmp_path / "hello-broken", version="9.9.9")
     (broken / "app.py").write_text((broken / "app.py").read_text() + "\nraise RuntimeError('broken on purpose')\n")
-    inventory = inventories / "test.toml"
-    inventory.write_text(inventory.read_text().replace(str(v1), str(broken)))
+    site.point_at(broken)
     failed = site.fab("deploy", expect=1)
     assert "broken on purpose" in failed.stderr + failed.stdout
-    inventory.write_text(inventory.read_text().replace(str(broken), str(v1)))
-    assert live(host) == (release2, prefix2)
-    assert assert_serves(site, server, "1.0.1", release2, prefix2) == pid2
+    assert live(target) == (release1, prefix1)
+    assert assert_serves(site, server, "1.0.0", release1, prefix1) == pid1
 
-    # --- a new requirement: a new venv (the rollback below switches venvs under load)
-    site.switch_source("2.0.0", extra_requirements=["six"])
-    add_dependency_route(site.source)
+    # --- a new requirement: a new venv, a new runner takes over the socket
+    v2 = copy_app(EXAMPLE, tmp_path / "hello-2.0.0", version="2.0.0", extra_requirements=["six"])
+    add_dependency_route(v2)
+    site.point_at(v2)
     site.fab("deploy")
-    release3, prefix3 = live(host)
-    assert prefix3 != prefix1, "a requirements change must run in a new venv"
-    assert_serves(site, server, "2.0.0", release3, prefix3)
-    status, body = http_get(host.http_port, "/dep")
+    release2, prefix2 = live(target)
+    assert release2 != release1 and prefix2 != prefix1, "a requirements change must run in a new venv"
+    pid2 = assert_serves(site, server, "2.0.0", release2, prefix2)
+    assert pid2 != pid1 and not pid_alive(target, pid1), "the old runner must have exited"
+    run_files = target.listdir("shared/run")
+    assert not [n for n in run_files if n.endswith(".pid.2")] and f"{server}.old.pid" not in run_files
+    status, body = site.get("/dep")
     assert status == 200 and body.startswith("six "), "the new dependency must be importable"
 
     # --- rollback under load: the previous release in its own venv
-    run = run_under_load(site, f"{server} rollback", ("rollback",), record_property)
-    assert live(host) == (release2, prefix1), "rollback did not go back to 1.0.1"
-    assert_served_after_fab(run, "1.0.1", release2, prefix1)
-    pid4 = assert_serves(site, server, "1.0.1", release2, prefix1)
-    assert http_get(host.http_port, "/dep")[0] == 404
+    run = under_load(target, site.port, lambda: site.fab("rollback", timeout=FAB_TIMEOUT).stdout,
+                     f"zero-downtime {server} rollback", record_property, threads=THREADS, rate=RATE,
+                     max_seconds=MAX_SECONDS, min_during=MIN_DURING_FAB, min_after=MIN_AFTER_FAB)
+    assert live(target) == (release1, prefix1), "rollback did not go back to 1.0.0"
+    assert_served_after(run, "1.0.0", release1, prefix1)
+    pid4 = assert_serves(site, server, "1.0.0", release1, prefix1)
+    assert site.get("/dep")[0] == 404
 
     # --- start, stop, status, restart, reload through the pidfile (the scripts' other cases, e.g.
     # "already running" or a reload of a stopped server, are in tests/unit/test_mode_standalone.py)
-    pidfile = run_dir / f"{server}.pid"
     out = site.fab("status").stdout
     assert f"{server} running, pid {pid4}" in out and "app answers  yes" in out, out
-    assert f"live release {release2}" in out
+    assert f"live release {release1}" in out
 
     out = site.fab("stop").stdout
-    assert "stopped" in out and not pidfile.exists() and not pid_alive(pid4)
-    assert http_get(host.http_port, "/")[0] == 502
+    assert "stopped" in out and not target.exists(f"shared/run/{server}.pid") and not pid_alive(target, pid4)
+    assert site.get("/")[0] == 502
     out = site.fab("status").stdout
     assert f"{server} stopped" in out and "app answers  no" in out, out
 
     out = site.fab("start").stdout
-    started = pid_of(host, server)
-    assert "started" in out and pid_alive(started)
-    assert_serves(site, server, "1.0.1", release2, prefix1)
+    started = pidfile(target, f"{server}.pid")
+    assert "started" in out and pid_alive(target, started)
+    assert_serves(site, server, "1.0.0", release1, prefix1)
 
     site.fab("restart")
-    restarted = assert_serves(site, server, "1.0.1", release2, prefix1)
-    assert restarted != started and not pid_alive(started)
+    restarted = assert_serves(site, server, "1.0.0", release1, prefix1)
+    assert restarted != started and not pid_alive(target, started)
     site.fab("reload")
-    reloaded = assert_serves(site, server, "1.0.1", release2, prefix1)
-    assert reloaded != restarted and not pid_alive(restarted)
+    reloaded = assert_serves(site, server, "1.0.0", release1, prefix1)
+    assert reloaded != restarted and not pid_alive(target, restarted)
 
     # A stale pidfile (the runner was killed, its pid is gone) does not stop a start.
-    os.kill(reloaded, signal.SIGKILL)
+    target.run(f"kill -KILL {reloaded}")
     for _ in range(100):
-        if not pid_alive(reloaded):
+        if not pid_alive(target, reloaded):
             break
         time.sleep(0.05)
-    assert not pid_alive(reloaded)
-    assert http_get(host.http_port, "/")[0] == 502
+    assert not pid_alive(target, reloaded)
+    assert site.get("/")[0] == 502
     out = site.fab("status").stdout
     assert f"stale pidfile for pid {reloaded}" in out, out
-    pidfile.write_text("4194300\n")
+    target.write(f"shared/run/{server}.pid", "4194300\n")
     out = site.fab("start").stdout
     assert "started" in out, out
-    assert pid_of(host, server) not in (reloaded, 4194300)
-    assert_serves(site, server, "1.0.1", release2, prefix1)
+    assert pidfile(target, f"{server}.pid") not in (reloaded, 4194300)
+    assert_serves(site, server, "1.0.0", release1, prefix1)
