@@ -48,9 +48,11 @@ from .stock import APACHE_TABLE, get
 # The load for mod_wsgi (as in test_zero_downtime.py): bounded in count and time.
 THREADS = 8
 RATE = 400.0             # requests per second, at most
-MAX_SECONDS = 75.0
+MAX_SECONDS = 120.0
 MIN_DURING_FAB = 200     # fewer requests while fab ran: the test could not have seen downtime
-FAB_TIMEOUT = 60.0
+# A requirements deploy under that load took 19-25 s on the server beside other runs (45 s seen by
+# test_zero_downtime.py): fab's timeout keeps warm-up + fab + tail inside MAX_SECONDS.
+FAB_TIMEOUT = 100.0
 APACHE_PIDFILE = "/run/apache2/apache2.pid"
 MAIN_ERROR_LOG = "/var/log/apache2/error.log"
 DEFAULT_PAGE = "Apache2 Debian Default Page"
