@@ -207,9 +207,9 @@ apache_graceful() {
     out=$(apache_ctl -k start 2>&1) || { echo "$out" >&2; apache_error_log; fail "Apache was not running and did not start"; }
     action=started
   fi
-  end=$((SECONDS + 10))
+  end=$(($(now) + 10))
   while [ -z "$(apache_pid)" ]; do
-    [ $SECONDS -lt $end ] || { apache_error_log; fail "Apache is not running after '$action' (its error log is above)"; }
+    [ "$(now)" -lt "$end" ] || { apache_error_log; fail "Apache is not running after '$action' (its error log is above)"; }
     sleep 0.1
   done
   for _ in 1 2 3 4 5 6 7 8 9 10; do
@@ -224,24 +224,25 @@ apache_full_restart() {
   local old out end
   old=$(apache_pid)
   out=$(apache_ctl -k graceful-stop 2>&1) || { echo "$out" >&2; fail "apache -k graceful-stop failed"; }
-  end=$((SECONDS + 60))
+  end=$(($(now) + 60))
   while proc_alive "$old"; do
-    [ $SECONDS -lt $end ] || fail "Apache (pid $old) did not stop within 60 s of -k graceful-stop"
+    [ "$(now)" -lt "$end" ] || fail "Apache (pid $old) did not stop within 60 s of -k graceful-stop"
     sleep 0.1
   done
   out=$(apache_ctl -k start 2>&1) || { echo "$out" >&2; apache_error_log; fail "Apache did not start again"; }
-  end=$((SECONDS + 10))
+  end=$(($(now) + 10))
   while [ -z "$(apache_pid)" ]; do
-    [ $SECONDS -lt $end ] || { apache_error_log; fail "Apache is not running after its restart (its error log is above)"; }
+    [ "$(now)" -lt "$end" ] || { apache_error_log; fail "Apache is not running after its restart (its error log is above)"; }
     sleep 0.1
   done
 }
 
 # apache_check_cgid_daemon: after a full restart, mod_cgid's daemon (if loaded) must come up
 apache_check_cgid_daemon() {
-  local end=$((SECONDS + 5))
+  local end
+  end=$(($(now) + 5))
   while cgid_daemon_missing; do
-    [ $SECONDS -lt $end ] || { apache_error_log; fail "Apache restarted, but mod_cgid's daemon is not running: CGI requests will answer 503"; }
+    [ "$(now)" -lt "$end" ] || { apache_error_log; fail "Apache restarted, but mod_cgid's daemon is not running: CGI requests will answer 503"; }
     sleep 0.1
   done
 }

@@ -22,10 +22,10 @@ launch() {
   setsid "$current/venv/bin/python" "$runner" --socket "$1" --pidfile "$pidfile.2" \
     < /dev/null >> "$logfile" 2>&1 &
   launched=$!
-  end=$((SECONDS + START_TIMEOUT))
+  end=$(($(now) + START_TIMEOUT))
   until [ -e "$run/fastcgi.ready.$launched" ] && [ "$(pid_in "$pidfile.2")" = "$launched" ]; do
     alive "$launched" || { show_log; rm -f "$pidfile.2"; fail "$2: the FastCGI runner exited while loading the app (log above: $logfile)"; }
-    if [ $SECONDS -ge $end ]; then
+    if [ "$(now)" -ge "$end" ]; then
       show_log; stop_runner "$launched" >/dev/null; rm -f "$pidfile.2" "$1"
       fail "$2: the FastCGI runner did not load the app within ${START_TIMEOUT}s (log above: $logfile)"
     fi

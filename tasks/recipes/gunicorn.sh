@@ -38,10 +38,10 @@ gunicorn_upgrade() {
   clean_markers
   rm -f "$pidfile.2"
   kill -USR2 "$old"
-  end=$((SECONDS + START_TIMEOUT))
+  end=$(($(now) + START_TIMEOUT))
   while [ ! -s "$pidfile.2" ]; do
     alive "$old" || fail "the running gunicorn (pid $old) exited during the upgrade"
-    [ $SECONDS -lt $end ] || fail "gunicorn did not start a new master within ${START_TIMEOUT}s; pid $old still serves"
+    [ "$(now)" -lt "$end" ] || fail "gunicorn did not start a new master within ${START_TIMEOUT}s; pid $old still serves"
     sleep 0.1
   done
   new=$(pid_in "$pidfile.2")
@@ -55,8 +55,8 @@ gunicorn_upgrade() {
   wait_gone "$old" $((GRACEFUL_TIMEOUT + 10)) || fail "the old gunicorn master (pid $old) did not stop"
   # The new master renames its pidfile once it sees the old one gone, on its next loop (up to 1 s
   # away); a SIGCHLD (harmless: it reaps no one) wakes that loop now.
-  end=$((SECONDS + 15))
-  while [ "$(pid_in "$pidfile")" != "$new" ] && [ $SECONDS -lt $end ]; do
+  end=$(($(now) + 15))
+  while [ "$(pid_in "$pidfile")" != "$new" ] && [ "$(now)" -lt "$end" ]; do
     kill -CHLD "$new" 2>/dev/null || true
     sleep 0.05
   done

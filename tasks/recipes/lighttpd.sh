@@ -113,9 +113,10 @@ lighttpd_daemon() {
 
 # lighttpd_live_pid: wait up to 10 s for a live lighttpd and print its pid; 1 when there is none
 lighttpd_live_pid() {
-  local end=$((SECONDS + 10)) pid=""
+  local end pid=""
+  end=$(($(now) + 10))
   until pid=$(lighttpd_pid) && lighttpd_alive "$pid"; do
-    [ $SECONDS -lt $end ] || return 1
+    [ "$(now)" -lt "$end" ] || return 1
     sleep 0.1
   done
   echo "$pid"
@@ -124,9 +125,10 @@ lighttpd_live_pid() {
 # lighttpd_wait_pidfile: after a start from the binary, wait up to 10 s for a live pid in PIDFILE
 lighttpd_wait_pidfile() {
   : "${PIDFILE:?}"
-  local end=$((SECONDS + 10)) pid=""
+  local end pid=""
+  end=$(($(now) + 10))
   until pid=$(lighttpd_pid) && [ -n "$pid" ] && as_root kill -0 "$pid" 2>/dev/null; do
-    [ $SECONDS -lt $end ] || fail "lighttpd started but wrote no live pid to $PIDFILE (server.pid-file in its config?)"
+    [ "$(now)" -lt "$end" ] || fail "lighttpd started but wrote no live pid to $PIDFILE (server.pid-file in its config?)"
     sleep 0.1
   done
 }

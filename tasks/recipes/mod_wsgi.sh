@@ -69,8 +69,8 @@ mod_wsgi_stop() {
     fact action "stopped (site disabled; Apache keeps running)"
   else
     out=$(apache_ctl -k graceful-stop 2>&1) || { echo "$out" >&2; fail "apache -k graceful-stop failed"; }
-    end=$((SECONDS + GRACEFUL_TIMEOUT + 5))
-    while proc_alive "$pid" && [ "$SECONDS" -lt "$end" ]; do sleep 0.1; done
+    end=$(($(now) + GRACEFUL_TIMEOUT + 5))
+    while proc_alive "$pid" && [ "$(now)" -lt "$end" ]; do sleep 0.1; done
     if proc_alive "$pid"; then apache_ctl -k stop >/dev/null 2>&1 || true; fi
     fact action "stopped (site disabled; Apache, left with no other Listen, stopped too)"
   fi

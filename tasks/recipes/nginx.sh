@@ -64,13 +64,13 @@ errors_since() {
   as_root tail -c "+$(($2 + 1))" "$1" 2>/dev/null | grep -E '\[(emerg|alert|crit)\]' | tail -n 3 || true
 }
 
-# wait_log_quiet FILE END: wait until FILE has not grown for a second (or SECONDS reaches END). A
+# wait_log_quiet FILE END: wait until FILE has not grown for a second (or now reaches END). A
 # failed reload goes on after its first [emerg]: nginx tries a busy port five times, half a second
 # apart, then logs "still could not bind()"; a second reload sent before it is done is lost in it.
 wait_log_quiet() {
   local size last
   last=$(log_size "$1")
-  while [ $SECONDS -lt "$2" ]; do
+  while [ "$(now)" -lt "$2" ]; do
     sleep 1
     size=$(log_size "$1")
     [ "$size" != "$last" ] || return 0
@@ -92,7 +92,7 @@ nginx_reload_verified() {
   mark=$(log_size "$log")
   before=$(children "$master")
   nginx_signal_reload || return 1
-  end=$((SECONDS + RELOAD_TIMEOUT))
+  end=$(($(now) + RELOAD_TIMEOUT))
   while :; do
     if has_new_child "$master" "$before"; then return 0; fi
     errors=$(errors_since "$log" "$mark")
@@ -102,7 +102,7 @@ nginx_reload_verified() {
       return 1
     fi
     if ! running "$master"; then echo "the nginx master (pid $master) exited during the reload"; return 1; fi
-    if [ $SECONDS -ge $end ]; then
+    if [ "$(now)" -ge "$end" ]; then
       echo "nginx started no new workers within ${RELOAD_TIMEOUT}s of the reload signal"
       return 1
     fi

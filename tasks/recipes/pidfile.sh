@@ -24,8 +24,9 @@ clean_markers() {
 }
 # wait_ready PID SECONDS: 0 once PID loaded the app (its ready marker), 1 if PID died, 2 on timeout
 wait_ready() {
-  local end=$((SECONDS + $2))
-  while [ $SECONDS -lt $end ]; do
+  local end
+  end=$(($(now) + $2))
+  while [ "$(now)" -lt "$end" ]; do
     [ -e "$run/$marker.ready.$1" ] && return 0
     alive "$1" || return 1
     sleep 0.05
@@ -35,10 +36,11 @@ wait_ready() {
 # wait_pidfile FILE PID SECONDS: 0 once FILE names a process, 1 if PID (the one launched) died
 # without writing it, 2 on timeout
 wait_pidfile() {
-  local end=$((SECONDS + $3))
+  local end
+  end=$(($(now) + $3))
   until [ -s "$1" ]; do
     if ! alive "$2"; then [ -s "$1" ] && return 0; return 1; fi
-    [ $SECONDS -lt $end ] || return 2
+    [ "$(now)" -lt "$end" ] || return 2
     sleep 0.05
   done
 }

@@ -42,10 +42,12 @@ send() {
 # when no old worker went away for RESEND_AFTER s (uWSGI ignores a `c` that comes while an
 # earlier chain reload is still finishing). With `c`, done also needs chain_settled.
 wait_workers() {
-  local master=$1 old=" $2 " expected=$3 end=$((SECONDS + $4)) resend=$5
-  local kids k left ready total last_left=-1 last_change=$SECONDS
+  local master=$1 old=" $2 " expected=$3 end resend=$5
+  local kids k left ready total last_left=-1 last_change
+  end=$(($(now) + $4))
+  last_change=$(now)
   failed_pid=
-  while [ $SECONDS -lt $end ]; do
+  while [ "$(now)" -lt "$end" ]; do
     alive "$master" || return 1
     kids=$(children "$master")
     left=0; ready=0; total=0
@@ -59,9 +61,9 @@ wait_workers() {
       { [ "$resend" != c ] || chain_settled; } && return 0
     fi
     if [ $left -ne $last_left ]; then
-      last_left=$left; last_change=$SECONDS
-    elif [ "$resend" != 0 ] && [ $left -gt 0 ] && [ $((SECONDS - last_change)) -ge "$RESEND_AFTER" ]; then
-      send "$resend"; last_change=$SECONDS
+      last_left=$left; last_change=$(now)
+    elif [ "$resend" != 0 ] && [ $left -gt 0 ] && [ $(($(now) - last_change)) -ge "$RESEND_AFTER" ]; then
+      send "$resend"; last_change=$(now)
     fi
     sleep 0.1
   done

@@ -94,10 +94,15 @@ fact() { printf 'wsgideploy-fact:%s=%s\n' "$1" "$2"; }
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }
 # pid_in FILE: the pid a pidfile names, or nothing
 pid_in() { if [ -s "$1" ]; then tr -dc '0-9' < "$1" 2>/dev/null || true; fi; }
+# now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
+# SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
+# virtual machine resumed) would end that wait at once.
+now() { local up; read -r up _ < /proc/uptime; echo "${up%.*}"; }
 # wait_gone PID SECONDS: whether PID is gone within SECONDS
 wait_gone() {
-  local end=$((SECONDS + $2))
-  while alive "$1" && [ "$SECONDS" -lt "$end" ]; do sleep 0.05; done
+  local end
+  end=$(($(now) + $2))
+  while alive "$1" && [ "$(now)" -lt "$end" ]; do sleep 0.05; done
   ! alive "$1"
 }
 # live_release: the name of the release current names, or nothing
@@ -128,8 +133,9 @@ clean_markers() {
 }
 # wait_ready PID SECONDS: 0 once PID loaded the app (its ready marker), 1 if PID died, 2 on timeout
 wait_ready() {
-  local end=$((SECONDS + $2))
-  while [ $SECONDS -lt $end ]; do
+  local end
+  end=$(($(now) + $2))
+  while [ "$(now)" -lt "$end" ]; do
     [ -e "$run/$marker.ready.$1" ] && return 0
     alive "$1" || return 1
     sleep 0.05
@@ -139,10 +145,11 @@ wait_ready() {
 # wait_pidfile FILE PID SECONDS: 0 once FILE names a process, 1 if PID (the one launched) died
 # without writing it, 2 on timeout
 wait_pidfile() {
-  local end=$((SECONDS + $3))
+  local end
+  end=$(($(now) + $3))
   until [ -s "$1" ]; do
     if ! alive "$2"; then [ -s "$1" ] && return 0; return 1; fi
-    [ $SECONDS -lt $end ] || return 2
+    [ "$(now)" -lt "$end" ] || return 2
     sleep 0.05
   done
 }
@@ -267,10 +274,10 @@ gunicorn_upgrade() {
   clean_markers
   rm -f "$pidfile.2"
   kill -USR2 "$old"
-  end=$((SECONDS + START_TIMEOUT))
+  end=$(($(now) + START_TIMEOUT))
   while [ ! -s "$pidfile.2" ]; do
     alive "$old" || fail "the running gunicorn (pid $old) exited during the upgrade"
-    [ $SECONDS -lt $end ] || fail "gunicorn did not start a new master within ${START_TIMEOUT}s; pid $old still serves"
+    [ "$(now)" -lt "$end" ] || fail "gunicorn did not start a new master within ${START_TIMEOUT}s; pid $old still serves"
     sleep 0.1
   done
   new=$(pid_in "$pidfile.2")
@@ -284,8 +291,8 @@ gunicorn_upgrade() {
   wait_gone "$old" $((GRACEFUL_TIMEOUT + 10)) || fail "the old gunicorn master (pid $old) did not stop"
   # The new master renames its pidfile once it sees the old one gone, on its next loop (up to 1 s
   # away); a SIGCHLD (harmless: it reaps no one) wakes that loop now.
-  end=$((SECONDS + 15))
-  while [ "$(pid_in "$pidfile")" != "$new" ] && [ $SECONDS -lt $end ]; do
+  end=$(($(now) + 15))
+  while [ "$(pid_in "$pidfile")" != "$new" ] && [ "$(now)" -lt "$end" ]; do
     kill -CHLD "$new" 2>/dev/null || true
     sleep 0.05
   done
@@ -337,10 +344,15 @@ fact() { printf 'wsgideploy-fact:%s=%s\n' "$1" "$2"; }
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }
 # pid_in FILE: the pid a pidfile names, or nothing
 pid_in() { if [ -s "$1" ]; then tr -dc '0-9' < "$1" 2>/dev/null || true; fi; }
+# now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
+# SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
+# virtual machine resumed) would end that wait at once.
+now() { local up; read -r up _ < /proc/uptime; echo "${up%.*}"; }
 # wait_gone PID SECONDS: whether PID is gone within SECONDS
 wait_gone() {
-  local end=$((SECONDS + $2))
-  while alive "$1" && [ "$SECONDS" -lt "$end" ]; do sleep 0.05; done
+  local end
+  end=$(($(now) + $2))
+  while alive "$1" && [ "$(now)" -lt "$end" ]; do sleep 0.05; done
   ! alive "$1"
 }
 # live_release: the name of the release current names, or nothing
@@ -462,13 +474,13 @@ errors_since() {
   as_root tail -c "+$(($2 + 1))" "$1" 2>/dev/null | grep -E '\[(emerg|alert|crit)\]' | tail -n 3 || true
 }
 
-# wait_log_quiet FILE END: wait until FILE has not grown for a second (or SECONDS reaches END). A
+# wait_log_quiet FILE END: wait until FILE has not grown for a second (or now reaches END). A
 # failed reload goes on after its first [emerg]: nginx tries a busy port five times, half a second
 # apart, then logs "still could not bind()"; a second reload sent before it is done is lost in it.
 wait_log_quiet() {
   local size last
   last=$(log_size "$1")
-  while [ $SECONDS -lt "$2" ]; do
+  while [ "$(now)" -lt "$2" ]; do
     sleep 1
     size=$(log_size "$1")
     [ "$size" != "$last" ] || return 0
@@ -490,7 +502,7 @@ nginx_reload_verified() {
   mark=$(log_size "$log")
   before=$(children "$master")
   nginx_signal_reload || return 1
-  end=$((SECONDS + RELOAD_TIMEOUT))
+  end=$(($(now) + RELOAD_TIMEOUT))
   while :; do
     if has_new_child "$master" "$before"; then return 0; fi
     errors=$(errors_since "$log" "$mark")
@@ -500,7 +512,7 @@ nginx_reload_verified() {
       return 1
     fi
     if ! running "$master"; then echo "the nginx master (pid $master) exited during the reload"; return 1; fi
-    if [ $SECONDS -ge $end ]; then
+    if [ "$(now)" -ge "$end" ]; then
       echo "nginx started no new workers within ${RELOAD_TIMEOUT}s of the reload signal"
       return 1
     fi

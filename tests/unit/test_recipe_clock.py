@@ -1,0 +1,54 @@
+"""Waits on a host end by a clock that nobody sets.
+
+bash's ``SECONDS`` follows the wall clock: when the clock is set while a script waits (NTP stepping it
+just after boot, a virtual machine resumed), a deadline computed from ``SECONDS`` passes at once, and
+``wait_gone`` reported "the old gunicorn master did not stop" 1.2 s after TERM (seen on booted servers
+under load). The recipes count on ``now`` (seconds since boot, ``/proc/uptime``) instead.
+
+Here a wall-clock step is made the way bash itself sees one: ``SECONDS`` is assigned (its later
+readings count from that value), by a ``sleep`` wrapper, in the middle of the wait.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from wsgideploy.commands.recipe import recipe
+
+RECIPES = Path(__file__).resolve().parents[2] / "tasks" / "recipes"
+# The clock steps an hour forward at the first sleep of the wait.
+CLOCK_STEP = 'stepped=0\nsleep() { if [ "$stepped" = 0 ]; then SECONDS=$((SECONDS + 3600)); stepped=1; fi; command sleep "$@"; }\n'
+
+
+def run(script: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_wait_gone_still_waits_when_the_wall_clock_is_set_during_the_wait() -> None:
+    child = subprocess.Popen(["sleep", "1.5"])
+    try:
+        started = time.monotonic()
+        result = run(recipe("process") + CLOCK_STEP + f'wait_gone {child.pid} 20 && echo gone || echo "not gone"\n')
+        waited = time.monotonic() - started
+    finally:
+        child.kill()
+        child.wait()
+    assert result.stdout.strip() == "gone", (result.stdout, result.stderr)
+    assert waited >= 1.0, "it waited for the process, not for the clock"
+
+
+def test_now_counts_whole_seconds_since_boot() -> None:
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    value = int(run(recipe("process") + "now\n").stdout)
+    assert abs(value - uptime) <= 2
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("*.sh")), ids=lambda p: p.name)
+def test_no_recipe_counts_time_on_bash_seconds(path: Path) -> None:
+    code = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
+    assert not [line for line in code if re.search(r"\bSECONDS\b", line)], \
+        f"{path.name}: a deadline on SECONDS ends at once when the wall clock is set; use $(now)"
