@@ -2,6 +2,9 @@
 
 - Every test under ``tests/integration`` is marked ``integration`` (declared in pyproject.toml),
   so ``pytest -m "not integration"`` runs the pure unit tests only.
+- The tests of a module that boots Debian servers (the ``server_lab`` fixture, module-scoped) go to
+  one xdist worker together (``xdist_group`` by module, run with ``--dist loadgroup``), so that the
+  module's servers boot once, not once per worker that got one of its tests.
 - Skips are summarised with their reasons. When ``CI=true``, a single skipped test makes the
   session FAIL: in CI a skip means the integration environment is broken (not root, no sshd,
   no nginx...), and a green run that tested nothing must not pass.
@@ -27,10 +30,13 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() == "true"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.path)).resolve().is_relative_to(INTEGRATION_DIR):
             item.add_marker(pytest.mark.integration)
+        if "server_lab" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else str(item.path)))
 
 
 def _skips(config: pytest.Config) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ WSGIDEPLOY_BOOT_LOG=$(mktemp /tmp/wsgideploy-boots.XXXXXX)
 export WSGIDEPLOY_BOOT_LOG
 started=$SECONDS
 rc=0
-"$PYTHON" -m pytest -p no:cacheprovider -n "${WSGIDEPLOY_TEST_WORKERS:-4}" --durations=10 -rs "$@" || rc=$?
+"$PYTHON" -m pytest -p no:cacheprovider -n "${WSGIDEPLOY_TEST_WORKERS:-4}" --dist loadgroup --durations=10 -rs "$@" || rc=$?
 echo
 "$PYTHON" -c 'import sys, pathlib; from tests.servers.boots import summary; print(summary(pathlib.Path(sys.argv[1])))' "$WSGIDEPLOY_BOOT_LOG"
 rm -f "$WSGIDEPLOY_BOOT_LOG"
