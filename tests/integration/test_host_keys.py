@@ -1,7 +1,10 @@
-"""Host key checking through the real ``fab`` CLI.
+"""Host key checking through the real ``fab`` CLI, against a booted Debian 12 server (tests/servers:
+systemd, Debian's stock nginx, real OpenSSH with the server's own ed25519 host key), booted once for the
+module. Each test deploys an app of its own (``hostkeys<N>``, ``/srv/hostkeys<N>``, port 8400 + N) and
+stops what it started.
 
-Each test builds its own ``known_hosts`` in a temporary file from the test host's real one
-(``TestHost.known_hosts``, which pins the sshd's key for ``[127.0.0.1]:<port>``) and points the
+Each test builds its own ``known_hosts`` in a temporary file from the server's pinned one
+(``server.known_hosts``, which pins the sshd's key for the server's address, port 22) and points the
 inventory's ``known_hosts`` at it:
 
 - a file without the host's key: refused (exit 4, "unknown", the flag to use), nothing touched;
@@ -11,15 +14,22 @@ inventory's ``known_hosts`` at it:
 """
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable
 
 import paramiko
 import pytest
 
-from .helpers import TestHost, copy_app, http_get
+from tests.servers.deploy_target import DeployTarget
+from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
+
+from .booted_deploy import own_app
+from .booted_fleet import stop_apps
+from .helpers import copy_app
+from .stock import get
 
 PROJECT = Path(__file__).resolve().parents[2]
 EXAMPLE = PROJECT / "examples" / "hello"
@@ -28,13 +38,14 @@ CONNECT_FAILED = 4  # docs/exit-codes.md
 # A key recorded for some other host, so the files below are realistic (not empty).
 OTHER_HOST = "[127.0.0.1]:1"
 SSH_KEYGEN_TYPES = {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa", "ecdsa-sha2-nistp256": "ecdsa"}
+_APPS = itertools.count(1)  # each test deploys an app of its own: hostkeys<N> on port 8400 + N
 
 
 def fab(inventories: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the real ``fab`` CLI against the test inventories (the caller checks the exit code)."""
     env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventories)}
     env.pop("FABRIC_DEPLOY_STAGE", None)
-    return subprocess.run(["fab", *args], cwd=PROJECT, env=env, capture_output=True, text=True,
+    return subprocess.run(["fab", *args], check=False, cwd=PROJECT, env=env, capture_output=True, text=True,
                           timeout=300, stdin=subprocess.DEVNULL)
 
 
@@ -42,15 +53,16 @@ def shown(result: subprocess.CompletedProcess[str]) -> str:
     return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
 
 
-def host_name(host: TestHost) -> str:
-    """How known_hosts names the test host (a non-standard port)."""
-    return f"[127.0.0.1]:{host.ssh_port}"
+def host_name(host: DeployTarget) -> str:
+    """How known_hosts names the server (its address: ssh on port 22)."""
+    return host.address
 
 
-def real_key(host: TestHost) -> tuple[str, str]:
-    """(key type, base64) of the test host's key, from its real known_hosts."""
-    keys = paramiko.HostKeys(str(host.known_hosts)).lookup(host_name(host))
-    assert keys is not None and len(keys) == 1, f"{host.known_hosts} should pin exactly one key"
+def real_key(host: DeployTarget) -> tuple[str, str]:
+    """(key type, base64) of the server's host key, from the known_hosts the harness pinned it in."""
+    known_hosts = host.server.known_hosts
+    keys = paramiko.HostKeys(str(known_hosts)).lookup(host_name(host))
+    assert keys is not None and len(keys) == 1, f"{known_hosts} should pin exactly one key"
     (keytype, key), = keys.items()
     return keytype, key.get_base64()
 
@@ -75,28 +87,35 @@ Deploy = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
-def site(make_host, write_inventory, tmp_path):
-    """A test host, the example app (1.0.0) and ``use(known_hosts) -> deploy(*flags)``: points the
-    inventory at that known_hosts file and returns a function running ``fab -H web1 deploy``."""
-    host = make_host("web1")
+def site(nginx_target: DeployTarget, write_inventory, tmp_path) -> Iterator[tuple]:  # noqa: F811
+    """The booted server with an app root of this test's own (``/srv/hostkeys<N>``, made empty, owned by
+    ``deploy``: a refused deploy must leave it empty), the example app (1.0.0) and
+    ``use(known_hosts) -> deploy(*flags)``: points the inventory at that known_hosts file and returns a
+    function running ``fab -H <alias> deploy``. The app server is stopped after, with the pinned key."""
+    n = next(_APPS)
+    host = own_app(nginx_target, f"hostkeys{n}")
+    port = 8400 + n
+    assert host.listdir(host.app_root) == [], f"{host.app_root} is left from an earlier run"
     source = copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")
     keytype, _ = real_key(host)
     other = new_key(tmp_path, keytype, "other-host")
 
-    def use(known_hosts: Path) -> Deploy:
+    def write(known_hosts: Path) -> Path:
         table = {**host.host_table(), "known_hosts": str(known_hosts)}
-        inventories = write_inventory(
-            "test",
-            app={"name": "hello", "source": str(source), "wsgi": "app:app", "root": host.app_root,
-                 "server_name": "localhost", "listen": host.http_port, "listen_address": "127.0.0.1"},
-            hosts={"web1": table}, nginx=host.nginx_table(), vars={"workers": 1})
-        return lambda *flags: fab(inventories, "-H", "web1", "deploy", *flags)
+        return write_inventory("test", app=host.app_table(source, listen=port), hosts={host.alias: table},
+                               nginx=host.front_table(), vars={"workers": 1})
 
-    return host, source, f"{OTHER_HOST} {keytype} {other}\n", use
+    def use(known_hosts: Path) -> Deploy:
+        inventories = write(known_hosts)
+        return lambda *flags: fab(inventories, "-H", host.alias, "deploy", *flags)
+
+    yield host, port, source, f"{OTHER_HOST} {keytype} {other}\n", use
+    if host.listdir(host.app_root):
+        stop_apps(write(host.server.known_hosts), "-H", host.alias)
 
 
 def test_a_host_whose_key_is_not_in_known_hosts_is_refused_before_anything_is_touched(site, tmp_path):
-    host, _, other_line, use = site
+    host, _, _, other_line, use = site
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(other_line)
     assert recorded(known_hosts, host_name(host)) == {}
@@ -107,13 +126,13 @@ def test_a_host_whose_key_is_not_in_known_hosts_is_refused_before_anything_is_to
     output = result.stdout + result.stderr
     assert "host key is unknown" in output, shown(result)
     assert "--trust-new-host-key" in output, shown(result)
-    assert "web1" in output, shown(result)
-    assert not host.app_root.exists(), f"{host.app_root} was created although the connection was refused"
+    assert host.alias in output, shown(result)
+    assert host.listdir(host.app_root) == [], f"{host.app_root} was written although the connection was refused"
     assert known_hosts.read_text() == other_line, "a refused host key must not be recorded"
 
 
 def test_trust_new_host_key_deploys_and_records_the_key_so_the_next_deploy_needs_no_flag(site, tmp_path):
-    host, source, other_line, use = site
+    host, port, source, other_line, use = site
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(other_line)
     deploy = use(known_hosts)
@@ -121,7 +140,7 @@ def test_trust_new_host_key_deploys_and_records_the_key_so_the_next_deploy_needs
     result = deploy("--trust-new-host-key")
 
     assert result.returncode == 0, shown(result)
-    status, body = http_get(host.http_port, "/")
+    status, body = get(host.address, port, "/")
     assert status == 200 and "version 1.0.0" in body, body
     keytype, key = real_key(host)
     assert recorded(known_hosts, host_name(host)) == {keytype: key}, (
@@ -134,14 +153,14 @@ def test_trust_new_host_key_deploys_and_records_the_key_so_the_next_deploy_needs
     again = deploy()
 
     assert again.returncode == 0, shown(again)
-    status, body = http_get(host.http_port, "/")
+    status, body = get(host.address, port, "/")
     assert status == 200 and "version 1.0.1" in body, body
 
 
 @pytest.mark.parametrize("flags", [(), ("--trust-new-host-key",)],
                          ids=["without_the_flag", "even_with_trust_new_host_key"])
 def test_a_changed_host_key_is_refused_as_changed(site, tmp_path, flags):
-    host, _, _, use = site
+    host, _, _, _, use = site
     keytype, key = real_key(host)
     forged = new_key(tmp_path, keytype, "forged")
     assert forged != key
@@ -155,5 +174,5 @@ def test_a_changed_host_key_is_refused_as_changed(site, tmp_path, flags):
     output = result.stdout + result.stderr
     assert "CHANGED" in output, shown(result)
     assert "unknown" not in output, shown(result)
-    assert not host.app_root.exists(), f"{host.app_root} was created although the key had changed"
+    assert host.listdir(host.app_root) == [], f"{host.app_root} was written although the key had changed"
     assert known_hosts.read_text() == before, "the recorded key must not be replaced"
