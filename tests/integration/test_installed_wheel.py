@@ -89,7 +89,8 @@ def test_the_installed_wheel_inits_deploys_refuses_a_dirty_tree_and_rolls_back(
     try:
         deploy_dirty_commit_and_roll_back(installed, host, repo)
     finally:
-        run([str(installed / "wsgideploy"), "-H", host.alias, "stop"], repo, timeout=120)
+        stop = run([str(installed / "wsgideploy"), "-H", host.alias, "stop"], repo, timeout=120)
+        print(f"wsgideploy stop exited {stop.returncode}: {stop.stdout.strip().splitlines()[-1:]}")
 
 
 def deploy_dirty_commit_and_roll_back(installed: Path, host: DeployTarget, repo: Path) -> None:
