@@ -2,9 +2,10 @@
 
 - Every test under ``tests/integration`` is marked ``integration`` (declared in pyproject.toml),
   so ``pytest -m "not integration"`` runs the pure unit tests only.
-- The tests of a module that boots Debian servers (the ``server_lab`` fixture, module-scoped) go to
-  one xdist worker together (``xdist_group`` by module, run with ``--dist loadgroup``), so that the
-  module's servers boot once, not once per worker that got one of its tests.
+- The tests of an integration module go to one xdist worker together (``xdist_group`` by module, run
+  with ``--dist loadgroup``): a module boots its Debian servers once (module-scoped), not once per
+  worker that got one of its tests, and a test may rely on what an earlier one of its module deployed.
+  Unit tests are spread one by one.
 - Skips are summarised with their reasons. When ``CI=true``, a single skipped test makes the
   session FAIL: in CI a skip means the integration environment is broken (not root, no sshd,
   no nginx...), and a green run that tested nothing must not pass.
@@ -35,8 +36,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if Path(str(item.path)).resolve().is_relative_to(INTEGRATION_DIR):
             item.add_marker(pytest.mark.integration)
-        if "server_lab" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else str(item.path)))
+            item.add_marker(pytest.mark.xdist_group(Path(str(item.path)).stem))
 
 
 def _skips(config: pytest.Config) -> list[tuple[str, str]]:

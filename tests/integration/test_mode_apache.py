@@ -95,10 +95,6 @@ def make_source(dest: Path, version: str, extra_requirements: tuple[str, ...] = 
     return source
 
 
-# The module's tests share its servers: one xdist worker runs them all (``--dist loadgroup``, as
-# tests/conftest.py groups the modules that use ``server_lab``), so the servers boot once.
-pytestmark = pytest.mark.xdist_group(__name__)
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[DeployTarget]:
     """``apache``, booted over Debian's apache2 layer, its default site answering."""

@@ -54,10 +54,6 @@ MAX_SECONDS = 60.0
 MIN_DURING_FAB = 100     # fewer requests while fab ran: the test could not have seen downtime
 
 
-# The module's tests share its servers: one xdist worker runs them all (``--dist loadgroup``, as
-# tests/conftest.py groups the modules that use ``server_lab``), so the servers boot once.
-pytestmark = pytest.mark.xdist_group(__name__)
-
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, DeployTarget]]:
     """``nginx`` and ``lighttpd``: a server over each front server's layer, booted in parallel."""

@@ -50,10 +50,6 @@ THREADS, RATE, MAX_SECONDS, MIN_DURING_FAB, MIN_AFTER_FAB = 8, 500.0, 75.0, 200,
 FAB_TIMEOUT = 60.0
 
 
-# The module's tests share its servers: one xdist worker runs them all (``--dist loadgroup``, as
-# tests/conftest.py groups the modules that use ``server_lab``), so the servers boot once.
-pytestmark = pytest.mark.xdist_group(__name__)
-
 @pytest.fixture(scope="module")
 def booted_server() -> Iterator[DeployTarget]:
     """``standalone``, booted over Debian's nginx layer."""

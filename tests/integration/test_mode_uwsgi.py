@@ -65,10 +65,6 @@ MIN_DURING_FAB, MIN_AFTER_FAB = 200, 30
 FAB_TIMEOUT = 100.0
 
 
-# The module's tests share its servers: one xdist worker runs them all (``--dist loadgroup``, as
-# tests/conftest.py groups the modules that use ``server_lab``), so the servers boot once.
-pytestmark = pytest.mark.xdist_group(__name__)
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[DeployTarget]:
     """``uwsgi``, booted over Debian's nginx layer, its pip taking uWSGI from the wheelhouse."""
