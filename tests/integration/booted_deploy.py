@@ -1,14 +1,12 @@
 """What the integration modules that deploy to booted Debian 12 servers (tests/servers) share.
 
 A module boots its servers once (module scope); each test then deploys its own app to them: its own
-``name``, its own app root ``/srv/<name>`` (made by root, owned by ``deploy``: `own_app`) and its own
+``name``, its own app root ``/srv/<name>`` (made by root, owned by ``deploy``: `DeployTarget.with_app`) and its own
 ``listen`` port, so tests do not see each other's releases, sites or logs.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import shlex
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -20,13 +18,6 @@ from tests.servers.deploy_target import DeployTarget
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def own_app(target: DeployTarget, name: str, create: bool = True) -> DeployTarget:
-    """``target`` with the app root ``/srv/<name>`` (made by root, owned by ``deploy``, unless not
-    ``create``): its ``app_table`` names the app ``<name>``, its files are read under that root."""
-    root = f"/srv/{name}"
-    if create:
-        target.run(f"install -d -o {target.user} -g {target.user} {shlex.quote(root)}")
-    return dataclasses.replace(target, app_root=root)
 
 
 def inventory(write_inventory: Callable[..., Path], target: DeployTarget, source: Path, stage: str = "test",
@@ -59,9 +50,6 @@ def info(target: DeployTarget, port: int) -> dict[str, Any]:
     return json.loads(body)
 
 
-def pid_alive(target: DeployTarget, pid: int | str) -> bool:
-    """Whether the server's process ``pid`` runs (``kill -0`` as root on the server)."""
-    return target.run(f"kill -0 {int(pid)} 2>/dev/null && echo yes || echo no").strip() == "yes"
 
 
 def controller_address(target: DeployTarget) -> str:

@@ -3,19 +3,18 @@ test on a server booted once per module, and ways to look at the server's proces
 
 A module boots its servers once (`booted` in a module-scoped fixture, in parallel); each test then
 deploys its own app: its own ``name``, app root ``/srv/<name>`` (made by root, owned by ``deploy``) and
-``listen`` port, so tests never see each other's releases, locks, sites or processes. `app_on` returns
+``listen`` port, so tests never see each other's releases, locks, sites or processes. `DeployTarget.with_app` returns
 the `DeployTarget` with that app root: its ``read``/``exists``/``live_release``/``listdir`` then look at
 the app's files, and its ``app_table`` deploys to them. `stop_apps` stops what a test started.
 
 Processes are the server's own: pids printed by wsgideploy or in its pidfiles are pids on the server,
-which the controller cannot see; `pid_alive` and `running` ask the server.
+which the controller cannot see; `DeployTarget.pid_alive` and `running` ask the server.
 """
 from __future__ import annotations
 
 import json
 import shlex
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,6 @@ from .fabcli import fab
 from .stock import get
 
 
-def app_on(target: DeployTarget, name: str) -> DeployTarget:
-    """``target`` with its app root at ``/srv/<name>`` (created as root, owned by the deploy user)."""
-    root = f"/srv/{name}"
-    target.run(f"install -d -o {target.user} -g {target.user} {shlex.quote(root)}")
-    return replace(target, app_root=root)
 
 
 def app_info(target: DeployTarget, port: int) -> dict[str, Any]:
@@ -39,9 +33,6 @@ def app_info(target: DeployTarget, port: int) -> dict[str, Any]:
     return json.loads(body)
 
 
-def pid_alive(target: DeployTarget, pid: int | str) -> bool:
-    """Whether process ``pid`` runs on the server (``kill -0``, as root)."""
-    return target.run(f"kill -0 {int(pid)} 2>/dev/null && echo yes || echo no").strip() == "yes"
 
 
 def running(target: DeployTarget, command_line: str) -> list[int]:

@@ -2,12 +2,12 @@
 share on booted Debian 12 servers (tests/servers) with the distribution's own front server.
 
 A module boots its servers once (`boot_module`, in a module-scoped fixture: one lab, its servers in
-parallel, one per front server it needs). Each test then deploys an app of its own on them (`app_on`: its
+parallel, one per front server it needs). Each test then deploys an app of its own on them (`DeployTarget.with_app`: its
 own ``name``, app root ``/srv/<name>`` owned by ``deploy``, and ``listen`` port), so tests never see each
 other's releases, sites or processes, and stops what it started (`stop_app`).
 
 Everything is observed on the server: files through `DeployTarget.read`/``exists``/``resolve``, processes
-through `DeployTarget.run` (a pid wsgideploy prints, or its pidfiles hold, is the server's own: `pid_alive`,
+through `DeployTarget.run` (a pid wsgideploy prints, or its pidfiles hold, is the server's own: `DeployTarget.pid_alive`,
 `children`), HTTP from this machine to the server's address (`request`, `info`), load with `under_load`.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +70,6 @@ def boot_module(fronts: Mapping[str, str], wheelhouse: bool = False) -> Iterator
         yield targets
 
 
-def app_on(target: DeployTarget, name: str) -> DeployTarget:
-    """``target`` with its app root at ``/srv/<name>`` (created as root, owned by the deploy user)."""
-    root = f"/srv/{name}"
-    target.run(f"install -d -o {target.user} -g {target.user} {shlex.quote(root)}")
-    return replace(target, app_root=root)
 
 
 def stop_app(inventories: Path, target: DeployTarget) -> None:
@@ -128,9 +123,6 @@ def live(target: DeployTarget) -> tuple[str, str]:
     return target.live_release(), target.resolve("current/venv")
 
 
-def pid_alive(target: DeployTarget, pid: int | str) -> bool:
-    """Whether process ``pid`` runs on the server (and is no zombie)."""
-    return target.run(f"ps -o stat= -p {int(pid)} | grep -qv '^Z' && echo yes || echo no").strip() == "yes"
 
 
 def children(target: DeployTarget, pid: int) -> set[int]:
@@ -260,12 +252,12 @@ class Site:
 
 @contextmanager
 def sites(write: Callable[[DeployTarget, Path, int, dict[str, Any]], Path]) -> Iterator[Callable[..., Site]]:
-    """``make(on, name, port, source, **app) -> Site``: an app of its own on the server ``on`` (`app_on`),
+    """``make(on, name, port, source, **app) -> Site``: an app of its own on the server ``on`` (`DeployTarget.with_app`),
     its inventories from ``write(target, source, port, app)``; every app made is stopped on exit."""
     made: list[Site] = []
 
     def make(on: DeployTarget, name: str, port: int, source: Path, /, **app: Any) -> Site:
-        target = app_on(on, name)
+        target = on.with_app(name)
         made.append(Site(target, port, write(target, source, port, {"name": name, **app}), source))
         return made[-1]
 

@@ -24,7 +24,7 @@ from tests.servers.deploy_target import DeployTarget
 from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
 from ..gitrepo import git
-from .booted_deploy import info, own_app
+from .booted_deploy import info
 from .fabcli import EXAMPLE, PROJECT
 from .helpers import copy_app
 
@@ -61,7 +61,7 @@ def test_the_documented_scheduled_redeploy_deploys_then_is_a_no_op(nginx_target,
     assert upload["if"] == "always()" and upload["with"]["path"] == "${{ runner.temp }}/deploy.json"
     assert "wsgideploy" in step(doc, "Install wsgideploy")["run"]
 
-    host = own_app(nginx_target, "cidoc")
+    host = nginx_target.with_app("cidoc")
     repo = copy_app(EXAMPLE, tmp_path / "hello", version="7.0.0")
     app = {k: v for k, v in host.app_table(repo, listen=PORT).items() if k != "source"}  # the repository itself
     host_table = {**host.host_table(), "identity": "~/.ssh/deploy_ed25519", "known_hosts": "~/.ssh/known_hosts"}

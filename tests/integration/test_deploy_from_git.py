@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
 from ..gitrepo import git
-from .booted_deploy import http, info, inventory, own_app
+from .booted_deploy import http, info, inventory
 from .fabcli import EXAMPLE, fab
 from .helpers import copy_app
 
@@ -19,7 +19,7 @@ from .helpers import copy_app
 def test_a_dirty_tree_is_refused_before_any_upload_then_the_commit_deploys_and_is_recorded(
         nginx_target, write_inventory, tmp_path: Path) -> None:  # noqa: F811
     port = 8080
-    host = own_app(nginx_target, "fromgit")
+    host = nginx_target.with_app("fromgit")
     repo = copy_app(EXAMPLE, tmp_path / "repo", version="1.0.0")
     (repo / ".gitignore").write_text("local.cfg\n")
     (repo / ".env.production").write_text("SECRET_KEY=committed-by-mistake\n")

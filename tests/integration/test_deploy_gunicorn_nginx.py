@@ -18,7 +18,7 @@ from tests.servers.deploy_target import DeployTarget
 from tests.servers.fixtures import booted, server_lab  # noqa: F401  (fixtures)
 from tests.servers.lab import ServerLab
 
-from .booted_deploy import http, info, inventory, own_app, pid_alive
+from .booted_deploy import http, info, inventory
 from .fabcli import APPS, EXAMPLE, PROJECT, fab
 from .helpers import copy_app
 
@@ -38,7 +38,7 @@ def hello(target: DeployTarget, write_inventory, tmp_path: Path, name: str,
           port: int) -> tuple[DeployTarget, Path, Path]:
     """The example app, version 1.0.0, as the app ``name`` on ``port`` of ``target``: (the target with
     that app's root, inventories, source)."""
-    app = own_app(target, name)
+    app = target.with_app(name)
     source = copy_app(EXAMPLE, tmp_path / name, version="1.0.0")
     return app, inventory(write_inventory, app, source, listen=port, vars={"workers": 2}), source
 
@@ -113,13 +113,13 @@ def test_start_stop_restart_and_status_act_through_the_pidfile(web1, write_inven
     out = fab(inventories, "-H", host.alias, "status").stdout
     pid = host.read(pidfile).strip()
     assert f"running, pid {pid}" in out and "app answers  yes" in out
-    assert pid_alive(host, pid), "the pid status prints is the server's gunicorn"
+    assert host.pid_alive(pid), "the pid status prints is the server's gunicorn"
     release = info(host, port)["release"]
     assert f"live release {release}" in out
 
     fab(inventories, "-H", host.alias, "stop")
     assert not host.exists(pidfile)
-    assert not pid_alive(host, pid)
+    assert not host.pid_alive(pid)
     assert http(host.address, port, "/")[0] == 502
     out = fab(inventories, "-H", host.alias, "status").stdout
     assert "stopped" in out and "app answers  no" in out
@@ -136,7 +136,7 @@ def test_start_stop_restart_and_status_act_through_the_pidfile(web1, write_inven
 
     # A stale pidfile (the process is gone) does not stop a start.
     fab(inventories, "-H", host.alias, "stop")
-    assert not pid_alive(host, 4194300)
+    assert not host.pid_alive(4194300)
     host.write(pidfile, "4194300\n")
     out = fab(inventories, "-H", host.alias, "start").stdout
     assert "started" in out and http(host.address, port, "/")[0] == 200
@@ -144,7 +144,7 @@ def test_start_stop_restart_and_status_act_through_the_pidfile(web1, write_inven
 
 def test_stage_task_and_env_select_every_host_of_a_stage(servers, write_inventory, tmp_path):
     port = 8083
-    web1, web2 = (own_app(server, "stage") for server in servers)
+    web1, web2 = (server.with_app("stage") for server in servers)
     source = copy_app(EXAMPLE, tmp_path / "hello", version="3.1.4")
     # Two hosts share one [app] (same root and port on each server); each is in its own stage file,
     # and each is selected below by its stage.
@@ -165,7 +165,7 @@ def test_stage_task_and_env_select_every_host_of_a_stage(servers, write_inventor
 
 def test_factory_app_with_a_package_static_folder(web1, write_inventory, tmp_path):
     port = 8084
-    host = own_app(web1, "shop")
+    host = web1.with_app("shop")
     source = copy_app(APPS / "factory_shop", tmp_path / "shop")
     inventories = inventory(write_inventory, host, source, stage="shop", wsgi="shop:create_app()", listen=port,
                             server_name="shop.test", health={"path": "/health"})
@@ -177,7 +177,7 @@ def test_factory_app_with_a_package_static_folder(web1, write_inventory, tmp_pat
 
 def test_pyproject_package_keeps_instance_data_across_deploys(web1, write_inventory, tmp_path):
     port = 8085
-    host = own_app(web1, "notes")
+    host = web1.with_app("notes")
     source = copy_app(APPS / "notes_pkg", tmp_path / "notes")
     inventories = inventory(write_inventory, host, source, stage="notes", wsgi="notes:create_app()", listen=port,
                             shared=["instance"])

@@ -28,7 +28,7 @@ from tests.servers.deploy_target import DeployTarget
 from tests.servers.fixtures import booted, server_lab  # noqa: F401  (fixtures)
 from tests.servers.lab import ServerLab
 
-from .booted_fleet import app_info, app_on, deploy_log, releases, running, stop_apps
+from .booted_fleet import app_info, deploy_log, releases, running, stop_apps
 from .fabcli import EXAMPLE, PROJECT, fab
 from .helpers import copy_app
 
@@ -58,7 +58,7 @@ class Fleet:
 
     def __init__(self, servers: list[DeployTarget], write_inventory: Callable[..., Path]) -> None:
         n = next(_APPS)
-        self.hosts = [app_on(server, f"fleet{n}") for server in servers]
+        self.hosts = [server.with_app(f"fleet{n}") for server in servers]
         self.port = 8300 + n
         self._write_inventory = write_inventory
         self.inventories: Path | None = None  # the last written

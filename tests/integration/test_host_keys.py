@@ -26,7 +26,6 @@ import pytest
 from tests.servers.deploy_target import DeployTarget
 from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
-from .booted_deploy import own_app
 from .booted_fleet import stop_apps
 from .helpers import copy_app
 from .stock import get
@@ -93,7 +92,7 @@ def site(nginx_target: DeployTarget, write_inventory, tmp_path) -> Iterator[tupl
     ``use(known_hosts) -> deploy(*flags)``: points the inventory at that known_hosts file and returns a
     function running ``fab -H <alias> deploy``. The app server is stopped after, with the pinned key."""
     n = next(_APPS)
-    host = own_app(nginx_target, f"hostkeys{n}")
+    host = nginx_target.with_app(f"hostkeys{n}")
     port = 8400 + n
     assert host.listdir(host.app_root) == [], f"{host.app_root} is left from an earlier run"
     source = copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")

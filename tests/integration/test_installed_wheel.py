@@ -23,7 +23,6 @@ from tests.servers.deploy_target import DeployTarget
 from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
 from ..gitrepo import git
-from .booted_deploy import own_app
 from .fabcli import APPS, PROJECT
 from .stock import get
 
@@ -68,7 +67,7 @@ def point_stage_at(path: Path, host: DeployTarget) -> None:
 
 def test_the_installed_wheel_inits_deploys_refuses_a_dirty_tree_and_rolls_back(
         installed: Path, nginx_target: DeployTarget, tmp_path: Path) -> None:  # noqa: F811
-    host = own_app(nginx_target, "wheel")
+    host = nginx_target.with_app("wheel")
     repo = tmp_path / "myapp"
     shutil.copytree(APP, repo, ignore=shutil.ignore_patterns("__pycache__"))
     git(repo, "init", "-q")

@@ -40,7 +40,7 @@ import pytest
 
 from tests.servers.deploy_target import DeployTarget
 
-from .booted_modes import Site, boot_module, pid_alive, sites, under_load
+from .booted_modes import Site, boot_module, sites, under_load
 from .fabcli import EXAMPLE
 from .helpers import copy_app
 from .stock import APACHE_TABLE, get
@@ -212,7 +212,7 @@ def check_status_stop_start_restart(site: ApacheSite) -> None:
     # Debian's Apache has other sites (its default one on port 80): it keeps running without this one.
     assert "stopped (site disabled; Apache keeps running)" in out, out
     assert refused(site), "Apache still listens on the stopped site's port"
-    assert apache_pid(target) == pid and pid_alive(target, pid)
+    assert apache_pid(target) == pid and target.pid_alive(pid)
     assert_apache_and_its_default_site_fine(target)
     out = site.fab("status").stdout
     assert "stopped" in out and "app answers  no" in out, out
@@ -312,7 +312,7 @@ def test_a_broken_site_template_fails_configtest_then_status_stop_start(mode, ma
     assert target.read(site.site_file) == installed
     assert target.read(site.listen_file) == listen
     assert not [n for n in target.listdir("/etc/apache2/sites-available") if n.endswith(".wsgideploy-previous")]
-    assert apache_pid(target) == pid and pid_alive(target, pid)
+    assert apache_pid(target) == pid and target.pid_alive(pid)
     assert assert_serves(site, "1.0.0")["release"] == first["release"]
     releases = [n for n in target.listdir("releases") if not n.startswith(".")]
     assert releases == [first["release"]], "the release that failed its checks is removed"

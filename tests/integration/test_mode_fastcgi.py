@@ -38,7 +38,6 @@ from .booted_modes import (
     assert_served_after,
     boot_module,
     live,
-    pid_alive,
     pidfile,
     sites,
     under_load,
@@ -100,7 +99,7 @@ def restart_under_load(site: Site, proxy: str, record_property) -> None:
     run = under_load(site.target, site.port, lambda: site.fab("restart", timeout=40).stdout,
                      f"fastcgi behind {proxy}, restart under load", record_property, rate=RATE,
                      max_seconds=MAX_SECONDS, min_during=MIN_DURING_FAB, min_after=10)
-    assert runner_pid(site) != old and not pid_alive(site.target, old), "the old runner must be replaced and gone"
+    assert runner_pid(site) != old and not site.target.pid_alive(old), "the old runner must be replaced and gone"
     version = site.info()["version"]
     assert_served_after(run, version, live(site.target)[0])  # after fab, only the live release answers
 
@@ -155,7 +154,7 @@ def test_restart_under_load_a_new_venv_and_a_rollback(proxy, servers, make_site,
     second = site.info()
     assert (second["release"], second["prefix"]) == live(target)
     assert second["prefix"] != first["prefix"], "a requirements change must run in a new venv"
-    assert not pid_alive(target, pid)
+    assert not target.pid_alive(pid)
 
     # Back to the release before: its code and its venv.
     site.fab("rollback")
@@ -295,7 +294,7 @@ def test_start_stop_restart_reload_and_status_act_through_the_pidfile(servers, m
     out = site.fab("stop").stdout
     assert "fastcgi stopped" in out
     assert not target.exists("shared/run/fastcgi.pid") and not target.exists("shared/run/fastcgi.sock")
-    assert not pid_alive(target, pid)
+    assert not target.pid_alive(pid)
     assert not [n for n in target.listdir("shared/run") if n.startswith("fastcgi.ready.")]
     assert site.get("/")[0] == 502
     status, _, css = site.request("/static/style.css")
@@ -310,7 +309,7 @@ def test_start_stop_restart_reload_and_status_act_through_the_pidfile(servers, m
     assert site.get("/")[0] == 200
     site.fab("restart")
     restarted = runner_pid(site)
-    assert restarted != started and not pid_alive(target, started) and site.get("/")[0] == 200
+    assert restarted != started and not target.pid_alive(started) and site.get("/")[0] == 200
     site.fab("reload")
     assert runner_pid(site) != restarted and site.get("/")[0] == 200
 

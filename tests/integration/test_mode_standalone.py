@@ -34,7 +34,6 @@ from .booted_modes import (
     assert_served_after,
     boot_module,
     live,
-    pid_alive,
     pidfile,
     sites,
     under_load,
@@ -85,7 +84,7 @@ def assert_serves(site: Site, server: str, version: str, release: str, prefix: s
     info = site.info()
     assert (info["version"], info["release"], info["prefix"]) == (version, release, prefix), info
     pid = pidfile(site.target, f"{server}.pid")
-    assert pid_alive(site.target, pid), f"{server}.pid names pid {pid}, which is not running"
+    assert site.target.pid_alive(pid), f"{server}.pid names pid {pid}, which is not running"
     line = cmdline(site.target, pid)
     assert f"/releases/{release}/.wsgideploy/{server}_runner.py" in line, line
     return pid
@@ -132,7 +131,7 @@ def test_standalone_container_deploys_upgrades_rolls_back_and_is_controlled_by_i
     release2, prefix2 = live(target)
     assert release2 != release1 and prefix2 != prefix1, "a requirements change must run in a new venv"
     pid2 = assert_serves(site, server, "2.0.0", release2, prefix2)
-    assert pid2 != pid1 and not pid_alive(target, pid1), "the old runner must have exited"
+    assert pid2 != pid1 and not target.pid_alive(pid1), "the old runner must have exited"
     run_files = target.listdir("shared/run")
     assert not [n for n in run_files if n.endswith(".pid.2")] and f"{server}.old.pid" not in run_files
     status, body = site.get("/dep")
@@ -154,30 +153,30 @@ def test_standalone_container_deploys_upgrades_rolls_back_and_is_controlled_by_i
     assert f"live release {release1}" in out
 
     out = site.fab("stop").stdout
-    assert "stopped" in out and not target.exists(f"shared/run/{server}.pid") and not pid_alive(target, pid4)
+    assert "stopped" in out and not target.exists(f"shared/run/{server}.pid") and not target.pid_alive(pid4)
     assert site.get("/")[0] == 502
     out = site.fab("status").stdout
     assert f"{server} stopped" in out and "app answers  no" in out, out
 
     out = site.fab("start").stdout
     started = pidfile(target, f"{server}.pid")
-    assert "started" in out and pid_alive(target, started)
+    assert "started" in out and target.pid_alive(started)
     assert_serves(site, server, "1.0.0", release1, prefix1)
 
     site.fab("restart")
     restarted = assert_serves(site, server, "1.0.0", release1, prefix1)
-    assert restarted != started and not pid_alive(target, started)
+    assert restarted != started and not target.pid_alive(started)
     site.fab("reload")
     reloaded = assert_serves(site, server, "1.0.0", release1, prefix1)
-    assert reloaded != restarted and not pid_alive(target, restarted)
+    assert reloaded != restarted and not target.pid_alive(restarted)
 
     # A stale pidfile (the runner was killed, its pid is gone) does not stop a start.
     target.run(f"kill -KILL {reloaded}")
     for _ in range(100):
-        if not pid_alive(target, reloaded):
+        if not target.pid_alive(reloaded):
             break
         time.sleep(0.05)
-    assert not pid_alive(target, reloaded)
+    assert not target.pid_alive(reloaded)
     assert site.get("/")[0] == 502
     out = site.fab("status").stdout
     assert f"stale pidfile for pid {reloaded}" in out, out

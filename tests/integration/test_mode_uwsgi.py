@@ -34,16 +34,13 @@ import pytest
 from tests.servers.deploy_target import DeployTarget
 from tests.servers.wheelhouse import MOUNT
 
+from . import booted_modes
 from .booted_modes import (
     LoadRun,
-    app_on,
     assert_served_after,
     boot_module,
     children,
-    http_get,
-    info,
     live,
-    pid_alive,
     pidfile,
     point_at,
     request,
@@ -51,7 +48,7 @@ from .booted_modes import (
     under_load,
     wait_for_text,
 )
-from .fabcli import EXAMPLE, fab
+from .fabcli import EXAMPLE
 from .helpers import copy_app
 from .load import RequestStream
 
@@ -72,20 +69,8 @@ def server() -> Iterator[DeployTarget]:
         yield targets["uwsgi"]
 
 
-class Site:
-    """One test's app on the server: its target (app root), port, inventories and source."""
-
-    def __init__(self, target: DeployTarget, port: int, inventories: Path, source: Path) -> None:
-        self.target, self.port, self.inventories, self.source = target, port, inventories, source
-
-    def fab(self, *args: str, expect: int | None = 0, timeout: float = 600):
-        return fab(self.inventories, "-H", self.target.alias, *args, expect=expect, timeout=timeout)
-
-    def get(self, path: str = "/") -> tuple[int, str]:
-        return http_get(self.target, self.port, path)
-
-    def info(self) -> dict:
-        return info(self.target, self.port)
+class Site(booted_modes.Site):
+    """One test's app on the server, and its uWSGI master and workers."""
 
     def master(self) -> int:
         return pidfile(self.target, "uwsgi.pid")
@@ -101,7 +86,7 @@ def make_site(server: DeployTarget, write_inventory, tmp_path) -> Iterator[Calla
     made: list[Site] = []
 
     def make(name: str, port: int, source: Path | None = None, **app) -> Site:
-        target = app_on(server, name)
+        target = server.with_app(name)
         source = source or copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")
         table = target.app_table(source, name=name, server="uwsgi", proxy="nginx", listen=port, **app)
         inventories = write_inventory("test", app=table, hosts={target.alias: target.host_table()},
@@ -189,7 +174,7 @@ def test_a_new_venv_rollback_and_control_with_uwsgi(make_site, tmp_path, record_
     kids = site.workers()
     out = site.fab("stop").stdout
     assert "uwsgi stopped" in out, out
-    assert not pid_alive(target, master) and not any(pid_alive(target, k) for k in kids)
+    assert not target.pid_alive(master) and not any(target.pid_alive(k) for k in kids)
     for name in ("uwsgi.pid", "uwsgi.fifo", "uwsgi.sock"):
         assert not target.exists(f"shared/run/{name}"), name
     assert site.get("/")[0] == 502

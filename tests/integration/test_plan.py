@@ -16,7 +16,7 @@ import time
 from tests.servers.deploy_target import DeployTarget
 from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
-from .booted_deploy import http, info, inventory, own_app
+from .booted_deploy import http, info, inventory
 from .fabcli import EXAMPLE, fab
 from .helpers import copy_app
 
@@ -56,7 +56,7 @@ def test_plan_on_a_fresh_host_plans_a_build_and_creates_nothing(
         nginx_target, write_inventory, tmp_path):  # noqa: F811
     # The app root does not exist yet; its parent is the deploy user's, so a deploy could create it.
     nginx_target.run(f"install -d -o {nginx_target.user} -g {nginx_target.user} /srv/plans")
-    host = own_app(nginx_target, "plans/fresh", create=False)
+    host = nginx_target.with_app("plans/fresh", create=False)
     name, alias = "fresh", host.alias
     source = copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")
     inventories = inventory(write_inventory, host, source, listen=8080, vars={"workers": 2})
@@ -84,7 +84,7 @@ def test_plan_on_a_fresh_host_plans_a_build_and_creates_nothing(
 def test_plan_after_a_deploy_shows_config_diffs_and_venv_changes_and_changes_nothing(
         nginx_target, write_inventory, tmp_path):  # noqa: F811
     port = 8081
-    host = own_app(nginx_target, "planned")
+    host = nginx_target.with_app("planned")
     alias = host.alias
     source = copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")
     inventories = inventory(write_inventory, host, source, listen=port, vars={"workers": 2})
@@ -143,7 +143,7 @@ SSH_BACK_AFTER = 10  # seconds: the server's own systemd starts sshd again (this
 
 
 def test_plan_of_an_unreachable_host_exits_4(nginx_target, write_inventory, tmp_path):  # noqa: F811
-    host = own_app(nginx_target, "unreachable")
+    host = nginx_target.with_app("unreachable")
     source = copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")
     inventories = inventory(write_inventory, host, source, listen=8082)
     # sshd stops; a transient timer of the server's systemd starts it again.

@@ -19,7 +19,7 @@ import pytest
 from tests.servers.deploy_target import DeployTarget
 from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
-from .booted_deploy import controller_address, http, inventory, own_app
+from .booted_deploy import controller_address, http, inventory
 from .fabcli import EXAMPLE, PROJECT, fab, hello_app_table
 from .helpers import copy_app, http_get
 
@@ -42,7 +42,7 @@ def client(nginx_target: DeployTarget) -> str:  # noqa: F811
 def test_proxyfix_gives_the_client_address_and_urls_and_ignores_forged_headers(
         nginx_target, client, write_inventory, tmp_path):  # noqa: F811
     port = 8080
-    host = own_app(nginx_target, "proxyfix")
+    host = nginx_target.with_app("proxyfix")
     source = copy_app(EXAMPLE, tmp_path / "hello")
     fab(inventory(write_inventory, host, source, listen=port), "-H", host.alias, "deploy")
     seen = whoami(host, port, headers=FORGED)
@@ -59,7 +59,7 @@ def test_proxyfix_gives_the_client_address_and_urls_and_ignores_forged_headers(
 
 def test_the_app_mounts_under_a_url_prefix(nginx_target, write_inventory, tmp_path):  # noqa: F811
     port = 8081
-    host = own_app(nginx_target, "prefixed")
+    host = nginx_target.with_app("prefixed")
     source = copy_app(EXAMPLE, tmp_path / "hello")
     fab(inventory(write_inventory, host, source, listen=port, url_prefix="/yourapplication",
                   health={"path": "/yourapplication/"}), "-H", host.alias, "deploy")
@@ -152,7 +152,7 @@ def _ids(user: str) -> tuple[int, int]:
 @pytest.mark.parametrize("server, port", [("gevent", 8083), ("tornado", 8084), ("twisted", 8085)])
 def test_every_proxy_pass_container_sees_the_client_and_its_urls(
         nginx_target, client, write_inventory, tmp_path, server, port):  # noqa: F811
-    host = own_app(nginx_target, f"via-{server}")
+    host = nginx_target.with_app(f"via-{server}")
     source = copy_app(EXAMPLE, tmp_path / "hello")
     fab(inventory(write_inventory, host, source, listen=port, server=server), "-H", host.alias, "deploy")
     seen = whoami(host, port, headers=FORGED)

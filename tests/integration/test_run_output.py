@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
-from .booted_deploy import inventory, own_app
+from .booted_deploy import inventory
 from .fabcli import EXAMPLE, fab
 from .helpers import copy_app
 
@@ -23,7 +23,7 @@ def run_logs(project: Path, task: str) -> list[Path]:
 
 def test_a_deploy_ends_with_its_closing_line_streams_with_verbose_and_keeps_its_log(
         nginx_target, write_inventory, tmp_path):  # noqa: F811
-    host = own_app(nginx_target, "runout")
+    host = nginx_target.with_app("runout")
     alias = host.alias
     source = copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")
     hooks = {"before_switch": [{"run": "echo hook-says-hello"}]}

@@ -31,7 +31,6 @@ from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixt
 
 from .booted_fleet import (
     app_info,
-    app_on,
     deploy_log,
     releases,
     running,
@@ -75,7 +74,7 @@ class App:
 def app(nginx_target: DeployTarget, write_inventory) -> Iterator[App]:  # noqa: F811
     """An app root and port of this test's own on the booted server; its app server is stopped after."""
     n = next(_APPS)
-    made = App(app_on(nginx_target, f"safe{n}"), 8200 + n, write_inventory)
+    made = App(nginx_target.with_app(f"safe{n}"), 8200 + n, write_inventory)
     yield made
     if made.inventories is not None:
         stop_apps(made.inventories, "-H", made.target.alias)

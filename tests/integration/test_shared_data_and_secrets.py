@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
-from .booted_deploy import http, inventory, own_app
+from .booted_deploy import http, inventory
 from .fabcli import fab
 
 SECRET = "s3cr3t-value-that-must-never-be-printed-7f1c"
@@ -54,7 +54,7 @@ def write_app(source: Path, version: str, requirements: str = "flask>=3,<4\n") -
 def test_shared_data_survives_deploys_rollbacks_and_pruning_and_secrets_stay_secret(
         nginx_target, write_inventory, tmp_path):  # noqa: F811
     port = 8080
-    host = own_app(nginx_target, "vault")
+    host = nginx_target.with_app("vault")
     source = tmp_path / "app"
     write_app(source, "1")
     (source / "instance").mkdir()
@@ -125,7 +125,7 @@ def test_shared_data_survives_deploys_rollbacks_and_pruning_and_secrets_stay_sec
 def test_hooks_limited_to_a_role_run_only_on_hosts_with_that_role(
         nginx_target, write_inventory, tmp_path):  # noqa: F811
     port = 8081
-    host = own_app(nginx_target, "roles")
+    host = nginx_target.with_app("roles")
     source = tmp_path / "app"
     write_app(source, "1")
     hooks = {"before_switch": [

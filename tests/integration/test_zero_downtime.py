@@ -45,7 +45,7 @@ import pytest
 from tests.servers.deploy_target import DeployTarget
 from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
-from .booted_fleet import app_info, app_on, pid_alive, stop_apps
+from .booted_fleet import app_info, stop_apps
 from .fabcli import EXAMPLE
 from .fabcli import fab as run_fab
 from .helpers import copy_app
@@ -221,7 +221,7 @@ def site(nginx_target: DeployTarget, write_inventory, tmp_path) -> Iterator[Site
     """The example app, version 1.0.0, deployed (without load) and answering through the server's nginx;
     its app server is stopped after the test."""
     n = next(_APPS)
-    host, port = app_on(nginx_target, f"zd{n}"), 8100 + n
+    host, port = nginx_target.with_app(f"zd{n}"), 8100 + n
     source = copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")
     inventories = write_inventory(
         "test", app=host.app_table(source, listen=port),
@@ -366,6 +366,6 @@ def test_a_restart_under_load_fails_no_request_and_replaces_the_master(site, rec
 
     new_master = site.host.read(pidfile).strip()
     assert new_master and new_master != old_master, "restart did not replace the gunicorn master"
-    assert not pid_alive(site.host, old_master), f"the old master (pid {old_master}) still runs on the server"
+    assert not site.host.pid_alive(old_master), f"the old master (pid {old_master}) still runs on the server"
     assert live(site.host) == (first["release"], first["prefix"])
     assert_served_after_fab(run, "1.0.0", first["release"], first["prefix"])

@@ -19,7 +19,7 @@ import shlex
 import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,20 @@ class DeployTarget:
     def run_as_deploy(self, command: str, check: bool = True, timeout: float = 120) -> str:
         """Run ``command`` as the deploy user (through root's login: ``runuser -l``); return its stdout."""
         return self.run(f"runuser -l {self.user} -c {shlex.quote(command)}", check=check, timeout=timeout)
+
+    def with_app(self, name: str, create: bool = True) -> DeployTarget:
+        """This server with the app root ``/srv/<name>`` (made by root and owned by the deploy user, unless
+        not ``create``): its ``app_table`` names the app ``<name>``, its files are read under that root.
+        Tests that share a server each deploy an app of their own this way."""
+        root = f"/srv/{name}"
+        if create:
+            self.run(f"install -d -o {self.user} -g {self.user} {shlex.quote(root)}")
+        return replace(self, app_root=root)
+
+    def pid_alive(self, pid: int | str) -> bool:
+        """Whether the server's process ``pid`` runs (and is no zombie). Pids that wsgideploy prints are
+        the server's own: this machine cannot see them."""
+        return self.run(f"ps -o stat= -p {int(pid)} | grep -qv '^Z' && echo yes || echo no").strip() == "yes"
 
     # Files on the server, for tests that look at what a deploy left (paths relative to the app root
     # or absolute). Reads run as root; writes run as the deploy user, as the app's files are its.
