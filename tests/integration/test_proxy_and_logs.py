@@ -3,7 +3,7 @@
 The tests run on a booted Debian 12 server (tests/servers: systemd, Debian's stock nginx with its default
 site, real OpenSSH), booted once for the module; each test deploys its own app (its own name, root under
 /srv and port). The client the app must see is this machine, at its address on the servers' bridge.
-The logs test alone stays on the loopback host (``make_host``): see the comment above it.
+The rotation of nginx's logs is a strict expected failure (a finding for the production-server issue).
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from tests.servers.deploy_target import DeployTarget
 from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
 from .booted_deploy import controller_address, http, inventory
-from .fabcli import EXAMPLE, PROJECT, fab, hello_app_table
-from .helpers import copy_app, http_get
+from .fabcli import EXAMPLE, PROJECT, fab
+from .helpers import copy_app
 
 FORGED = {"X-Forwarded-For": "203.0.113.66", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
 
@@ -69,84 +69,82 @@ def test_the_app_mounts_under_a_url_prefix(nginx_target, write_inventory, tmp_pa
     assert http(host.address, port, "/info")[0] == 404
 
 
-def whoami_loopback(port: int, path: str = "/whoami") -> dict[str, str]:
-    """``/whoami`` of the example app on the loopback host's nginx."""
-    status, body = http_get(port, path, host=f"localhost:{port}")
-    assert status == 200, f"{status}: {body[:300]}"
-    return json.loads(body)
+class RotationFails(AssertionError):
+    """The finding itself (see `test_the_logrotate_snippet_rotates_every_log_of_the_app`)."""
 
 
-# Stays on the loopback host: on a booted Debian server the rotation it checks fails (a product bug,
-# reported): Debian's nginx master runs as root and creates shared/log/nginx.*.log as root, and the
-# snippet's `su <deploy user>` + copytruncate cannot truncate them (`logrotate -f` exits 1: "error
-# opening .../shared/log/nginx.access.log: Permission denied"). The loopback nginx runs as the deploy user.
-def test_logs_follow_the_stage_level_rotate_and_show_with_fab_logs(make_host, write_inventory, tmp_path):
-    host = make_host("web1")
+def deploy_logs_app(host: DeployTarget, write_inventory, source: Path, level: str, port: int) -> Path:
+    inventories = inventory(write_inventory, host, source, listen=port, log_level=level)
+    fab(inventories, "-H", host.alias, "deploy")
+    return inventories
+
+
+def test_logs_follow_the_stage_level_and_show_with_fab_logs(nginx_target, write_inventory, tmp_path):  # noqa: F811
+    port = 8086
+    host = nginx_target.with_app("logs")
     source = copy_app(EXAMPLE, tmp_path / "hello")
-    rotate_dir = Path(host.base) / "logrotate.d"
-    rotate_dir.mkdir()
-    os.chown(rotate_dir, *_ids(host.user))
 
-    def deploy(level: str) -> Path:
-        inventory = write_inventory("test", app=hello_app_table(host, source, log_level=level,
-                                                                logrotate=str(rotate_dir)),
-                                    hosts={"web1": host.host_table()}, nginx=host.nginx_table())
-        fab(inventory, "-H", "web1", "deploy")
-        return inventory
-
-    deploy("WARNING")
-    log_dir = Path(host.app_root) / "shared/log"
-    http_get(host.http_port, "/")
-    whoami_loopback(host.http_port)
-    app_log = (log_dir / "app.log").read_text()
-    assert "whoami asked by 127.0.0.1" in app_log and "index served" not in app_log
-    inventory = deploy("INFO")
-    http_get(host.http_port, "/")
-    assert "index served, version 1.0.0" in (log_dir / "app.log").read_text()
+    deploy_logs_app(host, write_inventory, source, "WARNING", port)
+    http(host.address, port, "/")
+    whoami(host, port)
+    app_log = host.read("shared/log/app.log")
+    assert "whoami asked by" in app_log and "index served" not in app_log
+    inventories = deploy_logs_app(host, write_inventory, source, "INFO", port)
+    http(host.address, port, "/")
+    assert "index served, version 1.0.0" in host.read("shared/log/app.log")
     for name in ("gunicorn.access.log", "gunicorn.error.log", "nginx.access.log"):
-        assert (log_dir / name).stat().st_size > 0, name
+        assert int(host.run(f"stat -c %s {host.path('shared/log/' + name)}")) > 0, name
+    snippet = "/etc/logrotate.d/wsgideploy-logs"
+    assert host.run(f"stat -c '%U %a' {snippet}").split() == ["root", "644"], "root's snippet, root's file"
+    assert f"{host.app_root}/shared/log" in host.read(snippet)
 
-    # The rendered logrotate snippet is installed and really rotates (copytruncate keeps logging going).
-    snippet = rotate_dir / "wsgideploy-hello"
-    assert str(log_dir) in snippet.read_text()
-    rotated = subprocess.run(["logrotate", "-v", "-f", "-s", str(tmp_path / "state"), str(snippet)],
-                             capture_output=True, text=True, check=False)
-    assert rotated.returncode == 0 and (log_dir / "app.log.1").exists(), rotated.stdout + rotated.stderr
-    whoami_loopback(host.http_port)
-    assert "whoami asked" in (log_dir / "app.log").read_text()
-
-    out = fab(inventory, "-H", "web1", "logs", "--lines", "3").stdout
-    assert f"[web1] ==> {log_dir}/app.log <==" in out and "whoami asked" in out
+    out = fab(inventories, "-H", host.alias, "logs", "--lines", "3").stdout
+    assert f"[{host.alias}] ==> {host.app_root}/shared/log/app.log <==" in out and "whoami asked" in out
 
     # A reader that goes away early (`| head`) ends the command quietly, not with a traceback.
-    piped = subprocess.run(["bash", "-c", "set -o pipefail; fab -H web1 logs --lines 50 | head -n 2"],
-                           cwd=PROJECT, capture_output=True, text=True, timeout=60, check=False,
-                           env={**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventory)})
+    env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventories)}
+    piped = subprocess.run(["bash", "-c", f"set -o pipefail; fab -H {host.alias} logs --lines 50 | head -n 2"],
+                           cwd=PROJECT, capture_output=True, text=True, timeout=60, check=False, env=env)
     assert "Traceback" not in piped.stderr and len(piped.stdout.splitlines()) == 2, piped.stderr
 
-    env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventory)}
-    follow = subprocess.Popen(["fab", "-H", "web1", "logs", "--follow", "--lines", "0"], cwd=PROJECT, env=env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    follow = subprocess.Popen(["fab", "-H", host.alias, "logs", "--follow", "--lines", "0"], cwd=PROJECT,
+                              env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
     try:
         time.sleep(2)
-        marker = "/info?follow-marker"
         deadline = time.monotonic() + 30
         seen = ""
         os.set_blocking(follow.stdout.fileno(), False)
         while time.monotonic() < deadline and "follow-marker" not in seen:
-            http_get(host.http_port, marker)
+            http(host.address, port, "/info?follow-marker")
             time.sleep(0.3)
             seen += follow.stdout.read() or ""
-        assert "follow-marker" in seen and "[web1]" in seen
+        assert "follow-marker" in seen and f"[{host.alias}]" in seen
     finally:
         follow.send_signal(signal.SIGTERM)
         follow.wait(timeout=30)
 
 
-def _ids(user: str) -> tuple[int, int]:
-    import pwd
-    entry = pwd.getpwnam(user)
-    return entry.pw_uid, entry.pw_gid
+@pytest.mark.xfail(strict=True, raises=RotationFails,
+                   reason="nginx's logs in shared/log are root's; the snippet rotates as the deploy user "
+                          "(issue: production server moves them where nginx's user writes them)")
+def test_the_logrotate_snippet_rotates_every_log_of_the_app(nginx_target, write_inventory, tmp_path):  # noqa: F811
+    """The finding: Debian's nginx master runs as root and creates ``shared/log/nginx.*.log`` as root;
+    the snippet rotates as the deploy user (``su deploy deploy``) and cannot open them."""
+    port = 8087
+    host = nginx_target.with_app("rotated")
+    deploy_logs_app(host, write_inventory, copy_app(EXAMPLE, tmp_path / "hello"), "INFO", port)
+    http(host.address, port, "/")
+    whoami(host, port)
+    # The stock server has /etc/logrotate.d but not logrotate itself (it comes through the proxy).
+    host.run("apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -q install -y logrotate", timeout=300)
+    rotated = host.run("logrotate -v -f -s /tmp/rotated.state /etc/logrotate.d/wsgideploy-rotated 2>&1; "
+                       "echo exit=$?")
+    assert host.exists("shared/log/app.log.1"), "the app's own log is rotated:\n" + rotated
+    whoami(host, port)
+    assert "whoami asked" in host.read("shared/log/app.log"), "copytruncate keeps the app logging"
+    if not rotated.rstrip().endswith("exit=0"):
+        raise RotationFails(rotated)
 
 
 @pytest.mark.parametrize("server, port", [("gevent", 8083), ("tornado", 8084), ("twisted", 8085)])
