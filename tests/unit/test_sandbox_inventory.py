@@ -30,15 +30,16 @@ def test_the_local_sandbox_inventory_loads_with_the_real_loader(inventory: Path)
 
 
 def test_the_booted_sandbox_inventory_loads_with_the_real_loader(inventory: Path, tmp_path: Path) -> None:
-    state = booted.BootedState(folder="/tmp/wsgideploy-servers/wsgdbr3", address="10.213.3.2",
+    # The address is only text here (a documentation address, never contacted).
+    state = booted.BootedState(folder="/tmp/wsgideploy-servers/wsgdbr3", address="192.0.2.2",
                                identity=str(tmp_path / "id_ed25519"), known_hosts=str(tmp_path / "known_hosts"),
                                created_at="2026-12-04T10:00:00Z")
     inventory_file.write(booted.inventory_data(state), state.created_at, "wsgideploy -H sandbox deploy")
     stage = load_stage(inventory)
     (host,) = stage.hosts
-    assert (host.alias, host.hostname, host.port, host.user) == ("sandbox", "10.213.3.2", 22, "deploy")
+    assert (host.alias, host.hostname, host.port, host.user) == ("sandbox", "192.0.2.2", 22, "deploy")
     assert (stage.app.listen, stage.app.root, stage.nginx.control, stage.nginx.sudo) == (8080, "/srv/hello", "systemd", True)
-    assert booted.url(state) == "http://10.213.3.2:8080/"
+    assert booted.url(state) == "http://192.0.2.2:8080/"
 
 
 def test_down_removes_only_an_inventory_the_sandbox_generated(inventory: Path) -> None:
