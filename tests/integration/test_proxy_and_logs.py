@@ -19,16 +19,17 @@ import pytest
 from tests.servers.deploy_target import DeployTarget
 from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
-from .booted_deploy import controller_address, http, inventory
+from .booted_deploy import controller_address, inventory
 from .fabcli import EXAMPLE, PROJECT, fab
 from .helpers import copy_app
+from .stock import get
 
 FORGED = {"X-Forwarded-For": "203.0.113.66", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
 
 
 def whoami(target: DeployTarget, port: int, path: str = "/whoami",
            headers: dict[str, str] | None = None) -> dict[str, str]:
-    status, body = http(target.address, port, path, headers=headers)
+    status, body = get(target.address, port, path, headers=headers)
     assert status == 200, f"{status}: {body[:300]}"
     return json.loads(body)
 
@@ -65,8 +66,8 @@ def test_the_app_mounts_under_a_url_prefix(nginx_target, write_inventory, tmp_pa
                   health={"path": "/yourapplication/"}), "-H", host.alias, "deploy")
     seen = whoami(host, port, "/yourapplication/whoami")
     assert seen["external_url"] == f"http://{host.address}:{port}/yourapplication/"
-    assert http(host.address, port, "/yourapplication/info")[0] == 200
-    assert http(host.address, port, "/info")[0] == 404
+    assert get(host.address, port, "/yourapplication/info")[0] == 200
+    assert get(host.address, port, "/info")[0] == 404
 
 
 class RotationFails(AssertionError):
@@ -85,12 +86,12 @@ def test_logs_follow_the_stage_level_and_show_with_fab_logs(nginx_target, write_
     source = copy_app(EXAMPLE, tmp_path / "hello")
 
     deploy_logs_app(host, write_inventory, source, "WARNING", port)
-    http(host.address, port, "/")
+    get(host.address, port, "/")
     whoami(host, port)
     app_log = host.read("shared/log/app.log")
     assert "whoami asked by" in app_log and "index served" not in app_log
     inventories = deploy_logs_app(host, write_inventory, source, "INFO", port)
-    http(host.address, port, "/")
+    get(host.address, port, "/")
     assert "index served, version 1.0.0" in host.read("shared/log/app.log")
     for name in ("gunicorn.access.log", "gunicorn.error.log", "nginx.access.log"):
         assert int(host.run(f"stat -c %s {host.path('shared/log/' + name)}")) > 0, name
@@ -98,6 +99,7 @@ def test_logs_follow_the_stage_level_and_show_with_fab_logs(nginx_target, write_
     assert host.run(f"stat -c '%U %a' {snippet}").split() == ["root", "644"], "root's snippet, root's file"
     assert f"{host.app_root}/shared/log" in host.read(snippet)
 
+    whoami(host, port)  # the app's last line, for `logs --lines 3` (workers log their start at INFO too)
     out = fab(inventories, "-H", host.alias, "logs", "--lines", "3").stdout
     assert f"[{host.alias}] ==> {host.app_root}/shared/log/app.log <==" in out and "whoami asked" in out
 
@@ -116,7 +118,7 @@ def test_logs_follow_the_stage_level_and_show_with_fab_logs(nginx_target, write_
         seen = ""
         os.set_blocking(follow.stdout.fileno(), False)
         while time.monotonic() < deadline and "follow-marker" not in seen:
-            http(host.address, port, "/info?follow-marker")
+            get(host.address, port, "/info?follow-marker")
             time.sleep(0.3)
             seen += follow.stdout.read() or ""
         assert "follow-marker" in seen and f"[{host.alias}]" in seen
@@ -134,7 +136,7 @@ def test_the_logrotate_snippet_rotates_every_log_of_the_app(nginx_target, write_
     port = 8087
     host = nginx_target.with_app("rotated")
     deploy_logs_app(host, write_inventory, copy_app(EXAMPLE, tmp_path / "hello"), "INFO", port)
-    http(host.address, port, "/")
+    get(host.address, port, "/")
     whoami(host, port)
     # The stock server has /etc/logrotate.d but not logrotate itself (it comes through the proxy).
     host.run("apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -q install -y logrotate", timeout=300)
