@@ -7,17 +7,13 @@ A module boots its servers once (module scope); each test then deploys its own a
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.servers.deploy_target import DeployTarget
 
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
+from .stock import get
 
 
 def inventory(write_inventory: Callable[..., Path], target: DeployTarget, source: Path, stage: str = "test",
@@ -29,27 +25,11 @@ def inventory(write_inventory: Callable[..., Path], target: DeployTarget, source
                            nginx=target.front_table(), vars=vars, extra=extra)
 
 
-def http(address: str, port: int, path: str = "/", host: str | None = None, method: str = "GET",
-         headers: dict[str, str] | None = None, timeout: float = 20) -> tuple[int, str]:
-    """A request to ``http://<address>:<port><path>`` from this machine, no proxy; (status, body).
-    ``host``: the Host header (default ``<address>:<port>``)."""
-    request = urllib.request.Request(f"http://{address}:{port}{path}", method=method,
-                                     headers={"Host": host or f"{address}:{port}", **(headers or {})})
-    try:
-        with _NO_PROXY.open(request, timeout=timeout) as response:
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as err:
-        with err:
-            return err.code, err.read().decode("utf-8", "replace")
-
-
 def info(target: DeployTarget, port: int) -> dict[str, Any]:
     """The example app's ``/info`` on ``target``: version, venv (``prefix``) and release."""
-    status, body = http(target.address, port, "/info")
+    status, body = get(target.address, port, "/info")
     assert status == 200, f"{status}: {body[:300]}"
     return json.loads(body)
-
-
 
 
 def controller_address(target: DeployTarget) -> str:

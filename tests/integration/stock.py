@@ -40,10 +40,14 @@ APACHE_TABLE = {"sites_available": "/etc/apache2/sites-available", "sites_enable
                 "sudo": True, "control": "auto"}
 
 
-def get(address: str, port: int, path: str = "/", timeout: float = 20) -> tuple[int, str]:
-    """GET ``http://<address>:<port><path>`` from this machine, no proxy; (status, body)."""
+def get(address: str, port: int, path: str = "/", timeout: float = 20, host: str | None = None,
+        method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, str]:
+    """A request to ``http://<address>:<port><path>`` from this machine, no proxy; (status, body).
+    ``host``: the Host header (default ``<address>:<port>``)."""
+    request = urllib.request.Request(f"http://{address}:{port}{path}", method=method,
+                                     headers={"Host": host or f"{address}:{port}", **(headers or {})})
     try:
-        with _NO_PROXY.open(f"http://{address}:{port}{path}", timeout=timeout) as response:
+        with _NO_PROXY.open(request, timeout=timeout) as response:
             return response.status, response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as err:
         with err:

@@ -11,9 +11,10 @@ from pathlib import Path
 from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
 from ..gitrepo import git
-from .booted_deploy import http, info, inventory
+from .booted_deploy import info, inventory
 from .fabcli import EXAMPLE, fab
 from .helpers import copy_app
+from .stock import get
 
 
 def test_a_dirty_tree_is_refused_before_any_upload_then_the_commit_deploys_and_is_recorded(
@@ -44,7 +45,7 @@ def test_a_dirty_tree_is_refused_before_any_upload_then_the_commit_deploys_and_i
     assert f"of commit {sha[:12]}" in out
     doc = json.loads(result_file.read_text())
     assert (doc["result"], doc["commit"], doc["hosts"][host.alias]["commit"]) == ("ok", sha, sha)
-    assert "version 1.1.0" in http(host.address, port, "/")[1]
+    assert "version 1.1.0" in get(host.address, port, "/")[1]
     release = info(host, port)["release"]
     assert host.exists(f"releases/{release}/app.py")
     assert not host.exists(f"releases/{release}/.env.production")

@@ -18,9 +18,10 @@ from tests.servers.deploy_target import DeployTarget
 from tests.servers.fixtures import booted, server_lab  # noqa: F401  (fixtures)
 from tests.servers.lab import ServerLab
 
-from .booted_deploy import http, info, inventory
+from .booted_deploy import info, inventory
 from .fabcli import APPS, EXAMPLE, PROJECT, fab
 from .helpers import copy_app
+from .stock import get
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +56,11 @@ def test_deploy_upgrade_and_rollback_serve_the_right_code_and_venv(web1, write_i
 
     out = fab(inventories, "-H", host.alias, "deploy").stdout
     assert "health" in out and "ok" in out
-    status, body = http(host.address, port, "/")
+    status, body = get(host.address, port, "/")
     assert status == 200 and "version 1.0.0" in body
     first = info(host, port)
 
-    status, css = http(host.address, port, "/static/style.css")
+    status, css = get(host.address, port, "/static/style.css")
     assert status == 200 and "wsgideploy hello static" in css
     access_log = host.read("shared/log/gunicorn.access.log")
     assert "/static/style.css" not in access_log, "nginx must serve static files itself"
@@ -69,9 +70,9 @@ def test_deploy_upgrade_and_rollback_serve_the_right_code_and_venv(web1, write_i
     toml = inventories / "test.toml"
     toml.write_text(toml.read_text().replace(str(v1), str(v2)))
     fab(inventories, "-H", host.alias, "deploy")
-    status, body = http(host.address, port, "/")
+    status, body = get(host.address, port, "/")
     assert status == 200 and "version 2.0.0" in body
-    status, body = http(host.address, port, "/dep")
+    status, body = get(host.address, port, "/dep")
     assert status == 200 and body.startswith("six "), "the new dependency must be importable"
     second = info(host, port)
     assert second["prefix"] != first["prefix"], "a requirements change must run in a new venv"
@@ -81,14 +82,14 @@ def test_deploy_upgrade_and_rollback_serve_the_right_code_and_venv(web1, write_i
     assert f"* {second['release']}" in releases and f"  {first['release']}" in releases
 
     fab(inventories, "-H", host.alias, "rollback")
-    status, body = http(host.address, port, "/")
+    status, body = get(host.address, port, "/")
     assert status == 200 and "version 1.0.0" in body
     back = info(host, port)
     assert back["prefix"] == first["prefix"] and back["release"] == first["release"]
-    assert http(host.address, port, "/dep")[0] == 404
+    assert get(host.address, port, "/dep")[0] == 404
 
     fab(inventories, "-H", host.alias, "rollback", "--to", second["release"])
-    assert "version 2.0.0" in http(host.address, port, "/")[1]
+    assert "version 2.0.0" in get(host.address, port, "/")[1]
     assert info(host, port)["prefix"] == second["prefix"]
 
 
@@ -120,26 +121,26 @@ def test_start_stop_restart_and_status_act_through_the_pidfile(web1, write_inven
     fab(inventories, "-H", host.alias, "stop")
     assert not host.exists(pidfile)
     assert not host.pid_alive(pid)
-    assert http(host.address, port, "/")[0] == 502
+    assert get(host.address, port, "/")[0] == 502
     out = fab(inventories, "-H", host.alias, "status").stdout
     assert "stopped" in out and "app answers  no" in out
 
     fab(inventories, "-H", host.alias, "start")
-    assert http(host.address, port, "/")[0] == 200
+    assert get(host.address, port, "/")[0] == 200
     started = host.read(pidfile).strip()
 
     fab(inventories, "-H", host.alias, "restart")
     restarted = host.read(pidfile).strip()
-    assert restarted != started and http(host.address, port, "/")[0] == 200
+    assert restarted != started and get(host.address, port, "/")[0] == 200
     fab(inventories, "-H", host.alias, "reload")
-    assert host.read(pidfile).strip() != restarted and http(host.address, port, "/")[0] == 200
+    assert host.read(pidfile).strip() != restarted and get(host.address, port, "/")[0] == 200
 
     # A stale pidfile (the process is gone) does not stop a start.
     fab(inventories, "-H", host.alias, "stop")
     assert not host.pid_alive(4194300)
     host.write(pidfile, "4194300\n")
     out = fab(inventories, "-H", host.alias, "start").stdout
-    assert "started" in out and http(host.address, port, "/")[0] == 200
+    assert "started" in out and get(host.address, port, "/")[0] == 200
 
 
 def test_stage_task_and_env_select_every_host_of_a_stage(servers, write_inventory, tmp_path):
@@ -152,14 +153,14 @@ def test_stage_task_and_env_select_every_host_of_a_stage(servers, write_inventor
     inventory(write_inventory, web2, source, stage="green", listen=port)
     out = fab(inventories, "blue", "deploy").stdout
     assert "[web1]" in out and "[web2]" not in out
-    assert "3.1.4" in http(web1.address, port, "/")[1]
+    assert "3.1.4" in get(web1.address, port, "/")[1]
     assert not web2.exists("current"), "the blue stage must not touch web2"
     env_run = subprocess.run(["fab", "deploy"], cwd=PROJECT, capture_output=True, text=True, timeout=600,
                              env={**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventories),
                                   "FABRIC_DEPLOY_STAGE": "green"}, stdin=subprocess.DEVNULL, check=False)
     assert env_run.returncode == 0, env_run.stdout + env_run.stderr
     assert "[web2]" in env_run.stdout and "[web1]" not in env_run.stdout
-    assert "3.1.4" in http(web2.address, port, "/")[1]
+    assert "3.1.4" in get(web2.address, port, "/")[1]
     fab(inventories, "-H", "web1,web2", "status")
 
 
@@ -170,8 +171,8 @@ def test_factory_app_with_a_package_static_folder(web1, write_inventory, tmp_pat
     inventories = inventory(write_inventory, host, source, stage="shop", wsgi="shop:create_app()", listen=port,
                             server_name="shop.test", health={"path": "/health"})
     fab(inventories, "-H", host.alias, "deploy")
-    assert http(host.address, port, "/", host="shop.test") == (200, "factory shop version 1.0.0")
-    status, logo = http(host.address, port, "/static/logo.txt", host="shop.test")
+    assert get(host.address, port, "/", host="shop.test") == (200, "factory shop version 1.0.0")
+    status, logo = get(host.address, port, "/static/logo.txt", host="shop.test")
     assert status == 200 and "factory-shop-static-asset" in logo
 
 
@@ -182,14 +183,14 @@ def test_pyproject_package_keeps_instance_data_across_deploys(web1, write_invent
     inventories = inventory(write_inventory, host, source, stage="notes", wsgi="notes:create_app()", listen=port,
                             shared=["instance"])
     fab(inventories, "-H", host.alias, "deploy")
-    assert http(host.address, port, "/")[1] == "notes version 0.3.0: 0 notes"
-    assert http(host.address, port, "/add", method="POST") == (200, "added")
+    assert get(host.address, port, "/")[1] == "notes version 0.3.0: 0 notes"
+    assert get(host.address, port, "/add", method="POST") == (200, "added")
     (source / "notes/__init__.py").write_text(
         (source / "notes/__init__.py").read_text().replace('"0.3.0"', '"0.4.0"'))
     fab(inventories, "-H", host.alias, "deploy")
-    assert http(host.address, port, "/")[1] == "notes version 0.4.0: 1 notes"
+    assert get(host.address, port, "/")[1] == "notes version 0.4.0: 1 notes"
     assert host.run(f"test -f {host.path('shared/instance/notes.sqlite')} && echo file").strip() == "file"
-    assert http(host.address, port, "/static/notes.css")[1].startswith("/* notes static */")
+    assert get(host.address, port, "/static/notes.css")[1].startswith("/* notes static */")
 
 
 def test_an_app_that_does_not_import_never_goes_live(web1, write_inventory, tmp_path):

@@ -16,9 +16,10 @@ import time
 from tests.servers.deploy_target import DeployTarget
 from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
-from .booted_deploy import http, info, inventory
+from .booted_deploy import info, inventory
 from .fabcli import EXAMPLE, fab
 from .helpers import copy_app
+from .stock import get
 
 NGINX_DIR = "/etc/nginx"
 
@@ -133,7 +134,7 @@ def test_plan_after_a_deploy_shows_config_diffs_and_venv_changes_and_changes_not
     assert f"[{alias}] no-op        no: the source changed, a new venv, configs: gunicorn.conf.py" in lines, out
 
     # The live release still serves, as it did.
-    status, body = http(host.address, port, "/")
+    status, body = get(host.address, port, "/")
     assert status == 200 and "version 1.0.0" in body
     assert info(host, port)["release"] == live
     assert host.listdir("releases") == [live]

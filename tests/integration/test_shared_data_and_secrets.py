@@ -12,8 +12,9 @@ from pathlib import Path
 
 from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
 
-from .booted_deploy import http, inventory
+from .booted_deploy import inventory
 from .fabcli import fab
+from .stock import get
 
 SECRET = "s3cr3t-value-that-must-never-be-printed-7f1c"
 
@@ -80,8 +81,8 @@ def test_shared_data_survives_deploys_rollbacks_and_pruning_and_secrets_stay_sec
 
     kept = digests()
     expected = kept.split()[0]
-    assert http(host.address, port, "/data") == (200, expected)
-    assert http(host.address, port, "/secret") == (
+    assert get(host.address, port, "/data") == (200, expected)
+    assert get(host.address, port, "/secret") == (
         200, hashlib.sha256(SECRET.encode()).hexdigest() + " hello from env_file")
 
     mode, owner = host.run(f"stat -c '%a %U' {host.path('shared/.env')}").split()
@@ -91,10 +92,10 @@ def test_shared_data_survives_deploys_rollbacks_and_pruning_and_secrets_stay_sec
     for version, requirements in (("2", None), ("3", "flask>=3,<4\nsix\n"), ("4", None)):
         write_app(source, version, requirements or (source / "requirements.txt").read_text())
         outputs.append(fab(inventories, "-H", host.alias, "deploy", env=secret_env))
-        assert http(host.address, port, "/") == (200, f"version {version}")
-        assert http(host.address, port, "/data") == (200, expected)
+        assert get(host.address, port, "/") == (200, f"version {version}")
+        assert get(host.address, port, "/data") == (200, expected)
     outputs.append(fab(inventories, "-H", host.alias, "rollback", env=secret_env))
-    assert http(host.address, port, "/") == (200, "version 3")
+    assert get(host.address, port, "/") == (200, "version 3")
     assert digests() == kept, "the shared files are the ones written before the deploys"
     assert host.run(f"od -An -c {host.path('shared/uploads/avatar.png')}").split() == \
         ["211", "P", "N", "G", "f", "a", "k", "e"]
