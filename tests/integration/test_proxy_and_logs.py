@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import time
@@ -111,17 +112,23 @@ def test_logs_follow_the_stage_level_and_show_with_fab_logs(nginx_target, write_
 
     follow = subprocess.Popen(["fab", "-H", host.alias, "logs", "--follow", "--lines", "0"], cwd=PROJECT,
                               env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+                              stderr=subprocess.STDOUT)
     try:
         time.sleep(2)
         deadline = time.monotonic() + 30
-        seen = ""
-        os.set_blocking(follow.stdout.fileno(), False)
-        while time.monotonic() < deadline and "follow-marker" not in seen:
+        seen = b""
+        fd = follow.stdout.fileno()
+        while time.monotonic() < deadline and b"follow-marker" not in seen:
             get(host.address, port, "/info?follow-marker")
-            time.sleep(0.3)
-            seen += follow.stdout.read() or ""
-        assert "follow-marker" in seen and f"[{host.alias}]" in seen
+            # Bytes from the pipe as they come: a text stream's read() on an empty non-blocking pipe can
+            # raise TypeError inside its decoder.
+            while select.select([fd], [], [], 0.3)[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                seen += chunk
+        text = seen.decode("utf-8", "replace")
+        assert "follow-marker" in text and f"[{host.alias}]" in text
     finally:
         follow.send_signal(signal.SIGTERM)
         follow.wait(timeout=30)
