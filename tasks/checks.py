@@ -24,6 +24,8 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/@+:,=-]*$")
 _SAFE_WORD = re.compile(r"^[A-Za-z0-9._/@+:,=-]+$")
 _SERVER_NAMES = re.compile(r"^[^\s;{}'\"#`\\]+( [^\s;{}'\"#`\\]+)*$")
+_EMAIL = re.compile(r"^[^@\s'\"`$;\\]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/%+=:@-]*)?$")
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -158,6 +160,25 @@ def is_hostname(v: Any) -> str | None:
     except ValueError:
         pass
     return None if _HOSTNAME.fullmatch(v) else f"is not a valid hostname or IP address: {v!r}"
+
+
+def is_email(v: Any) -> str | None:
+    return None if isinstance(v, str) and _EMAIL.fullmatch(v) else f"must be an email address, not {v!r}"
+
+
+def is_https_url(v: Any) -> str | None:
+    if isinstance(v, str) and _HTTPS_URL.fullmatch(v):
+        return None
+    return f"must be an https:// URL (no spaces or quotes), not {v!r}"
+
+
+def is_dns_name(v: str) -> bool:
+    """Whether ``v`` is a plain DNS name: not an IP address, no wildcard or regex."""
+    try:
+        ipaddress.ip_address(v)
+        return False
+    except ValueError:
+        return bool(_HOSTNAME.fullmatch(v))
 
 
 def is_env_names(v: Any) -> str | None:

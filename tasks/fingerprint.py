@@ -31,6 +31,18 @@ def directory_hash(directory: Path | None) -> str:
     return digest.hexdigest()
 
 
+def tls_files_hash(stage: Stage) -> str:
+    """The content of ``[app.tls]``'s local files (files mode's certificate and key, the health check's
+    CA), so that new files make a deploy that installs them, not a no-op."""
+    tls = stage.app.tls
+    if tls is None:
+        return ""
+    digest = hashlib.sha256()
+    for path in (tls.certificate, tls.key, tls.ca):
+        digest.update(hashlib.sha256(path.read_bytes()).digest() if path else b"-")
+    return digest.hexdigest()
+
+
 def release_fingerprint(stage: Stage, host: Host, source_hash: str, env_content: bytes | None) -> str:
     """The fingerprint of deploying this source with these settings to ``host`` (64 hex digits)."""
     proxy_settings = getattr(stage, stage.app.proxy, None)
@@ -44,6 +56,7 @@ def release_fingerprint(stage: Stage, host: Host, source_hash: str, env_content:
         "env": hashlib.sha256(env_content).hexdigest() if env_content is not None else "",
         "templates": directory_hash(TEMPLATES_DIR),
         "app_templates": directory_hash(stage.app.templates),
+        "tls_files": tls_files_hash(stage),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

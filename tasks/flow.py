@@ -4,7 +4,8 @@ A deploy of many hosts goes in phases, each run on every host side by side:
 
 1. ``prepare``  connect, take each host's lock, read its facts; a host whose live
    release has the same fingerprint (source, settings, env) and is not marked bad is a no-op;
-2. ``build``    upload, .env, venv, configs and app check, hooks, front-server site;
+2. ``build``    upload, .env, venv, configs and app check, hooks, front-server site (with
+   ``[app.tls]``: the certificate files, or certbot's certificate, before the site serves HTTPS);
 3. ``switch``   batch by batch: switch ``current``, reload, health-check;
 4. ``prune``    housekeeping on each host that went live (in its switch script; a warning if it fails);
 5. ``finish``   log the outcome and release the lock, whatever happened.
@@ -30,7 +31,7 @@ from .rollout import batches
 from .source import LocalRelease
 from .hostrun import HostRun, Step
 from .steps import (build_release_steps, check_host, discard_release, finish, go_live_steps, mark_bad, prune_step,
-                    read_releases, upload_env_file)
+                    read_releases, upload_env_file, upload_tls_files)
 
 
 @dataclass
@@ -233,11 +234,13 @@ def take_lock(run: HostRun, record: RunRecord, with_releases: bool = False) -> N
 
 def build_release(run: HostRun, rel: LocalRelease, env_file: tuple[bytes, list[str]] | None,
                   fingerprint: str = "") -> None:
-    """Everything before the switch: .env, then in one round trip upload, venv, configs and app
-    check, hooks and the front-server site."""
+    """Everything before the switch: .env and the certificate files (files mode, when they changed), then
+    in one round trip upload, venv, configs and app check, hooks and the front-server site (and, for an
+    acme app's host without its certificate, certbot through that site, then the site over HTTPS)."""
     try:
         if env_file:
             upload_env_file(run, *env_file)
+        upload_tls_files(run)
         build_release_steps(run, rel, fingerprint)
     except BaseException:  # a failed step, Ctrl-C or SIGTERM: the release never went live
         discard_release(run, rel.release_id)

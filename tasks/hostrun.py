@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from .commands import lock
 from .commands.shell import q, script
+from .commands.mod_wsgi import ModWsgi
+from .commands.systemd import Supervised, app_user_of, supervised
 from .errors import ExitCode, StepFailed
 from .inventory import Host, Stage
 from .layout import Layout
@@ -130,7 +132,24 @@ class HostRun:
 
     @property
     def server(self) -> AppServer:
-        return app_server(self.stage.app.server)
+        return supervised(app_server(self.stage.app.server), self.stage.app.supervisor)
+
+    @property
+    def app_user(self) -> str:
+        """The app's own user (`systemd.app_user_of`) where it runs as one: under systemd (a `Supervised`
+        mode), or in mod_wsgi's daemon processes (``[vars] app_user`` there, if set); "" for a mode that
+        runs under its pidfile only, or as the front server's user (CGI)."""
+        if isinstance(self.server, Supervised):
+            return app_user_of(self.stage.app)
+        if isinstance(self.server, ModWsgi):
+            return str(self.stage.host_vars(self.host).get("app_user") or app_user_of(self.stage.app))
+        return ""
+
+    @property
+    def app_user_always(self) -> bool:
+        """Whether the app runs as `app_user` on any host (mod_wsgi, ``supervisor = "systemd"``), not only
+        where systemd runs."""
+        return isinstance(self.server, ModWsgi) or self.stage.app.supervisor == "systemd"
 
     @property
     def proxy(self) -> FrontServer:
@@ -146,7 +165,8 @@ class HostRun:
         """What the app server's commands need: paths, app, front server, timeouts."""
         graceful = float(self.stage.host_vars(self.host).get("graceful_timeout", 30))
         return ServerContext(layout=self.layout, app=self.stage.app, proxy=self.proxy_settings,
-                             timeout=self.stage.app.health.timeout + 30, graceful_timeout=graceful)
+                             timeout=self.stage.app.health.timeout + 30, graceful_timeout=graceful,
+                             processes=self.stage.processes)
 
     def run_script(self, step: Callable[[], str], body: str, stdin: bytes | None = None,
                    timeout: float | None = None,

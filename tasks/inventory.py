@@ -20,15 +20,16 @@ from typing import Any, TypeVar
 from .checks import Check, did_you_mean, is_table, one_of
 from .modes import APP_SERVERS, FRONT_SERVERS  # which servers exist and go together
 from .settings import (HOOK_ITEM_KEYS, HTTP_UPSTREAMS, INSTALLERS, LOG_LEVELS, NGINX_CONTROLS, Apache,
-                       App, Health, Hook, Hooks, Host, Lighttpd, Nginx, ProxyFixCounts, Rollout, Ssh, checks_of,
+                       App, Health, Hook, Hooks, Host, Lighttpd, Nginx, ProxyFixCounts, Rollout, Ssh, Tls, checks_of,
                        default_of, is_required, settings_of)
+from .tls import build_tls, check_deployable
 
 __all__ = [  # the settings' names are re-exported: callers import them from here
     "APACHE_KEYS", "APP_KEYS", "APP_REQUIRED", "FRONT_TABLES", "HEALTH_KEYS", "HOOK_ITEM_KEYS", "HOOK_KEYS",
     "HOST_KEYS", "HOST_REQUIRED", "HTTP_UPSTREAMS", "INSTALLERS", "LIGHTTPD_KEYS", "LOG_LEVELS", "NGINX_CONTROLS",
     "NGINX_KEYS", "PROXY_FIX_KEYS", "ROLLOUT_KEYS", "SSH_KEYS", "TOP_KEYS",
     "Apache", "App", "Check", "Health", "Hook", "Hooks", "Host", "InventoryError", "Lighttpd", "Nginx",
-    "ProxyFixCounts", "Rollout", "Ssh", "Stage", "UnknownHostError",
+    "ProxyFixCounts", "Rollout", "Ssh", "Stage", "Tls", "UnknownHostError",
     "build", "check_table", "did_you_mean", "load_inventories", "load_stage", "missing_identity", "parse_stage",
     "resolve_aliases",
 ]
@@ -37,7 +38,9 @@ T = TypeVar("T")
 
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-TOP_KEYS = ("app", "nginx", "apache", "lighttpd", "ssh", "vars", "hooks", "rollout", "hosts")
+TOP_KEYS = ("app", "nginx", "apache", "lighttpd", "ssh", "vars", "hooks", "rollout", "processes", "hosts")
+# [processes]: name = "command" (a name goes into a unit name: wsgideploy-<app>-<name>.service, so no '-')
+PROCESS_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 # The tables of a stage with their declarations, in the order they are checked ([app] comes first).
 STAGE_TABLES: dict[str, type] = {"nginx": Nginx, "apache": Apache, "lighttpd": Lighttpd, "ssh": Ssh,
                                  "hooks": Hooks, "rollout": Rollout}
@@ -93,6 +96,7 @@ class Stage:
     # The effective App of each host with a ``[hosts.<alias>.app]`` table, by alias.
     host_apps: Mapping[str, App] = field(default_factory=dict)
     host_fronts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # alias -> {"nginx": Nginx, ...}
+    processes: Mapping[str, str] = field(default_factory=dict)  # [processes]: name -> command (docs/supervision.md)
 
     def host_vars(self, host: Host) -> dict[str, Any]:
         """Template variables for ``host``: stage ``[vars]`` overridden by host ``vars``."""
@@ -170,6 +174,8 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
     raw_app = data["app"]
     check_table(path, "app", raw_app, App)
     check_table(path, "app.health", raw_app.get("health", {}), Health)
+    if "tls" in raw_app:
+        check_table(path, "app.tls", raw_app["tls"], Tls)
     app = _build_app(path, raw_app, lambda key, problem: InventoryError(path, f"app.{key}", problem))
     tables = {name: data.get(name, {}) for name in STAGE_TABLES}
     for name, kind in STAGE_TABLES.items():
@@ -177,6 +183,7 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
     hooks = build(Hooks, tables["hooks"], before_switch=tuple(
         Hook(run=item) if isinstance(item, str) else build(Hook, item)
         for item in tables["hooks"].get("before_switch", [])))
+    processes = _processes(path, data.get("processes", {}))
     hosts, host_apps, host_fronts = [], {}, {}
     for alias, raw in data.get("hosts", {}).items():
         key = f"hosts.{alias}"
@@ -195,12 +202,42 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
                 kind = STAGE_TABLES[table]
                 check_table(path, f"{key}.{table}", raw[table], kind)
                 host_fronts.setdefault(alias, {})[table] = build(kind, {**tables[table], **raw[table]})
+    _check_acme_fleet(path, app, hosts, host_apps)
     return Stage(
         name=stage_name, path=path, app=app, nginx=build(Nginx, tables["nginx"]), ssh=build(Ssh, tables["ssh"]),
         vars=dict(data.get("vars", {})), hosts=tuple(hosts), hooks=hooks, apache=build(Apache, tables["apache"]),
         lighttpd=build(Lighttpd, tables["lighttpd"]), rollout=build(Rollout, tables["rollout"]),
-        host_apps=host_apps, host_fronts=host_fronts,
+        host_apps=host_apps, host_fronts=host_fronts, processes=processes,
     )
+
+
+def _check_acme_fleet(path: Path, app: App, hosts: list[Host], host_apps: Mapping[str, App]) -> None:
+    """acme on several hosts behind one name cannot work: the CA validates the name on whichever host it
+    reaches, so each host's certbot would fail when the CA reaches another (docs/https.md, "Fleets")."""
+    seen: dict[str, list[str]] = {}
+    for host in hosts:
+        own = host_apps.get(host.alias, app)
+        if own.tls is not None and own.tls.mode == "acme":
+            for name in dict.fromkeys(own.server_name.split()):
+                seen.setdefault(name, []).append(host.alias)
+    shared = {name: aliases for name, aliases in seen.items() if len(aliases) > 1}
+    if shared:
+        name, aliases = next(iter(shared.items()))
+        raise InventoryError(path, "app.tls.mode", f'is "acme" on several hosts behind one name ({name}: '
+                             f'{", ".join(aliases)}): the CA validates the name on one host only. Use mode = '
+                             '"files" (the same certificate on every host), or give each host its own name '
+                             "(docs/https.md, \"Fleets\")")
+
+
+def _processes(path: Path, table: Mapping[str, Any]) -> dict[str, str]:
+    """``[processes]``, checked: each name a unit-name word, each command one line."""
+    for name, command in table.items():
+        key = f"processes.{name}"
+        if not PROCESS_NAME.fullmatch(name):
+            raise InventoryError(path, key, "a process name uses lowercase letters, digits and '_' (at most 32)")
+        if not isinstance(command, str) or not command.strip() or any(c in command for c in "\n\r\0"):
+            raise InventoryError(path, key, 'must be a command on one line, like "rq worker tasks"')
+    return dict(table)
 
 
 def _host_app(path: Path, alias: str, stage_app: Mapping[str, Any], overrides: Mapping[str, Any]) -> App:
@@ -210,9 +247,11 @@ def _host_app(path: Path, alias: str, stage_app: Mapping[str, Any], overrides: M
     check_table(path, prefix, overrides, App, partial=True)
     check_table(path, f"{prefix}.health", overrides.get("health", {}), Health)
     merged = {**stage_app, **overrides}
-    for table in ("health", "proxy_fix"):
+    for table in ("health", "proxy_fix", "tls"):
         if isinstance(stage_app.get(table), dict) and isinstance(overrides.get(table), dict):
             merged[table] = {**stage_app[table], **overrides[table]}
+    if isinstance(merged.get("tls"), dict):
+        check_table(path, f"{prefix}.tls", merged["tls"], Tls)
 
     def error(key: str, problem: str) -> InventoryError:
         # A problem of the merged table is the host's; say so when the value comes from [app].
@@ -253,6 +292,11 @@ def _build_app(path: Path, raw_app: Mapping[str, Any], error: Callable[[str, str
         raise error("templates", f"is not a local directory: {templates}")
     health = raw_app.get("health", {})
     logrotate = raw_app.get("logrotate", default_of(App, "logrotate"))
+    tls = None
+    if "tls" in raw_app:
+        tls = build_tls(raw_app["tls"], server_name=raw_app.get("server_name", default_of(App, "server_name")),
+                        listen=raw_app.get("listen", default_of(App, "listen")), base=path.parent, error=error)
+        check_deployable(proxy, error)
     return build(
         App, raw_app, source=source, root=raw_app["root"].rstrip("/"), url_prefix=url_prefix,
         static_url=raw_app.get("static_url", url_prefix + default_of(App, "static_url")).rstrip("/"),
@@ -260,6 +304,7 @@ def _build_app(path: Path, raw_app: Mapping[str, Any], error: Callable[[str, str
         proxy_fix=proxy_fix, env_file=Path(env_file) if env_file else None,
         templates=Path(templates) if templates else None,
         logrotate=None if logrotate is False else logrotate,  # `false`: no logrotate snippet
+        tls=tls,
     )
 
 

@@ -11,16 +11,18 @@ import base64
 import binascii
 import difflib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
 import jinja2
 
+from . import tls_state
 from .commands import plan as plan_commands
 from .protocol import FILE_MARK, LOG_MARK, MISSING_MARK, VENV_MARK, parse_facts, parse_marked
 from .errors import ExitCode, StepFailed
 from .fingerprint import FINGERPRINT_FILE, is_no_op
 from .record import describe_holder
+from .commands.systemd import UNIT_DIR, Supervised, process_unit, unit_name
 from .render import render_release_configs, template_context
 from .source import Install, LocalRelease, SourceError, plan_install
 from .transport import CommandTimeout, ConnectError
@@ -38,6 +40,9 @@ class LiveState:
     python_version: str = ""           # '' when app.python is not installed
     user: str = ""
     group: str = ""
+    app_user: str = ""                 # the app's own user and group, where it runs as one
+    app_group: str = ""
+    app_user_missing: str = ""         # the app's own user, which the host lacks
     root_exists: bool = False
     root_writable: bool = False
     current: str = ""                  # the live release id, '' when nothing is live
@@ -62,7 +67,9 @@ def parse_live_state(stdout: str) -> LiveState:
             label, _, encoded = line[len(FILE_MARK):].partition("=")
             files[label] = _decode(encoded)
     return LiveState(python_version=facts.get("python_version", ""), user=facts.get("user", ""),
-                     group=facts.get("group", ""), root_exists=facts.get("root") == "exists",
+                     group=facts.get("group", ""), app_user=facts.get("app_user", ""),
+                     app_group=facts.get("app_group", ""), app_user_missing=facts.get("app_user_missing", ""),
+                     root_exists=facts.get("root") == "exists",
                      root_writable=facts.get("root_writable") == "yes", current=facts.get("current", ""),
                      lock_holder=facts.get("lock_holder"), live_fingerprint=facts.get("live_fingerprint", ""),
                      live_bad=facts.get("live_bad") == "yes", complete_venvs=frozenset(venvs),
@@ -213,6 +220,9 @@ def build_plan(host: str, rel: LocalRelease, live: LiveState, install: Install |
         problems.append(f"{root or 'the app root'} is not writable by {live.user or 'the SSH user'}")
     if live.lock_holder is not None:
         problems.append(f"lock held by {describe_holder(live.lock_holder)}")
+    if live.app_user_missing:
+        problems.append(f"the app runs as the user {live.app_user_missing}, which does not exist on this host "
+                        "(run `wsgideploy setup` for this host)")
     configs = tuple(diff_config(name, live_paths.get(name, name), live.files.get(name), text,
                                 live.current, rel.release_id)
                     for name, text in new_configs.items())
@@ -310,34 +320,58 @@ def plan_host(run: "HostRun", rel: LocalRelease, fingerprint: str = "") -> HostP
     live release has the same, the deploy would do nothing (`HostPlan.no_op`)."""
     app, layout = run.stage.app, run.layout
     # The file names do not depend on the host's user, which the script reads.
-    names = list(_render(run, rel, "", ""))
+    names = list(_render(run, rel, LiveState()))
     live_paths = {name: f"{layout.live_config_dir}/{name}" for name in names}
     # The site is compared with the one the front server has, not the release's copy.
     live_paths[run.proxy.site_file] = run.proxy.site_path(run.proxy_settings, app.name)
+    units = unit_files(run)  # under systemd: the units, compared with /etc/systemd/system's
+    live_paths.update({name: path for name, (path, _) in units.items()})
     body = plan_commands.read_live_state(layout, app.python, live_paths,
                                          sudo=bool(getattr(run.proxy_settings, "sudo", False)),
-                                         fingerprint_path=f"{layout.live_config_dir}/{FINGERPRINT_FILE}")
-    state = parse_live_state(_run_read_only(run, body))
+                                         fingerprint_path=f"{layout.live_config_dir}/{FINGERPRINT_FILE}",
+                                         app_user=run.app_user, app_user_always=run.app_user_always,
+                                         extra=tls_state.read_script(app))
+    stdout = _run_read_only(run, body)
+    state = parse_live_state(stdout)
     install, problems = None, []
     if state.python_version:
         try:
             install = plan_install(app, layout.release(rel.release_id), state.python_version, rel.source_hash)
         except SourceError as exc:
             problems.append(str(exc))
-    configs = _render(run, rel, state.user, state.group)
-    return build_plan(run.alias, rel, state, install, configs, live_paths, layout.root, app.python,
+    configs = _render(run, rel, state)
+    configs.update({name: text for name, (_, text) in units.items()})
+    plan = build_plan(run.alias, rel, state, install, configs, live_paths, layout.root, app.python,
                       problems, fingerprint, getattr(app, "installer", "pip"))
+    note = tls_state.plan_note(app, parse_facts(stdout))
+    return replace(plan, notes=(*plan.notes, note)) if note else plan
 
 
-def _render(run: "HostRun", rel: LocalRelease, user: str, group: str) -> dict[str, str]:
-    """The configs a deploy would write into the release (as `steps.configure_release` does)."""
+def _render(run: "HostRun", rel: LocalRelease, state: LiveState) -> dict[str, str]:
+    """The configs a deploy would write into the release (as `steps.check_step` does), with the host's
+    users as ``state`` found them."""
     app = run.stage.app
+    # The site as the deploy leaves it: over HTTPS with [app.tls] (acme gets its certificate first), naming
+    # the local certificate files (files mode: the deploy uploads them when they differ).
     context = template_context(app, run.layout, rel.release_id, rel.static_dir, run.stage.host_vars(run.host),
-                               user, group)
+                               state.user, state.group, state.app_user, state.app_group,
+                               tls_files=tls_state.local_files_digest(app))
     try:
         return render_release_configs(context, app.templates)
     except jinja2.TemplateError as exc:
         raise StepFailed(run.alias, "plan", f"a template does not render: {exc}") from None
+
+
+def unit_files(run: "HostRun") -> dict[str, tuple[str, str]]:
+    """The systemd units a deploy would install (name: (path, text)); none when the app server is not
+    one wsgideploy runs under systemd (``supervisor = "none"``, mod_wsgi, CGI, FastCGI behind Apache)."""
+    server, ctx = run.server, run.server_context
+    if not isinstance(server, Supervised) or not server.server.runs_under_systemd(ctx):  # type: ignore[attr-defined]
+        return {}
+    app = run.stage.app
+    units = {unit_name(app.name): server.unit_text(ctx),
+             **{process_unit(app.name, name): server.process_unit_text(ctx, name) for name in ctx.processes}}
+    return {name: (f"{UNIT_DIR}/{name}", text) for name, text in units.items()}
 
 
 def _run_read_only(run: "HostRun", body: str) -> str:

@@ -7,6 +7,8 @@ from typing import Any, Mapping
 
 import jinja2
 
+from .commands.certificate import site_tls
+from .commands.logs import log_owner
 from .inventory import App
 from .layout import Layout
 from .modes import app_server, front_server
@@ -26,7 +28,7 @@ DEFAULT_VARS: dict[str, Any] = {
 
 
 # Copied into every release as they are (not rendered).
-VERBATIM_FILES = ("wsgideploy_env.py",)
+VERBATIM_FILES = ("wsgideploy_env.py", "wsgideploy_process.py")
 
 
 def environment(overrides: Path | None = None) -> jinja2.Environment:
@@ -43,9 +45,15 @@ def environment(overrides: Path | None = None) -> jinja2.Environment:
 
 def template_context(app: App, layout: Layout, release_id: str, static_dir: str | None,
                      host_vars: Mapping[str, Any], deploy_user: str = "",
-                     deploy_group: str = "") -> dict[str, Any]:
+                     deploy_group: str = "", app_user: str = "", app_group: str = "",
+                     https: bool = True, tls_files: str = "") -> dict[str, Any]:
     """Everything a template may use: ``app``, ``layout``, ``release_id``, ``static_dir``, ``vars``,
-    the upstream and socket of the app server, ``proxy_fix``, and the deploy user and group."""
+    the upstream and socket of the app server, ``proxy_fix``, the deploy user and group, the owner of
+    ``shared/log`` (``log_user``, ``log_group``: `commands.logs.log_owner`), the app's own user and group
+    where it runs as one (``app_user``, ``app_group``: the facts of ``app_access`` (`release.app_user_script`); else "") and
+    ``tls`` (`commands.certificate.site_tls`: None without ``[app.tls]``; ``https`` false before an acme
+    app's first certificate; ``tls_files``: the digest of the host's certificate files, files mode)."""
+    log_user, log_group = log_owner(deploy_user, deploy_group, app_user, app_group)
     return {"app": app, "layout": layout, "release_id": release_id, "static_dir": static_dir,
             "upstream": f"wsgideploy_{app.name.replace('-', '_')}",
             "upstream_kind": app_server(app.server).upstream,
@@ -53,6 +61,8 @@ def template_context(app: App, layout: Layout, release_id: str, static_dir: str 
             "socket": f"{layout.run}/{app.server}.sock",
             "proxy_fix": app.proxy_fix,
             "deploy_user": deploy_user, "deploy_group": deploy_group,
+            "log_user": log_user, "log_group": log_group, "app_user": app_user, "app_group": app_group,
+            "tls": site_tls(app, https, tls_files),
             "vars": {**DEFAULT_VARS, **host_vars}}
 
 

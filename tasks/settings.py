@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from .checks import (NAME, USER, WSGI, Check, did_you_mean, is_abs_path, is_abs_path_or_false, is_app_root, is_bool,
-                     is_command_word, is_env_names, is_hostname, is_int, is_ip_address, is_number, is_rel_path,
-                     is_rel_paths, is_server_names, is_static_url, is_str, is_str_list, is_table, is_url_path,
-                     matches, one_of)
+                     is_command_word, is_email, is_env_names, is_hostname, is_https_url, is_int, is_ip_address,
+                     is_number, is_rel_path, is_rel_paths, is_server_names, is_static_url, is_str, is_str_list,
+                     is_table, is_url_path, matches, one_of)
 from .rollout import DEFAULT_PARALLEL, batch_size_problem
 
 NGINX_CONTROLS = ("auto", "systemd", "signal")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SUPERVISORS = ("auto", "systemd", "none")  # auto: systemd where it is PID 1, else none (pidfiles)
 INSTALLERS = ("pip", "uv")  # what fills a venv: its own pip, or the host's uv
+TLS_MODES = ("acme", "files")
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 # Upstreams where the app sees the client only through X-Forwarded-* headers.
 HTTP_UPSTREAMS = ("http-unix",)
 
@@ -66,6 +69,24 @@ class Health:
     path: str = setting(is_url_path, "the URL path requested (under url_prefix by default)", "/")
     status: int = setting(is_int(100, 599), "the HTTP status the check expects", 200)
     timeout: float = setting(is_number, "seconds the app gets to answer it", 30.0)
+
+
+@dataclass(frozen=True)
+class Tls:
+    """HTTPS for the app's site (``[app.tls]``): a certificate from an ACME CA, or from local files.
+
+    The checks that need more than one key, ``server_name`` or the local files (acme needs DNS
+    names and an email; files needs a certificate and the key that matches it) are tls.py's.
+    """
+
+    mode: str = setting(one_of(TLS_MODES), "acme (certbot's webroot method, http-01) or files")
+    email: str | None = setting(is_email, "acme: the account's contact address (required in acme mode)", None)
+    directory: str = setting(is_https_url, "acme: the CA's directory URL", LETS_ENCRYPT)
+    certificate: Path | None = setting(is_str, "files: the local PEM chain, the site's certificate first", None)
+    key: Path | None = setting(is_str, "files: the local PEM private key of that certificate", None)
+    port: int = setting(is_int(1, 65535), "the port the front server serves HTTPS on", 443)
+    hsts: bool = setting(is_bool, "send Strict-Transport-Security (one year) over HTTPS", False)
+    ca: Path | None = setting(is_str, "a local PEM of a private CA that the health check trusts", None)
 
 
 def _is_proxy_count(v: Any) -> str | None:
@@ -191,6 +212,7 @@ class App:
     static_dir: str | None = setting(is_rel_path, "the static folder in the release (none: found)", None)
     url_prefix: str = setting(is_url_path, "mount the app under this prefix (SCRIPT_NAME)", "")
     health: Health = setting(is_table, "the check after the switch: path, status, timeout", factory=Health)
+    tls: Tls | None = setting(is_table, "HTTPS: a certificate from an ACME CA or from files (none: HTTP only)", None)
     env_file: Path | None = setting(is_str, "a local dotenv file uploaded to shared/.env", None)
     env: tuple[str, ...] = setting(is_env_names, "local environment variables added to shared/.env", ())
     templates: Path | None = setting(is_str, "a local directory of templates over the bundled ones", None)
@@ -200,6 +222,10 @@ class App:
                                     "/etc/logrotate.d")
     installer: str = setting(one_of(INSTALLERS), "what fills a new venv: its own pip, or the host's uv", "pip")
     pip_cache: bool = setting(is_bool, "keep the wheel cache in <root>/.cache instead of the user's home", False)
+    app_user: str | None = setting(matches(USER, "a user name"), "the user the app runs as under systemd (none: its name)",
+                                   None)
+    supervisor: str = setting(one_of(SUPERVISORS), "what runs the app server: systemd units, or wsgideploy's pidfiles",
+                              "auto")
 
     @property
     def health_host(self) -> str:
@@ -288,5 +314,7 @@ class Host:
     user: str | None = setting(matches(USER, "a user name"), "the deploy user (none: SSH config)", None)
     identity: str | None = setting(is_str, "the private key; relative to the inventory file", None)
     known_hosts: str | None = setting(is_str, "host keys to check against", None)
+    setup_user: str = setting(matches(USER, "a user name"), "the user `setup` logs in as: root, or one with sudo",
+                              "root")
     roles: tuple[str, ...] = setting(is_str_list, "free labels that --roles and hooks select by", ())
     vars: Mapping[str, Any] = setting(is_table, "template variables for this host only", factory=dict)

@@ -6,21 +6,42 @@ the steps around it in one round trip); a failure becomes `StepFailed` with the 
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
-from .commands import health, history, hooks, lock, logs, prune, release, secrets, venv
+from .commands import certbot, certificate, health, history, hooks, lock, logs, prune, release, secrets, venv
 from .commands.shell import q, script, write_file
 from .errors import StepFailed
 from .fingerprint import FINGERPRINT_FILE
 from .hostrun import HostRun, Step
 from .protocol import LOG_MARK, fact_values, parse_facts, parse_marked
 from .record import describe_holder
-from .render import render_release_configs, template_context
-from .source import LocalRelease, plan_install
+from .render import environment, render, render_release_configs, template_context
+from .source import LocalRelease, find_static_dir, plan_install
+from .tls import EXPIRY_WARNING_DAYS
+from .tls_state import local_files_digest, presence_path
 from .transport import CommandTimeout, ConnectError
 
 
 # --- deploy steps ---------------------------------------------------------------
+
+def host_context(run: HostRun, release_id: str, static_dir: str | None, https: bool | None = None) -> dict[str, Any]:
+    """`render.template_context` for this host: with its deploy user and group and, where the app runs as
+    its own user, that user and group (the facts of `check_host`); the site over HTTPS as `site_https`
+    says (or ``https``)."""
+    f = run.facts
+    return template_context(run.stage.app, run.layout, release_id, static_dir, run.stage.host_vars(run.host),
+                            f.get("user", ""), f.get("group", ""), f.get("app_user", ""), f.get("app_group", ""),
+                            https=site_https(run) if https is None else https, tls_files=f.get("tls_files", ""))
+
+
+def site_https(run: HostRun) -> bool:
+    """Whether this host's site serves HTTPS: ``[app.tls]`` in files mode, or in acme mode once the host has
+    the certificate (the fact ``tls_ready``, from ``prepare`` or the ``certificate`` step)."""
+    tls = run.stage.app.tls
+    return tls is not None and (tls.mode == "files" or run.facts.get("tls_ready") == "yes")
+
 
 def check_host(run: HostRun, lock_owner: str = "", force_unlock: bool = False,
                with_releases: bool = False) -> dict[str, str]:
@@ -28,7 +49,8 @@ def check_host(run: HostRun, lock_owner: str = "", force_unlock: bool = False,
     the host's facts (Python version, live release); ``with_releases`` also lists the
     releases into ``run.releases`` (for a rollback), in the same round trip."""
     take = lock.acquire(run.layout, lock_owner, force=force_unlock) if lock_owner else ""
-    body = release.prepare(run.layout, run.stage.app.python, take)
+    body = release.prepare(run.layout, run.stage.app.python, take, app_user=run.app_user,
+                           forced=run.app_user_always, tls=tls_facts(run))
     if with_releases:
         # after the lock, so the list is the one this run acts on; it cannot fail (``|| true``)
         body += "{\n" + release.release_facts(run.layout).strip("\n") + "\n} || true\n"
@@ -41,10 +63,33 @@ def check_host(run: HostRun, lock_owner: str = "", force_unlock: bool = False,
     return facts
 
 
+def tls_facts(run: HostRun) -> str:
+    """The lines of ``prepare`` that report this host's certificate (`certificate.facts_script`)."""
+    app = run.stage.app
+    return certificate.facts_script(app, presence_path(app)) if app.tls is not None else ""
+
+
+def upload_tls_files(run: HostRun) -> None:
+    """files mode: install the certificate and the key (each sent on stdin, never in a script or a log)
+    and their digest, unless the host has these very files (the fact ``tls_files``)."""
+    app = run.stage.app
+    digest = local_files_digest(app)
+    if not digest or run.facts.get("tls_files") == digest or app.tls is None:
+        return
+    chain, key = app.tls.certificate.read_bytes(), app.tls.key.read_bytes()  # type: ignore[union-attr]
+    sudo = getattr(run.proxy_settings, "sudo", True)
+    run.remote("certificate", certificate.install_file(app, "certificate", sudo), stdin=chain)
+    # the digest last, with the key: a host that has it has both files
+    run.remote("key", certificate.install_file(app, "key", sudo) + certificate.install_digest(app, digest, sudo),
+               stdin=key, describe=lambda _: f"certificate and key installed in {certificate.FILES_DIR}/{app.name}/")
+    run.facts["tls_files"] = digest
+
+
 def upload_env_file(run: HostRun, content: bytes, names: list[str]) -> None:
-    """Replace ``shared/.env`` (mode 0600) with ``content`` sent on stdin; show only the names."""
+    """Replace ``shared/.env`` (mode 0600, or 0640 in the app user's group) with ``content`` sent on
+    stdin; show only the names."""
     shown = ", ".join(names) if len(names) <= 6 else ", ".join(names[:6]) + ", ..."
-    run.remote("env", secrets.write_env_file(run.layout), stdin=content,
+    run.remote("env", secrets.write_env_file(run.layout, run.facts.get("app_group", "")), stdin=content,
                describe=lambda _: f"shared/.env: {len(names)} variable(s) ({shown})")
 
 
@@ -57,12 +102,14 @@ def mark_bad(run: HostRun, release_id: str) -> bool:
 
 def prune_step(run: HostRun) -> Step:
     """``prune``, a soft step: remove releases beyond ``keep_releases`` and unused venvs (never
-    the live or previous good one); install the logs' logrotate snippet."""
+    the live or previous good one); install the logs' logrotate snippet, rendered here on the
+    controller and sent in the script (root never copies the release's copy: the app can write it)."""
     app = run.stage.app
     body = prune.prune(run.layout, app.keep_releases)
     if app.logrotate:
-        rendered = f"{run.layout.live_config_dir}/logrotate.conf"
-        body += logs.install_logrotate(rendered, app.logrotate, app.name)
+        context = host_context(run, run.facts.get("current", ""), None)
+        snippet = render("logrotate.conf.j2", context, environment(app.templates))
+        body += logs.install_logrotate(snippet, app.logrotate, app.name)
 
     def describe(f: dict[str, str]) -> str:
         removed = f"removed {f['removed']}" if f.get("removed") else "nothing to remove"
@@ -110,17 +157,22 @@ def check_step(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> Step:
     """``check``: write this host's rendered configs (and the deploy's fingerprint) into the
     release, then load the app with them."""
     app = run.stage.app
-    context = template_context(app, run.layout, rel.release_id, rel.static_dir,
-                               run.stage.host_vars(run.host), run.facts.get("user", ""),
-                               run.facts.get("group", ""))
-    configs = render_release_configs(context, app.templates)
+    configs = render_release_configs(host_context(run, rel.release_id, rel.static_dir), app.templates)
     config_dir = f"{run.layout.release(rel.release_id)}/{run.layout.config_dir_name}"
     writes = [f"mkdir -p {q(config_dir)}"] + [write_file(f"{config_dir}/{name}", text)
                                               for name, text in configs.items()]
+    # the release's [processes], read by wsgideploy_process.py (their units: docs/supervision.md)
+    writes.append(write_file(f"{config_dir}/processes.json", json.dumps(
+        {"processes": dict(run.stage.processes), "env_file": f"{run.layout.shared}/.env"}, indent=1) + "\n"))
     if fingerprint:
         writes.append(write_file(f"{config_dir}/{FINGERPRINT_FILE}", fingerprint + "\n"))
     check = run.server.check(run.server_context, rel.release_id)
-    return Step("check", script(*writes) + check, describe=lambda _: f"app loads ({app.wsgi})")
+    return Step("check", script(*writes) + check + app_writable(run), describe=lambda _: f"app loads ({app.wsgi})")
+
+
+def app_writable(run: HostRun) -> str:
+    """`release.app_writable` where the app runs as its own user (the fact ``app_user``), else nothing."""
+    return release.app_writable(run.layout, run.stage.app.shared) + "\n" if run.facts.get("app_user") else ""
 
 
 def hooks_step(run: HostRun, release_id: str) -> Step | None:
@@ -128,17 +180,39 @@ def hooks_step(run: HostRun, release_id: str) -> Step | None:
     commands = [h.run for h in run.stage.hooks.before_switch if h.applies_to(run.host, run.peers)]
     if not commands:
         return None
-    return Step("hooks", hooks.run_hooks(run.layout, release_id, commands, run.stage.ssh.command_timeout),
+    return Step("hooks", hooks.run_hooks(run.layout, release_id, commands, run.stage.ssh.command_timeout,
+                                         app_writable(run)),
                 announce=True, describe=lambda _: f"{len(commands)} before_switch hook(s) ok")
 
 
-def proxy_site_step(run: HostRun, release_id: str) -> Step:
+def proxy_site_step(run: HostRun, release_id: str, static_dir: str | None | bool = True,
+                    https: bool | None = None, name: str | None = None) -> Step:
     """``nginx`` (or the front server's name): install the release's site, test the whole config, reload and
-    check that the reload took (the front server's ``publish_site``)."""
-    proxy, settings, name = run.proxy, run.proxy_settings, run.stage.app.proxy
-    rendered = f"{run.layout.release(release_id)}/{run.layout.config_dir_name}/{proxy.site_file}"
-    return Step(name, proxy.publish_site(settings, run.stage.app.name, rendered),
-                describe=lambda f: f"site tested, {name} {f.get(name, 'reloaded')}")
+    check that the reload took (the front server's ``publish_site``).
+
+    The site is rendered here, on the controller, and root installs these bytes from the script, never the
+    release's copy (the deploy user and the app can write it). ``static_dir`` is the release's static
+    folder; ``True`` (a rollback, which has no release at hand): the inventory's, or the local source's."""
+    app, proxy, settings, server = run.stage.app, run.proxy, run.proxy_settings, run.stage.app.proxy
+    folder = find_static_dir(app) if static_dir is True else (static_dir or None)
+    context = host_context(run, release_id, folder, https)
+    site = render(proxy.site_template, context, environment(app.templates))
+    over = " (HTTPS)" if context["tls"] is not None and context["tls"].https else ""
+    return Step(name or server, proxy.publish_site(settings, app.name, site),
+                describe=lambda f: f"site{over} tested, {server} {f.get(server, 'reloaded')}")
+
+
+def certificate_steps(run: HostRun, release_id: str, static_dir: str | None) -> list[Step]:
+    """An acme app's host without its certificate: ``certificate`` (certbot through the site just
+    installed, which serves the challenges over HTTP), then ``https`` (the site again, over HTTPS). None
+    otherwise. A failure stops the build: nothing switches, the site keeps serving HTTP."""
+    app = run.stage.app
+    if app.tls is None or app.tls.mode != "acme" or site_https(run):
+        return []
+    sudo = getattr(run.proxy_settings, "sudo", True)
+    obtain = Step("certificate", certbot.obtain(app, run.proxy_settings, sudo), announce=True,
+                  describe=lambda _: f"certificate for {', '.join(app.server_name.split())} from {app.tls.directory}")
+    return [obtain, proxy_site_step(run, release_id, static_dir, https=True, name="https")]
 
 
 def switch_step(run: HostRun, release_id: str) -> Step:
@@ -155,19 +229,26 @@ def reload_step(run: HostRun) -> Step:
 
 
 def health_step(run: HostRun) -> Step:
-    """``health``: ask the app for its health path through the front server, from the host."""
+    """``health``: ask the app for its health path through the front server, from the host (over HTTPS,
+    the chain and name verified, where the site serves it: `site_https`)."""
     app = run.stage.app
-    address = app.listen_address or "127.0.0.1"
-    return Step("health", health.http_check(app.listen, app.health.path, app.health_host,
-                                            app.health.status, app.health.timeout, address),
-                describe=lambda f: f"HTTP {f.get('status')} {app.health.path}")
+    https = site_https(run)
+    check = health.site_check(app, app.health.timeout, https)
+
+    def describe(f: dict[str, str]) -> str:
+        days = f" (certificate: {f['tls_days_left']} days left)" if f.get("tls_days_left") else ""
+        return f"{'HTTPS' if https else 'HTTP'} {f.get('status')} {app.health.path}{days}"
+    return Step("health", check, describe=describe)
 
 
 def build_release_steps(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> None:
     """Everything before the switch in ONE round trip: upload, venv, check, hooks, front-server site."""
     steps = [upload_step(run, rel), venv_step(run, rel), check_step(run, rel, fingerprint),
-             hooks_step(run, rel.release_id), proxy_site_step(run, rel.release_id)]
-    run.remote_steps([step for step in steps if step is not None], stdin=rel.archive)
+             hooks_step(run, rel.release_id), proxy_site_step(run, rel.release_id, rel.static_dir),
+             *certificate_steps(run, rel.release_id, rel.static_dir)]
+    facts = run.remote_steps([step for step in steps if step is not None], stdin=rel.archive)
+    if any(f.get("tls_ready") == "yes" for f in facts):
+        run.facts["tls_ready"] = "yes"
 
 
 def go_live_steps(run: HostRun, release_id: str, with_site: bool = False, then: list[Step] | None = None) -> None:
@@ -176,7 +257,17 @@ def go_live_steps(run: HostRun, release_id: str, with_site: bool = False, then: 
     steps = ([proxy_site_step(run, release_id)] if with_site else []) + [
         switch_step(run, release_id), reload_step(run), health_step(run)] + list(then or [])
     run.facts["current"] = release_id  # from the switch on, the release the host serves (or rolls back from)
-    run.remote_steps(steps)
+    warn_if_expiring(run, run.remote_steps(steps))
+
+
+def warn_if_expiring(run: HostRun, facts: list[dict[str, str]]) -> None:
+    """Say so when the certificate the health check was served expires within `tls.EXPIRY_WARNING_DAYS`."""
+    days = next((f["tls_days_left"] for f in facts if f.get("tls_days_left", "").lstrip("-").isdigit()), None)
+    if days is not None and int(days) < EXPIRY_WARNING_DAYS:
+        how = ("certbot renews it on the host (`systemctl status certbot.timer`; `certbot renew --dry-run`)"
+               if run.stage.app.tls and run.stage.app.tls.mode == "acme" else
+               "replace [app.tls] certificate and key, then deploy")
+        run.out.line(run.alias, f"WARNING: the certificate served expires in {days} days: {how}")
 
 
 def run_step(run: HostRun, step: Step, stdin: bytes | None = None) -> dict[str, str]:

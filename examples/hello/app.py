@@ -29,7 +29,7 @@ def index():
 
 @app.route("/info")
 def info():
-    return jsonify(version=VERSION, prefix=VENV, python=sys.executable, release=RELEASE)
+    return jsonify(version=VERSION, prefix=VENV, python=sys.executable, release=RELEASE, pid=os.getpid())
 
 
 @app.route("/whoami")

@@ -21,7 +21,9 @@ FOLLOW_FOREVER = 7 * 24 * 3600.0  # --follow runs until Ctrl-C
 def _show(run: HostRun, lines: int, follow: bool, collect: list[str] | None = None) -> None:
     """Print the host's log lines as they arrive, or add them to ``collect`` to print later."""
     from ..commands import logs as log_commands
-    script = log_commands.tail(run.layout, lines, follow)
+    front = run.proxy
+    script = log_commands.tail(run.layout, lines, follow,
+                               front.log_files(run.stage.app.name, run.stage.host_vars(run.host)), front.log_group)
 
     def take(line: str) -> None:
         if line.startswith("wsgideploy-"):
@@ -43,7 +45,7 @@ def _show(run: HostRun, lines: int, follow: bool, collect: list[str] | None = No
             "follow": "Keep printing new lines until Ctrl-C (one host only).",
             "roles": ROLES_HELP})
 def logs(c: Context, lines: int = 50, follow: bool = False, roles: str | None = None) -> None:
-    """Show the last lines of the app, app server and front server logs in shared/log on each host (read side by side, shown host by host)."""
+    """Show the last lines of the app's and app server's logs (shared/log) and the front server's logs of the app (/var/log/<front>/<app>.*.log; readable in the group adm) on each host."""
     targets = selected_or_exit(c, roles)
     if follow and len(targets) > 1:
         raise Exit("wsgideploy: --follow takes one host (-H alias, or --roles matching one host)", code=ExitCode.USAGE)

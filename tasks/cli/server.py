@@ -25,51 +25,65 @@ def server_action(run: HostRun, action: str) -> dict[str, str]:
 
 @task(help={"roles": ROLES_HELP})
 def start(c: Context, roles: str | None = None) -> None:
-    """Start the app server from the live release (a stale pidfile is replaced)."""
+    """Start the app server from the live release (its systemd unit, enabled at boot; else its pidfile)."""
     run_on_hosts(c, lambda run: server_action(run, "start"), roles=roles)
 
 
 @task(help={"roles": ROLES_HELP})
 def stop(c: Context, roles: str | None = None) -> None:
-    """Stop the app server gracefully through its pidfile (TERM; KILL only after the timeout)."""
+    """Stop the app server and [processes] gracefully, not started at boot (systemctl; else TERM, then KILL)."""
     run_on_hosts(c, lambda run: server_action(run, "stop"), roles=roles)
 
 
 @task(help={"roles": ROLES_HELP})
 def restart(c: Context, roles: str | None = None) -> None:
-    """Restart the app server with a fresh master, without dropping requests (starts it if stopped)."""
+    """Restart the app server without dropping requests: a fresh instance, checked first (starts it if stopped)."""
     run_on_hosts(c, lambda run: server_action(run, "restart"), roles=roles)
 
 
 @task(help={"roles": ROLES_HELP})
 def reload(c: Context, roles: str | None = None) -> None:
-    """Reload the app server so it serves the live release and venv (USR2 upgrade, not HUP)."""
+    """Serve the live release and venv without dropping requests (a checked new instance; else a USR2 upgrade)."""
     run_on_hosts(c, lambda run: server_action(run, "reload"), roles=roles)
 
 
 def read_status(run: HostRun, show: bool = True) -> dict[str, str]:
     """The app server's state, the live release and whether the app answers (printed if ``show``)."""
     from ..commands import health
+    from ..protocol import parse_facts
+    from ..tls import EXPIRY_WARNING_DAYS
     facts = server_action(run, "status")
     pid = facts.get("pid")
     state = f"running, pid {pid}" if pid else "stopped" + (
         f" (stale pidfile for pid {facts['stale_pid']})" if facts.get("stale_pid") else "")
+    if "unit" in facts:  # under systemd: the live instance's unit, its state and restarts
+        state += (f"; unit {facts['unit']} {facts.get('state', '?')}, {facts.get('enabled', '?')}, "
+                  f"{facts.get('restarts', '0')} restarts, as {facts.get('user') or '?'}"
+                  if facts["unit"] else "; no unit installed yet")
     app = run.stage.app
-    result = run.conn.run_script(health.http_check(app.listen, app.health.path, app.health_host,
-                                                   app.health.status, 3, address=app.listen_address or "127.0.0.1"),
-                                 timeout=30)
+    result = run.conn.run_script(health.site_check(app, 3, None), timeout=30)
     answer = "yes" if result.ok else f"no ({result.stderr.strip().splitlines()[0] if result.stderr.strip() else 'no answer'})"
+    checked = parse_facts(result.stdout)
+    days = checked.get("tls_days_left", "")
+    where = f"over HTTPS on port {app.tls.port}" if days else f"on port {app.listen}"
     status = {"server": app.server, "state": state, "release": facts.get("current") or "none", "answers": answer}
+    if days:
+        status["certificate"] = f"{days} days left"
     if show:
         run.out.line(run.alias, f"app server   {app.server} {state}")
         run.out.line(run.alias, f"live release {status['release']}")
-        run.out.line(run.alias, f"app answers  {answer} (GET {app.health.path} on port {app.listen})")
+        run.out.line(run.alias, f"app answers  {answer} (GET {app.health.path} {where})")
+        if days:
+            run.out.line(run.alias, f"certificate  {days} days left" + (
+                f" (renew it: under {EXPIRY_WARNING_DAYS} days)" if int(days) < EXPIRY_WARNING_DAYS else ""))
+        for name in run.stage.processes:
+            run.out.line(run.alias, f"process      {name}: {facts.get('process_' + name, 'unknown (no systemd?)')}")
     return status
 
 
 @task(help={"roles": ROLES_HELP})
 def status(c: Context, roles: str | None = None) -> None:
-    """Show whether the app server runs, its pid, the live release and whether the app answers (a table for many hosts)."""
+    """Show whether the app server runs, its pid, the live release and whether the app answers (over HTTPS with [app.tls], and the certificate's days left); a table for many hosts."""
     one_host = len(selected_or_exit(c, roles)) == 1
     fleet = run_on_hosts(c, lambda run: read_status(run, show=one_host), stop_on_failure=False,
                          parallel=DEFAULT_PARALLEL, roles=roles, exit_on_failure=False)

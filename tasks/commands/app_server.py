@@ -8,7 +8,8 @@ mode. Each script is a `Script`: quoted values, the recipes of ``tasks/recipes/`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..layout import Layout
@@ -27,6 +28,7 @@ class ServerContext:
     proxy: Any = None                # the front server's settings: [nginx], [apache] or [lighttpd]
     timeout: float = 60.0            # how long a start or upgrade may take to get ready
     graceful_timeout: float = 30.0   # how long requests in flight get when a server stops
+    processes: Mapping[str, str] = field(default_factory=dict)  # [processes]: the worker units beside it
 
 
 class AppServer:
@@ -43,6 +45,8 @@ class AppServer:
     fronts: ClassVar[tuple[str, ...]]         # the front servers (``proxy``) it runs behind
     upstream: ClassVar[str]                   # how the front server reaches it: picks the site's includes
     packages: ClassVar[tuple[str, ...]] = ()  # pip requirements added to the app's venv
+    host_packages: ClassVar[tuple[str, ...]] = ()  # apt packages `setup` installs on the host for it
+    host_packages_behind: ClassVar[dict[str, tuple[str, ...]]] = {}  # proxy -> apt packages only behind it
     config_templates: ClassVar[dict[str, str]] = {}  # file in releases/<id>/.wsgideploy/ -> template
 
     def check(self, ctx: ServerContext, release_id: str) -> str:
@@ -109,3 +113,19 @@ class PidfileServer(AppServer):
     def check(self, ctx: ServerContext, release_id: str) -> str:
         """Load the app in the new release, in its own venv, before the switch."""
         return self.script(ctx, self.check_run, **self.check_values(ctx, release_id))
+
+
+class SystemdMode:
+    """What a mode declares to run under systemd (a mixin of its `PidfileServer` class)."""
+
+    stop_signal: ClassVar[str] = "SIGTERM"  # a graceful stop: requests in flight finish
+    exec_stop: ClassVar[str] = ""           # ``ExecStop=``, for a server that stops gracefully another way
+
+    def runs_under_systemd(self, ctx: ServerContext) -> bool:
+        """Whether this app's server is one wsgideploy runs (not one its front server spawns)."""
+        return True
+
+    def unit_exec(self, ctx: ServerContext, slot_dir: str, socket: str) -> tuple[str, dict[str, str]]:
+        """The ``ExecStart=`` command line of an instance, and its ``Environment=``; ``slot_dir`` and
+        ``socket`` contain ``%i`` (systemd's instance name: the slot)."""
+        raise NotImplementedError

@@ -15,7 +15,7 @@ exits. If the new runner fails to load, it is stopped and the old one keeps serv
 from __future__ import annotations
 
 from ..layout import Layout
-from .app_server import PidfileServer, ServerContext
+from .app_server import PidfileServer, ServerContext, SystemdMode
 
 RUNNER = "app.fcgi"
 
@@ -35,7 +35,7 @@ def log_file(layout: Layout) -> str:
     return f"{layout.log}/fastcgi.log"
 
 
-class FastCgi(PidfileServer):
+class FastCgi(PidfileServer, SystemdMode):
     """The app as a flup FastCGI runner (``.wsgideploy/app.fcgi``) through its pidfile: a new runner
     on a new socket, renamed over the live one, then TERM the old. Behind Apache, mod_fcgid runs
     the runners itself, and the scripts only say so."""
@@ -44,6 +44,7 @@ class FastCgi(PidfileServer):
     fronts = ("nginx", "lighttpd", "apache")
     upstream = "fastcgi-unix"  # nginx fastcgi_pass / lighttpd mod_fastcgi to the unix socket in shared/run
     packages = ("flup>=1.0.3",)
+    host_packages_behind = {"apache": ("libapache2-mod-fcgid",)}  # Apache runs the runners with mod_fcgid
     config_templates = {RUNNER: "fastcgi/app.fcgi.j2"}
     recipes = ("process", "pidfile", "app_check", "fastcgi")
     upgrade_run = "fastcgi_upgrade"
@@ -72,3 +73,11 @@ class FastCgi(PidfileServer):
         if ctx.app is not None and ctx.app.proxy == "apache" and run != self.check_run:
             return super().script(ctx, "fastcgi_under_mod_fcgid")
         return super().script(ctx, run, **extra)
+
+    def runs_under_systemd(self, ctx: ServerContext) -> bool:
+        """Behind Apache, mod_fcgid spawns the runners itself."""
+        return ctx.app is None or ctx.app.proxy != "apache"
+
+    def unit_exec(self, ctx: ServerContext, slot_dir: str, socket: str) -> tuple[str, dict[str, str]]:
+        """The slot's runner (its shebang names its release's venv Python) on the slot's socket."""
+        return f'"{slot_dir}/{ctx.layout.config_dir_name}/{RUNNER}" --socket "{socket}" --release "{slot_dir}"', {}

@@ -11,7 +11,7 @@ new master never gets ready, it is stopped and the old one keeps serving.
 from __future__ import annotations
 
 from ..layout import Layout
-from .app_server import PidfileServer, ServerContext
+from .app_server import PidfileServer, ServerContext, SystemdMode
 
 
 def pidfile(layout: Layout) -> str:
@@ -19,7 +19,7 @@ def pidfile(layout: Layout) -> str:
     return f"{layout.run}/gunicorn.pid"
 
 
-class Gunicorn(PidfileServer):
+class Gunicorn(PidfileServer, SystemdMode):
     """gunicorn behind nginx, through its pidfile: USR2, the new master ready, TERM the old one."""
 
     name = "gunicorn"
@@ -37,6 +37,15 @@ class Gunicorn(PidfileServer):
         layout = ctx.layout
         return {"name": "gunicorn", "pidfile": pidfile(layout), "run": layout.run, "marker": "gunicorn",
                 "logfile": f"{layout.log}/gunicorn.error.log", "stdout_log": f"{layout.log}/gunicorn.stdout.log",
-                "current": layout.current, "live_config": layout.live_config_dir,
+                "current": layout.current, "live_config": layout.live_config_dir, "socket": f"{layout.run}/gunicorn.sock",
                 "config_dir_name": layout.config_dir_name,
                 "START_TIMEOUT": int(ctx.timeout), "GRACEFUL_TIMEOUT": int(ctx.graceful_timeout)}
+
+    def unit_exec(self, ctx: ServerContext, slot_dir: str, socket: str) -> tuple[str, dict[str, str]]:
+        """gunicorn from the slot's release and venv, bound to the slot's socket, with its own pidfile
+        (the command line overrides the config's ``bind`` and ``pidfile``); the config's ``chdir`` is
+        the slot (WSGIDEPLOY_CHECK_RELEASE). Paths come escaped for a double-quoted unit word."""
+        venv = f"{slot_dir}/venv/bin"
+        command = (f'"{venv}/python" "{venv}/gunicorn" -c "{slot_dir}/{ctx.layout.config_dir_name}/gunicorn.conf.py" '
+                   f'--bind "unix:{socket}" --pid "{ctx.layout.run}/gunicorn.%i.pid"')
+        return command, {"WSGIDEPLOY_CHECK_RELEASE": slot_dir}

@@ -6,12 +6,16 @@ from ..protocol import FACTS_MARK
 from .shell import fail, q, script
 
 
-def run_hooks(layout: Layout, release_id: str, commands: list[str], timeout: float) -> str:
+def run_hooks(layout: Layout, release_id: str, commands: list[str], timeout: float,
+              app_writable: str = "") -> str:
     """Run each command in ``releases/<id>`` in turn; the first failure stops them.
 
     The environment: the release's ``venv/bin`` first on ``PATH``, ``VIRTUAL_ENV``,
     ``PYTHONPATH`` set to the release (as gunicorn imports it), and the variables
     of ``shared/.env``, loaded by the release's own ``.wsgideploy/wsgideploy_env.py``.
+
+    ``app_writable``: `release.app_writable`, run after the hooks when the app runs as its own user
+    (what they made as the deploy user in its shared data becomes the app's group's to write).
     """
     release = layout.release(release_id)
     loader = f"{release}/{layout.config_dir_name}/wsgideploy_env.py"
@@ -28,4 +32,6 @@ if ! out=$(timeout {int(timeout)} {q(release + '/venv/bin/python')} {q(loader)} 
   echo "$out" | tail -n 40 >&2
   {fail(f"hook failed: {command}")}
 fi""")
+    if app_writable:
+        parts.append(app_writable)
     return script(*parts)

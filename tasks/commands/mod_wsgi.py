@@ -1,7 +1,7 @@
 """Run the app in Apache with mod_wsgi in daemon mode (see docs/modes/mod_wsgi.md).
 
 The site (templates/apache/site.conf.j2) defines ``WSGIDaemonProcess wsgideploy-<name>`` running
-as the deploy user with ``python-home=<root>/current/venv`` and ``home=<root>/current``, and
+as the app's own user with ``python-home=<root>/current/venv`` and ``home=<root>/current``, and
 ``WSGIScriptAlias`` to ``<root>/current/.wsgideploy/app.wsgi`` (templates/apache/app.wsgi.j2),
 which imports the app as ``application``. Apache starts and supervises the daemon processes; there
 is no pidfile of wsgideploy's own.
@@ -37,10 +37,9 @@ def _settings(ctx: ServerContext) -> apache.Apache:
 
 
 def _enable_and_reload(ctx: ServerContext) -> str:
-    """Install the live release's site (enabled, tested) and reload or start Apache."""
+    """Enable the installed site again (tested) and reload or start Apache."""
     settings = _settings(ctx)
-    rendered = f"{ctx.layout.live_config_dir}/{apache.SITE_FILE}"
-    return apache.install_site(settings, _site_name(ctx), rendered) + apache.reload(settings)
+    return apache.install_live_site(settings, _site_name(ctx)) + apache.reload(settings)
 
 
 def _script(ctx: ServerContext, run: str, **extra: str | int) -> str:
@@ -61,6 +60,7 @@ class ModWsgi(AppServer):
     fronts = ("apache",)
     upstream = "mod_wsgi"              # Apache runs the app itself: no socket of wsgideploy's
     packages = ()                      # mod_wsgi is Apache's module (Debian: libapache2-mod-wsgi-py3)
+    host_packages = ("libapache2-mod-wsgi-py3",)
     config_templates = {SCRIPT: "apache/app.wsgi.j2"}
 
     def start(self, ctx: ServerContext) -> str:

@@ -4,12 +4,19 @@ A reload is verified (``tasks/recipes/nginx.sh``): nginx accepts the signal at o
 config afterwards, and a config that ``nginx -t`` passes can still fail to load (a port another
 program holds). A reload counts once the master has new workers; otherwise the previous site goes
 back, nginx is reloaded (or started) with it, and the step fails with nginx's own error line.
+
+The site's text is rendered on the controller and sent in the script; root installs it from there
+(``root_install``), never from a file the deploy user or the app can write. nginx writes the app's
+logs in ``/var/log/nginx/<app>.{access,error}.log``, where Debian's own logrotate snippet rotates them,
+never in the deploy's ``shared/log`` (nginx opens its logs as root: a link planted there made it create
+a root-owned file elsewhere). What runs as root is `root_commands` (tasks/commands/privileged.py).
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .front import FrontServer, as_root_function, per_control
+from .front import (FrontServer, RootCommand, as_root_function, binary_path, per_control, site_file_commands,
+                    system_command, uses_signals, uses_systemd)
 from .recipe import Script
 from .shell import maybe_sudo, q
 
@@ -35,10 +42,10 @@ def site_path(nginx: Nginx, site_name: str) -> str:
     return f"{nginx.sites_available}/{site_name}"
 
 
-def install_site(nginx: Nginx, site_name: str, rendered_path: str) -> str:
-    """Install ``rendered_path`` as the site, enable it and test the whole config (``nginx -t``);
+def install_site(nginx: Nginx, site_name: str, site_text: str) -> str:
+    """Install ``site_text`` as the site, enable it and test the whole config (``nginx -t``);
     a rejected site is taken back (``site_install``, tasks/recipes/site.sh)."""
-    return Script(control_functions(nginx) + "\nsite_install", _values(nginx, site_name, rendered_path),
+    return Script(control_functions(nginx) + "\nsite_install", _values(nginx, site_name, site_text),
                   RECIPES).text()
 
 
@@ -61,7 +68,7 @@ def _systemd_control(nginx: Nginx) -> str:
     s = "sudo -n " if nginx.sudo else ""
     return f"""
 nginx_master() {{
-  if {s}systemctl is-active --quiet nginx; then
+  if systemctl is-active --quiet nginx; then
     systemctl show -p MainPID --value nginx 2>/dev/null | grep -v '^0$' || true
   fi
 }}
@@ -74,17 +81,19 @@ def control_functions(nginx: Nginx) -> str:
 
     ``auto`` uses systemd where it runs and no custom main config is set, nginx's signals elsewhere.
     """
-    common = as_root_function(nginx.sudo) + f"\nnginx_cmd() {{ {nginx_command(nginx)} \"$@\"; }}"
+    query = nginx_command(nginx).removeprefix("sudo -n ")  # the same binary and -c, as the deploy user
+    common = (as_root_function(nginx.sudo) + f"\nnginx_cmd() {{ {nginx_command(nginx)} \"$@\"; }}"
+              f"\nnginx_query() {{ {query} \"$@\"; }}")
     return per_control(nginx.control, bool(nginx.conf), common=common, systemd=_systemd_control(nginx),
                        signal=_signal_control(nginx))
 
 
-def _values(nginx: Nginx, site_name: str = "", rendered_path: str = "") -> dict[str, str | int]:
-    values: dict[str, str | int] = {"RELOAD_TIMEOUT": RELOAD_TIMEOUT}
+def _values(nginx: Nginx, site_name: str = "", site_text: str = "") -> dict[str, str | int]:
+    values: dict[str, str | int] = {"RELOAD_TIMEOUT": RELOAD_TIMEOUT, "NGINX_CONF": nginx.conf or ""}
     if site_name:
         available = site_path(nginx, site_name)
         values |= {"SITE_AVAILABLE": available, "SITE_ENABLED": f"{nginx.sites_enabled}/{site_name}",
-                   "SITE_KEPT": available + KEPT_SUFFIX, "RENDERED_SITE": rendered_path,
+                   "SITE_KEPT": available + KEPT_SUFFIX, "SITE_TEXT": site_text,
                    "SITES_LABEL": "nginx sites directory", "SITE_TEST_LABEL": "nginx -t"}
     return values
 
@@ -97,23 +106,44 @@ def reload(nginx: Nginx) -> str:
     return Script(control_functions(nginx) + "\nnginx_apply_or_fail", _values(nginx), RECIPES).text()
 
 
-def publish_site(nginx: Nginx, site_name: str, rendered_path: str) -> str:
+def publish_site(nginx: Nginx, site_name: str, site_text: str) -> str:
     """Install the site (`install_site`: ``nginx -t``, the old site back if rejected), then reload or start
     nginx and check that it took. If it did not, or nginx is not running after, the previous site goes
     back, nginx is reloaded or started with it, and the script fails with nginx's error."""
     return Script(control_functions(nginx) + "\nsite_install\nnginx_publish",
-                  _values(nginx, site_name, rendered_path), RECIPES).text()
+                  _values(nginx, site_name, site_text), RECIPES).text()
+
+
+def root_commands(nginx: Nginx, site_name: str) -> list[RootCommand]:
+    """Every command the scripts above run as root (none without ``sudo``), with its exact arguments."""
+    if not nginx.sudo:
+        return []
+    binary = (binary_path(nginx.binary), *(("-c", nginx.conf) if nginx.conf else ()))
+    commands = [RootCommand((*binary, "-t"), "test the whole config with the new site (nginx -t opens every log "
+                                             "and certificate as root)")]
+    if uses_systemd(nginx.control, bool(nginx.conf)):
+        commands += [system_command("systemctl", "reload", "nginx", why="apply the new site (graceful)"),
+                     system_command("systemctl", "start", "nginx", why="start nginx when it is not running")]
+    if uses_signals(nginx.control, bool(nginx.conf)):
+        commands += [RootCommand((*binary, "-s", "reload"), "apply the new site, without systemd"),
+                     RootCommand(binary, "start nginx, without systemd")]
+    available = site_path(nginx, site_name)
+    return commands + site_file_commands(available, f"{nginx.sites_enabled}/{site_name}", available + KEPT_SUFFIX)
 
 
 class NginxFront(FrontServer):
     """nginx: a site in sites-available, enabled by a link; a reload checked by its new workers."""
 
     name = "nginx"
+    host_packages = ("nginx",)
     site_template = SITE_TEMPLATE
     site_file = SITE_FILE
+    log_dir = "/var/log/nginx"
+    log_group = "adm"
 
     # the module's builders are the class's methods
     site_path = staticmethod(site_path)
     install_site = staticmethod(install_site)
     publish_site = staticmethod(publish_site)
     reload = staticmethod(reload)
+    root_commands = staticmethod(root_commands)

@@ -12,6 +12,7 @@ from typing import Mapping
 from ..layout import Layout
 from .history import BAD_MARK, log_path
 from .lock import lock_dir
+from .release import app_user_script
 from ..protocol import FACTS_MARK, FILE_MARK, LOG_MARK, MISSING_MARK, VENV_MARK
 from .shell import q, script
 from .venv import COMPLETE_MARK
@@ -20,10 +21,15 @@ LOG_LINES = 20
 
 
 def read_live_state(layout: Layout, python: str, files: Mapping[str, str], sudo: bool = False,
-                    fingerprint_path: str = "") -> str:
+                    fingerprint_path: str = "", app_user: str = "", app_user_always: bool = False,
+                    extra: str = "") -> str:
     """A read-only script: facts, complete venvs, lock holder, the live release's log entries,
     its fingerprint (read from ``fingerprint_path``) and ``files`` (label -> path on the host).
-    ``sudo`` allows ``sudo -n cat`` for a file the user cannot read (a root-owned site)."""
+    ``sudo`` allows ``sudo -n cat`` for a file the user cannot read (a root-owned site).
+    ``app_user``: the app's own user, where it runs as one (under systemd, or ``app_user_always``):
+    the facts ``app_user`` and ``app_group``, or ``app_user_missing`` (``app_user_report``: `release.app_user_script`).
+    ``extra``: more read-only lines (the certificate's: `tls_state.read_script`)."""
+    app_user_facts = app_user_script(layout, app_user, app_user_always, "app_user_report")
     lock = lock_dir(layout)
     reads = "\n".join(f"emit_file {q(label)} {q(path)}" for label, path in files.items())
     return script(f"""
@@ -43,7 +49,8 @@ else
 fi
 echo "{FACTS_MARK}user=$(id -un)"
 echo "{FACTS_MARK}group=$(id -gn)"
-if [ -d {q(layout.root)} ]; then
+{app_user_facts}
+{extra}if [ -d {q(layout.root)} ]; then
   echo "{FACTS_MARK}root=exists"
   if [ -w {q(layout.root)} ]; then echo "{FACTS_MARK}root_writable=yes"; else echo "{FACTS_MARK}root_writable=no"; fi
 else

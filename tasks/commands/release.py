@@ -2,20 +2,51 @@
 paths, switch ``current`` and list what is there."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..layout import Layout
-from .history import BAD_MARK, read_log
-from .shell import fail, q, script
 from ..protocol import FACTS_MARK
+from .history import BAD_MARK, read_log
+from .recipe import assignment, recipe
+from .shell import fail, q, script
 
 
+def app_user_script(layout: Layout, app_user: str, always: bool, call: str) -> str:
+    """Shell, in a subshell: ``call`` (a function of ``tasks/recipes/app_user.sh``: ``app_access`` for a
+    deploy, ``app_user_report`` for plan) where the app runs as ``app_user`` (where systemd runs, or on
+    every host when ``always``: mod_wsgi, ``supervisor = "systemd"``). Nothing when ``app_user`` is empty."""
+    if not app_user:
+        return ""
+    values = {"app_user": app_user, "app_user_always": int(always), "shared": layout.shared, "run": layout.run,
+              "log": layout.log}
+    body = "\n".join(assignment(k, v) for k, v in values.items())
+    return f"(\n{body}\n{recipe('process').strip()}\n{recipe('app_user').strip()}\nif app_user_applies; then {call}; fi\n)"
 
-def prepare(layout: Layout, python: str, take_lock: str = "") -> str:
+
+def app_writable(layout: Layout, app_data: Sequence[str]) -> str:
+    """Shell: what the deploy user made in ``shared/log`` and in the app's ``shared`` paths (``app_data``),
+    running the app for its check or a hook (a log file, a SQLite database a migration created), made
+    writable by the app user's group, which ``app_access`` gave those folders."""
+    paths = " ".join(q(p) for p in [layout.log, *(f"{layout.shared}/{d}" for d in app_data)])
+    return f"""for p in {paths}; do
+  [ -e "$p" ] || continue
+  find "$p" -user "$(id -un)" ! -type l ! -perm -g+w -exec chmod g+w {{}} +
+done"""
+
+
+def prepare(layout: Layout, python: str, take_lock: str = "", app_user: str = "", forced: bool = False,
+            tls: str = "") -> str:
     """Create the layout (with sudo only if the root itself cannot be made), run
     ``take_lock`` (see `commands.lock.acquire`), and report the facts later steps
     need, one ``wsgideploy-fact:key=value`` a line (``live_bad=yes`` when the live
     release is marked bad: then it is never unchanged). Holding the lock, it removes
-    partial uploads that interrupted deploys left behind."""
+    partial uploads that interrupted deploys left behind.
+
+    ``app_user``: the user the app runs as under systemd (`app_access`, before the lock: a host
+    that lacks it fails holding nothing); ``forced``: ``supervisor = "systemd"``; ``tls``: the lines that
+    report the host's certificate (`certificate.facts_script`)."""
     root = q(layout.root)
+    access = "\n" + app_user_script(layout, app_user, forced, "app_access") if app_user else ""
     return script(f"""
 if ! mkdir -p {root} 2>/dev/null; then
   sudo -n install -d -o "$(id -un)" -g "$(id -gn)" {root} 2>/dev/null \\
@@ -23,14 +54,14 @@ if ! mkdir -p {root} 2>/dev/null; then
 fi
 [ -w {root} ] || fail {root}" is not writable by $(id -un)"
 mkdir -p {q(layout.releases)} {q(layout.run)} {q(layout.log)} {q(layout.venvs)} {q(layout.deploy_dir)}
-command -v {q(python)} >/dev/null 2>&1 || {fail(f"{python} is not installed on the host")}
+command -v {q(python)} >/dev/null 2>&1 || {fail(f"{python} is not installed on the host")}{access}
 echo "{FACTS_MARK}python_version=$({q(python)} -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
 echo "{FACTS_MARK}current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*/##' || true)"
 echo "{FACTS_MARK}fingerprint=$(cat {q(layout.live_config_dir + '/fingerprint')} 2>/dev/null || true)"
 if [ -e {q(layout.current + '/' + BAD_MARK)} ]; then echo "{FACTS_MARK}live_bad=yes"; fi
 echo "{FACTS_MARK}user=$(id -un)"
 echo "{FACTS_MARK}group=$(id -gn)"
-# The lock comes last: nothing after it can fail and leave it held.
+{tls}# The lock comes last: nothing after it can fail and leave it held.
 {take_lock}
 {"rm -rf " + q(layout.releases) + "/.*.partial || true" if take_lock else ""}
 """)
@@ -48,8 +79,10 @@ def unpack(layout: Layout, release_id: str, shared: dict[str, str]) -> str:
     links = []
     for path, kind in shared.items():
         target = f"{layout.shared}/{path}"
-        make = f"mkdir -p {q(target)}" if kind == "dir" else (
-            f"mkdir -p \"$(dirname {q(target)})\"; [ -e {q(target)} ] || : > {q(target)}")
+        # umask 002: a shared path is the app's data; in shared/ (group of the app's user, setgid: see
+        # `app_access`) the app writes what it makes here. The release itself stays read-only to it.
+        make = f"(umask 002; mkdir -p {q(target)})" if kind == "dir" else (
+            f"(umask 002; mkdir -p \"$(dirname {q(target)})\"; [ -e {q(target)} ] || : > {q(target)})")
         links.append(f"{make}\nrm -rf {q(partial + '/' + path)}\n"
                      f"mkdir -p \"$(dirname {q(partial + '/' + path)})\"\n"
                      f"ln -s {q(target)} {q(partial + '/' + path)}")

@@ -5,13 +5,16 @@ from ..layout import Layout
 from .shell import q, script
 
 
-def write_env_file(layout: Layout) -> str:
-    """Replace ``<root>/shared/.env`` with stdin: mode 0600, owned by the deploy user."""
+def write_env_file(layout: Layout, app_group: str = "") -> str:
+    """Replace ``<root>/shared/.env`` with stdin, owned by the deploy user: mode 0600, or 0640 in
+    ``app_group`` (the group of the app's own user, which reads it: ``app_access`` (`release.app_user_script`))."""
     target = f"{layout.shared}/.env"
+    tmp = f"{q(target)}.tmp.$$"
+    readable = f"chgrp {q(app_group)} {tmp}\nchmod 0640 {tmp}" if app_group else f"chmod 0600 {tmp}"
     return script(f"""
 umask 077
 mkdir -p {q(layout.shared)}
-cat > {q(target)}.tmp.$$
-chmod 0600 {q(target)}.tmp.$$
-mv -f {q(target)}.tmp.$$ {q(target)}
+cat > {tmp}
+{readable}
+mv -f {tmp} {q(target)}
 """)

@@ -20,7 +20,7 @@ See docs/modes/standalone.md.
 from __future__ import annotations
 
 from ..layout import Layout
-from .app_server import PidfileServer, ServerContext
+from .app_server import PidfileServer, ServerContext, SystemdMode
 
 
 def runner_file(server: str) -> str:
@@ -37,7 +37,7 @@ def socket_path(layout: Layout, server: str) -> str:
     return f"{layout.run}/{server}.sock"
 
 
-class Standalone(PidfileServer):
+class Standalone(PidfileServer, SystemdMode):
     """A standalone WSGI container run by a generated runner, through its pidfile: a second runner
     renames its socket over the live one, then the old runner gets TERM. A subclass names the
     container, its package and its runner's template (``standalone/<name>.py.j2``)."""
@@ -57,6 +57,13 @@ class Standalone(PidfileServer):
                 "config_dir_name": layout.config_dir_name, "logfile": f"{layout.log}/{server}.error.log",
                 "stdout_log": f"{layout.log}/{server}.stdout.log",
                 "START_TIMEOUT": int(ctx.timeout), "GRACEFUL_TIMEOUT": int(ctx.graceful_timeout)}
+
+    def unit_exec(self, ctx: ServerContext, slot_dir: str, socket: str) -> tuple[str, dict[str, str]]:
+        """The slot's runner with the slot's venv, on the slot's socket (it renames its socket there
+        once it listens, then writes its ready marker), with a pidfile of its own."""
+        runner = f"{slot_dir}/{ctx.layout.config_dir_name}/{runner_file(self.name)}"
+        return (f'"{slot_dir}/venv/bin/python" "{runner}" --socket "{socket}" '
+                f'--pidfile "{ctx.layout.run}/{self.name}.%i.pid"'), {}
 
 
 # PyPI requirements put into the app's venv: the minimums for the APIs the runners use.

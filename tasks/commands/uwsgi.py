@@ -23,7 +23,7 @@ when loading raised), so "ready" means "the app is loaded", not "a process exist
 from __future__ import annotations
 
 from ..layout import Layout
-from .app_server import PidfileServer, ServerContext
+from .app_server import PidfileServer, ServerContext, SystemdMode
 
 # Files in shared/run (the templates name the same ones).
 PIDFILE = "uwsgi.pid"
@@ -41,7 +41,7 @@ def pidfile(layout: Layout) -> str:
     return f"{layout.run}/{PIDFILE}"
 
 
-class Uwsgi(PidfileServer):
+class Uwsgi(PidfileServer, SystemdMode):
     """uWSGI behind nginx through its pidfile and master FIFO: a chain reload (``c``), or a full
     graceful reload (``r``) when the master's options or uWSGI version changed."""
 
@@ -53,12 +53,18 @@ class Uwsgi(PidfileServer):
     # wheel cache: every later venv installs it in under a second. Without it, Debian 12's pip 23.0
     # uses the legacy `setup.py install`, which caches nothing and compiles uWSGI every time.
     packages = ("uwsgi",)
+    host_packages = ("build-essential", "python3-dev")  # pip compiles uWSGI (no binary wheel on PyPI)
     config_templates = {"uwsgi.ini": "uwsgi.ini.j2", "uwsgi_app.py": "uwsgi_app.py.j2"}
     recipes = ("process", "pidfile", "app_check", "uwsgi")
     upgrade_run = "uwsgi_upgrade"
     stop_run = "uwsgi_stop"        # ``q`` on the master FIFO; KILL only past the timeout
     status_run = "uwsgi_status"    # the master pid, its workers and the live release
     check_run = "uwsgi_check"
+    # Under systemd: SIGTERM with die-on-term stops uWSGI at once, so the unit stops it with `q` on
+    # the instance's master FIFO (requests in flight finish), and waits for the master to exit.
+    exec_stop = ('/bin/sh -c "[ -p \\"$$WSGIDEPLOY_FIFO\\" ] && [ -n \\"$${MAINPID:-}\\" ] || exit 0; '
+                 'timeout 10 sh -c \'printf q > \\"$$1\\"\' sh \\"$$WSGIDEPLOY_FIFO\\" || exit 0; '
+                 'while kill -0 \\"$$MAINPID\\" 2>/dev/null; do sleep 0.1; done"')
 
     def values(self, ctx: ServerContext) -> dict[str, str | int]:
         """What ``pidfile.sh`` and ``uwsgi.sh`` read: the layout's paths and the timeouts."""
@@ -77,3 +83,10 @@ class Uwsgi(PidfileServer):
         layout = ctx.layout
         return {**super().check_values(ctx, release_id), "check_socket": f"{layout.run}/{CHECK_SOCKET}",
                 "config_dir_name": layout.config_dir_name}
+
+    def unit_exec(self, ctx: ServerContext, slot_dir: str, socket: str) -> tuple[str, dict[str, str]]:
+        """uWSGI of the slot's venv with the ``[slot]`` section of the slot's uwsgi.ini (its own socket,
+        pidfile and FIFO: ``uwsgi.<slot>.*``; the unit's WSGIDEPLOY_SLOT names the slot)."""
+        ini = f"{slot_dir}/{ctx.layout.config_dir_name}/uwsgi.ini:slot"
+        return (f'"{slot_dir}/venv/bin/uwsgi" --ini "{ini}"',
+                {"WSGIDEPLOY_FIFO": f"{ctx.layout.run}/uwsgi.%i.fifo"})

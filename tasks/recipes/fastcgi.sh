@@ -82,3 +82,14 @@ fastcgi_check() {
   app_loads "the app does not load in release $release_id with its FastCGI runner (error above)" "$check_timeout" \
     "$release/venv/bin/python" "$release_runner" --check --release "$release"
 }
+
+# Under systemd (systemd.sh): unit_ready PID SECONDS, as wait_ready (the runner loaded the app and
+# listens); stop_setsid_master: TERM a runner an earlier version started with setsid (it answers what it
+# has), without forget_server, which would remove the live socket's path: now the link.
+unit_ready() { wait_ready "$1" "$2"; }
+stop_setsid_master() {
+  local pid; pid=$(pid_in "$pidfile")
+  if alive "$pid"; then stop_runner "$pid" > /dev/null; fi
+  rm -f "$pidfile" "$pidfile.2"
+  clean_markers
+}

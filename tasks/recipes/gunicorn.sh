@@ -2,11 +2,13 @@
 # gunicorn through its pidfile (see wsgideploy/commands/gunicorn.py and docs/gunicorn.md).
 # Needs process.sh and pidfile.sh. Values set by the script before it:
 : "${pidfile:?}" "${logfile:?}" "${stdout_log:?}" "${current:?}" "${live_config:?}"
-: "${config_dir_name:?}" "${START_TIMEOUT:?}" "${GRACEFUL_TIMEOUT:?}"
+: "${config_dir_name:?}" "${START_TIMEOUT:?}" "${GRACEFUL_TIMEOUT:?}" "${socket:?}"
 
 start_master() {
   [ -e "$current" ] || fail "no release is live yet: run deploy first"
   rm -f "$pidfile" "$pidfile.2"
+  # The link to a systemd instance's socket (docs/supervision.md) is not a socket gunicorn can bind.
+  if [ -L "$socket" ]; then rm -f "$socket"; fi
   clean_markers
   cd "$current" || fail "cannot enter $current"
   setsid "$current/venv/bin/python" "$current/venv/bin/gunicorn" -c "$live_config/gunicorn.conf.py" \
@@ -83,4 +85,24 @@ gunicorn_check() {
   WSGIDEPLOY_CHECK_RELEASE="$release" app_loads "the app does not load in release $release_id (traceback above)" \
     "$check_timeout" "$release/venv/bin/python" "$release/venv/bin/gunicorn" --check-config \
     -c "$release/$config_dir_name/gunicorn.conf.py"
+}
+
+# Under systemd (systemd.sh): unit_ready PID SECONDS, as wait_ready (the master's workers loaded the
+# app); stop_setsid_master: stop a master that an earlier version started with setsid, once the live
+# link names the unit's socket. Not with TERM: a master told to stop unlinks its socket's path, which
+# is now that link. KILL the master (it does nothing more), then TERM its workers: each finishes the
+# request it has and exits, and no new master replaces them.
+unit_ready() { wait_ready "$1" "$2"; }
+stop_setsid_master() {
+  local master workers w
+  master=$(pid_in "$pidfile")
+  alive "$master" || { forget_server; return 0; }
+  workers=$(pgrep -P "$master" || true)
+  kill -KILL "$master" 2>/dev/null || true
+  wait_gone "$master" 5 || fail "the gunicorn master (pid $master) would not stop"
+  for w in $workers; do kill -TERM "$w" 2>/dev/null || true; done
+  for w in $workers; do
+    wait_gone "$w" $((GRACEFUL_TIMEOUT + 5)) || kill -KILL "$w" 2>/dev/null || true
+  done
+  forget_server
 }

@@ -1,19 +1,26 @@
 # shellcheck shell=bash
-# lighttpd: hand the site's access logs to lighttpd's user, test the config, reload (SIGUSR1 or
-# systemd) or start lighttpd and watch that it stays up; put the previous site back when it does not.
+# lighttpd: test the config, reload (SIGUSR1 or systemd) or start lighttpd and watch that it stays up;
+# put the previous site back when it does not.
 #
 # Debian's lighttpd starts as root and drops to server.username (www-data) before it opens its logs,
 # at start and at every reload: a log it cannot open then stops it, which `lighttpd -tt` cannot see.
-# So the logs are given to that user before the site goes in, and every reload or start is watched.
+# The site's access log is therefore in lighttpd's own /var/log/lighttpd (www-data's), never in the
+# deploy's shared/log; and every reload or start is watched.
+#
+# Nothing here reads as root: lighttpd's error log is read as the deploy user when it may
+# (/var/log/lighttpd is www-data's, mode 0750); when it cannot, a reload is watched for its whole
+# WATCH_TENTHS instead of until lighttpd logs "server started".
 #
 # The script defines before this file (per control, see wsgideploy/commands/lighttpd.py):
 #   as_root CMD...           CMD, as root when the inventory says so
-#   lighttpd_cmd ARGS...     the lighttpd binary with its -f config
+#   lighttpd_cmd ARGS...     the lighttpd binary with its -f config, as root (-tt, or none: start it)
+#   lighttpd_query ARGS...   the same, as the deploy user (-p)
 #   lighttpd_pid             the pid of the running lighttpd, or nothing
 #   lighttpd_running PID     whether lighttpd runs (PID: what lighttpd_pid said)
 #   lighttpd_reload PID      ask the running lighttpd to reload (fails the script when it cannot)
 #   lighttpd_start_stopped   start lighttpd, not running, and wait for it (fails the script when it cannot)
 #   lighttpd_restart         start lighttpd again after it went down
+#   lighttpd_restart_running PORTS   restart the running lighttpd, which must bind PORTS as root
 #   lighttpd_journal         what systemd's journal says of lighttpd since lighttpd_since (or nothing)
 # fact comes from process.sh; site_test, site_restore and the kept site (kept_site) from site.sh.
 : "${WATCH_TENTHS:?}"
@@ -26,36 +33,12 @@ config_values() {
   sed -n "s/^[[:space:]]*${key}[[:space:]]*=[[:space:]]*\"\\(${start}[^\"]*\\)\".*/\\1/p"
 }
 
-# lighttpd_setting KEY: the value of KEY in lighttpd's parsed config (lighttpd -p), or nothing
-lighttpd_setting() { { lighttpd_cmd -p 2>/dev/null | config_values "$1" | tail -n 1; } || true; }
+# lighttpd_setting KEY: the value of KEY in lighttpd's parsed config (lighttpd -p), or nothing. From /:
+# lighttpd goes back to the folder it started in after an include_shell, and fails where it may not.
+lighttpd_setting() { { (cd / && lighttpd_query -p 2>/dev/null) | config_values "$1" | tail -n 1; } || true; }
 
 # site_test: lighttpd has no per-site check: `lighttpd -tt` tests the whole config, modules included
 site_test() { lighttpd_cmd -tt; }
-
-# lighttpd_logs_for_user: make every accesslog.filename of RENDERED_SITE writable by the user lighttpd
-# drops to (server.username), as <that user>:<deploy group> mode 0660. Nothing to do when lighttpd keeps
-# the user that starts it. A file it cannot hand over fails the script before the site goes in: lighttpd
-# would stop at its next reload.
-lighttpd_logs_for_user() {
-  : "${RENDERED_SITE:?}"
-  local user log given
-  user=$(lighttpd_setting server.username)
-  if [ -z "$user" ] || [ "$user" = "$(id -un)" ]; then return 0; fi
-  while IFS= read -r log; do
-    [ -n "$log" ] || continue
-    if [ -e "$log" ]; then
-      given=$(as_root chown "$user:$(id -gn)" "$log" 2>&1 && as_root chmod 0660 "$log" 2>&1) || given="failed: $given"
-    else
-      given=$(as_root install -m 0660 -o "$user" -g "$(id -gn)" /dev/null "$log" 2>&1) || given="failed: $given"
-    fi
-    case $given in failed:*)
-      fail "lighttpd runs as $user (server.username) and opens $log at every reload, but it could not be made that user's ($given): lighttpd would stop at the reload. Give $user that file, or set [lighttpd] sudo = true.";;
-    esac
-    fact lighttpd_log "$log ($user:$(id -gn))"
-  done <<EOF_LIGHTTPD_LOGS
-$(config_values accesslog.filename '|' < "$RENDERED_SITE" | sort -u)
-EOF_LIGHTTPD_LOGS
-}
 
 # lighttpd_test: the config lighttpd would read at a reload passes lighttpd -tt, or the script fails
 lighttpd_test() {
@@ -66,8 +49,9 @@ lighttpd_test() {
   fi
 }
 
+# lighttpd_alive PID: whether PID is a live process (not `kill -0`: lighttpd is root's or www-data's)
 lighttpd_alive() {
-  [ -n "${1:-}" ] && as_root kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"
+  [ -n "${1:-}" ] && [ -e "/proc/$1" ] && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"
 }
 
 # lighttpd_starts: how many times its error log says "server started" (at every start, and at every
@@ -75,7 +59,7 @@ lighttpd_alive() {
 lighttpd_starts() {
   local log
   log=$(lighttpd_setting server.errorlog)
-  { [ -n "$log" ] && as_root grep -c 'server started' "$log" 2>/dev/null; } || echo 0
+  { [ -n "$log" ] && grep -c 'server started' "$log" 2>/dev/null; } || echo 0
 }
 
 # lighttpd_stays PID STARTS: that lighttpd still runs 0.3 s after its error log counts more than STARTS
@@ -99,7 +83,9 @@ lighttpd_errors() {
   local log
   log=$(lighttpd_setting server.errorlog)
   { lighttpd_journal
-    [ -z "$log" ] || as_root tail -n 4 "$log" 2>/dev/null; } | sed 's/^/  /' || true
+    if [ -n "$log" ] && [ -r "$log" ]; then tail -n 4 "$log"
+    elif [ -n "$log" ]; then echo "($log is not readable by $(id -un): the group www-data reads it)"; fi
+  } | sed 's/^/  /' || true
 }
 
 # lighttpd_daemon: start lighttpd from its binary; its output on stderr when it fails.
@@ -127,7 +113,7 @@ lighttpd_wait_pidfile() {
   : "${PIDFILE:?}"
   local end pid=""
   end=$(($(now) + 10))
-  until pid=$(lighttpd_pid) && [ -n "$pid" ] && as_root kill -0 "$pid" 2>/dev/null; do
+  until pid=$(lighttpd_pid) && lighttpd_alive "$pid"; do
     [ "$(now)" -lt "$end" ] || fail "lighttpd started but wrote no live pid to $PIDFILE (server.pid-file in its config?)"
     sleep 0.1
   done
@@ -161,16 +147,35 @@ lighttpd_went_down() {
   fail "lighttpd stopped after the $1 (its error log is above); $back, but lighttpd DID NOT START again"
 }
 
+# new_low_ports: the ports below 1024 that SITE_TEXT (when set) listens on and nothing listens on yet.
+# lighttpd reloads after dropping root, so it cannot bind them then (measured: "can't bind to socket:
+# 0.0.0.0:443: Permission denied", and it stops): the first HTTPS site on 443 needs a restart.
+new_low_ports() {
+  local port
+  [ -n "${SITE_TEXT:-}" ] || return 0
+  # shellcheck disable=SC2016  # a sed program: $SERVER is lighttpd's, not the shell's
+  for port in $(printf '%s\n' "$SITE_TEXT" | sed -n 's/^ *\$SERVER\["socket"\] == "[^"]*:\([0-9]*\)".*/\1/p' | sort -un); do
+    [ "$port" -lt 1024 ] || continue
+    [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ] || printf '%s ' "$port"
+  done
+}
+
 # lighttpd_apply_or_fail: reload the running lighttpd gracefully, or start it; then watch it
 # (lighttpd_stays): if it went down, the previous site goes back, lighttpd is started again and the
 # script fails.
 lighttpd_apply_or_fail() {
-  local pid starts
+  local pid starts ports
   # shellcheck disable=SC2034  # read by lighttpd_journal (systemd's)
   lighttpd_since=$(date +%s)
   pid=$(lighttpd_pid)
   starts=$(lighttpd_starts)
-  if lighttpd_running "$pid"; then
+  ports=$(new_low_ports)
+  if lighttpd_running "$pid" && [ -n "$ports" ]; then
+    lighttpd_restart_running "${ports% }"
+    pid=$(lighttpd_live_pid) || lighttpd_went_down restart
+    lighttpd_stays "$pid" "$starts" || lighttpd_went_down restart
+    fact lighttpd "restarted: it binds the new port ${ports% } as root only"
+  elif lighttpd_running "$pid"; then
     lighttpd_reload "$pid"
     lighttpd_stays "$pid" "$starts" || lighttpd_went_down reload
     fact lighttpd reloaded

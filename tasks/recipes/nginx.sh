@@ -8,13 +8,21 @@
 # generation); an [emerg]/[alert]/[crit] line in its error log since the signal, the master's exit,
 # or RELOAD_TIMEOUT seconds without new workers make it a failure that says why.
 #
+# Nothing here reads as root: the error log and the pidfile are found in the main config file, which
+# anyone may read, and read as the deploy user (Debian's are www-data:adm 0640: the group adm reads
+# them). A log it cannot read only makes the reload's failure message shorter.
+#
 # The script defines before this file (per control, see wsgideploy/commands/nginx.py):
 #   as_root CMD...       CMD, as root when the inventory says so
-#   nginx_cmd ARGS...    the nginx binary with the configured -c
+#   nginx_cmd ARGS...    the nginx binary with the configured -c, as root (with fixed arguments only:
+#                        tasks/commands/privileged.py lists them)
+#   nginx_query ARGS...  the same binary as the deploy user (-V)
 #   nginx_master         the master's pid, or nothing when nginx is not running
 #   nginx_signal_reload  ask the running nginx to reload; nginx_start: start it
 # and `pid_in` comes from process.sh, site_install, site_restore and site_drop_kept from site.sh.
+# Value: NGINX_CONF, the -c config (empty: nginx's built-in --conf-path).
 : "${RELOAD_TIMEOUT:?}"
+NGINX_CONF=${NGINX_CONF:-}
 
 # running PID: whether PID is a live process. Not `kill -0`: the master is root's, the deploy user's
 # signal to it is refused (EPERM) even while it runs. A zombie is not running.
@@ -42,26 +50,41 @@ has_new_child() {
   return 1
 }
 
-# error_log_of PID: the file a daemonized nginx master writes its errors to (its stderr)
-error_log_of() { as_root readlink "/proc/$1/fd/2" 2>/dev/null || true; }
+# built_in NAME: the value of nginx's --NAME= build option (nginx -V), e.g. conf-path
+built_in() { nginx_query -V 2>&1 | tr ' ' '\n' | sed -n "s/^--$1=//p" | head -n 1; }
 
-# configured_error_log: the main error_log of the config on disk (nginx -T), else the built-in one
+# main_directive NAME: the first NAME directive of nginx's main config file (error_log, pid)
+main_directive() {
+  local conf=${NGINX_CONF:-$(built_in conf-path)}
+  [ -r "$conf" ] || return 0
+  sed -n "s/^[[:space:]]*$1[[:space:]]\{1,\}\([^[:space:];]\{1,\}\).*/\1/p" "$conf" | head -n 1
+}
+
+# configured_error_log: the main error_log of the config on disk, else the built-in one (where the
+# master writes its [emerg] lines)
 configured_error_log() {
   local log
-  log=$(nginx_cmd -T 2>/dev/null | sed -n 's/^error_log[[:space:]]\{1,\}\([^[:space:];]\{1,\}\).*/\1/p' | head -n 1)
-  [ -n "$log" ] || log=$(nginx_cmd -V 2>&1 | tr ' ' '\n' | sed -n 's/^--error-log-path=//p' | head -n 1)
+  log=$(main_directive error_log)
+  [ -n "$log" ] || log=$(built_in error-log-path)
   case "$log" in /*) echo "$log" ;; *) ;; esac
 }
 
 # log_size FILE: its size in bytes, 0 when there is none: the mark to read new lines from
 log_size() {
-  if [ -n "$1" ]; then as_root stat -c %s "$1" 2>/dev/null || echo 0; else echo 0; fi
+  if [ -n "$1" ]; then stat -c %s "$1" 2>/dev/null || echo 0; else echo 0; fi
 }
 
 # errors_since FILE MARK: the last three [emerg], [alert] or [crit] lines written after MARK
 errors_since() {
   [ -n "$1" ] || return 0
-  as_root tail -c "+$(($2 + 1))" "$1" 2>/dev/null | grep -E '\[(emerg|alert|crit)\]' | tail -n 3 || true
+  tail -c "+$(($2 + 1))" "$1" 2>/dev/null | grep -E '\[(emerg|alert|crit)\]' | tail -n 3 || true
+}
+
+# unreadable_hint FILE: why nginx's own lines are missing from a failure, when FILE cannot be read
+unreadable_hint() {
+  if [ -n "$1" ] && [ ! -r "$1" ]; then
+    echo "($1 is not readable by $(id -un): nginx's own error lines are there; the group adm reads them)"
+  fi
 }
 
 # wait_log_quiet FILE END: wait until FILE has not grown for a second (or now reaches END). A
@@ -88,7 +111,7 @@ nginx_running() {
 # nginx_reload_verified MASTER: reload and wait for new workers; on failure print why and return 1
 nginx_reload_verified() {
   local master=$1 log mark before end errors
-  log=$(error_log_of "$master")
+  log=$(configured_error_log)
   mark=$(log_size "$log")
   before=$(children "$master")
   nginx_signal_reload || return 1
@@ -104,6 +127,7 @@ nginx_reload_verified() {
     if ! running "$master"; then echo "the nginx master (pid $master) exited during the reload"; return 1; fi
     if [ "$(now)" -ge "$end" ]; then
       echo "nginx started no new workers within ${RELOAD_TIMEOUT}s of the reload signal"
+      unreadable_hint "$log"
       return 1
     fi
     sleep 0.1
@@ -178,11 +202,11 @@ nginx_publish() {
 # nginx_pidfile: the pidfile of the config on disk (its pid directive, else the built-in path)
 nginx_pidfile() {
   local file prefix
-  file=$(nginx_cmd -T 2>/dev/null | sed -n 's/^pid[[:space:]]\{1,\}\([^[:space:];]\{1,\}\).*/\1/p' | head -n 1)
-  [ -n "$file" ] || file=$(nginx_cmd -V 2>&1 | tr ' ' '\n' | sed -n 's/^--pid-path=//p' | head -n 1)
+  file=$(main_directive pid)
+  [ -n "$file" ] || file=$(built_in pid-path)
   case "$file" in
     /*) echo "$file" ;;
-    ?*) prefix=$(nginx_cmd -V 2>&1 | tr ' ' '\n' | sed -n 's/^--prefix=//p' | head -n 1)
+    ?*) prefix=$(built_in prefix)
         echo "${prefix%/}/$file" ;;
     *) ;;
   esac

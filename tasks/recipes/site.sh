@@ -3,11 +3,15 @@
 # the live one to put back when the server cannot run the new one (nginx.sh, lighttpd.sh).
 #
 # The script defines before this file:
-#   as_root CMD...   CMD, as root when the inventory says so
+#   as_root CMD...     CMD, as root when the inventory says so
+#   root_install DEST  stdin as DEST, root's, mode 0644
 # and the server's recipe defines site_test (its test of the whole config, e.g. `nginx -t`).
 # Values (set when a script installs a site): SITE_AVAILABLE (the site file), SITE_ENABLED (its link),
-# SITE_KEPT (where the live site is kept meanwhile), RENDERED_SITE (the new site), SITES_LABEL (what
-# the sites folders are called in a message) and SITE_TEST_LABEL (the test command, in a message).
+# SITE_KEPT (where the live site is kept meanwhile, beside it: root's folder), SITE_TEXT (the new site,
+# rendered on the controller and sent in this script: root never installs a file the deploy user or
+# the app can write), SITES_LABEL (what the sites folders are called in a message) and SITE_TEST_LABEL
+# (the test command, in a message). Every root command here has fixed arguments, declared in
+# tasks/commands/privileged.py.
 
 # site_keep: a copy of the live site (SITE_AVAILABLE, enabled as SITE_ENABLED) to go back to
 site_keep() {
@@ -30,17 +34,16 @@ site_restore() {
   if [ "$kept_link" = 1 ]; then as_root ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"; else as_root rm -f "$SITE_ENABLED"; fi
 }
 
-# site_install: keep the live site, install RENDERED_SITE as the site, enable it and test the whole
+# site_install: keep the live site, install SITE_TEXT as the site, enable it and test the whole
 # config (site_test). A rejected site is taken back, so the config on disk is the one that runs, and
 # the script fails with the server's own error.
 site_install() {
-  : "${SITE_AVAILABLE:?}" "${SITE_ENABLED:?}" "${RENDERED_SITE:?}" "${SITES_LABEL:?}" "${SITE_TEST_LABEL:?}"
+  : "${SITE_AVAILABLE:?}" "${SITE_ENABLED:?}" "${SITE_TEXT:?}" "${SITES_LABEL:?}" "${SITE_TEST_LABEL:?}"
   local out
   [ -d "${SITE_AVAILABLE%/*}" ] || fail "$SITES_LABEL ${SITE_AVAILABLE%/*} does not exist on the host"
   [ -d "${SITE_ENABLED%/*}" ] || fail "$SITES_LABEL ${SITE_ENABLED%/*} does not exist on the host"
   site_keep
-  as_root install -m 0644 "$RENDERED_SITE" "$SITE_AVAILABLE.tmp"
-  as_root mv -f "$SITE_AVAILABLE.tmp" "$SITE_AVAILABLE"
+  printf '%s' "$SITE_TEXT" | root_install "$SITE_AVAILABLE" || fail "could not install $SITE_AVAILABLE as root"
   as_root ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"
   if ! out=$(site_test 2>&1); then
     site_restore

@@ -102,3 +102,9 @@ standalone_check() {
   app_loads "the app does not load with $server in release $release_id (traceback above)" "$check_timeout" \
     "$release/venv/bin/python" "$release/$config_dir_name/$runner" --check
 }
+
+# Under systemd (systemd.sh): unit_ready PID SECONDS, as wait_ready (the runner listens on its socket
+# and loaded the app); stop_setsid_master: TERM a runner an earlier version started with setsid (it
+# serves what is queued on its socket, which the live link no longer names, and never unlinks a path).
+unit_ready() { wait_ready "$1" "$2"; }
+stop_setsid_master() { standalone_stop > /dev/null; }

@@ -94,6 +94,8 @@ start_master() {
   [ -e "$current" ] || fail "no release is live yet: run deploy first"
   [ -f "$live_ini" ] || fail "the live release has no $live_ini (was it deployed for another server?)"
   rm -f "$pidfile"
+  # The link to a systemd instance's socket (docs/supervision.md) is not a socket uWSGI can bind.
+  if [ -L "$socket" ]; then rm -f "$socket"; fi
   clean_markers
   cd "$root" || fail "cannot enter $root"
   setsid "$current/venv/bin/uwsgi" --ini "$live_ini" < /dev/null >> "$stdout_log" 2>&1 &
@@ -221,4 +223,31 @@ uwsgi_check() {
   else
     check_loaded "uWSGI could not run the [check] section of $ini (exit $code; output above)"
   fi
+}
+
+# Under systemd (systemd.sh): unit_ready MASTER SECONDS: as many workers as the slot's uwsgi.ini asks
+# for have loaded the app (0), the master died or a worker could not load it (1), timeout (2).
+unit_ready() {
+  local rc=0
+  # shellcheck disable=SC2154  # slot_dir: set by systemd.sh before it calls unit_ready
+  live_ini="$slot_dir/${live_ini#"$current"/}"
+  wait_workers "$1" "" "$(configured_workers)" "$2" 0 || rc=$?
+  [ "$rc" != 3 ] || rc=1
+  return "$rc"
+}
+# stop_setsid_master: stop a master that an earlier version started with setsid, once the live link
+# names the unit's socket. Not with `q`: at exit its vacuum unlinks its socket's path, which is now
+# that link. KILL the master (no vacuum), then HUP its workers: each finishes its request and exits.
+stop_setsid_master() {
+  local master kids k
+  master=$(pid_in "$pidfile")
+  if alive "$master"; then
+    kids=$(children "$master")
+    kill -KILL "$master" 2>/dev/null || true
+    wait_gone "$master" 5 || fail "the uWSGI master (pid $master) would not stop"
+    for k in $kids; do kill -HUP "$k" 2>/dev/null || true; done
+    for k in $kids; do wait_gone "$k" $((GRACEFUL_TIMEOUT + 5)) || kill -KILL "$k" 2>/dev/null || true; done
+  fi
+  rm -f "$pidfile" "$fifo" "$running"
+  clean_markers
 }

@@ -167,10 +167,15 @@ class RequestStream:
 
     def _run(self) -> None:
         while self._take_slot():
-            self._record(self._one())
+            # The deadline is checked again with the very reading the request records as its start: a
+            # thread held up between the slot and the send must not start a request past max_seconds.
+            started = time.monotonic()
+            if started >= self._deadline:
+                self._end("max_seconds")
+                return
+            self._record(self._one(started))
 
-    def _one(self) -> Result:
-        started = time.monotonic()
+    def _one(self, started: float) -> Result:
         conn = http.client.HTTPConnection(self.address, self.port, timeout=self.timeout)
         try:
             conn.request("GET", self.path, headers={"Host": self.host, "Connection": "close"})

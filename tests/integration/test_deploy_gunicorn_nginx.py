@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,12 +37,12 @@ def web1(servers: list[DeployTarget]) -> DeployTarget:
 
 
 def hello(target: DeployTarget, write_inventory, tmp_path: Path, name: str,
-          port: int) -> tuple[DeployTarget, Path, Path]:
+          port: int, **app_keys: Any) -> tuple[DeployTarget, Path, Path]:
     """The example app, version 1.0.0, as the app ``name`` on ``port`` of ``target``: (the target with
     that app's root, inventories, source)."""
     app = target.with_app(name)
     source = copy_app(EXAMPLE, tmp_path / name, version="1.0.0")
-    return app, inventory(write_inventory, app, source, listen=port, vars={"workers": 2}), source
+    return app, inventory(write_inventory, app, source, listen=port, vars={"workers": 2}, **app_keys), source
 
 
 def add_dependency_route(source: Path) -> None:
@@ -105,9 +106,44 @@ def test_code_only_deploy_reuses_the_venv(web1, write_inventory, tmp_path):
     assert second["version"] == "1.0.1" and second["prefix"] == first["prefix"]
 
 
+def test_start_stop_restart_and_status_act_through_systemd(web1, write_inventory, tmp_path):
+    """Under systemd (the default where it is PID 1): each command goes through the app's units."""
+    port = 8084
+    host, inventories, _ = hello(web1, write_inventory, tmp_path, "units", port)
+    fab(inventories, "-H", host.alias, "deploy")
+
+    def live() -> tuple[str, str]:
+        for slot in "ab":
+            unit = f"wsgideploy-units@{slot}.service"
+            if host.run(f"systemctl is-active {unit} || true").strip() == "active":
+                return unit, host.run(f"systemctl show -p MainPID --value {unit}").strip()
+        return "", ""
+
+    unit, pid = live()
+    out = fab(inventories, "-H", host.alias, "status").stdout
+    assert f"running, pid {pid}" in out and f"unit {unit} active/running, enabled, 0 restarts, as units" in out, out
+    assert host.run(f"systemctl is-enabled {unit}").strip() == "enabled", "started at boot"
+
+    fab(inventories, "-H", host.alias, "stop")
+    assert live() == ("", "") and get(host.address, port, "/")[0] == 502
+    assert "enabled" not in host.run("systemctl is-enabled wsgideploy-units@a.service wsgideploy-units@b.service "
+                                     "|| true"), "a stopped app stays stopped after a reboot"
+    assert "stopped" in fab(inventories, "-H", host.alias, "status").stdout
+
+    fab(inventories, "-H", host.alias, "start")
+    started = live()
+    assert started[0] and get(host.address, port, "/")[0] == 200
+    fab(inventories, "-H", host.alias, "restart")
+    restarted = live()
+    assert restarted[0] != started[0], "a restart starts the other instance, then stops this one"
+    assert get(host.address, port, "/")[0] == 200
+    assert "already running" in fab(inventories, "-H", host.alias, "start").stdout
+
+
 def test_start_stop_restart_and_status_act_through_the_pidfile(web1, write_inventory, tmp_path):
+    """With ``supervisor = "none"`` (a host without systemd): wsgideploy's own pidfile control."""
     port = 8082
-    host, inventories, _ = hello(web1, write_inventory, tmp_path, "control", port)
+    host, inventories, _ = hello(web1, write_inventory, tmp_path, "control", port, supervisor="none")
     fab(inventories, "-H", host.alias, "deploy")
     pidfile = "shared/run/gunicorn.pid"
 

@@ -68,6 +68,7 @@ def point_stage_at(path: Path, host: DeployTarget) -> None:
 def test_the_installed_wheel_inits_deploys_refuses_a_dirty_tree_and_rolls_back(
         installed: Path, nginx_target: DeployTarget, tmp_path: Path) -> None:  # noqa: F811
     host = nginx_target.with_app("wheel")
+    host.add_app_user("myapp")  # init names the app after its folder; setup would make its user
     repo = tmp_path / "myapp"
     shutil.copytree(APP, repo, ignore=shutil.ignore_patterns("__pycache__"))
     git(repo, "init", "-q")

@@ -124,7 +124,7 @@ class ApacheSite(Site):
 
     def logs(self) -> str:
         """The site's error log, then Apache's main error log."""
-        return self.target.run(f"cat {self.target.path('shared/log/apache.error.log')} {MAIN_ERROR_LOG} "
+        return self.target.run(f"cat /var/log/apache2/{self.name}.error.log {MAIN_ERROR_LOG} "
                                "2>/dev/null || true")
 
 

@@ -65,6 +65,7 @@ def make_site(write_inventory) -> Iterator[Callable[..., Site]]:
     """``make_site(server, name, port, source, **app)``: fastcgi behind the server's stock front server."""
     def write(target: DeployTarget, source: Path, port: int, app: dict[str, Any]) -> Path:
         proxy = target.front
+        app.setdefault("supervisor", "none")  # the runner's own pidfile control; systemd: test_supervised_fastcgi
         table = target.app_table(source, server="fastcgi", proxy=proxy, listen=port, **app)
         if proxy == "nginx":
             return write_inventory("test", app=table, hosts={target.alias: target.host_table()},

@@ -60,6 +60,7 @@ def booted_server() -> Iterator[DeployTarget]:
 def make_site(booted_server: DeployTarget, write_inventory) -> Iterator[Any]:
     """``make_site(name, port, source, **app)``: an app of its own behind the server's stock nginx."""
     def write(target: DeployTarget, source: Path, port: int, app: dict[str, Any]) -> Path:
+        app.setdefault("supervisor", "none")  # the runners' own pidfile control; systemd: test_supervised_runners
         return write_inventory("test", app=target.app_table(source, proxy="nginx", listen=port, **app),
                                hosts={target.alias: target.host_table()}, nginx=target.front_table(),
                                vars={"graceful_timeout": 10})

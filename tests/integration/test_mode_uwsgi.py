@@ -88,6 +88,8 @@ def make_site(server: DeployTarget, write_inventory, tmp_path) -> Iterator[Calla
     def make(name: str, port: int, source: Path | None = None, **app) -> Site:
         target = server.with_app(name)
         source = source or copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")
+        # uWSGI's own control through its pidfile and FIFO; under systemd: test_supervised_modes.py
+        app.setdefault("supervisor", "none")
         table = target.app_table(source, name=name, server="uwsgi", proxy="nginx", listen=port, **app)
         inventories = write_inventory("test", app=table, hosts={target.alias: target.host_table()},
                                       nginx=target.front_table(), vars={"workers": 2})

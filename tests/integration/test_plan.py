@@ -64,6 +64,10 @@ def test_plan_on_a_fresh_host_plans_a_build_and_creates_nothing(
     before = host_files(host, "/srv/plans")
     assert before[host.app_root] == ("absent",)
 
+    missing = fab(inventories, "-H", alias, "plan").stdout
+    assert (f"[{alias}] a deploy now would fail: the app runs as the user fresh, which does not exist on this "
+            "host (run `wsgideploy setup` for this host)") in missing.splitlines(), missing
+    host.add_app_user("fresh")  # what setup makes
     out = fab(inventories, "-H", alias, "plan").stdout
 
     assert_unchanged(before, host_files(host, "/srv/plans"))
@@ -78,6 +82,8 @@ def test_plan_on_a_fresh_host_plans_a_build_and_creates_nothing(
     site = f"{NGINX_DIR}/sites-available/{name}"
     assert any(line.startswith(f"[{alias}] config       nginx.conf (live: {site}): new file (")
                for line in lines), out
+    # under systemd the app's unit is planned too (compared with /etc/systemd/system/wsgideploy-<app>@.service)
+    assert any(line.startswith(f"[{alias}] config       wsgideploy-{name}@.service: new file (") for line in lines), out
     assert f"[{alias}] lock         free" in lines and "a deploy now would fail" not in out
     assert f"[{alias}] no-op        no: nothing is live yet, a new venv, configs:" in out
 

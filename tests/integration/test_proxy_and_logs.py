@@ -3,13 +3,17 @@
 The tests run on a booted Debian 12 server (tests/servers: systemd, Debian's stock nginx with its default
 site, real OpenSSH), booted once for the module; each test deploys its own app (its own name, root under
 /srv and port). The client the app must see is this machine, at its address on the servers' bridge.
-The rotation of nginx's logs is a strict expected failure (a finding for the production-server issue).
+nginx logs the app in its own folder (/var/log/nginx/<app>.*.log, rotated by Debian's snippet), the app's
+logs rotate as the deploy user, and root installs only the snippet the controller rendered: one planted
+in the release or in current/ (a postrotate, which logrotate runs as root) never reaches /etc/logrotate.d,
+and a link planted in shared/log makes root create nothing.
 """
 from __future__ import annotations
 
 import json
 import os
 import select
+import shlex
 import signal
 import subprocess
 import time
@@ -71,10 +75,6 @@ def test_the_app_mounts_under_a_url_prefix(nginx_target, write_inventory, tmp_pa
     assert get(host.address, port, "/info")[0] == 404
 
 
-class RotationFails(AssertionError):
-    """The finding itself (see `test_the_logrotate_snippet_rotates_every_log_of_the_app`)."""
-
-
 def deploy_logs_app(host: DeployTarget, write_inventory, source: Path, level: str, port: int) -> Path:
     inventories = inventory(write_inventory, host, source, listen=port, log_level=level)
     fab(inventories, "-H", host.alias, "deploy")
@@ -94,8 +94,10 @@ def test_logs_follow_the_stage_level_and_show_with_fab_logs(nginx_target, write_
     inventories = deploy_logs_app(host, write_inventory, source, "INFO", port)
     get(host.address, port, "/")
     assert "index served, version 1.0.0" in host.read("shared/log/app.log")
-    for name in ("gunicorn.access.log", "gunicorn.error.log", "nginx.access.log"):
+    for name in ("gunicorn.access.log", "gunicorn.error.log"):
         assert int(host.run(f"stat -c %s {host.path('shared/log/' + name)}")) > 0, name
+    nginx_log = "/var/log/nginx/logs.access.log"  # nginx's own folder, never the deploy's shared/log
+    assert int(host.run(f"stat -c %s {nginx_log}")) > 0 and not host.exists("shared/log/nginx.access.log")
     snippet = "/etc/logrotate.d/wsgideploy-logs"
     assert host.run(f"stat -c '%U %a' {snippet}").split() == ["root", "644"], "root's snippet, root's file"
     assert f"{host.app_root}/shared/log" in host.read(snippet)
@@ -103,6 +105,17 @@ def test_logs_follow_the_stage_level_and_show_with_fab_logs(nginx_target, write_
     whoami(host, port)  # the app's last line, for `logs --lines 3` (workers log their start at INFO too)
     out = fab(inventories, "-H", host.alias, "logs", "--lines", "3").stdout
     assert f"[{host.alias}] ==> {host.app_root}/shared/log/app.log <==" in out and "whoami asked" in out
+    assert f"==> {nginx_log} <==" in out and "GET /whoami" in out, out
+
+    # As Debian's logrotate leaves nginx's logs (www-data:adm 0640), a deploy user outside adm cannot read
+    # them: `logs` says so and names the fix; in the group adm (what `setup` does), it reads them.
+    host.run(f"chown www-data:adm {nginx_log} && chmod 0640 {nginx_log} && gpasswd -d {host.user} adm || true")
+    out = fab(inventories, "-H", host.alias, "logs", "--lines", "3").stdout
+    assert f"(not readable by {host.user}: the front server's logs are read by the group adm" in out, out
+    assert "whoami asked" in out, "the app's own logs are still shown"
+    host.run(f"usermod -aG adm {host.user}")
+    out = fab(inventories, "-H", host.alias, "logs", "--lines", "3").stdout
+    assert "not readable" not in out and "GET /whoami" in out, out
 
     # A reader that goes away early (`| head`) ends the command quietly, not with a traceback.
     env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventories)}
@@ -134,26 +147,81 @@ def test_logs_follow_the_stage_level_and_show_with_fab_logs(nginx_target, write_
         follow.wait(timeout=30)
 
 
-@pytest.mark.xfail(strict=True, raises=RotationFails,
-                   reason="nginx's logs in shared/log are root's; the snippet rotates as the deploy user "
-                          "(issue: production server moves them where nginx's user writes them)")
+def install_logrotate(host: DeployTarget) -> None:
+    """The stock server has /etc/logrotate.d but not logrotate itself (it comes through the proxy)."""
+    host.run("command -v logrotate || { apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -q install -y "
+             "logrotate; }", timeout=300)
+
+
 def test_the_logrotate_snippet_rotates_every_log_of_the_app(nginx_target, write_inventory, tmp_path):  # noqa: F811
-    """The finding: Debian's nginx master runs as root and creates ``shared/log/nginx.*.log`` as root;
-    the snippet rotates as the deploy user (``su deploy deploy``) and cannot open them."""
+    """Every log in shared/log is the deploy user's (nginx's are in /var/log/nginx), so the snippet, which
+    rotates as that user, rotates them all; and Debian's own nginx snippet covers nginx's logs of the app.
+    (The finding was: nginx's master, root, created shared/log/nginx.*.log as root: Permission denied.)"""
     port = 8087
     host = nginx_target.with_app("rotated")
     deploy_logs_app(host, write_inventory, copy_app(EXAMPLE, tmp_path / "hello"), "INFO", port)
     get(host.address, port, "/")
     whoami(host, port)
-    # The stock server has /etc/logrotate.d but not logrotate itself (it comes through the proxy).
-    host.run("apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -q install -y logrotate", timeout=300)
+    install_logrotate(host)
     rotated = host.run("logrotate -v -f -s /tmp/rotated.state /etc/logrotate.d/wsgideploy-rotated 2>&1; "
                        "echo exit=$?")
+    assert rotated.rstrip().endswith("exit=0"), rotated
     assert host.exists("shared/log/app.log.1"), "the app's own log is rotated:\n" + rotated
+    assert host.exists("shared/log/gunicorn.access.log.1"), rotated
     whoami(host, port)
     assert "whoami asked" in host.read("shared/log/app.log"), "copytruncate keeps the app logging"
-    if not rotated.rstrip().endswith("exit=0"):
-        raise RotationFails(rotated)
+    owners = set(host.run(f"stat -c '%U:%G' {host.path('shared/log')}/*.log*").split())
+    assert owners <= {f"{host.user}:rotated", "rotated:rotated"}, \
+        f"shared/log holds files of the app user (the app server's logs, rotated as it) or of the deploy user (made " \
+        f"by the app check), all in the app's group: {owners}"
+    debian = host.run("logrotate -d -s /tmp/debian.state /etc/logrotate.d/nginx 2>&1 || true")
+    for name in ("rotated.access.log", "rotated.error.log"):
+        assert f"considering log /var/log/nginx/{name}" in debian, debian
+
+
+PLANTED = """{root}/shared/log/*.log {{
+    daily
+    postrotate
+        id > /root/planted-by-the-app
+    endscript
+}}
+"""
+
+
+def test_a_snippet_planted_in_the_release_never_reaches_logrotate_d_nor_a_link_in_shared_log_root(
+        nginx_target, write_inventory, tmp_path):  # noqa: F811
+    """The audit's two paths to root, closed: root copied current/.wsgideploy/logrotate.conf (which the app
+    can write) into /etc/logrotate.d, where a planted postrotate ran as root; and nginx (root) opened its
+    logs in shared/log, where a planted link made it create a root-owned file elsewhere. Here the app's
+    code (a before_switch hook, which runs as the app does) plants both in the new release, and the live
+    release's current/ has one too; the deploy installs the controller's snippet and root opens nothing
+    in shared/log."""
+    port = 8088
+    host = nginx_target.with_app("planted")
+    source = copy_app(EXAMPLE, tmp_path / "hello")
+    inventories = deploy_logs_app(host, write_inventory, source, "INFO", port)
+    snippet = "/etc/logrotate.d/wsgideploy-planted"
+    controllers = host.read(snippet)
+    assert "postrotate" not in controllers and "su planted planted" in controllers, "rotated as the app's user"
+
+    planted = PLANTED.format(root=host.app_root)
+    host.write("current/.wsgideploy/logrotate.conf", planted)
+    for name in ("nginx.access.log", "nginx.error.log"):  # where nginx logged before
+        host.run_as_deploy(f"ln -sfn /etc/planted-{name} {host.path('shared/log/' + name)}")
+    host.run_as_deploy(f"ln -sfn /root/planted-by-a-link.log {host.path('shared/log/link.log')}")
+    plant = f"printf %s {shlex.quote(planted)} > .wsgideploy/logrotate.conf"
+    fab(inventory(write_inventory, host, source, listen=port, log_level="INFO",
+                  extra={"hooks": {"before_switch": [plant]}}), "-H", host.alias, "deploy")
+    assert "postrotate" in host.read("current/.wsgideploy/logrotate.conf"), "the hook planted it in the release"
+    assert host.read(snippet) == controllers, "root installed the controller's snippet, not the release's"
+    host.run("nginx -t 2>&1")  # root opens every log the config names: none in shared/log
+    for name in ("nginx.access.log", "nginx.error.log"):
+        assert not host.exists(f"/etc/planted-{name}"), name
+    install_logrotate(host)
+    host.run(f"logrotate -f -s /tmp/planted.state {snippet} 2>&1 || true")
+    assert not host.exists("/root/planted-by-the-app") and not host.exists("/root/planted-by-a-link.log")
+    assert host.run("ls /etc/logrotate.d").split().count("wsgideploy-planted") == 1
+    fab(inventories, "-H", host.alias, "stop")
 
 
 @pytest.mark.parametrize("server, port", [("gevent", 8083), ("tornado", 8084), ("twisted", 8085)])

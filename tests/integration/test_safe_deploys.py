@@ -204,7 +204,7 @@ def test_a_failed_health_check_after_the_switch_rolls_back_and_marks_the_release
 def test_a_second_deploy_is_refused_while_one_runs_and_names_the_holder(live_v1):
     app, write, v2 = live_v1
     host = app.target
-    inventory = write(v2, hooks={"before_switch": ["sleep 4"]})
+    inventory = write(v2, hooks={"before_switch": ["sleep 10"]})  # long enough for a second fab on a busy machine
     env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(inventory)}
     first = subprocess.Popen(["fab", "-H", host.alias, "deploy"], cwd=PROJECT, env=env, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -1,4 +1,4 @@
-"""Shared data survives every deploy, rollback and prune; secrets land 0600 and never show.
+"""Shared data survives every deploy, rollback and prune; secrets land 0640 (read by the app's group) and never show.
 
 The tests run on a booted Debian 12 server (tests/servers: systemd, Debian's stock nginx with its default
 site, real OpenSSH), booted once for the module; each test deploys its own app (its own name, root under
@@ -85,8 +85,8 @@ def test_shared_data_survives_deploys_rollbacks_and_pruning_and_secrets_stay_sec
     assert get(host.address, port, "/secret") == (
         200, hashlib.sha256(SECRET.encode()).hexdigest() + " hello from env_file")
 
-    mode, owner = host.run(f"stat -c '%a %U' {host.path('shared/.env')}").split()
-    assert (mode, owner) == ("600", host.user)
+    mode, owner = host.run(f"stat -c '%a %U:%G' {host.path('shared/.env')}").split()
+    assert (mode, owner) == ("640", f"{host.user}:vault"), "the deploy user's, read by the app user's group only"
 
     # Code changes, a requirements change (new venv), then a rollback: data unchanged each time.
     for version, requirements in (("2", None), ("3", "flask>=3,<4\nsix\n"), ("4", None)):

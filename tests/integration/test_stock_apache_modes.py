@@ -21,7 +21,7 @@ from tests.servers.fixtures import open_lab, unavailable
 from tests.servers.image import ImageError
 from tests.servers.machine import ServerError
 
-from .stock import APACHE, APACHE_TABLE, APP_PORT, assert_front_and_default_site_fine, deploy_change_and_roll_back
+from .stock import APACHE, APACHE_TABLE, APP_PORT, assert_front_and_default_site_fine, deploy_change_and_roll_back, served
 
 MODES = ("mod_wsgi", "fastcgi")
 
@@ -55,6 +55,9 @@ def test_mod_wsgi_deploys_changes_under_load_and_rolls_back_in_the_stock_apache(
         targets: dict[str, DeployTarget], write_inventory, tmp_path: Path) -> None:
     target = targets["mod_wsgi"]
     deploy_change_and_roll_back(target, APACHE, inventory_writer(target, write_inventory, "mod_wsgi"), tmp_path)
+    pid = served(target, APACHE)["pid"]
+    assert target.run(f"ps -o user= -p {int(pid)}").strip() == Path(target.app_root).name, \
+        "mod_wsgi's daemon processes run as the app's own user, not the deploy user"
 
 
 def test_fastcgi_deploys_changes_under_load_and_rolls_back_in_the_stock_apache(

@@ -145,7 +145,11 @@ def test_deploy_change_and_rollback_beside_debians_sites_under_load(stock: Deplo
 
 def test_a_reload_that_nginx_cannot_apply_fails_the_deploy_and_keeps_the_previous_site(
         stock: DeployTarget, write_inventory, tmp_path: Path) -> None:
+    # nginx's [emerg] line is in its error log (www-data:adm 0640), which the deploy user reads in the
+    # group adm, as `setup` makes it; no root command reads it.
+    stock.run("usermod -aG adm deploy")
     stock.run("install -d -o deploy -g deploy /srv/clash")
+    stock.add_app_user("clash")
     write = inventory_writer(stock, write_inventory, name="clash", root="/srv/clash", listen=8090,
                              server_name="clash.test")
     v1 = copy_app(EXAMPLE, tmp_path / "v1", version="1.0.0")
@@ -177,8 +181,10 @@ def test_a_reload_that_nginx_cannot_apply_fails_the_deploy_and_keeps_the_previou
 
 def test_a_deploy_never_leaves_nginx_stopped(stock: DeployTarget, write_inventory, tmp_path: Path) -> None:
     """nginx stopped before the deploy and a site it cannot start with: the previous config is back,
-    nginx is started with it, and the deploy fails saying why."""
+    nginx is started with it, and the deploy fails saying why (its error log, read in the group adm)."""
+    stock.run("usermod -aG adm deploy")
     stock.run("install -d -o deploy -g deploy /srv/stopped")
+    stock.add_app_user("stopped")
     write = inventory_writer(stock, write_inventory, name="stopped", root="/srv/stopped", listen=8092,
                              server_name="stopped.test")
     fab(write(copy_app(EXAMPLE, tmp_path / "v1", version="1.0.0")), "-H", stock.alias, "deploy")

@@ -81,7 +81,7 @@ def test_a_connection_a_worker_dropped_is_retried_once_for_idempotent_requests(w
     with boot_module({"uwsgi": "nginx"}, wheelhouse=True) as targets:
         target = targets["uwsgi"].with_app("dropped")
         source = copy_app(EXAMPLE, tmp_path / "app", version="1.0.0")
-        inventories = write_inventory("test", app=target.app_table(source, server="uwsgi", listen=PORT),
+        inventories = write_inventory("test", app=target.app_table(source, server="uwsgi", listen=PORT, supervisor="none"),
                                       hosts={target.alias: target.host_table()}, nginx=target.front_table())
         fab(inventories, "-H", target.alias, "deploy")
         fab(inventories, "-H", target.alias, "stop")

@@ -357,15 +357,46 @@ def test_a_rollback_under_load_fails_no_request_and_then_serves_the_old_code_in_
     assert_served_after_fab(run, "1.0.0", first["release"], first["prefix"])
 
 
+def master(site: Site) -> str:
+    """The main pid of the app's live systemd instance (the gunicorn master), or ''."""
+    name = site.host.app_root.rsplit("/", 1)[-1]
+    for slot in "ab":
+        unit = f"wsgideploy-{name}@{slot}.service"
+        if site.host.run(f"systemctl is-active {unit} || true").strip() == "active":
+            return site.host.run(f"systemctl show -p MainPID --value {unit}").strip()
+    return ""
+
+
 def test_a_restart_under_load_fails_no_request_and_replaces_the_master(site, record_property):
     first = info(site)
-    pidfile = "shared/run/gunicorn.pid"  # on the server, under the app root
-    old_master = site.host.read(pidfile).strip()
+    old_master = master(site)
 
     run = run_under_load(site, "restart", ("restart",), record_property)
 
-    new_master = site.host.read(pidfile).strip()
+    new_master = master(site)
     assert new_master and new_master != old_master, "restart did not replace the gunicorn master"
     assert not site.host.pid_alive(old_master), f"the old master (pid {old_master}) still runs on the server"
     assert live(site.host) == (first["release"], first["prefix"])
     assert_served_after_fab(run, "1.0.0", first["release"], first["prefix"])
+
+
+def test_a_master_started_with_setsid_by_an_earlier_version_moves_under_its_unit_with_no_failed_request(
+        site, record_property):
+    """An app that wsgideploy ran through its pidfile (as versions before systemd supervision did, and as
+    ``supervisor = "none"`` does) is taken over by the unit at the next deploy, under load."""
+    inventory = site.inventories / "test.toml"
+    text = inventory.read_text()
+    site.fab("stop")
+    inventory.write_text(text.replace("[app]\n", '[app]\nsupervisor = "none"\n', 1))
+    site.fab("start")
+    old_master = site.host.read("shared/run/gunicorn.pid").strip()
+    assert site.host.pid_alive(old_master) and master(site) == ""
+    inventory.write_text(text)
+    site.set_version("1.0.1")
+
+    run = run_under_load(site, "move under the unit", ("deploy", "--allow-dirty"), record_property)
+
+    assert master(site) and not site.host.pid_alive(old_master), "the setsid master is gone, the unit serves"
+    assert not site.host.exists("shared/run/gunicorn.pid")
+    release, prefix = live(site.host)
+    assert_served_after_fab(run, "1.0.1", release, prefix)

@@ -78,12 +78,19 @@ class DeployTarget:
 
     def with_app(self, name: str, create: bool = True) -> DeployTarget:
         """This server with the app root ``/srv/<name>`` (made by root and owned by the deploy user, unless
-        not ``create``): its ``app_table`` names the app ``<name>``, its files are read under that root.
-        Tests that share a server each deploy an app of their own this way."""
+        not ``create``) and the app's user ``<name>`` (`add_app_user`): its ``app_table`` names the app
+        ``<name>``, its files are read under that root. Tests that share a server each deploy an app of
+        their own this way."""
         root = f"/srv/{name}"
         if create:
             self.run(f"install -d -o {self.user} -g {self.user} {shlex.quote(root)}")
+            self.add_app_user(name)
         return replace(self, app_root=root)
+
+    def add_app_user(self, name: str) -> None:
+        """The app's own user ``name`` (the app runs as it under systemd), made as ``wsgideploy setup``
+        makes it: a system user with its own group, which the deploy user joins."""
+        self.run(app_user_script(name, self.user))
 
     def pid_alive(self, pid: int | str) -> bool:
         """Whether the server's process ``pid`` runs (and is no zombie). Pids that wsgideploy prints are
@@ -138,11 +145,18 @@ dir=$(mktemp -d) && python3 -m venv --without-pip "$dir/venv" && rm -rf "$dir"
 """
 
 
+def app_user_script(name: str, deploy_user: str) -> str:
+    """Root: the system user ``name`` and its group (no login, no home), ``deploy_user`` in the group."""
+    n, d = shlex.quote(name), shlex.quote(deploy_user)
+    return (f"id -u {n} >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /nonexistent "
+            f"--shell /usr/sbin/nologin {n}\nusermod -a -G {n} {d}\n")
+
+
 def make_target(lab: ServerLab, server: Server, front: str | None = None, app_root: str = "/srv/hello",
                 user: str = DEPLOY_USER) -> DeployTarget:
     """Make ``server`` a deploy target and check that ``user`` logs in by key and may sudo."""
     public_key = Path(f"{lab.ssh_key}.pub").read_text().strip()
-    server.run(setup_script(user, public_key, app_root))
+    server.run(setup_script(user, public_key, app_root) + app_user_script(Path(app_root).name, user))
     target = DeployTarget(alias=server.name, server=server, identity=lab.ssh_key, user=user,
                           app_root=app_root, front=front)
     argv = [a.replace(f"root@{server.address}", f"{user}@{server.address}") for a in server.ssh_argv()]

@@ -174,7 +174,8 @@ class ServerLab:
         """A prepared (overlay mounted, files written) but not yet booted server.
 
         ``front`` (``nginx``, ``apache2`` or ``lighttpd``: `layers.FRONTS`) boots it over that front
-        server's cached layer, so systemd starts Debian's service on port 80 with its default site.
+        server's cached layer, so systemd starts Debian's service on port 80 with its default site; a
+        `layers.TOOLS` name (``pebble``, ``nginx+certbot``, ...) boots it over that layer instead.
         """
         assert self.bridge is not None and self.folder is not None and self.proxy is not None
         assert self.image is not None

@@ -7,6 +7,11 @@ the install ``/usr/sbin/policy-rc.d`` says 101, so nothing starts on this machin
 postinst enables their services, so in a booted server systemd starts the front server on port 80 with
 Debian's default site. One front server per layer, because two would fight over port 80.
 
+`TOOLS` adds layers for the ACME tests (tests/servers/acme.py): Debian's ``pebble`` alone (the ACME test CA,
+on a server of its own), and each front server with Debian's ``certbot`` (its postinst enables
+``certbot.timer``). A layer is one apt run over the image, never stacked on another layer: two layers would
+each carry their own ``/var/lib/dpkg/status`` and the upper one would hide the other's packages.
+
 Layers live beside the image: ``images/bookworm-<image key>-<front>-<layer key>/`` (the key hashes the
 package list); built once under the same kind of lock, into a temporary folder renamed when complete.
 
@@ -28,14 +33,21 @@ FRONTS: dict[str, tuple[str, ...]] = {
     "apache2": ("apache2", "libapache2-mod-wsgi-py3", "libapache2-mod-fcgid"),
     "lighttpd": ("lighttpd",),
 }
+TOOLS: dict[str, tuple[str, ...]] = {
+    "pebble": ("pebble",),
+    "nginx+certbot": ("nginx", "certbot"),
+    "apache2+certbot": (*FRONTS["apache2"], "certbot"),
+    "lighttpd+certbot": ("lighttpd", "lighttpd-mod-openssl", "certbot"),  # mod_openssl is a package of its own
+}
+LAYERS: dict[str, tuple[str, ...]] = {**FRONTS, **TOOLS}
 POLICY_RC_D = "usr/sbin/policy-rc.d"
 
 
 def layer_path(image: Path, front: str) -> Path:
-    """Where the layer for ``front`` (a key of `FRONTS`) over ``image`` lives."""
-    if front not in FRONTS:
-        raise ImageError(f"no layer named {front!r}; known: {', '.join(FRONTS)}")
-    key = hashlib.sha256(",".join(FRONTS[front]).encode()).hexdigest()[:8]
+    """Where the layer ``front`` (a key of `LAYERS`: a front server, or one of `TOOLS`) over ``image`` lives."""
+    if front not in LAYERS:
+        raise ImageError(f"no layer named {front!r}; known: {', '.join(LAYERS)}")
+    key = hashlib.sha256(",".join(LAYERS[front]).encode()).hexdigest()[:8]
     return image.parent / f"{image.name}-{front}-{key}"
 
 
@@ -66,7 +78,7 @@ def _install(merged: Path, packages: tuple[str, ...], log: Path) -> None:
 
 
 def ensure_layer(image: Path, front: str) -> Path:
-    """The layer for ``front`` over ``image``, built first if it is not cached yet (needs root)."""
+    """The layer ``front`` (a key of `LAYERS`) over ``image``, built first if it is not cached yet (needs root)."""
     final = layer_path(image, front)
     if final.is_dir():
         return final
@@ -81,13 +93,13 @@ def ensure_layer(image: Path, front: str) -> Path:
         for sub in ("upper", "work", "merged"):
             (temp / sub).mkdir(parents=True)
         log = final.parent / f"{final.name}.log"
-        log.write_text(f"building {final.name}: {','.join(FRONTS[front])} over {image.name}\n")
+        log.write_text(f"building {final.name}: {','.join(LAYERS[front])} over {image.name}\n")
         options = f"lowerdir={image},upperdir={temp / 'upper'},workdir={temp / 'work'}"
         try:
             subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(temp / "merged")],
                            check=True, capture_output=True, timeout=30)
             try:
-                _install(temp / "merged", FRONTS[front], log)
+                _install(temp / "merged", LAYERS[front], log)
             finally:
                 subprocess.run(["umount", str(temp / "merged")], check=True, capture_output=True, timeout=30)
             os.rename(temp / "upper", final)

@@ -81,7 +81,7 @@ class Host:
 
     def publish(self, port: int, extra: str = "", control: str = "signal") -> tuple[dict[str, str], list[str]]:
         self.rendered.write_text(SITE.format(port=port, extra=extra))
-        result, calls = self.run(apache.publish_site(self.settings(control), "hello", str(self.rendered)))
+        result, calls = self.run(apache.publish_site(self.settings(control), "hello", self.rendered.read_text()))
         assert result.returncode == 0, result.stderr
         return parse_facts(result.stdout), calls
 
@@ -140,7 +140,7 @@ def test_a_rejected_config_keeps_the_previous_site_and_apache_untouched(host: Ho
     before = {p.name: p.read_text() for p in (*(host.root / "sa").iterdir(), *(host.root / "conf").iterdir())}
     (host.root / "reject").write_text("")
     host.rendered.write_text(SITE.format(port=18090, extra="Nope\n"))
-    result, calls = host.run(apache.publish_site(host.settings(), "hello", str(host.rendered)))
+    result, calls = host.run(apache.publish_site(host.settings(), "hello", host.rendered.read_text()))
     assert result.returncode == 1 and "Invalid command 'Nope'" in result.stderr
     assert result.stderr.splitlines()[-1] == ("apachectl configtest rejected the new site; the previous config "
                                               "was put back and Apache was not reloaded")
@@ -172,7 +172,7 @@ def test_disable_site_takes_the_link_and_listen_away_or_puts_both_back(host: Hos
 
 
 def test_the_builders_write_values_and_per_settings_functions_and_the_recipe_the_rest() -> None:
-    text = apache.publish_site(Apache(), "o'neil", "/srv/x/apache.conf")
+    text = apache.publish_site(Apache(), "o'neil", "# the site\n")
     assert text.endswith("\napache_install_site\napache_reload\n")
     assert "\nAPACHE_SITE_NAME='o'\"'\"'neil'\n" in text and "\nAPACHE_A2ENSITE=1\n" in text
     assert '\nas_root() { sudo -n "$@"; }\n' in text and '\napache_ctl() { sudo -n apache2ctl "$@"; }\n' in text

@@ -34,14 +34,17 @@ def test_generated_cgi_script_answers_when_it_cannot_write_its_log_file(tmp_path
 
 
 def test_install_site_lists_the_modules_the_new_site_loads_anew() -> None:
-    text = apache.install_site(Apache(), "hello", "/srv/hello/x.conf")
-    assert "\nAPACHE_RENDERED_SITE=/srv/hello/x.conf\n" in text and text.endswith("\napache_install_site\n")
+    text = apache.install_site(Apache(), "hello", "<VirtualHost *:80>\n</VirtualHost>\n")
+    assert "\nAPACHE_SITE_TEXT='<VirtualHost *:80>\n</VirtualHost>\n'\n" in text
+    assert text.endswith("\napache_install_site\n")
     install = function_body("apache", "apache_install_site")
     assert (position(install, 'modules_before=" $(apache_modules | paste -sd \' \' -) "')
-            < position(install, 'as_root install -m 0644 "$APACHE_RENDERED_SITE"')
+            < position(install, 'printf \'%s\' "$APACHE_SITE_TEXT" | root_install "$APACHE_SITE"')
             < position(install, "for module in $(apache_modules); do"))
     assert '\napache_ctl() { sudo -n apache2ctl "$@"; }\n' in text
-    assert "apache_ctl -M" in function_body("apache", "apache_modules")
+    # Apache's queries need no root: the deploy user runs them (apache_query), root only the fixed commands
+    assert '\napache_query() { apache2ctl "$@"; }\n' in text
+    assert "apache_query -M" in function_body("apache", "apache_modules")
 
 
 @pytest.mark.parametrize("settings, reload, restart", [

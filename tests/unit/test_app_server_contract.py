@@ -88,7 +88,7 @@ def front_server_lines(server: str, proxy: str, root: str) -> set[str]:
     if proxy != "apache" or server not in ("mod_wsgi", "cgi"):
         return set()
     settings = front_settings(proxy, root)
-    texts = [apache.install_site(settings, "hello", f"{Layout(root).live_config_dir}/{apache.SITE_FILE}"),
+    texts = [apache.install_live_site(settings, "hello"),
              apache.reload(settings), apache.disable_site(settings, "hello")]
     return {line for text in texts for line in text.splitlines()}
 

@@ -86,7 +86,7 @@ def test_unpack_links_shared_dirs_and_files_inside_the_partial_dir_before_the_re
         f"ln -s {ROOT}/shared/.env {partial}/.env",
         f"ln -s {ROOT}/shared/conf/app.ini {partial}/conf/app.ini",
     ]
-    assert f"mkdir -p {ROOT}/shared/instance" in lines
+    assert f"(umask 002; mkdir -p {ROOT}/shared/instance)" in lines
     assert f"[ -e {ROOT}/shared/.env ] || : > {ROOT}/shared/.env" in text
     assert f"rm -rf {partial}/conf/app.ini" in lines
     assert position(text, "tar -xzf") < position(text, "ln -s ")
@@ -166,18 +166,18 @@ def site_install_body() -> str:
 
 
 def test_install_site_tests_the_config_and_restores_the_backup_on_failure() -> None:
-    text = nginx.install_site(Nginx(), "hello", f"{ROOT}/releases/{RID}/.wsgideploy/nginx.conf")
+    text = nginx.install_site(Nginx(), "hello", "server_name hello;")
     available = "/etc/nginx/sites-available/hello"
     lines = body(text)
     assert f"SITE_AVAILABLE={available}" in lines and "SITE_ENABLED=/etc/nginx/sites-enabled/hello" in lines
     assert f"SITE_KEPT={available}.wsgideploy-live" in lines
-    assert f"RENDERED_SITE={ROOT}/releases/{RID}/.wsgideploy/nginx.conf" in lines
+    assert "SITE_TEXT='server_name hello;'" in lines  # the controller's text: root reads no file of the host
     assert "nginx_cmd() { sudo -n nginx \"$@\"; }" in lines and 'as_root() { sudo -n "$@"; }' in lines
+    assert 'root_install() { sudo -n install -o root -g root -m 0644 /dev/stdin "$1"; }' in lines
     assert lines[-1] == "site_install"
     install = site_install_body()
     # order: keep the live site, install, test; restore only inside the failure branch
-    assert (position(install, "site_keep") < position(install, 'as_root install -m 0644 "$RENDERED_SITE"')
-            < position(install, 'as_root mv -f "$SITE_AVAILABLE.tmp" "$SITE_AVAILABLE"')
+    assert (position(install, "site_keep") < position(install, 'printf \'%s\' "$SITE_TEXT" | root_install "$SITE_AVAILABLE"')
             < position(install, 'as_root ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"')
             < position(install, "if ! out=$(site_test 2>&1); then") < position(install, "    site_restore"))
     assert "site_test() { nginx_cmd -t; }" in recipe("nginx")
@@ -209,9 +209,10 @@ RELOAD_CASES = [
      ["systemctl"]),
     (Nginx(control="signal", sudo=False, conf="/opt/n.conf"), ["if nginx -c /opt/n.conf -s reload 2>/dev/null"],
      ["systemctl", "sudo"]),
-    (Nginx(control="systemd"), ["if sudo -n systemctl is-active --quiet nginx; then",
+    # is-active needs no root: only reload and start go through sudo
+    (Nginx(control="systemd"), ["if systemctl is-active --quiet nginx; then",
                                 "sudo -n systemctl reload nginx", "sudo -n systemctl start nginx"],
-     ["-s reload", "/run/systemd/system"]),
+     ["-s reload", "/run/systemd/system", "sudo -n systemctl is-active"]),
     (Nginx(control="systemd", sudo=False), ["if systemctl is-active --quiet nginx; then"], ["sudo"]),
     (Nginx(), ["if [ -d /run/systemd/system ]; then", "sudo -n systemctl reload nginx",
                "sudo -n nginx -s reload"], []),

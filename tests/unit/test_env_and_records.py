@@ -348,11 +348,13 @@ def test_an_override_template_is_strict_about_undefined_variables(tmp_path: Path
         render_release_configs(context(), overrides=tmp_path)
 
 
-def test_the_env_loader_is_copied_verbatim(tmp_path: Path) -> None:
-    assert VERBATIM_FILES == ("wsgideploy_env.py",)
+def test_the_env_loader_and_the_process_launcher_are_copied_verbatim(tmp_path: Path) -> None:
+    assert VERBATIM_FILES == ("wsgideploy_env.py", "wsgideploy_process.py")
     files = render_release_configs(context(), overrides=tmp_path)
     assert files["wsgideploy_env.py"] == LOADER_PATH.read_text() == (TEMPLATES_DIR / "wsgideploy_env.py").read_text()
-    assert sorted(files) == ["gunicorn.conf.py", "logrotate.conf", "nginx.conf", "wsgideploy_entry.py", "wsgideploy_env.py"]
+    assert files["wsgideploy_process.py"] == (TEMPLATES_DIR / "wsgideploy_process.py").read_text()
+    assert sorted(files) == ["gunicorn.conf.py", "logrotate.conf", "nginx.conf", "wsgideploy_entry.py", "wsgideploy_env.py",
+                             "wsgideploy_process.py"]
 
 
 # --- choose_rollback_target with bad releases -----------------------------------

@@ -7,7 +7,8 @@ scripts must not need it to), for each ``control`` with and without a custom mai
   distinct script once, in two batches at once; without shellcheck this fails under ``CI=true`` and
   skips elsewhere);
 - a hostile path reaches bash only quoted (inside single or double quotes, never as bare words);
-- ``site_path`` names the file that ``install_site`` writes (run in bash, with a stand-in server).
+- ``site_path`` names the file that ``install_site`` writes, with the controller's text byte for byte
+  (run in bash, with a stand-in server).
 """
 from __future__ import annotations
 
@@ -33,18 +34,20 @@ HOSTILE_PART = {QUOTE: "neil", METACHARACTERS: "b&c", ALL_HOSTILE: "neil;a&b|c"}
 SETTINGS_TYPES: dict[str, type] = {"nginx": Nginx, "apache": Apache, "lighttpd": Lighttpd}
 
 BUILDERS: dict[str, Callable[[FrontServer, Any, str], str]] = {
-    "install_site": lambda front, settings, root: front.install_site(settings, SITE_NAME, rendered_path(front, root)),
-    "publish_site": lambda front, settings, root: front.publish_site(settings, SITE_NAME, rendered_path(front, root)),
+    "install_site": lambda front, settings, root: front.install_site(settings, SITE_NAME, site_text(front, root)),
+    "publish_site": lambda front, settings, root: front.publish_site(settings, SITE_NAME, site_text(front, root)),
     "reload": lambda front, settings, root: front.reload(settings),
 }
 # Each control with a custom main config (which makes `auto` use signals) and without one (sudo too).
 VARIANTS = [(control, custom_conf) for control in NGINX_CONTROLS for custom_conf in (False, True)]
 # shellcheck findings that are not the scripts' fault: functions of a recipe that this script does
-# not call (SC2317), and the prelude's deliberate `read ... && echo ... || true` (SC2015).
-IGNORED_CHECKS = ("SC2317", "SC2015")
+# not call (SC2317), the prelude's deliberate `read ... && echo ... || true` (SC2015), and the site's
+# text in single quotes, where `$host` or `$(...)` are meant literally (SC2016: nginx's variables).
+IGNORED_CHECKS = ("SC2317", "SC2015", "SC2016")
 
-def rendered_path(front: FrontServer, root: str) -> str:
-    return f"{root}/releases/{RID}/.wsgideploy/{front.site_file}"
+def site_text(front: FrontServer, root: str) -> str:
+    """A site's text as the controller sends it in the script (hostile too: it names the root)."""
+    return f"# the {front.name} site of {SITE_NAME}, release {RID}, in {root}\n# it's $(here) `too` \\ \"x\"\n"
 
 
 def path_keys(settings_type: type) -> list[str]:
@@ -231,7 +234,7 @@ def test_a_hostile_path_reaches_bash_only_quoted(proxy: str, builder: str, contr
         assert all(quoted[at:at + len(part)]), f"a hostile path outside quotes: {line}"
         found += 1
         start = at + len(part)
-    assert found > 0 or builder == "reload", "the rendered path is in every site script"
+    assert found > 0 or builder == "reload", "the site's text (which names the root) is in every site script"
 
 
 # --- shellcheck --------------------------------------------------------------------------------------
@@ -276,10 +279,8 @@ def test_site_path_names_the_file_install_site_writes(tmp_path: Path, stand_in_s
     for key in path_keys(type(settings)):
         if key in ("sites_available", "sites_enabled", "listen_dir"):
             Path(getattr(settings, key)).mkdir(parents=True)
-    rendered = Path(rendered_path(front, root))
-    rendered.parent.mkdir(parents=True)
-    rendered.write_text(f"# the site of {SITE_NAME}\n")
-    result = subprocess.run(["bash", "-c", front.install_site(settings, SITE_NAME, str(rendered))],
+    text = site_text(front, root)
+    result = subprocess.run(["bash", "-c", front.install_site(settings, SITE_NAME, text)],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert Path(front.site_path(settings, SITE_NAME)).read_text() == rendered.read_text()
+    assert Path(front.site_path(settings, SITE_NAME)).read_text() == text, "the controller's bytes, exactly"

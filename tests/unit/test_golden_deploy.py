@@ -49,7 +49,8 @@ def deploy_scripts(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "production.toml").write_text(INVENTORY)
     stage = load_stage(tmp_path / "production.toml")
     run = hostrun.HostRun(stage, stage.hosts[0], cast(HostConnection, None), cast(Reporter, None),
-                        facts={"python_version": "3.11.2", "user": "deploy", "group": "deploy", "current": ""})
+                        facts={"python_version": "3.11.2", "user": "deploy", "group": "deploy", "current": "",
+                               "app_user": "hello", "app_group": "hello"})
     rel = LocalRelease(release_id=RELEASE, archive=b"", source_hash="0" * 64, file_count=4, static_dir="static",
                        shared={})
     token = "wsgideploy-lock-token"
@@ -58,7 +59,8 @@ def deploy_scripts(tmp_path: Path) -> dict[str, str]:
     go_live = [steps.switch_step(run, RELEASE), steps.reload_step(run), steps.health_step(run),
                steps.prune_step(run)]
     return {
-        "prepare.sh": release.prepare(run.layout, stage.app.python, lock.acquire(run.layout, token)),
+        "prepare.sh": release.prepare(run.layout, stage.app.python, lock.acquire(run.layout, token),
+                                      app_user=run.app_user),
         "build.sh": hostrun.combined_script(build),
         "go-live.sh": hostrun.combined_script(go_live),
         "finish.sh": script(history.append_log(run.layout, '{"release": "' + RELEASE + '"}'),

@@ -1,6 +1,7 @@
 """proxy = "lighttpd" on a host whose lighttpd drops to its own user (Debian's: www-data): the site's
-access logs are handed to that user before the site goes in, and a reload that lighttpd does not
-survive puts the previous site back, starts lighttpd again and fails the step.
+access log is in lighttpd's own folder (/var/log/lighttpd, www-data's), so nothing is handed over and
+root touches no log; a reload that lighttpd does not survive puts the previous site back, starts
+lighttpd again and fails the step.
 
 Run with a fake ``lighttpd`` (a script) in tmp_path; the real thing is in
 tests/integration/test_stock_lighttpd.py (a booted Debian 12 server).
@@ -8,8 +9,11 @@ tests/integration/test_stock_lighttpd.py (a booted Debian 12 server).
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from wsgideploy.commands import lighttpd
 from wsgideploy.commands.recipe import recipe
@@ -17,77 +21,38 @@ from wsgideploy.inventory import Lighttpd
 
 from tests.unit.recipe_text import function_body
 
-
-def position(text: str, needle: str) -> int:
-    assert needle in text, needle
-    return text.index(needle)
-
-
 SITE_WITH_LOGS = '''$SERVER["socket"] == ":8080" {
-  accesslog.filename = "/srv/hello/shared/log/lighttpd.access.log"
+  accesslog.filename = "/var/log/lighttpd/hello.access.log"
   $HTTP["host"] == "a" { accesslog.filename = "|/usr/bin/logger -t a" }
 }
 '''
 
 
-def test_the_access_logs_of_a_site_are_read_from_its_rendered_file_without_piped_ones(tmp_path: Path) -> None:
+def test_config_values_reads_a_key_without_piped_values(tmp_path: Path) -> None:
     site = tmp_path / "site.conf"
     site.write_text(SITE_WITH_LOGS)
     found = subprocess.run(["bash", "-c", recipe("lighttpd") + f"\nconfig_values accesslog.filename '|' < {site}"],
                            capture_output=True, text=True, timeout=10, env={**os.environ, "WATCH_TENTHS": "1"})
-    assert found.stdout.splitlines() == ["/srv/hello/shared/log/lighttpd.access.log"]
+    assert found.stdout.splitlines() == ["/var/log/lighttpd/hello.access.log"]
 
 
-def test_install_site_gives_the_access_logs_to_lighttpds_user_before_the_site_goes_in() -> None:
-    text = lighttpd.install_site(Lighttpd(), "hello", "/srv/hello/x.conf")
-    assert text.endswith("\nlighttpd_logs_for_user\nsite_install\n")
+def test_install_site_touches_no_log_and_reads_lighttpds_config_as_the_deploy_user() -> None:
+    text = lighttpd.install_site(Lighttpd(), "hello", "# the site\n")
+    assert text.endswith("\nsite_install\n")
     assert '\nas_root() { sudo -n "$@"; }\n' in text
     assert "\nlighttpd_cmd() { sudo -n lighttpd -f /etc/lighttpd/lighttpd.conf \"$@\"; }\n" in text
-    logs = function_body("lighttpd", "lighttpd_logs_for_user")
-    assert (position(logs, "user=$(lighttpd_setting server.username)")
-            < position(logs, 'as_root chown "$user:$(id -gn)" "$log"'))
-    assert 'as_root install -m 0660 -o "$user" -g "$(id -gn)" /dev/null "$log"' in logs
-    assert "lighttpd_cmd -p" in function_body("lighttpd", "lighttpd_setting")
+    assert "\nlighttpd_query() { lighttpd -f /etc/lighttpd/lighttpd.conf \"$@\"; }\n" in text
+    assert "lighttpd_query -p" in function_body("lighttpd", "lighttpd_setting")
+    assert "chown" not in recipe("lighttpd") and "lighttpd_logs_for_user" not in recipe("lighttpd")
+    # the live site is kept beside it, in root's folder, never in the release (which the deploy user writes)
+    assert "\nSITE_KEPT=/etc/lighttpd/conf-available/wsgideploy-hello.conf.wsgideploy-live\n" in text
 
 
-def fake_lighttpd(tmp_path: Path, username: str) -> Path:
-    """A ``lighttpd`` whose parsed config (``-p``) names ``username`` and that tests fine (``-tt``)."""
-    fake = tmp_path / "lighttpd"
-    fake.write_text(f'#!/bin/bash\ncase " $* " in *" -p "*) echo \'    server.username = "{username}"\';; esac\n')
-    fake.chmod(0o755)
-    return fake
-
-
-def run_install(tmp_path: Path, username: str) -> tuple[subprocess.CompletedProcess[str], Path]:
-    for sub in ("avail", "enabled", "log"):
-        (tmp_path / sub).mkdir(exist_ok=True)
-    log = tmp_path / "log" / "lighttpd.access.log"
-    rendered = tmp_path / "site.conf"
-    rendered.write_text(f'accesslog.filename = "{log}"\n')
-    settings = Lighttpd(sudo=False, binary=str(fake_lighttpd(tmp_path, username)), conf=str(tmp_path / "l.conf"),
-                        sites_available=str(tmp_path / "avail"), sites_enabled=str(tmp_path / "enabled"))
-    result = subprocess.run(["bash", "-c", lighttpd.install_site(settings, "hello", str(rendered))],
-                            capture_output=True, text=True, timeout=30)
-    return result, log
-
-
-def test_a_lighttpd_that_keeps_the_deploy_users_identity_needs_nothing(tmp_path: Path) -> None:
-    import getpass
-    result, log = run_install(tmp_path, getpass.getuser())
-    assert result.returncode == 0, result.stderr
-    assert "lighttpd_log=" not in result.stdout and not log.exists()
-
-
-def test_the_access_log_becomes_lighttpds_users_or_the_site_does_not_go_in(tmp_path: Path) -> None:
-    result, log = run_install(tmp_path, "nobody")
-    if os.geteuid() == 0:
-        assert result.returncode == 0, result.stderr
-        assert (log.owner(), oct(log.stat().st_mode & 0o777)) == ("nobody", "0o660")
-        assert f"wsgideploy-fact:lighttpd_log={log} (nobody:" in result.stdout
-    else:  # no sudo, not root: it cannot be given away, and lighttpd would stop at the reload
-        assert result.returncode == 1
-        assert "lighttpd runs as nobody (server.username)" in result.stderr
-        assert not (tmp_path / "avail" / "wsgideploy-hello.conf").exists(), "the site did not go in"
+def test_without_systemd_the_reload_is_a_fixed_command_on_root_s_pidfile() -> None:
+    text = lighttpd.reload(Lighttpd(control="signal"))
+    assert 'as_root pkill --signal USR1 --pidfile "$PIDFILE"' in text and "kill -USR1" not in text
+    assert "\nPIDFILE=/run/lighttpd.pid\n" in text
+    assert "as_root kill" not in recipe("lighttpd")
 
 
 def test_a_reload_lighttpd_does_not_survive_puts_the_previous_site_back_and_starts_it_again(tmp_path: Path) -> None:
@@ -106,12 +71,10 @@ def test_a_reload_lighttpd_does_not_survive_puts_the_previous_site_back_and_star
     site = tmp_path / "avail" / "wsgideploy-hello.conf"
     site.write_text("# the previous site\n")
     (tmp_path / "enabled" / "wsgideploy-hello.conf").symlink_to(site)
-    rendered = tmp_path / "new.conf"
-    rendered.write_text("# the new site\n")
     subprocess.run([str(fake)], check=True, timeout=10)
     first = int(pidfile.read_text())
     try:
-        result = subprocess.run(["bash", "-c", lighttpd.install_site(settings, "hello", str(rendered))
+        result = subprocess.run(["bash", "-c", lighttpd.install_site(settings, "hello", "# the new site\n")
                                  + lighttpd.reload(settings)], capture_output=True, text=True, timeout=60)
         second = int(pidfile.read_text())
     finally:
@@ -125,3 +88,24 @@ def test_a_reload_lighttpd_does_not_survive_puts_the_previous_site_back_and_star
             "and lighttpd was started again") in result.stderr
     assert site.read_text() == "# the previous site\n"
     assert second != first and "lighttpd=reloaded" not in result.stdout
+
+
+NEW_LOW_PORTS_SITE = '''$SERVER["socket"] == ":80" {
+}
+$SERVER["socket"] == "127.0.0.1:443" {
+}
+$SERVER["socket"] == "[::1]:8443" {
+}
+'''
+
+
+@pytest.mark.parametrize("listening, expected", [
+    ((), "80 443 "), (("80",), "443 "), (("80", "443"), ""),
+], ids=["nothing yet", "80 already", "both already"])
+def test_a_new_port_below_1024_means_a_restart(listening: tuple[str, ...], expected: str) -> None:
+    """lighttpd reloads after dropping root: it binds a new port below 1024 at a (re)start only."""
+    fake_ss = "ss() { case \"$2\" in " + "".join(f'"sport = :{p}") echo LISTEN;; ' for p in listening) + "esac; }\n"
+    text = f"SITE_TEXT={shlex.quote(NEW_LOW_PORTS_SITE)}\nWATCH_TENTHS=1\n" + recipe("lighttpd") + fake_ss + \
+        'printf "[%s]" "$(new_low_ports)"\n'
+    done = subprocess.run(["bash", "-c", text], capture_output=True, text=True, timeout=30)
+    assert done.stdout == f"[{expected}]", done.stderr

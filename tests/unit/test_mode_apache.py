@@ -305,9 +305,7 @@ def prefix(tmp_path: Path) -> ApachePrefix:
 
 
 def run_install(prefix: ApachePrefix, site: str) -> subprocess.CompletedProcess[str]:
-    rendered = prefix.prefix / "rendered.conf"
-    rendered.write_text(site)
-    body = apache.install_site(Apache(**prefix.table()), "hello", str(rendered))
+    body = apache.install_site(Apache(**prefix.table()), "hello", site)
     body += 'echo "unchanged=${wsgideploy_apache_unchanged:-0}"\n'
     return subprocess.run(["bash", "-c", body], capture_output=True, text=True, timeout=60)
 

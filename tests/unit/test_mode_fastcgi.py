@@ -189,25 +189,25 @@ def test_lighttpd_command_names_the_config_and_sudo(settings: Lighttpd, expected
 
 
 def test_lighttpd_install_site_tests_the_config_and_restores_the_previous_site_on_failure() -> None:
-    text = lighttpd.install_site(Lighttpd(sudo=False), "hello", "/srv/hello/x.conf")
-    assert text.endswith("\nlighttpd_logs_for_user\nsite_install\n")
+    text = lighttpd.install_site(Lighttpd(sudo=False), "hello", "# the site\n")
+    assert text.endswith("\nsite_install\n")
     assert "\nSITE_AVAILABLE=/etc/lighttpd/conf-available/wsgideploy-hello.conf\n" in text
     assert "\nSITE_ENABLED=/etc/lighttpd/conf-enabled/wsgideploy-hello.conf\n" in text
-    assert "\nRENDERED_SITE=/srv/hello/x.conf\n" in text
+    assert "\nSITE_TEXT='# the site\n'\n" in text
     assert "\nlighttpd_cmd() { lighttpd -f /etc/lighttpd/lighttpd.conf \"$@\"; }\n" in text
     assert function_body("lighttpd", "site_test") == "\nsite_test() { lighttpd_cmd -tt; }\n"
     install = function_body("site", "site_install")
-    assert (position(install, "site_keep") < position(install, 'as_root install -m 0644 "$RENDERED_SITE"')
+    assert (position(install, "site_keep") < position(install, 'root_install "$SITE_AVAILABLE"')
             < position(install, 'as_root ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"')
             < position(install, "if ! out=$(site_test 2>&1)") < position(install, "site_restore"))
 
 
 @pytest.mark.parametrize("settings, present, absent", [
     (Lighttpd(sudo=False, control="signal", conf="/p/l.conf", pidfile="/p/l.pid"),
-     ['kill -USR1 "$1"', 'cat "$PIDFILE"', "lighttpd_daemon"], ["systemctl"]),
+     ['pkill --signal USR1 --pidfile "$PIDFILE"', 'cat "$PIDFILE"', "lighttpd_daemon"], ["systemctl", "kill -USR1"]),
     (Lighttpd(control="systemd"), ["sudo -n", "systemctl reload lighttpd", "systemctl start lighttpd"], ["USR1"]),
-    (Lighttpd(), ["/run/systemd/system", "systemctl reload lighttpd", 'kill -USR1 "$1"'], []),
-    (Lighttpd(conf="/p/l.conf"), ['kill -USR1 "$1"'], ["systemctl"]),
+    (Lighttpd(), ["/run/systemd/system", "systemctl reload lighttpd", 'as_root pkill --signal USR1'], []),
+    (Lighttpd(conf="/p/l.conf"), ['as_root pkill --signal USR1 --pidfile "$PIDFILE"'], ["systemctl"]),
 ])
 def test_lighttpd_reload_tests_first_then_signals_or_uses_systemd(settings, present, absent) -> None:
     text = lighttpd.reload(settings)

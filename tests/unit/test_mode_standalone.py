@@ -132,7 +132,7 @@ def test_scripts_start_the_runner_of_the_resolved_live_release_with_setsid() -> 
 def test_the_runner_renders_compiles_and_uses_the_socket_nginx_proxies_to(server: str) -> None:
     files = configs(server)
     assert sorted(files) == sorted([f"{server}_runner.py", "nginx.conf", "wsgideploy_entry.py",
-                                    "wsgideploy_env.py", "logrotate.conf"])
+                                    "wsgideploy_env.py", "wsgideploy_process.py", "logrotate.conf"])
     runner = files[f"{server}_runner.py"]
     compile(runner, f"{server}_runner.py", "exec")
     sock = f"/srv/hello/shared/run/{server}.sock"

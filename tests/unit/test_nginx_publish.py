@@ -2,7 +2,8 @@
 
 The recipe runs for real in bash. A small bash process stands in for nginx's master: on HUP it
 starts a new child (a new worker generation), and its stderr is its error log, as a daemonized
-nginx master's is. The fake control functions refuse a site that says ``bad`` the way nginx does
+nginx master's is; the main config file (``NGINX_CONF``) names that log, where the recipe finds it
+as the deploy user (it reads nothing as root). The fake control functions refuse a site that says ``bad`` the way nginx does
 when another program holds a port: the signal is accepted, and ``[emerg] bind() ...`` goes to the log.
 """
 from __future__ import annotations
@@ -29,7 +30,9 @@ MASTER = 'trap "sleep 300 &" HUP; sleep 300 & while :; do wait; done'
 
 FAKE_CONTROL = f"""
 as_root() {{ "$@"; }}
+root_install() {{ install -m 0644 /dev/stdin "$1"; }}
 nginx_cmd() {{ :; }}
+nginx_query() {{ :; }}
 nginx_master() {{ cat "$MASTER_PIDFILE" 2>/dev/null || true; }}
 nginx_signal_reload() {{
   echo reload >> "$CALLS"
@@ -68,13 +71,15 @@ class Host:
         self.available = root / "sites-available" / "hello"
         self.enabled = root / "sites-enabled" / "hello"
         self.pidfile, self.error_log, self.calls = root / "nginx.pid", root / "error.log", root / "calls"
+        self.conf = root / "nginx.conf"
+        self.conf.write_text(f"user www-data;\nerror_log {self.error_log};\npid {self.pidfile};\n")
         self.error_log.touch()
         self.calls.touch()
 
     def values(self) -> dict[str, str | int]:
         return {"RELOAD_TIMEOUT": 3, "SITE_AVAILABLE": str(self.available), "SITE_ENABLED": str(self.enabled),
                 "SITE_KEPT": f"{self.available}.wsgideploy-live", "MASTER_PIDFILE": str(self.pidfile),
-                "ERROR_LOG": str(self.error_log), "CALLS": str(self.calls)}
+                "ERROR_LOG": str(self.error_log), "CALLS": str(self.calls), "NGINX_CONF": str(self.conf)}
 
     def start_master(self) -> None:
         with self.error_log.open("ab") as log:
@@ -179,12 +184,13 @@ def test_nginx_stopped_is_started_with_the_new_site(host: Host) -> None:
 
 
 def test_publish_site_keeps_the_live_site_installs_and_tests_then_applies_in_that_order() -> None:
-    text = nginx.publish_site(Nginx(), "hello", "/srv/hello/releases/1/.wsgideploy/nginx.conf")
+    text = nginx.publish_site(Nginx(), "hello", "server { listen 80; }\n")
     assert text.endswith("\nsite_install\nnginx_publish\n")
     install = function_body("site", "site_install")
-    assert install.index("site_keep") < install.index('as_root install -m 0644') < install.index("site_test")
+    assert install.index("site_keep") < install.index('root_install "$SITE_AVAILABLE"') < install.index("site_test")
     assert "\nsite_test() { nginx_cmd -t; }\n" in text and "\nnginx_cmd() { sudo -n nginx \"$@\"; }\n" in text
-    assert "\nRENDERED_SITE=/srv/hello/releases/1/.wsgideploy/nginx.conf\n" in text
+    # root installs the controller's text, sent in the script: no path on the host is read
+    assert "\nSITE_TEXT='server { listen 80; }\n'\n" in text and "RENDERED_SITE" not in text
     assert "SITE_KEPT=/etc/nginx/sites-available/hello.wsgideploy-live" in text
     assert f"RELOAD_TIMEOUT={nginx.RELOAD_TIMEOUT}" in text
 
@@ -198,17 +204,18 @@ def test_reload_is_verified_for_every_control(config: Nginx, master: str) -> Non
     text = nginx.reload(config)
     assert master in text
     assert text.rstrip().endswith("nginx_apply_or_fail")
-    assert ("sudo" in text) == config.sudo
+    assert ("sudo -n" in text) == config.sudo
 
 
-def test_the_pidfile_and_error_log_come_from_the_config_on_disk(tmp_path: Path) -> None:
+def test_the_pidfile_and_error_log_come_from_the_main_config_file_read_as_the_deploy_user(tmp_path: Path) -> None:
+    """No `nginx -T` as root: the main config file (its path from `nginx -V` when no -c) is read as it is."""
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("user www-data;\npid /run/x.pid;\nerror_log /var/log/x/error.log;\nhttp {\n  error_log /srv/a.log;\n}\n")
     fake_nginx = tmp_path / "nginx"
     fake_nginx.write_text("#!/bin/sh\n"
-                          'if [ "$1" = -T ]; then printf "user www-data;\\npid /run/x.pid;\\n'
-                          'error_log /var/log/x/error.log;\\nhttp {\\n  error_log /srv/a.log;\\n}\\n"; fi\n'
-                          'if [ "$1" = -V ]; then echo "configure arguments: --prefix=/usr/share/nginx" >&2; fi\n')
+                          f'if [ "$1" = -V ]; then echo "configure arguments: --prefix=/usr/share/nginx --conf-path={conf}" >&2; fi\n')
     fake_nginx.chmod(0o755)
-    script = Script(f'as_root() {{ "$@"; }}\nnginx_cmd() {{ {fake_nginx} "$@"; }}\n'
+    script = Script(f'as_root() {{ exit 3; }}\nnginx_cmd() {{ exit 3; }}\nnginx_query() {{ {fake_nginx} "$@"; }}\n'
                     "nginx_pidfile; configured_error_log", {"RELOAD_TIMEOUT": 1}, nginx.RECIPES).text()
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=90, check=False)
     assert done.returncode == 0, done.stderr

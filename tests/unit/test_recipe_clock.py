@@ -28,17 +28,43 @@ def run(script: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def test_wait_gone_still_waits_when_the_wall_clock_is_set_during_the_wait() -> None:
-    child = subprocess.Popen(["sleep", "1.5"])
+def wait_gone_on(child_seconds: float, clock: str, wait: int) -> tuple[str, float]:
+    """``wait_gone`` on a child that lives ``child_seconds``, with ``clock`` (bash) defined first: what it
+    answered, and how long it took."""
+    child = subprocess.Popen(["sleep", str(child_seconds)])
     try:
         started = time.monotonic()
-        result = run(recipe("process") + CLOCK_STEP + f'wait_gone {child.pid} 20 && echo gone || echo "not gone"\n')
-        waited = time.monotonic() - started
+        result = run(recipe("process") + clock + f'wait_gone {child.pid} {wait} && echo gone || echo "not gone"\n')
+        return result.stdout.strip() or result.stderr, time.monotonic() - started
     finally:
         child.kill()
         child.wait()
-    assert result.stdout.strip() == "gone", (result.stdout, result.stderr)
+
+
+def test_wait_gone_still_waits_when_the_wall_clock_is_set_during_the_wait() -> None:
+    answer, waited = wait_gone_on(1.5, CLOCK_STEP, 20)
+    assert answer == "gone"
     assert waited >= 1.0, "it waited for the process, not for the clock"
+
+
+# Every reading of `now` an hour later than the one before: what a clock that jumps looks like to a
+# deadline, whatever the cause (CI saw a 15 s wait_gone end after 0.2 s while uptime was its clock).
+# (`now` runs in $(...), a subshell: the count of its readings lives in a file.)
+NOW_JUMPS = ('readings=$(mktemp); trap \'rm -f "$readings"\' EXIT\n'
+             'now() { echo x >> "$readings"; echo $(($(wc -l < "$readings") * 3600)); }\n')
+
+
+@pytest.mark.parametrize("clock", [NOW_JUMPS, 'now() { echo ""; }\n'], ids=["now jumps", "now unreadable"])
+def test_wait_gone_counts_its_sleeps_not_a_clock(clock: str) -> None:
+    answer, waited = wait_gone_on(1.5, clock, 20)
+    assert answer == "gone"
+    assert waited >= 1.0, "it waited for the process, not for the clock"
+
+
+def test_wait_gone_says_no_after_its_seconds() -> None:
+    answer, waited = wait_gone_on(30, "", 1)
+    assert answer == "not gone"
+    assert 1.0 <= waited < 10
 
 
 def test_now_counts_whole_seconds_since_boot() -> None:

@@ -117,3 +117,15 @@ def test_a_connection_lost_before_any_marker_fails_the_first_step_with_its_line(
         run.remote_steps([Step("upload", script("true")), Step("venv", script("true"))], stdin=b"x")
     assert caught.value.step == "upload" and caught.value.code == 4
     assert step_lines(stream) == ["upload FAILED"]
+
+
+@pytest.mark.parametrize("days, warned", [("13", True), ("14", False), ("-2", True), (None, False)])
+def test_a_deploy_warns_when_the_certificate_served_expires_within_14_days(days: str | None, warned: bool) -> None:
+    from wsgideploy.steps import warn_if_expiring
+    run, stream = host_run()
+    facts = [{"status": "200"}] + ([{"tls_days_left": days}] if days is not None else [])
+    warn_if_expiring(run, facts)
+    text = stream.getvalue()
+    assert ("WARNING: the certificate served expires in" in text) == warned, text
+    if warned:
+        assert f"expires in {days} days: replace [app.tls] certificate and key, then deploy" in text

@@ -65,7 +65,8 @@ def test_rendered_config_matches_its_golden_file(configs: dict[str, str], name: 
 
 
 def test_release_configs_are_exactly_gunicorn_and_nginx(configs: dict[str, str]) -> None:
-    assert sorted(configs) == ["gunicorn.conf.py", "logrotate.conf", "nginx.conf", "wsgideploy_entry.py", "wsgideploy_env.py"]
+    assert sorted(configs) == ["gunicorn.conf.py", "logrotate.conf", "nginx.conf", "wsgideploy_entry.py", "wsgideploy_env.py",
+                              "wsgideploy_process.py"]
 
 
 def test_gunicorn_config_compiles_as_python(configs: dict[str, str]) -> None:

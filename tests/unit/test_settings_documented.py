@@ -20,13 +20,14 @@ import pytest
 
 from wsgideploy.inventory import HOST_TABLES, build, check_table
 from wsgideploy.settings import (Apache, App, Health, Hook, Hooks, Host, Lighttpd, Nginx, ProxyFixCounts, Rollout, Ssh,
-                                 default_of, is_required, settings_of)
+                                 Tls, default_of, is_required, settings_of)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "inventory.md"
 
 # The doc's heading of each table, the class that declares its keys, and keys declared elsewhere.
 TABLES = [
     ("[app]", App, {}),
+    ("[app.tls]", Tls, {}),
     ("[hooks]", Hooks, {}),
     ("[rollout]", Rollout, {}),
     ("[nginx]", Nginx, {}),
@@ -35,7 +36,7 @@ TABLES = [
     ("[ssh]", Ssh, {}),
     ("[hosts.<alias>]", Host, HOST_TABLES),
 ]
-ALL_SETTINGS = [App, Health, ProxyFixCounts, Hook, Hooks, Rollout, Nginx, Apache, Lighttpd, Ssh, Host]
+ALL_SETTINGS = [App, Health, Tls, ProxyFixCounts, Hook, Hooks, Rollout, Nginx, Apache, Lighttpd, Ssh, Host]
 
 
 def key_tables(text: str) -> dict[str, list[dict[str, str]]]:

@@ -12,30 +12,29 @@ from wsgideploy.commands.recipe import Script
 
 STAND_IN = """
 as_root() { "$@"; }
+root_install() { install -m 0644 /dev/stdin "$1"; }
 site_test() { if grep -q bad "$SITE_AVAILABLE"; then echo "emerg: the site is bad"; return 1; fi; }
 """
 
 
 class Sites:
-    """The sites folders of one fake host and a rendered site."""
+    """The sites folders of one fake host; a new site is its text, as the controller sends it."""
 
     def __init__(self, root: Path) -> None:
         self.available_dir, self.enabled_dir = root / "available", root / "enabled"
         self.available_dir.mkdir()
         self.enabled_dir.mkdir()
         self.available, self.enabled = self.available_dir / "hello", self.enabled_dir / "hello"
-        self.rendered, self.kept = root / "release" / "site.conf", root / "release" / "site.conf.kept"
-        self.rendered.parent.mkdir()
+        self.kept = self.available_dir / "hello.wsgideploy-live"
 
     def enable(self, text: str) -> None:
         self.available.write_text(text)
         self.enabled.symlink_to(self.available)
 
     def install(self, new_site: str) -> subprocess.CompletedProcess[str]:
-        self.rendered.write_text(new_site)
         values: dict[str, str | int] = {
             "SITE_AVAILABLE": str(self.available), "SITE_ENABLED": str(self.enabled),
-            "SITE_KEPT": str(self.kept), "RENDERED_SITE": str(self.rendered),
+            "SITE_KEPT": str(self.kept), "SITE_TEXT": new_site,
             "SITES_LABEL": "nginx sites directory", "SITE_TEST_LABEL": "nginx -t"}
         text = Script("site_install", values, ("process", "site"), STAND_IN).text()
         return subprocess.run(["bash", "-c", text], capture_output=True, text=True, timeout=30, check=False)

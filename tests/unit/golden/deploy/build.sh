@@ -55,15 +55,21 @@ mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py.tmp.$$ /
 printf '%s' IiIiVGhlIFdTR0kgZW50cnkgcG9pbnQgb2YgaGVsbG8sIHJlbGVhc2UgMjAyNjEyMDRUMTAwMDAwWjogYGB3c2dpZGVwbG95X2VudHJ5OmFwcGxpY2F0aW9uYGAuCgpSZW5kZXJlZCBieSB3c2dpZGVwbG95IGZyb20gdGVtcGxhdGVzL3dzZ2lkZXBsb3lfZW50cnkucHkuajIuIEl0IHNldHMgdXAgbG9nZ2luZwpmb3IgdGhpcyBzdGFnZSwgaW1wb3J0cyB0aGUgYXBwIChhcHA6YXBwKSwgYW5kLCBiZWhpbmQgYW4gSFRUUCBwcm94eSwKd3JhcHMgaXQgaW4gd2Vya3pldWcncyBQcm94eUZpeCB3aXRoIHRoZSBjb3VudHMgb2YgdGhlIGludmVudG9yeSdzIGBgcHJveHlfZml4YGAuCiIiIgppbXBvcnQgbG9nZ2luZwppbXBvcnQgb3MKCl9MT0dfRklMRSA9IG9zLnBhdGguam9pbigiL3Nydi9oZWxsby9zaGFyZWQvbG9nIiwgImFwcC5sb2ciKQoKCgpkZWYgX2xvZ19oYW5kbGVyKCk6CiAgICAiIiJzaGFyZWQvbG9nL2FwcC5sb2csIG9yIHN0YW5kYXJkIGVycm9yICh0aGUgZnJvbnQgc2VydmVyJ3MgZXJyb3IgbG9nKSBmb3IgYSB1c2VyIHRoYXQKICAgIGNhbm5vdCB3cml0ZSB0aGVyZTogQ0dJIHJ1bnMgYXMgQXBhY2hlJ3Mgb3duIHVzZXIgKHd3dy1kYXRhKSB1bmRlciBhIHN0b2NrIEFwYWNoZSwgYW5kIHRoZQogICAgYXBwIG11c3Qgc3RpbGwgYW5zd2VyLiIiIgogICAgdHJ5OgogICAgICAgIHJldHVybiBsb2dnaW5nLkZpbGVIYW5kbGVyKF9MT0dfRklMRSkKICAgIGV4Y2VwdCBPU0Vycm9yOgogICAgICAgIHJldHVybiBsb2dnaW5nLlN0cmVhbUhhbmRsZXIoKQoKCiMgVGhlIHN0YWdlJ3MgbG9nIGxldmVsLCB0byBhIGZpbGUgaW4gc2hhcmVkL2xvZy4gQW4gYXBwIHRoYXQgY29uZmlndXJlcyBsb2dnaW5nCiMgaXRzZWxmIGtlZXBzIGl0cyBvd24gc2V0dXA6IG5vdGhpbmcgaXMgZG9uZSB3aGVuIGhhbmRsZXJzIGV4aXN0LgppZiBub3QgbG9nZ2luZy5yb290LmhhbmRsZXJzOgogICAgbG9nZ2luZy5iYXNpY0NvbmZpZyhoYW5kbGVycz1bX2xvZ19oYW5kbGVyKCldLCBsZXZlbD0iSU5GTyIsCiAgICAgICAgICAgICAgICAgICAgICAgIGZvcm1hdD0iJShhc2N0aW1lKXMgJShsZXZlbG5hbWUpcyAlKG5hbWUpcyBbJShwcm9jZXNzKWRdICUobWVzc2FnZSlzIikKCmltcG9ydCBhcHAgYXMgX2FwcF9tb2R1bGUgICMgbm9xYTogRTQwMgoKYXBwbGljYXRpb24gPSBldmFsKCJhcHAiLCB2YXJzKF9hcHBfbW9kdWxlKSkgICMgdGhlIGFwcCwgb3IgdGhlIGZhY3RvcnkncyBhcHAKCiMgaHR0cC11bml4OiBvbmUgcHJveHkgaW4gZnJvbnQgc2V0cyBYLUZvcndhcmRlZC0qIGhlYWRlcnM7IHRydXN0IGV4YWN0bHkgdGhhdCBtYW55Lgpmcm9tIHdlcmt6ZXVnLm1pZGRsZXdhcmUucHJveHlfZml4IGltcG9ydCBQcm94eUZpeCAgIyBub3FhOiBFNDAyCgphcHBsaWNhdGlvbiA9IFByb3h5Rml4KGFwcGxpY2F0aW9uLCB4X2Zvcj0xLCB4X3Byb3RvPTEsCiAgICAgICAgICAgICAgICAgICAgICAgeF9ob3N0PTAsIHhfcG9ydD0wLAogICAgICAgICAgICAgICAgICAgICAgIHhfcHJlZml4PTApCg== | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_entry.py.tmp.$$
 chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_entry.py.tmp.$$
 mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_entry.py.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_entry.py
-printf '%s' IyBsb2dyb3RhdGUgZm9yIGhlbGxvOiBldmVyeSBsb2cgdW5kZXIgL3Nydi9oZWxsby9zaGFyZWQvbG9nLgojIFJlbmRlcmVkIGJ5IHdzZ2lkZXBsb3kgZnJvbSB0ZW1wbGF0ZXMvbG9ncm90YXRlLmNvbmYuajIuIGNvcHl0cnVuY2F0ZTogZ3VuaWNvcm4sCiMgbmdpbnggYW5kIHRoZSBhcHAga2VlcCB3cml0aW5nIHRvIHRoZSBzYW1lIGZpbGUsIHNvIG5vIHNlcnZlciBuZWVkcyBhIHNpZ25hbC4KL3Nydi9oZWxsby9zaGFyZWQvbG9nLyoubG9nIHsKICAgIHN1IGRlcGxveSBkZXBsb3kKICAgIGRhaWx5CiAgICByb3RhdGUgMTQKICAgIG1heHNpemUgMTAwTQogICAgY29tcHJlc3MKICAgIGRlbGF5Y29tcHJlc3MKICAgIG1pc3NpbmdvawogICAgbm90aWZlbXB0eQogICAgY29weXRydW5jYXRlCn0K | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf.tmp.$$
+printf '%s' IyBsb2dyb3RhdGUgZm9yIGhlbGxvOiBldmVyeSBsb2cgdW5kZXIgL3Nydi9oZWxsby9zaGFyZWQvbG9nLCBhcyB0aGUgdXNlciB0aGF0IG93bnMgdGhlbS4KIyBSZW5kZXJlZCBieSB3c2dpZGVwbG95IG9uIHRoZSBjb250cm9sbGVyIGZyb20gdGVtcGxhdGVzL2xvZ3JvdGF0ZS5jb25mLmoyLCBpbnN0YWxsZWQgYnkgcm9vdCBmcm9tCiMgdGhlIGRlcGxveSdzIHNjcmlwdCAobmV2ZXIgY29waWVkIGZyb20gdGhlIGhvc3QpLiBjb3B5dHJ1bmNhdGU6IHRoZSBhcHAgc2VydmVyIGFuZCB0aGUgYXBwIGtlZXAKIyB3cml0aW5nIHRvIHRoZSBzYW1lIGZpbGUsIHNvIG5vIHNlcnZlciBuZWVkcyBhIHNpZ25hbC4gVGhlIGZyb250IHNlcnZlcidzIGxvZ3MgYXJlIGluIGl0cyBvd24KIyBmb2xkZXIsIHJvdGF0ZWQgYnkgdGhlIGRpc3RyaWJ1dGlvbidzIHNuaXBwZXQuCi9zcnYvaGVsbG8vc2hhcmVkL2xvZy8qLmxvZyB7CiAgICBzdSBoZWxsbyBoZWxsbwogICAgZGFpbHkKICAgIHJvdGF0ZSAxNAogICAgbWF4c2l6ZSAxMDBNCiAgICBjb21wcmVzcwogICAgZGVsYXljb21wcmVzcwogICAgbWlzc2luZ29rCiAgICBub3RpZmVtcHR5CiAgICBjb3B5dHJ1bmNhdGUKfQo= | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf.tmp.$$
 chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf.tmp.$$
 mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf
-printf '%s' IyBuZ2lueCBzaXRlIGZvciBoZWxsbywgcmVsZWFzZSAyMDI2MTIwNFQxMDAwMDBaLgojIFJlbmRlcmVkIGJ5IHdzZ2lkZXBsb3kgZnJvbSB0ZW1wbGF0ZXMvbmdpbnguc2l0ZS5jb25mLmoyOyB0aGUgbmV4dCBkZXBsb3kgcmVwbGFjZXMgaXQuCgp1cHN0cmVhbSB3c2dpZGVwbG95X2hlbGxvIHsKICAgIHNlcnZlciB1bml4Oi9zcnYvaGVsbG8vc2hhcmVkL3J1bi9ndW5pY29ybi5zb2NrIGZhaWxfdGltZW91dD0wOwp9CgpzZXJ2ZXIgewogICAgbGlzdGVuIDgwOwogICAgc2VydmVyX25hbWUgaGVsbG8uZXhhbXBsZS5jb207CiAgICBjbGllbnRfbWF4X2JvZHlfc2l6ZSAxMG07CgogICAgYWNjZXNzX2xvZyAvc3J2L2hlbGxvL3NoYXJlZC9sb2cvbmdpbnguYWNjZXNzLmxvZzsKICAgIGVycm9yX2xvZyAvc3J2L2hlbGxvL3NoYXJlZC9sb2cvbmdpbnguZXJyb3IubG9nOwoKICAgICMgU3RhdGljIGZpbGVzIHN0cmFpZ2h0IGZyb20gdGhlIGxpdmUgcmVsZWFzZSwgd2l0aG91dCB0aGUgYXBwIHNlcnZlci4KICAgIGxvY2F0aW9uIC9zdGF0aWMvIHsKICAgICAgICBhbGlhcyAvc3J2L2hlbGxvL2N1cnJlbnQvc3RhdGljLzsKICAgICAgICBleHBpcmVzIDFoOwogICAgICAgIGFjY2Vzc19sb2cgb2ZmOwogICAgfQoKICAgIGxvY2F0aW9uIC8gewogICAgICAgIHByb3h5X3Bhc3MgaHR0cDovL3dzZ2lkZXBsb3lfaGVsbG87CiAgICAgICAgcHJveHlfc2V0X2hlYWRlciBIb3N0ICRodHRwX2hvc3Q7CiAgICAgICAgcHJveHlfc2V0X2hlYWRlciBYLVJlYWwtSVAgJHJlbW90ZV9hZGRyOwogICAgICAgIHByb3h5X3NldF9oZWFkZXIgWC1Gb3J3YXJkZWQtRm9yICRwcm94eV9hZGRfeF9mb3J3YXJkZWRfZm9yOwogICAgICAgIHByb3h5X3NldF9oZWFkZXIgWC1Gb3J3YXJkZWQtUHJvdG8gJHNjaGVtZTsKICAgICAgICBwcm94eV9yZWRpcmVjdCBvZmY7CiAgICB9Cn0K | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$
+printf '%s' IyBuZ2lueCBzaXRlIGZvciBoZWxsbywgcmVsZWFzZSAyMDI2MTIwNFQxMDAwMDBaLgojIFJlbmRlcmVkIGJ5IHdzZ2lkZXBsb3kgZnJvbSB0ZW1wbGF0ZXMvbmdpbnguc2l0ZS5jb25mLmoyOyB0aGUgbmV4dCBkZXBsb3kgcmVwbGFjZXMgaXQuCgp1cHN0cmVhbSB3c2dpZGVwbG95X2hlbGxvIHsKICAgIHNlcnZlciB1bml4Oi9zcnYvaGVsbG8vc2hhcmVkL3J1bi9ndW5pY29ybi5zb2NrIGZhaWxfdGltZW91dD0wOwp9CgpzZXJ2ZXIgewogICAgbGlzdGVuIDgwOwogICAgc2VydmVyX25hbWUgaGVsbG8uZXhhbXBsZS5jb207CiAgICBjbGllbnRfbWF4X2JvZHlfc2l6ZSAxMG07CgogICAgIyBuZ2lueCdzIG93biBmb2xkZXIsIHdoZXJlIERlYmlhbidzIGxvZ3JvdGF0ZSBzbmlwcGV0IHJvdGF0ZXMgdGhlbSAobmdpbnggb3BlbnMgaXRzIGxvZ3MgYXMgcm9vdDoKICAgICMgbmV2ZXIgaW4gdGhlIGRlcGxveSdzIHNoYXJlZC9sb2cpLgogICAgYWNjZXNzX2xvZyAvdmFyL2xvZy9uZ2lueC9oZWxsby5hY2Nlc3MubG9nOwogICAgZXJyb3JfbG9nIC92YXIvbG9nL25naW54L2hlbGxvLmVycm9yLmxvZzsKCiAgICAjIFN0YXRpYyBmaWxlcyBzdHJhaWdodCBmcm9tIHRoZSBsaXZlIHJlbGVhc2UsIHdpdGhvdXQgdGhlIGFwcCBzZXJ2ZXIuCiAgICBsb2NhdGlvbiAvc3RhdGljLyB7CiAgICAgICAgYWxpYXMgL3Nydi9oZWxsby9jdXJyZW50L3N0YXRpYy87CiAgICAgICAgZXhwaXJlcyAxaDsKICAgICAgICBhY2Nlc3NfbG9nIG9mZjsKICAgIH0KCiAgICBsb2NhdGlvbiAvIHsKICAgICAgICBwcm94eV9wYXNzIGh0dHA6Ly93c2dpZGVwbG95X2hlbGxvOwogICAgICAgIHByb3h5X3NldF9oZWFkZXIgSG9zdCAkaHR0cF9ob3N0OwogICAgICAgIHByb3h5X3NldF9oZWFkZXIgWC1SZWFsLUlQICRyZW1vdGVfYWRkcjsKICAgICAgICBwcm94eV9zZXRfaGVhZGVyIFgtRm9yd2FyZGVkLUZvciAkcHJveHlfYWRkX3hfZm9yd2FyZGVkX2ZvcjsKICAgICAgICBwcm94eV9zZXRfaGVhZGVyIFgtRm9yd2FyZGVkLVByb3RvICRzY2hlbWU7CiAgICAgICAgcHJveHlfcmVkaXJlY3Qgb2ZmOwogICAgfQp9Cg== | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$
 chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$
 mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf
 printf '%s' IiIiTG9hZCBgYDxyb290Pi9zaGFyZWQvLmVudmBgIGZvciB0aGUgYXBwOiB1c2VkIGJ5IGd1bmljb3JuLmNvbmYucHkgYW5kIGJ5IHJlbGVhc2UgaG9va3MuCgpDb3BpZWQgaW50byBldmVyeSByZWxlYXNlIGFzIGBgLndzZ2lkZXBsb3kvd3NnaWRlcGxveV9lbnYucHlgYCBieSB3c2dpZGVwbG95LgpgYHB5dGhvbiB3c2dpZGVwbG95X2Vudi5weSBFTlZfRklMRSBDT01NQU5EIFtBUkdTLi4uXWBgIHJ1bnMgQ09NTUFORCB3aXRoIHRoZSBmaWxlJ3MKdmFyaWFibGVzIGFkZGVkIHRvIHRoZSBlbnZpcm9ubWVudC4gQSBtaXNzaW5nIGZpbGUgYWRkcyBub3RoaW5nLgoKVGhlIGZvcm1hdCBpcyB0aGUgdXN1YWwgZG90ZW52IG9uZTogYGBLRVk9dmFsdWVgYCBsaW5lcywgYW4gb3B0aW9uYWwgYGBleHBvcnRgYCwKYGAjYGAgY29tbWVudHMsIGFuZCB2YWx1ZXMgaW4gc2luZ2xlIHF1b3RlcyAodGFrZW4gbGl0ZXJhbGx5KSBvciBkb3VibGUgcXVvdGVzCihgYFxcbmBgLCBgYFxccmBgLCBgYFxcImBgIGFuZCBgYFxcXFxgYCB1bmVzY2FwZWQpLgoiIiIKaW1wb3J0IG9zCmltcG9ydCBzeXMKCgpkZWYgcGFyc2UodGV4dCk6CiAgICAiIiJSZXR1cm4gdGhlIHZhcmlhYmxlcyBvZiBhIGRvdGVudiB0ZXh0IGFzIGEgZGljdC4iIiIKICAgIHZhbHVlcyA9IHt9CiAgICBmb3IgcmF3IGluIHRleHQuc3BsaXQoIlxuIik6ICAjIG9ubHkgXG4gZW5kcyBhIGxpbmU7IGEgXHJcbiBsaW5lIGxvc2VzIGl0cyBcciBiZWxvdwogICAgICAgIGxpbmUgPSByYXcuc3RyaXAoKQogICAgICAgIGlmIG5vdCBsaW5lIG9yIGxpbmUuc3RhcnRzd2l0aCgiIyIpIG9yICI9IiBub3QgaW4gbGluZToKICAgICAgICAgICAgY29udGludWUKICAgICAgICBpZiBsaW5lLnN0YXJ0c3dpdGgoImV4cG9ydCAiKToKICAgICAgICAgICAgbGluZSA9IGxpbmVbbGVuKCJleHBvcnQgIik6XS5sc3RyaXAoKQogICAgICAgIGtleSwgXywgdmFsdWUgPSBsaW5lLnBhcnRpdGlvbigiPSIpCiAgICAgICAga2V5LCB2YWx1ZSA9IGtleS5zdHJpcCgpLCB2YWx1ZS5zdHJpcCgpCiAgICAgICAgaWYgbGVuKHZhbHVlKSA+PSAyIGFuZCB2YWx1ZVswXSA9PSB2YWx1ZVstMV0gPT0gIiciOgogICAgICAgICAgICB2YWx1ZSA9IHZhbHVlWzE6LTFdCiAgICAgICAgZWxpZiBsZW4odmFsdWUpID49IDIgYW5kIHZhbHVlWzBdID09IHZhbHVlWy0xXSA9PSAnIic6CiAgICAgICAgICAgIHZhbHVlID0gKHZhbHVlWzE6LTFdLnJlcGxhY2UoIlxcXFwiLCAiXDAiKS5yZXBsYWNlKCdcXCInLCAnIicpCiAgICAgICAgICAgICAgICAgICAgIC5yZXBsYWNlKCJcXG4iLCAiXG4iKS5yZXBsYWNlKCJcXHIiLCAiXHIiKS5yZXBsYWNlKCJcMCIsICJcXCIpKQogICAgICAgIGVsaWYgIiAjIiBpbiB2YWx1ZToKICAgICAgICAgICAgdmFsdWUgPSB2YWx1ZS5zcGxpdCgiICMiLCAxKVswXS5yc3RyaXAoKQogICAgICAgIGlmIGtleToKICAgICAgICAgICAgdmFsdWVzW2tleV0gPSB2YWx1ZQogICAgcmV0dXJuIHZhbHVlcwoKCmRlZiBsb2FkKHBhdGgpOgogICAgIiIiVGhlIHZhcmlhYmxlcyBvZiB0aGUgZW52IGZpbGUgYXQgYGBwYXRoYGAgKHt9IHdoZW4gaXQgZG9lcyBub3QgZXhpc3QpLiIiIgogICAgdHJ5OgogICAgICAgIHdpdGggb3BlbihwYXRoLCBlbmNvZGluZz0idXRmLTgiLCBuZXdsaW5lPSIiKSBhcyBmaDoKICAgICAgICAgICAgcmV0dXJuIHBhcnNlKGZoLnJlYWQoKSkKICAgIGV4Y2VwdCBGaWxlTm90Rm91bmRFcnJvcjoKICAgICAgICByZXR1cm4ge30KCgppZiBfX25hbWVfXyA9PSAiX19tYWluX18iOgogICAgaWYgbGVuKHN5cy5hcmd2KSA8IDM6CiAgICAgICAgc3lzLmV4aXQoInVzYWdlOiB3c2dpZGVwbG95X2Vudi5weSBFTlZfRklMRSBDT01NQU5EIFtBUkdTLi4uXSIpCiAgICBvcy5lbnZpcm9uLnVwZGF0ZShsb2FkKHN5cy5hcmd2WzFdKSkKICAgIG9zLmV4ZWN2cChzeXMuYXJndlsyXSwgc3lzLmFyZ3ZbMjpdKQo= | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_env.py.tmp.$$
 chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_env.py.tmp.$$
 mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_env.py.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_env.py
+printf '%s' IiIiUnVuIG9uZSBvZiB0aGUgYXBwJ3MgYGBbcHJvY2Vzc2VzXWBgIChhIHdvcmtlcjogYGBycSB3b3JrZXIgdGFza3NgYCwgYGBjZWxlcnkgLUEgYXBwIHdvcmtlcmBgLi4uKS4KCkNvcGllZCBpbnRvIGV2ZXJ5IHJlbGVhc2UgYXMgYGAud3NnaWRlcGxveS93c2dpZGVwbG95X3Byb2Nlc3MucHlgYCBieSB3c2dpZGVwbG95OyBpdHMgc3lzdGVtZCB1bml0CihgYHdzZ2lkZXBsb3ktPGFwcD4tPG5hbWU+LnNlcnZpY2VgYCkgcnVucyBgYDxyb290Pi9jdXJyZW50L3ZlbnYvYmluL3B5dGhvbgo8cm9vdD4vY3VycmVudC8ud3NnaWRlcGxveS93c2dpZGVwbG95X3Byb2Nlc3MucHkgTkFNRWBgLiBJdCByZWFkcyBOQU1FJ3MgY29tbWFuZCBmcm9tCmBgcHJvY2Vzc2VzLmpzb25gYCBiZXNpZGUgaXQgKHRoZSByZWxlYXNlJ3Mgb3duIGBgW3Byb2Nlc3Nlc11gYCksIGFkZHMgYGBzaGFyZWQvLmVudmBgIHRvIHRoZSBlbnZpcm9ubWVudCwKcHV0cyB0aGUgcmVsZWFzZSdzIHZlbnYgZmlyc3Qgb24gUEFUSCwgZW50ZXJzIHRoZSByZWxlYXNlLCBhbmQgcmVwbGFjZXMgaXRzZWxmIHdpdGggdGhlIGNvbW1hbmQKKGBgZXhlY2BgOiB0aGUgdW5pdCdzIG1haW4gcHJvY2VzcyBpcyB0aGUgd29ya2VyLCBhbmQgaXRzIHN0b3Agc2lnbmFsIHJlYWNoZXMgaXQpLgoiIiIKaW1wb3J0IGpzb24KaW1wb3J0IG9zCmltcG9ydCBzeXMKCkhFUkUgPSBvcy5wYXRoLmRpcm5hbWUob3MucGF0aC5yZWFscGF0aChfX2ZpbGVfXykpICAjIDxyZWxlYXNlPi8ud3NnaWRlcGxveSwgd2hhdGV2ZXIgYGN1cnJlbnRgIGJlY29tZXMKUkVMRUFTRSA9IG9zLnBhdGguZGlybmFtZShIRVJFKQoKCmRlZiBtYWluKGFyZ3YpOgogICAgaWYgbGVuKGFyZ3YpICE9IDI6CiAgICAgICAgc3lzLmV4aXQoInVzYWdlOiB3c2dpZGVwbG95X3Byb2Nlc3MucHkgTkFNRSIpCiAgICB3aXRoIG9wZW4ob3MucGF0aC5qb2luKEhFUkUsICJwcm9jZXNzZXMuanNvbiIpKSBhcyBmaDoKICAgICAgICBkZWNsYXJlZCA9IGpzb24ubG9hZChmaCkKICAgIG5hbWUsIGNvbW1hbmRzID0gYXJndlsxXSwgZGVjbGFyZWRbInByb2Nlc3NlcyJdCiAgICBpZiBuYW1lIG5vdCBpbiBjb21tYW5kczoKICAgICAgICBzeXMuZXhpdCgicmVsZWFzZSAlcyBoYXMgbm8gcHJvY2VzcyAlciAoaXRzIFtwcm9jZXNzZXNdOiAlcykiCiAgICAgICAgICAgICAgICAgJSAob3MucGF0aC5iYXNlbmFtZShSRUxFQVNFKSwgbmFtZSwgIiwgIi5qb2luKHNvcnRlZChjb21tYW5kcykpIG9yICJub25lIikpCiAgICBzeXMucGF0aC5pbnNlcnQoMCwgSEVSRSkKICAgIGltcG9ydCB3c2dpZGVwbG95X2VudgogICAgb3MuZW52aXJvbi51cGRhdGUod3NnaWRlcGxveV9lbnYubG9hZChkZWNsYXJlZFsiZW52X2ZpbGUiXSkpCiAgICB2ZW52ID0gb3MucGF0aC5qb2luKFJFTEVBU0UsICJ2ZW52IikKICAgIG9zLmVudmlyb25bIlZJUlRVQUxfRU5WIl0gPSB2ZW52CiAgICBvcy5lbnZpcm9uWyJQQVRIIl0gPSBvcy5wYXRoLmpvaW4odmVudiwgImJpbiIpICsgb3MucGF0aHNlcCArIG9zLmVudmlyb24uZ2V0KCJQQVRIIiwgIi91c3IvYmluOi9iaW4iKQogICAgb3MuZW52aXJvblsiV1NHSURFUExPWV9SRUxFQVNFIl0gPSBvcy5wYXRoLmJhc2VuYW1lKFJFTEVBU0UpCiAgICBvcy5jaGRpcihSRUxFQVNFKQogICAgb3MuZXhlY3YoIi9iaW4vc2giLCBbIi9iaW4vc2giLCAiLWMiLCAiZXhlYyAiICsgY29tbWFuZHNbbmFtZV1dKQoKCmlmIF9fbmFtZV9fID09ICJfX21haW5fXyI6CiAgICBtYWluKHN5cy5hcmd2KQo= | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_process.py.tmp.$$
+chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_process.py.tmp.$$
+mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_process.py.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_process.py
+printf '%s' ewogInByb2Nlc3NlcyI6IHt9LAogImVudl9maWxlIjogIi9zcnYvaGVsbG8vc2hhcmVkLy5lbnYiCn0K | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/processes.json.tmp.$$
+chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/processes.json.tmp.$$
+mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/processes.json.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/processes.json
 printf '%s' ZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZgo= | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/fingerprint.tmp.$$
 chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/fingerprint.tmp.$$
 mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/fingerprint.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/fingerprint
@@ -79,6 +85,7 @@ logfile=/srv/hello/shared/log/gunicorn.error.log
 stdout_log=/srv/hello/shared/log/gunicorn.stdout.log
 current=/srv/hello/current
 live_config=/srv/hello/current/.wsgideploy
+socket=/srv/hello/shared/run/gunicorn.sock
 config_dir_name=.wsgideploy
 START_TIMEOUT=60
 GRACEFUL_TIMEOUT=30
@@ -90,19 +97,25 @@ check_timeout=60
 
 # fact KEY VALUE: one wsgideploy-fact line for the controller (see wsgideploy/protocol.py).
 fact() { printf 'wsgideploy-fact:%s=%s\n' "$1" "$2"; }
-# A zombie (exited, never reaped: some init processes do not reap) is not alive.
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }
+# alive PID: whether PID runs. Read from /proc, not `kill -0`, which fails on another user's process:
+# under systemd the app runs as its own user (docs/security.md). A zombie (exited, never reaped: some
+# init processes do not reap) is not alive.
+alive() {
+  case ${1:-} in '' | *[!0-9]*) return 1;; esac
+  [ -r "/proc/$1/status" ] && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"
+}
 # pid_in FILE: the pid a pidfile names, or nothing
 pid_in() { if [ -s "$1" ]; then tr -dc '0-9' < "$1" 2>/dev/null || true; fi; }
 # now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
 # SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
 # virtual machine resumed) would end that wait at once.
 now() { local up; read -r up _ < /proc/uptime; echo "${up%.*}"; }
-# wait_gone PID SECONDS: whether PID is gone within SECONDS
+# wait_gone PID SECONDS: whether PID is gone within SECONDS. Counted in sleeps of 0.05 s, not read
+# from a clock: its callers send KILL when it says no, so nothing may cut it short (CI once saw a
+# 15 s wait end after 0.2 s, then a KILL that dropped a draining runner); load only makes it longer.
 wait_gone() {
-  local end
-  end=$(($(now) + $2))
-  while alive "$1" && [ "$(now)" -lt "$end" ]; do sleep 0.05; done
+  local left=$(($2 * 20))
+  while alive "$1" && [ "$left" -gt 0 ]; do sleep 0.05; left=$((left - 1)); done
   ! alive "$1"
 }
 # live_release: the name of the release current names, or nothing
@@ -238,11 +251,13 @@ app_loads() {
 # gunicorn through its pidfile (see wsgideploy/commands/gunicorn.py and docs/gunicorn.md).
 # Needs process.sh and pidfile.sh. Values set by the script before it:
 : "${pidfile:?}" "${logfile:?}" "${stdout_log:?}" "${current:?}" "${live_config:?}"
-: "${config_dir_name:?}" "${START_TIMEOUT:?}" "${GRACEFUL_TIMEOUT:?}"
+: "${config_dir_name:?}" "${START_TIMEOUT:?}" "${GRACEFUL_TIMEOUT:?}" "${socket:?}"
 
 start_master() {
   [ -e "$current" ] || fail "no release is live yet: run deploy first"
   rm -f "$pidfile" "$pidfile.2"
+  # The link to a systemd instance's socket (docs/supervision.md) is not a socket gunicorn can bind.
+  if [ -L "$socket" ]; then rm -f "$socket"; fi
   clean_markers
   cd "$current" || fail "cannot enter $current"
   setsid "$current/venv/bin/python" "$current/venv/bin/gunicorn" -c "$live_config/gunicorn.conf.py" \
@@ -320,7 +335,31 @@ gunicorn_check() {
     "$check_timeout" "$release/venv/bin/python" "$release/venv/bin/gunicorn" --check-config \
     -c "$release/$config_dir_name/gunicorn.conf.py"
 }
+
+# Under systemd (systemd.sh): unit_ready PID SECONDS, as wait_ready (the master's workers loaded the
+# app); stop_setsid_master: stop a master that an earlier version started with setsid, once the live
+# link names the unit's socket. Not with TERM: a master told to stop unlinks its socket's path, which
+# is now that link. KILL the master (it does nothing more), then TERM its workers: each finishes the
+# request it has and exits, and no new master replaces them.
+unit_ready() { wait_ready "$1" "$2"; }
+stop_setsid_master() {
+  local master workers w
+  master=$(pid_in "$pidfile")
+  alive "$master" || { forget_server; return 0; }
+  workers=$(pgrep -P "$master" || true)
+  kill -KILL "$master" 2>/dev/null || true
+  wait_gone "$master" 5 || fail "the gunicorn master (pid $master) would not stop"
+  for w in $workers; do kill -TERM "$w" 2>/dev/null || true; done
+  for w in $workers; do
+    wait_gone "$w" $((GRACEFUL_TIMEOUT + 5)) || kill -KILL "$w" 2>/dev/null || true
+  done
+  forget_server
+}
 gunicorn_check
+for p in /srv/hello/shared/log; do
+  [ -e "$p" ] || continue
+  find "$p" -user "$(id -un)" ! -type l ! -perm -g+w -exec chmod g+w {} +
+done
 )
 echo "wsgideploy-step:3"
 (
@@ -329,10 +368,44 @@ fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
 RELOAD_TIMEOUT=10
+NGINX_CONF=''
 SITE_AVAILABLE=/etc/nginx/sites-available/hello
 SITE_ENABLED=/etc/nginx/sites-enabled/hello
 SITE_KEPT=/etc/nginx/sites-available/hello.wsgideploy-live
-RENDERED_SITE=/srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf
+SITE_TEXT='# nginx site for hello, release 20261204T100000Z.
+# Rendered by wsgideploy from templates/nginx.site.conf.j2; the next deploy replaces it.
+
+upstream wsgideploy_hello {
+    server unix:/srv/hello/shared/run/gunicorn.sock fail_timeout=0;
+}
+
+server {
+    listen 80;
+    server_name hello.example.com;
+    client_max_body_size 10m;
+
+    # nginx'"'"'s own folder, where Debian'"'"'s logrotate snippet rotates them (nginx opens its logs as root:
+    # never in the deploy'"'"'s shared/log).
+    access_log /var/log/nginx/hello.access.log;
+    error_log /var/log/nginx/hello.error.log;
+
+    # Static files straight from the live release, without the app server.
+    location /static/ {
+        alias /srv/hello/current/static/;
+        expires 1h;
+        access_log off;
+    }
+
+    location / {
+        proxy_pass http://wsgideploy_hello;
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_redirect off;
+    }
+}
+'
 SITES_LABEL='nginx sites directory'
 SITE_TEST_LABEL='nginx -t'
 # shellcheck shell=bash
@@ -340,19 +413,25 @@ SITE_TEST_LABEL='nginx -t'
 
 # fact KEY VALUE: one wsgideploy-fact line for the controller (see wsgideploy/protocol.py).
 fact() { printf 'wsgideploy-fact:%s=%s\n' "$1" "$2"; }
-# A zombie (exited, never reaped: some init processes do not reap) is not alive.
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }
+# alive PID: whether PID runs. Read from /proc, not `kill -0`, which fails on another user's process:
+# under systemd the app runs as its own user (docs/security.md). A zombie (exited, never reaped: some
+# init processes do not reap) is not alive.
+alive() {
+  case ${1:-} in '' | *[!0-9]*) return 1;; esac
+  [ -r "/proc/$1/status" ] && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"
+}
 # pid_in FILE: the pid a pidfile names, or nothing
 pid_in() { if [ -s "$1" ]; then tr -dc '0-9' < "$1" 2>/dev/null || true; fi; }
 # now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
 # SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
 # virtual machine resumed) would end that wait at once.
 now() { local up; read -r up _ < /proc/uptime; echo "${up%.*}"; }
-# wait_gone PID SECONDS: whether PID is gone within SECONDS
+# wait_gone PID SECONDS: whether PID is gone within SECONDS. Counted in sleeps of 0.05 s, not read
+# from a clock: its callers send KILL when it says no, so nothing may cut it short (CI once saw a
+# 15 s wait end after 0.2 s, then a KILL that dropped a draining runner); load only makes it longer.
 wait_gone() {
-  local end
-  end=$(($(now) + $2))
-  while alive "$1" && [ "$(now)" -lt "$end" ]; do sleep 0.05; done
+  local left=$(($2 * 20))
+  while alive "$1" && [ "$left" -gt 0 ]; do sleep 0.05; left=$((left - 1)); done
   ! alive "$1"
 }
 # live_release: the name of the release current names, or nothing
@@ -362,11 +441,15 @@ live_release() { : "${current:?}"; readlink "$current" 2>/dev/null | sed 's#.*/#
 # the live one to put back when the server cannot run the new one (nginx.sh, lighttpd.sh).
 #
 # The script defines before this file:
-#   as_root CMD...   CMD, as root when the inventory says so
+#   as_root CMD...     CMD, as root when the inventory says so
+#   root_install DEST  stdin as DEST, root's, mode 0644
 # and the server's recipe defines site_test (its test of the whole config, e.g. `nginx -t`).
 # Values (set when a script installs a site): SITE_AVAILABLE (the site file), SITE_ENABLED (its link),
-# SITE_KEPT (where the live site is kept meanwhile), RENDERED_SITE (the new site), SITES_LABEL (what
-# the sites folders are called in a message) and SITE_TEST_LABEL (the test command, in a message).
+# SITE_KEPT (where the live site is kept meanwhile, beside it: root's folder), SITE_TEXT (the new site,
+# rendered on the controller and sent in this script: root never installs a file the deploy user or
+# the app can write), SITES_LABEL (what the sites folders are called in a message) and SITE_TEST_LABEL
+# (the test command, in a message). Every root command here has fixed arguments, declared in
+# tasks/commands/privileged.py.
 
 # site_keep: a copy of the live site (SITE_AVAILABLE, enabled as SITE_ENABLED) to go back to
 site_keep() {
@@ -389,17 +472,16 @@ site_restore() {
   if [ "$kept_link" = 1 ]; then as_root ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"; else as_root rm -f "$SITE_ENABLED"; fi
 }
 
-# site_install: keep the live site, install RENDERED_SITE as the site, enable it and test the whole
+# site_install: keep the live site, install SITE_TEXT as the site, enable it and test the whole
 # config (site_test). A rejected site is taken back, so the config on disk is the one that runs, and
 # the script fails with the server's own error.
 site_install() {
-  : "${SITE_AVAILABLE:?}" "${SITE_ENABLED:?}" "${RENDERED_SITE:?}" "${SITES_LABEL:?}" "${SITE_TEST_LABEL:?}"
+  : "${SITE_AVAILABLE:?}" "${SITE_ENABLED:?}" "${SITE_TEXT:?}" "${SITES_LABEL:?}" "${SITE_TEST_LABEL:?}"
   local out
   [ -d "${SITE_AVAILABLE%/*}" ] || fail "$SITES_LABEL ${SITE_AVAILABLE%/*} does not exist on the host"
   [ -d "${SITE_ENABLED%/*}" ] || fail "$SITES_LABEL ${SITE_ENABLED%/*} does not exist on the host"
   site_keep
-  as_root install -m 0644 "$RENDERED_SITE" "$SITE_AVAILABLE.tmp"
-  as_root mv -f "$SITE_AVAILABLE.tmp" "$SITE_AVAILABLE"
+  printf '%s' "$SITE_TEXT" | root_install "$SITE_AVAILABLE" || fail "could not install $SITE_AVAILABLE as root"
   as_root ln -sfn "$SITE_AVAILABLE" "$SITE_ENABLED"
   if ! out=$(site_test 2>&1); then
     site_restore
@@ -418,13 +500,21 @@ site_install() {
 # generation); an [emerg]/[alert]/[crit] line in its error log since the signal, the master's exit,
 # or RELOAD_TIMEOUT seconds without new workers make it a failure that says why.
 #
+# Nothing here reads as root: the error log and the pidfile are found in the main config file, which
+# anyone may read, and read as the deploy user (Debian's are www-data:adm 0640: the group adm reads
+# them). A log it cannot read only makes the reload's failure message shorter.
+#
 # The script defines before this file (per control, see wsgideploy/commands/nginx.py):
 #   as_root CMD...       CMD, as root when the inventory says so
-#   nginx_cmd ARGS...    the nginx binary with the configured -c
+#   nginx_cmd ARGS...    the nginx binary with the configured -c, as root (with fixed arguments only:
+#                        tasks/commands/privileged.py lists them)
+#   nginx_query ARGS...  the same binary as the deploy user (-V)
 #   nginx_master         the master's pid, or nothing when nginx is not running
 #   nginx_signal_reload  ask the running nginx to reload; nginx_start: start it
 # and `pid_in` comes from process.sh, site_install, site_restore and site_drop_kept from site.sh.
+# Value: NGINX_CONF, the -c config (empty: nginx's built-in --conf-path).
 : "${RELOAD_TIMEOUT:?}"
+NGINX_CONF=${NGINX_CONF:-}
 
 # running PID: whether PID is a live process. Not `kill -0`: the master is root's, the deploy user's
 # signal to it is refused (EPERM) even while it runs. A zombie is not running.
@@ -452,26 +542,41 @@ has_new_child() {
   return 1
 }
 
-# error_log_of PID: the file a daemonized nginx master writes its errors to (its stderr)
-error_log_of() { as_root readlink "/proc/$1/fd/2" 2>/dev/null || true; }
+# built_in NAME: the value of nginx's --NAME= build option (nginx -V), e.g. conf-path
+built_in() { nginx_query -V 2>&1 | tr ' ' '\n' | sed -n "s/^--$1=//p" | head -n 1; }
 
-# configured_error_log: the main error_log of the config on disk (nginx -T), else the built-in one
+# main_directive NAME: the first NAME directive of nginx's main config file (error_log, pid)
+main_directive() {
+  local conf=${NGINX_CONF:-$(built_in conf-path)}
+  [ -r "$conf" ] || return 0
+  sed -n "s/^[[:space:]]*$1[[:space:]]\{1,\}\([^[:space:];]\{1,\}\).*/\1/p" "$conf" | head -n 1
+}
+
+# configured_error_log: the main error_log of the config on disk, else the built-in one (where the
+# master writes its [emerg] lines)
 configured_error_log() {
   local log
-  log=$(nginx_cmd -T 2>/dev/null | sed -n 's/^error_log[[:space:]]\{1,\}\([^[:space:];]\{1,\}\).*/\1/p' | head -n 1)
-  [ -n "$log" ] || log=$(nginx_cmd -V 2>&1 | tr ' ' '\n' | sed -n 's/^--error-log-path=//p' | head -n 1)
+  log=$(main_directive error_log)
+  [ -n "$log" ] || log=$(built_in error-log-path)
   case "$log" in /*) echo "$log" ;; *) ;; esac
 }
 
 # log_size FILE: its size in bytes, 0 when there is none: the mark to read new lines from
 log_size() {
-  if [ -n "$1" ]; then as_root stat -c %s "$1" 2>/dev/null || echo 0; else echo 0; fi
+  if [ -n "$1" ]; then stat -c %s "$1" 2>/dev/null || echo 0; else echo 0; fi
 }
 
 # errors_since FILE MARK: the last three [emerg], [alert] or [crit] lines written after MARK
 errors_since() {
   [ -n "$1" ] || return 0
-  as_root tail -c "+$(($2 + 1))" "$1" 2>/dev/null | grep -E '\[(emerg|alert|crit)\]' | tail -n 3 || true
+  tail -c "+$(($2 + 1))" "$1" 2>/dev/null | grep -E '\[(emerg|alert|crit)\]' | tail -n 3 || true
+}
+
+# unreadable_hint FILE: why nginx's own lines are missing from a failure, when FILE cannot be read
+unreadable_hint() {
+  if [ -n "$1" ] && [ ! -r "$1" ]; then
+    echo "($1 is not readable by $(id -un): nginx's own error lines are there; the group adm reads them)"
+  fi
 }
 
 # wait_log_quiet FILE END: wait until FILE has not grown for a second (or now reaches END). A
@@ -498,7 +603,7 @@ nginx_running() {
 # nginx_reload_verified MASTER: reload and wait for new workers; on failure print why and return 1
 nginx_reload_verified() {
   local master=$1 log mark before end errors
-  log=$(error_log_of "$master")
+  log=$(configured_error_log)
   mark=$(log_size "$log")
   before=$(children "$master")
   nginx_signal_reload || return 1
@@ -514,6 +619,7 @@ nginx_reload_verified() {
     if ! running "$master"; then echo "the nginx master (pid $master) exited during the reload"; return 1; fi
     if [ "$(now)" -ge "$end" ]; then
       echo "nginx started no new workers within ${RELOAD_TIMEOUT}s of the reload signal"
+      unreadable_hint "$log"
       return 1
     fi
     sleep 0.1
@@ -588,20 +694,22 @@ nginx_publish() {
 # nginx_pidfile: the pidfile of the config on disk (its pid directive, else the built-in path)
 nginx_pidfile() {
   local file prefix
-  file=$(nginx_cmd -T 2>/dev/null | sed -n 's/^pid[[:space:]]\{1,\}\([^[:space:];]\{1,\}\).*/\1/p' | head -n 1)
-  [ -n "$file" ] || file=$(nginx_cmd -V 2>&1 | tr ' ' '\n' | sed -n 's/^--pid-path=//p' | head -n 1)
+  file=$(main_directive pid)
+  [ -n "$file" ] || file=$(built_in pid-path)
   case "$file" in
     /*) echo "$file" ;;
-    ?*) prefix=$(nginx_cmd -V 2>&1 | tr ' ' '\n' | sed -n 's/^--prefix=//p' | head -n 1)
+    ?*) prefix=$(built_in prefix)
         echo "${prefix%/}/$file" ;;
     *) ;;
   esac
 }
 as_root() { sudo -n "$@"; }
+root_install() { sudo -n install -o root -g root -m 0644 /dev/stdin "$1"; }
 nginx_cmd() { sudo -n nginx "$@"; }
+nginx_query() { nginx "$@"; }
 if [ -d /run/systemd/system ]; then
 nginx_master() {
-  if sudo -n systemctl is-active --quiet nginx; then
+  if systemctl is-active --quiet nginx; then
     systemctl show -p MainPID --value nginx 2>/dev/null | grep -v '^0$' || true
   fi
 }

@@ -1,0 +1,218 @@
+# shellcheck shell=bash
+# The app server under systemd: two instances of one template unit, one per slot (a, b), each on a
+# socket of its own; the front server reaches the live one through a link (see docs/supervision.md).
+# Needs process.sh, pidfile.sh and the server's own recipe (its unit_ready, and start_master,
+# forget_server and its stop for a master that an earlier version started with setsid).
+# Values set by the script before it:
+#   unit_prefix   wsgideploy-<app>@ (an instance is <unit_prefix><slot>.service)
+#   unit_path     /etc/systemd/system/wsgideploy-<app>@.service
+#   unit_text     the unit file, rendered by the controller
+#   slots         <root>/slots: slots/a and slots/b name the release each instance runs
+#   sockets       the socket of a slot is <sockets>.<slot>.sock; <sockets>.sock links to the live one
+#   current       the live release's link
+#   probe, probe_config  the health check of an instance on its own socket (python3 -c "$probe")
+#   pidfile       where a master that an earlier version started with setsid names itself
+#   processes     the names of [processes] (worker units wsgideploy-<app>-<name>.service), space-separated;
+#                 process_unit_<name> each one's unit file; unit_dir where unit files go
+#   START_TIMEOUT how long an instance may take to load the app
+#   app_user      the user the units run as (User=; app_user.sh's require_app_user)
+: "${unit_prefix:?}" "${unit_path:?}" "${unit_text:?}" "${slots:?}" "${sockets:?}" "${current:?}"
+: "${probe:?}" "${probe_config:?}" "${START_TIMEOUT:?}" "${pidfile:?}" "${processes?}" "${unit_dir:?}"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+unit_of() { echo "$unit_prefix$1.service"; }
+# The slot whose socket the live link names (a or b), or nothing.
+live_slot() {
+  local target; target=$(readlink "$sockets.sock" 2>/dev/null) || return 0
+  case $target in *.a.sock) echo a;; *.b.sock) echo b;; esac
+}
+other_slot() { if [ "$1" = a ]; then echo b; else echo a; fi; }
+unit_active() { systemctl is-active --quiet "$(unit_of "$1")"; }
+main_pid() { systemctl show -p MainPID --value "$(unit_of "$1")" 2>/dev/null || echo 0; }
+# unit_state UNIT: ActiveState/SubState, and the restart count
+unit_state() {
+  echo "$(systemctl show -p ActiveState --value "$1" 2>/dev/null)/$(systemctl show -p SubState --value "$1" 2>/dev/null)"
+}
+restarts() { systemctl show -p NRestarts --value "$1" 2>/dev/null || echo 0; }
+journal_tail() { journal_unit "$(unit_of "$1")"; }
+
+process_unit() { echo "${unit_prefix%@}-$1.service"; }
+journal_unit() {
+  echo "the last lines of $1's journal:" >&2
+  as_root journalctl -u "$1" -n 20 --no-pager -o cat 2>/dev/null | sed 's/^/  /' >&2 || true
+}
+# install_unit FILE TEXT: install TEXT as FILE, owned by root, unless FILE already says that;
+# 0 when it was installed, 1 when it was already so.
+install_unit() {
+  if [ -f "$1" ] && printf '%s' "$2" | cmp -s - "$1"; then return 1; fi
+  printf '%s' "$2" | as_root install -o root -g root -m 0644 /dev/stdin "$1" \
+    || fail "cannot install $1 as root (sudo -n refused; see docs/security.md)"
+}
+# Install the app's unit files that differ (then daemon-reload); fact unit=installed|unchanged.
+unit_install() {
+  local changed=0 p var
+  require_app_user
+  install_unit "$unit_path" "$unit_text" && changed=1
+  for p in $processes; do
+    var="process_unit_$p"
+    install_unit "$unit_dir/$(process_unit "$p")" "${!var}" && changed=1
+  done
+  if [ $changed = 0 ]; then fact unit unchanged; return 0; fi
+  as_root systemctl daemon-reload || fail "systemctl daemon-reload failed"
+  fact unit installed
+}
+# processes_restart: every [processes] unit enabled and (re)started onto the live release.
+processes_restart() {
+  local p unit
+  for p in $processes; do
+    unit=$(process_unit "$p")
+    as_root systemctl enable --quiet "$unit" || fail "systemctl enable $unit failed"
+    as_root systemctl restart "$unit" || { journal_unit "$unit"; fail "systemctl restart $unit failed"; }
+  done
+  if [ -n "$processes" ]; then fact processes "$processes"; fi
+}
+
+# wait_queue_empty SOCKET SECONDS: until no connection waits to be accepted on the listening SOCKET
+# (after the live link moved away from it, none arrives: a stop then drops nothing).
+wait_queue_empty() {
+  local end queued
+  end=$(($(now) + $2))
+  while [ "$(now)" -lt "$end" ]; do
+    queued=$(ss -xlnH src "$1" 2>/dev/null | awk '{ n += $3 } END { print n + 0 }')
+    [ "$queued" = 0 ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# start_slot SLOT TARGET: run TARGET (a release folder) in SLOT's instance, ready and answering its
+# health check on its own socket; on failure the instance is stopped and its journal shown.
+start_slot() {
+  local slot=$1 target=$2 unit pid rc=0
+  unit=$(unit_of "$slot")
+  if unit_active "$slot"; then as_root systemctl stop "$unit" || fail "systemctl stop $unit failed"; fi
+  ln -sfn "$target" "$slots/.$slot.tmp"
+  mv -T "$slots/.$slot.tmp" "$slots/$slot"
+  rm -f "$sockets.$slot.sock"
+  as_root systemctl reset-failed "$unit" 2>/dev/null || true
+  as_root systemctl start "$unit" || { journal_tail "$slot"; fail "systemctl start $unit failed"; }
+  pid=$(main_pid "$slot")
+  # shellcheck disable=SC2034  # read by the server's unit_ready
+  slot_dir="$slots/$slot"
+  unit_ready "$pid" "$START_TIMEOUT" || rc=$?
+  if [ "$rc" != 0 ]; then
+    journal_tail "$slot"; as_root systemctl stop "$unit" || true
+    case $rc in
+      1) fail "$unit exited while loading the app (journal above); nothing was switched";;
+      *) fail "$unit did not get ready within ${START_TIMEOUT}s (journal above); nothing was switched";;
+    esac
+  fi
+  if ! python3 -c "$probe" "$probe_config" "$sockets.$slot.sock"; then
+    journal_tail "$slot"; as_root systemctl stop "$unit" || true
+    fail "$unit failed its health check on its own socket (above); nothing was switched"
+  fi
+  fact pid "$pid"
+}
+
+# retire SLOT: stop SLOT's instance once no connection waits on its socket (it finishes what it has).
+retire() {
+  unit_active "$1" || return 0
+  wait_queue_empty "$sockets.$1.sock" 10 || true
+  as_root systemctl stop "$(unit_of "$1")" || fail "systemctl stop $(unit_of "$1") failed"
+  fact retired "$(unit_of "$1")"
+}
+
+# retire_setsid: a master that an earlier version started with setsid (its pidfile): moved under the
+# unit by stopping it once the live link names the new instance.
+retire_setsid() {
+  local pid; pid=$(pid_in "$pidfile")
+  alive "$pid" || return 0
+  wait_queue_empty "$sockets.sock" 10 || true
+  stop_setsid_master
+  fact migrated "pid $pid (started with setsid) stopped; the unit serves"
+}
+
+# systemd_upgrade: serve the release current names from the idle slot, checked on its own
+# socket before the live link moves to it; then the other instance stops. A failure before the
+# link moves leaves the live instance serving, untouched.
+systemd_upgrade() {
+  : "${start_if_stopped:?}"
+  local target live new
+  target=$(readlink -f "$current" 2>/dev/null || true)
+  if [ -z "$target" ] || [ ! -d "$target" ]; then fail "no release is live yet: run deploy first"; fi
+  mkdir -p "$slots"
+  unit_install
+  live=$(live_slot)
+  if [ -z "$live" ] || ! unit_active "$live"; then
+    if ! alive "$(pid_in "$pidfile")"; then
+      [ "$start_if_stopped" = 1 ] || fail "the app server is not running (use start)"
+    fi
+  fi
+  new=$(other_slot "$live")
+  clean_markers
+  start_slot "$new" "$target"
+  ln -sfn "${sockets##*/}.$new.sock" "$sockets.sock.tmp"
+  mv -T "$sockets.sock.tmp" "$sockets.sock"
+  as_root systemctl enable --quiet "$(unit_of "$new")" || fail "systemctl enable $(unit_of "$new") failed"
+  if [ -n "$live" ]; then
+    as_root systemctl disable --quiet "$(unit_of "$live")" || true
+    retire "$live"
+  fi
+  retire_setsid
+  clean_markers
+  processes_restart
+  fact slot "$new"
+  fact action "$([ -n "$live" ] && echo upgraded || echo started)"
+}
+
+# systemd_start: start the live slot's instance unless it runs (an upgrade from nothing otherwise).
+systemd_start() {
+  local live p; live=$(live_slot)
+  if [ -n "$live" ] && unit_active "$live" && [ "$(readlink -f "$slots/$live")" = "$(readlink -f "$current")" ]; then
+    fact pid "$(main_pid "$live")"
+    fact action "already running"
+    for p in $processes; do as_root systemctl start "$(process_unit "$p")" || fail "systemctl start $(process_unit "$p") failed"; done
+    return 0
+  fi
+  start_if_stopped=1 systemd_upgrade
+}
+
+# systemd_stop: stop both instances (each finishes its requests) and keep them from starting at boot.
+systemd_stop() {
+  local slot was="" p unit
+  for p in $processes; do
+    unit=$(process_unit "$p")
+    as_root systemctl disable --quiet "$unit" 2>/dev/null || true
+    if systemctl is-active --quiet "$unit"; then as_root systemctl stop "$unit" || fail "systemctl stop $unit failed"; fi
+  done
+  for slot in a b; do
+    if unit_active "$slot"; then was="$was $(main_pid "$slot")"; fi
+    as_root systemctl disable --quiet "$(unit_of "$slot")" 2>/dev/null || true
+    if unit_active "$slot"; then as_root systemctl stop "$(unit_of "$slot")" || fail "systemctl stop $(unit_of "$slot") failed"; fi
+  done
+  if alive "$(pid_in "$pidfile")"; then stop_setsid_master; was="$was setsid"; fi
+  fact pid "${was# }"
+  fact action "$([ -n "$was" ] && echo stopped || echo "not running")"
+}
+
+# systemd_status: the live instance's unit, state, main pid and restart count; the live release.
+systemd_status() {
+  local live unit p
+  live=$(live_slot)
+  fact current "$(live_release)"
+  for p in $processes; do
+    unit=$(process_unit "$p")
+    fact "process_$p" "$(unit_state "$unit"), $(restarts "$unit") restarts"
+  done
+  if [ -z "$live" ]; then
+    fact unit ""; fact state "not installed"; fact pid ""
+    return 0
+  fi
+  unit=$(unit_of "$live")
+  fact unit "$unit"
+  fact state "$(unit_state "$unit")"
+  fact restarts "$(restarts "$unit")"
+  fact user "$(systemctl show -p User --value "$unit" 2>/dev/null || true)"
+  fact enabled "$(systemctl is-enabled "$unit" 2>/dev/null || true)"
+  if unit_active "$live"; then fact pid "$(main_pid "$live")"; else fact pid ""; fi
+}
