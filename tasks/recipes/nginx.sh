@@ -32,7 +32,8 @@ running() { [ -n "${1:-}" ] && [ -e "/proc/$1" ] && ! grep -qs '^State:[[:space:
 children() {
   local stat_file stat pid ppid
   for stat_file in /proc/[0-9]*/stat; do
-    read -r stat < "$stat_file" 2>/dev/null || continue  # a builtin: no process per entry
+    # a builtin: no process per entry; braces, so that a process gone since the glob prints nothing
+    { read -r stat < "$stat_file"; } 2>/dev/null || continue
     # the fields after the name's last ')' are: state ppid ...
     read -r _ ppid _ <<< "${stat##*) }"
     [ "$ppid" = "$1" ] || continue
