@@ -105,7 +105,7 @@ alive() {
   [ -r "/proc/$1/status" ] && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"
 }
 # pid_in FILE: the pid a pidfile names, or nothing
-pid_in() { if [ -s "$1" ]; then tr -dc '0-9' < "$1" 2>/dev/null || true; fi; }
+pid_in() { if [ -s "$1" ]; then { tr -dc '0-9' < "$1"; } 2>/dev/null || true; fi; }
 # now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
 # SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
 # virtual machine resumed) would end that wait at once.
@@ -421,7 +421,7 @@ alive() {
   [ -r "/proc/$1/status" ] && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"
 }
 # pid_in FILE: the pid a pidfile names, or nothing
-pid_in() { if [ -s "$1" ]; then tr -dc '0-9' < "$1" 2>/dev/null || true; fi; }
+pid_in() { if [ -s "$1" ]; then { tr -dc '0-9' < "$1"; } 2>/dev/null || true; fi; }
 # now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
 # SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
 # virtual machine resumed) would end that wait at once.
@@ -524,7 +524,8 @@ running() { [ -n "${1:-}" ] && [ -e "/proc/$1" ] && ! grep -qs '^State:[[:space:
 children() {
   local stat_file stat pid ppid
   for stat_file in /proc/[0-9]*/stat; do
-    read -r stat < "$stat_file" 2>/dev/null || continue  # a builtin: no process per entry
+    # a builtin: no process per entry; braces, so that a process gone since the glob prints nothing
+    { read -r stat < "$stat_file"; } 2>/dev/null || continue
     # the fields after the name's last ')' are: state ppid ...
     read -r _ ppid _ <<< "${stat##*) }"
     [ "$ppid" = "$1" ] || continue

@@ -165,7 +165,7 @@ alive() {
   [ -r "/proc/$1/status" ] && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"
 }
 # pid_in FILE: the pid a pidfile names, or nothing
-pid_in() { if [ -s "$1" ]; then tr -dc '0-9' < "$1" 2>/dev/null || true; fi; }
+pid_in() { if [ -s "$1" ]; then { tr -dc '0-9' < "$1"; } 2>/dev/null || true; fi; }
 # now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
 # SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
 # virtual machine resumed) would end that wait at once.
@@ -735,7 +735,7 @@ alive() {
   [ -r "/proc/$1/status" ] && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"
 }
 # pid_in FILE: the pid a pidfile names, or nothing
-pid_in() { if [ -s "$1" ]; then tr -dc '0-9' < "$1" 2>/dev/null || true; fi; }
+pid_in() { if [ -s "$1" ]; then { tr -dc '0-9' < "$1"; } 2>/dev/null || true; fi; }
 # now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
 # SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
 # virtual machine resumed) would end that wait at once.
