@@ -6,13 +6,16 @@ import json
 from ..protocol import FACTS_MARK
 from ..settings import App
 from . import certbot
+from .answers import ANSWER_RULE
 from .https_check import https_check
 from .shell import fail, q, script
 
 # An f-string only for the fact marker (protocol.FACTS_MARK): the probe's own braces are doubled.
+# The wait ends early as answers.ANSWER_RULE says.
 _PROBE = rf'''
 import http.client, json, sys, time
 cfg = json.loads(sys.argv[1])
+{ANSWER_RULE}
 deadline = time.monotonic() + cfg["timeout"]
 last = "no answer"
 while True:
@@ -26,6 +29,9 @@ while True:
             print("{FACTS_MARK}body=" + " ".join(body.split())[:200])
             sys.exit(0)
         last = "HTTP %d (expected %d): %s" % (resp.status, cfg["status"], " ".join(body.split())[:300])
+        if settled(resp.status):
+            print(verdict(last, resp.status, cfg["host"]), file=sys.stderr)
+            sys.exit(1)
     except OSError as exc:
         last = "%s: %s" % (type(exc).__name__, exc)
     if time.monotonic() > deadline:
@@ -37,7 +43,8 @@ while True:
 
 def http_check(port: int, path: str, host_header: str, status: int, timeout: float,
                address: str = "127.0.0.1") -> str:
-    """Poll ``http://<address>:<port><path>`` until it answers ``status`` or ``timeout`` passes."""
+    """Poll ``http://<address>:<port><path>`` until it answers ``status`` or ``timeout`` passes, or an answer
+    settles it (`answers.ANSWER_RULE`: the same other status three times in a row)."""
     cfg = json.dumps({"address": address, "port": port, "path": path, "host": host_header,
                       "status": status, "timeout": timeout})
     return script(f"""
@@ -67,6 +74,7 @@ def site_check(app: App, timeout: float, https: bool | None) -> str:
 UNIX_PROBE = rf"""
 import json, socket, struct, sys, time
 cfg, path = json.loads(sys.argv[1]), sys.argv[2]
+{ANSWER_RULE}
 env = cfg["environ"]
 
 def exchange(payload):
@@ -132,7 +140,8 @@ while True:
             print("{FACTS_MARK}own_socket=HTTP %d" % status)
             sys.exit(0)
         last = "HTTP %d (expected %d): %s" % (status, cfg["status"], " ".join(body.split())[:300])
-        if status in (400, 404, 500):
+        if settled(status):
+            last = verdict(last, status, cfg["headers"]["Host"])
             break
     except (OSError, ValueError, IndexError) as exc:
         last = "%s: %s" % (type(exc).__name__, exc)

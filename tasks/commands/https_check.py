@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 
 from ..protocol import FACTS_MARK
+from .answers import ANSWER_RULE
 from .shell import fail, q, script
 
 # An f-string only for the fact marker (protocol.FACTS_MARK): the probe's own braces are doubled.
 HTTPS_PROBE = rf'''
 import http.client, json, socket, ssl, sys, time
 cfg = json.loads(sys.argv[1])
+{ANSWER_RULE}
 context = ssl.create_default_context(cadata=cfg["cadata"]) if cfg["cadata"] else ssl.create_default_context()
 class SiteConnection(http.client.HTTPSConnection):
     def connect(self):
@@ -41,6 +43,9 @@ while True:
             print("{FACTS_MARK}body=" + " ".join(body.split())[:200])
             sys.exit(0)
         last = "HTTP %d (expected %d): %s" % (resp.status, cfg["status"], " ".join(body.split())[:300])
+        if settled(resp.status):
+            print(verdict(last, resp.status, cfg["host"]), file=sys.stderr)
+            sys.exit(1)
     except ssl.SSLCertVerificationError as exc:
         print("TLS: %s" % exc.verify_message, file=sys.stderr)
         sys.exit(1)
@@ -56,7 +61,8 @@ while True:
 def https_check(port: int, path: str, host: str, status: int, timeout: float, address: str = "127.0.0.1",
                 ca_pem: str | None = None) -> str:
     """Poll ``https://<host>:<port><path>`` at ``address`` (SNI and verification for ``host``) until it
-    answers ``status`` or ``timeout`` passes; a certificate that does not verify fails at once."""
+    answers ``status`` or ``timeout`` passes, or an answer settles it (`answers.ANSWER_RULE`); a certificate that
+    does not verify fails at once."""
     cfg = json.dumps({"address": address, "port": port, "path": path, "host": host, "status": status,
                       "timeout": timeout, "cadata": ca_pem or ""})
     where = f"https://{host}:{port}{path} at {address}"

@@ -18,17 +18,19 @@ from wsgideploy.commands.health import UNIX_PROBE, unix_probe_config
 Answer = Callable[[bytes], bytes]
 
 
-def serve_once(path: Path, read: Callable[[socket.socket], bytes], answer: Answer, seen: list[bytes]) -> None:
+def serve_once(path: Path, read: Callable[[socket.socket], bytes], answer: Answer, seen: list[bytes],
+               times: int = 1) -> None:
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
     server.listen(1)
 
     def run() -> None:
-        conn, _ = server.accept()
-        with conn:
-            request = read(conn)
-            seen.append(request)
-            conn.sendall(answer(request))
+        for _ in range(times):
+            conn, _ = server.accept()
+            with conn:
+                request = read(conn)
+                seen.append(request)
+                conn.sendall(answer(request))
         server.close()
     threading.Thread(target=run, daemon=True).start()
 
@@ -95,12 +97,13 @@ def test_uwsgi_sends_the_cgi_variables_and_reads_the_status_line(sock: Path) -> 
     assert b"\x09\x00HTTP_HOST\x0b\x00example.org" in seen[0]
 
 
-def test_fastcgi_reads_the_status_header_and_fails_at_once_on_an_error_status(sock: Path) -> None:
+def test_fastcgi_reads_the_status_header_and_fails_on_the_same_error_status_three_times(sock: Path) -> None:
     seen: list[bytes] = []
-    serve_once(sock, read_fastcgi, lambda _: fastcgi_answer(b"Status: 500 Oops\r\n\r\nbroken"), seen)
+    serve_once(sock, read_fastcgi, lambda _: fastcgi_answer(b"Status: 500 Oops\r\n\r\nbroken"), seen, times=3)
     result = probe(sock, "fastcgi-unix", "/app/up", prefix="/app")
     assert result.returncode == 1
-    assert "HTTP 500 (expected 200): broken" in result.stderr and str(sock) in result.stderr
+    assert "HTTP 500 (expected 200) 3 times in a row: broken" in result.stderr and str(sock) in result.stderr
+    assert len(seen) == 3
     params = seen[0]
     assert b"\x0b\x04SCRIPT_NAME/app" in params and b"\x09\x03PATH_INFO/up" in params
 

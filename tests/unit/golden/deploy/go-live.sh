@@ -71,6 +71,22 @@ sockets=/srv/hello/shared/run/gunicorn
 probe='
 import json, socket, struct, sys, time
 cfg, path = json.loads(sys.argv[1]), sys.argv[2]
+
+STARTING = (502, 503, 504)
+_same = [0, 0]
+def settled(status):
+    if status in STARTING:
+        _same[:] = [0, 0]
+        return False
+    _same[:] = [status, _same[1] + 1 if _same[0] == status else 1]
+    return _same[1] >= 3
+def verdict(last, status, host):
+    head, _, rest = last.partition(": ")
+    hint = ""
+    if status == 400:
+        hint = " (a 400 is how Django refuses a Host it does not allow: the check sent Host: %s; add it to ALLOWED_HOSTS)" % host
+    return "%s 3 times in a row: %s%s" % (head, rest, hint)
+
 env = cfg["environ"]
 
 def exchange(payload):
@@ -136,7 +152,8 @@ while True:
             print("wsgideploy-fact:own_socket=HTTP %d" % status)
             sys.exit(0)
         last = "HTTP %d (expected %d): %s" % (status, cfg["status"], " ".join(body.split())[:300])
-        if status in (400, 404, 500):
+        if settled(status):
+            last = verdict(last, status, cfg["headers"]["Host"])
             break
     except (OSError, ValueError, IndexError) as exc:
         last = "%s: %s" % (type(exc).__name__, exc)
@@ -999,6 +1016,22 @@ read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$
 python3 -c '
 import http.client, json, sys, time
 cfg = json.loads(sys.argv[1])
+
+STARTING = (502, 503, 504)
+_same = [0, 0]
+def settled(status):
+    if status in STARTING:
+        _same[:] = [0, 0]
+        return False
+    _same[:] = [status, _same[1] + 1 if _same[0] == status else 1]
+    return _same[1] >= 3
+def verdict(last, status, host):
+    head, _, rest = last.partition(": ")
+    hint = ""
+    if status == 400:
+        hint = " (a 400 is how Django refuses a Host it does not allow: the check sent Host: %s; add it to ALLOWED_HOSTS)" % host
+    return "%s 3 times in a row: %s%s" % (head, rest, hint)
+
 deadline = time.monotonic() + cfg["timeout"]
 last = "no answer"
 while True:
@@ -1012,6 +1045,9 @@ while True:
             print("wsgideploy-fact:body=" + " ".join(body.split())[:200])
             sys.exit(0)
         last = "HTTP %d (expected %d): %s" % (resp.status, cfg["status"], " ".join(body.split())[:300])
+        if settled(resp.status):
+            print(verdict(last, resp.status, cfg["host"]), file=sys.stderr)
+            sys.exit(1)
     except OSError as exc:
         last = "%s: %s" % (type(exc).__name__, exc)
     if time.monotonic() > deadline:
