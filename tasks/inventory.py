@@ -311,7 +311,8 @@ def _build_app(path: Path, raw_app: Mapping[str, Any], error: Callable[[str, str
 def _proxy_fix_for(server: str, raw: Any, url_prefix: str,
                    error: Callable[[str, str], InventoryError]) -> ProxyFixCounts | None:
     """ProxyFix counts for an HTTP upstream (default: one proxy sets For and Proto, and
-    Prefix under a ``url_prefix``); none where the front server passes the client itself."""
+    Prefix under a ``url_prefix``; they wrap a werkzeug app only, declared ones any app); none where the
+    front server passes the client itself."""
     http = APP_SERVERS[server].upstream in HTTP_UPSTREAMS  # the server says how the proxy reaches it
     if raw is False:
         return None
@@ -320,7 +321,8 @@ def _proxy_fix_for(server: str, raw: Any, url_prefix: str,
             raise error("proxy_fix", f"{server} gets the client's address from the front "
                         "server itself; ProxyFix would trust forged X-Forwarded-* headers there")
         return None
-    return build(ProxyFixCounts, {"x_prefix": 1 if url_prefix.rstrip("/") else 0, **(raw or {})})
+    return build(ProxyFixCounts, {"x_prefix": 1 if url_prefix.rstrip("/") else 0, **(raw or {})},
+                 declared=raw is not None)
 
 
 def missing_identity(stage: Stage, host: Host) -> InventoryError | None:

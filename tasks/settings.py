@@ -104,6 +104,9 @@ class ProxyFixCounts:
     x_host: int = setting(_is_proxy_count, "proxies that set X-Forwarded-Host", 0)
     x_port: int = setting(_is_proxy_count, "proxies that set X-Forwarded-Port", 0)
     x_prefix: int = setting(_is_proxy_count, "proxies that set X-Forwarded-Prefix (1 under url_prefix)", 0)
+    # Not a key: whether the stage file declared these counts. Declared counts wrap any app; the default
+    # ones wrap a werkzeug (Flask) app only (ProxyFix is werkzeug's: a Django app may not have it).
+    declared: bool = False
 
 
 def _is_proxy_fix(v: Any) -> str | None:

@@ -137,7 +137,7 @@ def test_host_app_merges_health_and_proxy_fix_tables_key_by_key(inventory_dir: P
                  + host_app(health="{ status = 204 }", proxy_fix="{ x_host = 1 }"))
     app = stage.for_host(stage.hosts[0]).app
     assert app.health == Health(path="/health", status=204, timeout=10.0)
-    assert app.proxy_fix == ProxyFixCounts(x_for=2, x_proto=1, x_host=1)
+    assert app.proxy_fix == ProxyFixCounts(x_for=2, x_proto=1, x_host=1, declared=True)
     assert stage.app.health == Health(path="/health", status=200, timeout=10.0)
 
 

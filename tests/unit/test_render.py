@@ -130,7 +130,8 @@ def test_wsgi_spec_with_quotes_stays_a_valid_python_string() -> None:
 
 def test_entry_wraps_the_app_in_proxyfix_with_the_inventory_counts() -> None:
     from wsgideploy.inventory import ProxyFixCounts
-    entry = render_release_configs(hello_context(proxy_fix=ProxyFixCounts(x_for=2, x_proto=1)))["wsgideploy_entry.py"]
+    entry = render_release_configs(hello_context(proxy_fix=ProxyFixCounts(x_for=2, x_proto=1, declared=True))
+                                   )["wsgideploy_entry.py"]
     assert "ProxyFix(application, x_for=2, x_proto=1,\n                       x_host=0, x_port=0," in entry
     plain = render_release_configs(hello_context(proxy_fix=None))["wsgideploy_entry.py"]
     assert "ProxyFix" not in plain.replace("werkzeug's ProxyFix", "")
