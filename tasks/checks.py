@@ -181,6 +181,27 @@ def is_dns_name(v: str) -> bool:
         return bool(_HOSTNAME.fullmatch(v))
 
 
+def is_environment(v: Any) -> str | None:
+    """``[app.environment]``: names of environment variables, each a string, a whole number or a boolean."""
+    if not isinstance(v, dict):
+        return 'must be a table of plain settings, like { DATABASE_URL = "sqlite:///app.db" }'
+    for name, value in v.items():
+        if not _ENV_NAME.fullmatch(name):
+            return f"{name}: is not an environment variable name (letters, digits, '_')"
+        if not isinstance(value, (str, int, bool)):
+            return f"{name}: must be a string, a whole number or a boolean, not {type(value).__name__}"
+        if isinstance(value, str) and "\0" in value:
+            return f"{name}: a value cannot hold a NUL character"
+    return None
+
+
+def environment_value(value: str | int | bool) -> str:
+    """A checked `is_environment` value as the app reads it: ``true``/``false`` for a boolean (TOML's words)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def is_env_names(v: Any) -> str | None:
     if isinstance(v, list) and all(isinstance(x, str) and _ENV_NAME.fullmatch(x) for x in v):
         return None

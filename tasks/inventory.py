@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .checks import Check, did_you_mean, is_table, one_of
+from .checks import Check, did_you_mean, environment_value, is_table, one_of
 from .modes import APP_SERVERS, FRONT_SERVERS  # which servers exist and go together
 from .settings import (HOOK_ITEM_KEYS, HTTP_UPSTREAMS, INSTALLERS, LOG_LEVELS, NGINX_CONTROLS, Apache,
                        App, Health, Hook, Hooks, Host, Lighttpd, Nginx, ProxyFixCounts, Rollout, Ssh, Tls, checks_of,
@@ -242,12 +242,12 @@ def _processes(path: Path, table: Mapping[str, Any]) -> dict[str, str]:
 
 def _host_app(path: Path, alias: str, stage_app: Mapping[str, Any], overrides: Mapping[str, Any]) -> App:
     """The App of host ``alias``: ``[app]`` with its ``[hosts.<alias>.app]`` merged over it
-    (``health`` and ``proxy_fix`` tables key by key), validated like ``[app]``."""
+    (``health``, ``proxy_fix``, ``tls`` and ``environment`` tables key by key), validated like ``[app]``."""
     prefix = f"hosts.{alias}.app"
     check_table(path, prefix, overrides, App, partial=True)
     check_table(path, f"{prefix}.health", overrides.get("health", {}), Health)
     merged = {**stage_app, **overrides}
-    for table in ("health", "proxy_fix", "tls"):
+    for table in ("health", "proxy_fix", "tls", "environment"):
         if isinstance(stage_app.get(table), dict) and isinstance(overrides.get(table), dict):
             merged[table] = {**stage_app[table], **overrides[table]}
     if isinstance(merged.get("tls"), dict):
@@ -291,6 +291,11 @@ def _build_app(path: Path, raw_app: Mapping[str, Any], error: Callable[[str, str
     if templates and not Path(templates).is_dir():
         raise error("templates", f"is not a local directory: {templates}")
     health = raw_app.get("health", {})
+    environment = {name: environment_value(value) for name, value in raw_app.get("environment", {}).items()}
+    both = [name for name in raw_app.get("env", ()) if name in environment]
+    if both:
+        raise error("environment", f"{both[0]}: is also in app.env; a variable comes from one place "
+                    "(environment: plain, env: a secret from your environment)")
     logrotate = raw_app.get("logrotate", default_of(App, "logrotate"))
     tls = None
     if "tls" in raw_app:
@@ -304,7 +309,7 @@ def _build_app(path: Path, raw_app: Mapping[str, Any], error: Callable[[str, str
         proxy_fix=proxy_fix, env_file=Path(env_file) if env_file else None,
         templates=Path(templates) if templates else None,
         logrotate=None if logrotate is False else logrotate,  # `false`: no logrotate snippet
-        tls=tls,
+        tls=tls, environment=environment,
     )
 
 

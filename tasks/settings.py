@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .checks import (NAME, USER, WSGI, Check, did_you_mean, is_abs_path, is_abs_path_or_false, is_app_root, is_bool,
-                     is_command_word, is_email, is_env_names, is_hostname, is_https_url, is_int, is_ip_address,
+                     is_command_word, is_email, is_env_names, is_environment, is_hostname, is_https_url, is_int, is_ip_address,
                      is_number, is_rel_path, is_rel_paths, is_server_names, is_static_url, is_str, is_str_list,
                      is_table, is_url_path, matches, one_of)
 from .rollout import DEFAULT_PARALLEL, batch_size_problem
@@ -218,6 +218,8 @@ class App:
     tls: Tls | None = setting(is_table, "HTTPS: a certificate from an ACME CA or from files (none: HTTP only)", None)
     env_file: Path | None = setting(is_str, "a local dotenv file uploaded to shared/.env", None)
     env: tuple[str, ...] = setting(is_env_names, "local environment variables added to shared/.env", ())
+    environment: Mapping[str, str] = setting(is_environment, "plain settings written into shared/.env (not secret: "
+                                             "plan shows them)", factory=dict)
     templates: Path | None = setting(is_str, "a local directory of templates over the bundled ones", None)
     proxy_fix: ProxyFixCounts | None = setting(_is_proxy_fix, "ProxyFix counts for an HTTP upstream, or false", None)
     log_level: str = setting(one_of(LOG_LEVELS), "the app's and the app server's log level", "INFO")

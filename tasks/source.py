@@ -7,6 +7,7 @@ key of the virtualenv the release needs.
 from __future__ import annotations
 
 import functools
+import json
 import hashlib
 import importlib.util
 import re
@@ -198,31 +199,48 @@ def prepare_release(app: App, release_id: str, content: SourceContent | None = N
 
 
 def env_file_content(app: App, environ: Mapping[str, str]) -> tuple[bytes, list[str]] | None:
-    """The ``.env`` to upload: ``app.env_file`` then ``app.env`` variables from ``environ``.
+    """The ``.env`` to upload: ``app.environment`` (plain settings), then ``app.env_file``, then the
+    ``app.env`` variables from ``environ``.
 
-    Returns the content and the variable names (names may be shown; values never
-    are), or None when the inventory asks for no ``.env``. A variable missing from
-    ``environ`` is an error: a deploy never asks for a secret.
+    Returns the content and the variable names (names may be shown; values of ``env_file`` and ``env``
+    never are), or None when the inventory asks for no ``.env``. A variable missing from ``environ`` is an
+    error: a deploy never asks for a secret. So is a name that both ``environment`` and ``env_file`` set
+    (``env`` against ``environment`` is the inventory's check).
     """
-    if not app.env_file and not app.env:
+    if not app.env_file and not app.env and not app.environment:
         return None
-    text = app.env_file.read_text() if app.env_file else ""
-    names = list(dotenv_parser().parse(text))  # the names the host's loader will read
+    secret_text = app.env_file.read_text() if app.env_file else ""
+    secret_names = list(dotenv_parser().parse(secret_text))  # the names the host's loader will read
+    both = [name for name in secret_names if name in app.environment]
+    if both:
+        raise SourceError(f"{both[0]} is in both [app.environment] and app.env_file ({app.env_file}): "
+                          "a variable comes from one place")
     missing = [name for name in app.env if name not in environ]
     if missing:
         raise SourceError(f"app.env names environment variables that are not set: {', '.join(missing)}")
-    if text and not text.endswith("\n"):
-        text += "\n"
-    for name in app.env:
-        value = environ[name]
-        if not any(ch in value for ch in "'\n\r"):
-            text += f"{name}='{value}'\n"  # taken literally by the loader
-        else:
-            escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-                       .replace("\r", "\\r"))
-            text += f'{name}="{escaped}"\n'
-        names.append(name)
-    return text.encode(), names
+    if secret_text and not secret_text.endswith("\n"):
+        secret_text += "\n"
+    text = "".join(_env_line(name, value) for name, value in app.environment.items()) + secret_text
+    text += "".join(_env_line(name, environ[name]) for name in app.env)
+    return text.encode(), [*app.environment, *secret_names, *app.env]
+
+
+def environment_summary(app: App) -> tuple[str, ...]:
+    """What plan shows of ``shared/.env``: each plain setting as ``NAME=value`` (a value with a line break
+    or a quote as a JSON string), then each secret's name with ``(secret)``; never a secret's value."""
+    plain = tuple(f"{name}={value}" if value.isprintable() and '"' not in value else f"{name}={json.dumps(value)}"
+                  for name, value in app.environment.items())
+    secret_names = list(dotenv_parser().parse(app.env_file.read_text())) if app.env_file else []
+    return plain + tuple(f"{name} (secret)" for name in [*secret_names, *app.env])
+
+
+def _env_line(name: str, value: str) -> str:
+    """``NAME='value'`` (taken literally by the loader), or double-quoted with escapes when the value
+    holds a quote or a line break."""
+    if not any(ch in value for ch in "'\n\r"):
+        return f"{name}='{value}'\n"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'{name}="{escaped}"\n'
 
 
 @functools.cache

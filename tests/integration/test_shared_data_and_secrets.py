@@ -36,7 +36,8 @@ def index():
 @app.get("/secret")
 def secret():
     digest = hashlib.sha256(os.environ.get("SECRET_KEY", "").encode()).hexdigest()
-    return digest + " " + os.environ.get("GREETING", "")
+    plain = " ".join(os.environ.get(name, "-") for name in ("DATABASE_URL", "DEBUG"))
+    return digest + " " + os.environ.get("GREETING", "") + " | " + plain
 
 
 @app.get("/data")
@@ -63,7 +64,8 @@ def test_shared_data_survives_deploys_rollbacks_and_pruning_and_secrets_stay_sec
     env_file = tmp_path / "production.env"
     env_file.write_text("# from a local file\nGREETING='hello from env_file'\n")
     inventories = inventory(write_inventory, host, source, listen=port, shared=["instance", "uploads"],
-                            keep_releases=2, env_file=str(env_file), env=["SECRET_KEY"])
+                            keep_releases=2, env_file=str(env_file), env=["SECRET_KEY"],
+                            environment={"DATABASE_URL": "sqlite:////srv/vault/shared/db.sqlite", "DEBUG": False})
     secret_env = {"SECRET_KEY": SECRET}
 
     missing = fab(inventories, "-H", host.alias, "deploy", expect=2)
@@ -83,7 +85,11 @@ def test_shared_data_survives_deploys_rollbacks_and_pruning_and_secrets_stay_sec
     expected = kept.split()[0]
     assert get(host.address, port, "/data") == (200, expected)
     assert get(host.address, port, "/secret") == (
-        200, hashlib.sha256(SECRET.encode()).hexdigest() + " hello from env_file")
+        200, hashlib.sha256(SECRET.encode()).hexdigest() + " hello from env_file | "
+        "sqlite:////srv/vault/shared/db.sqlite false"), "[app.environment] reaches the app beside the secrets"
+    shown = fab(inventories, "-H", host.alias, "plan", env=secret_env).stdout
+    assert ("environment  DATABASE_URL=sqlite:////srv/vault/shared/db.sqlite, DEBUG=false, GREETING (secret), "
+            "SECRET_KEY (secret)") in shown and SECRET not in shown
 
     mode, owner = host.run(f"stat -c '%a %U:%G' {host.path('shared/.env')}").split()
     assert (mode, owner) == ("640", f"{host.user}:vault"), "the deploy user's, read by the app user's group only"
