@@ -79,7 +79,7 @@ def summary(detected: Detected) -> list[str]:
     d = detected
     requirements = {
         "requirements.txt": "requirements.txt (pip install -r)",
-        "pyproject.toml": "pyproject.toml (pip install .)",
+        "pyproject.toml": "pyproject.toml ([project] dependencies; the package itself into each release)",
         None: "neither requirements.txt nor pyproject.toml: the venv gets the app server only",
     }[d.requirements]
     if d.static_dir:

@@ -171,6 +171,7 @@ class HostPlan:
     notes: tuple[str, ...] = ()        # what else a deploy would do (create the root, ...)
     commit: str | None = None          # the new release's git commit (``+dirty``: a working tree), None outside git
     live_commit: str | None = None     # the live release's, from the deploy log
+    package: bool = False              # the app's own package is installed into the release (no dependencies)
     environment: tuple[str, ...] = ()  # shared/.env: "NAME=value" for plain settings, "NAME (secret)" for secrets
 
     @property
@@ -196,8 +197,8 @@ class HostPlan:
 
 def pip_command(install: Install, installer: str = "pip") -> str:
     """What a venv build runs, with release-relative paths: ``pip install -r requirements.txt gunicorn``."""
-    release_dir = (install.pip_args[1].rsplit("/", 1)[0] if install.kind == "requirements"
-                   else install.pip_args[0])
+    release_dir = install.package or (install.pip_args[1].rsplit("/", 1)[0] if install.kind == "requirements"
+                                      else install.pip_args[0])
     shown = [a.replace(release_dir + "/", "").replace(release_dir, ".") for a in install.pip_args]
     return " ".join([*(["uv", "pip"] if installer == "uv" else ["pip"]), "install", *shown])
 
@@ -258,10 +259,11 @@ def format_plan(plan: HostPlan) -> list[str]:
     lines.append(f"source       {source}")
     if plan.commit:
         lines.append(f"commit       {plan.commit}" + (f" (live: {plan.live_commit})" if plan.live_commit else ""))
+    package = "; the app's own package is installed into the release (no dependencies)" if plan.package else ""
     if plan.venv_action == "reuse":
-        lines.append(f"venv         reuse {plan.venv_key}")
+        lines.append(f"venv         reuse {plan.venv_key}{package}")
     elif plan.venv_action == "build":
-        lines.append(f"venv         build {plan.venv_key} ({plan.pip_command})")
+        lines.append(f"venv         build {plan.venv_key} ({plan.pip_command}){package}")
     else:
         lines.append("venv         unknown: it cannot be built (see below)")
     if plan.environment:
@@ -348,7 +350,7 @@ def plan_host(run: "HostRun", rel: LocalRelease, fingerprint: str = "") -> HostP
     plan = build_plan(run.alias, rel, state, install, configs, live_paths, layout.root, app.python,
                       problems, fingerprint, getattr(app, "installer", "pip"))
     note = tls_state.plan_note(app, parse_facts(stdout))
-    plan = replace(plan, environment=environment_summary(app))
+    plan = replace(plan, environment=environment_summary(app), package=bool(install and install.package))
     return replace(plan, notes=(*plan.notes, note)) if note else plan
 
 

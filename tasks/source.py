@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import re
 import tempfile
+import tomllib
 import types
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -33,37 +34,60 @@ def new_release_id(now: datetime | None = None) -> str:
 
 @dataclass(frozen=True)
 class Install:
-    """What pip installs into the release's venv, and the key of that venv."""
+    """What pip installs into the venv a release links (its key names it), and into the release itself.
 
-    kind: str               # "requirements" or "package"
+    ``kind``: ``requirements`` (requirements.txt), ``dependencies`` (pyproject.toml's ``[project]
+    dependencies``) or ``package`` (the whole source: a package whose dependencies pyproject.toml does not
+    list, so the venv holds its code too and follows every change). ``package``: the release directory whose
+    own package is installed into the release (``.wsgideploy/site``, no dependencies), or None.
+    """
+
+    kind: str
     pip_args: tuple[str, ...]
     key: str
+    package: str | None = None
+
+
+# What builds a package that names no build backend (pip's own fallback, PEP 517).
+SETUPTOOLS_DEFAULT = ("setuptools>=40.8.0", "wheel")
 
 
 def plan_install(app: App, release_dir: str, python_version: str, source_hash: str) -> Install:
     """Decide how the venv is built and compute its reuse key.
 
-    A ``requirements.txt`` app: the venv depends only on that file, so the key
-    hashes it (plus Python version and server package) and code-only deploys
-    reuse it. A ``pyproject.toml``-only package is installed with ``pip install .``,
-    so its venv holds the code too and the key hashes the whole source.
+    The shared venv holds the dependencies; its key hashes what decides them (the Python, the app server,
+    the requirements files, or pyproject's ``[project] dependencies`` and its ``[build-system]``), never the
+    app's code, so code-only deploys reuse it. An app that is a package (pyproject.toml with ``[project]`` or
+    ``[build-system]``, or setup.py) also gets its build requirements in that venv, and its own package is
+    installed into each release without dependencies (`Install.package`). A package whose dependencies are
+    not static (``dynamic = ["dependencies"]``, setup.py alone) is installed whole: its key follows the source.
     """
     # The app server always lands in the venv, even when the app does not list it.
     server = app_server(app.server).packages
     h = hashlib.sha256(f"python={python_version}\nserver={' '.join(server)}\n".encode())
     kind, inputs = install_inputs(app.source)
+    project = _pyproject(app.source)
+    packaged = is_package(app.source, project)
+    build = _build_requires(project) if packaged else ()
     if kind == "requirements":
         h.update(b"requirements\n")
         for name, data in inputs:
             h.update(name.encode() + b"\0" + data)
-        args = ("-r", f"{release_dir}/requirements.txt", *server)
+        h.update(json.dumps(project.get("build-system", {}), sort_keys=True).encode() if packaged else b"")
+        args: tuple[str, ...] = ("-r", f"{release_dir}/requirements.txt", *build, *server)
+    elif kind == "package" and packaged and _static_dependencies(project) is not None:
+        kind, dependencies = "dependencies", _static_dependencies(project) or ()
+        h.update(b"dependencies\n" + json.dumps([dependencies, project.get("build-system", {})],
+                                                  sort_keys=True).encode())
+        args = (*dependencies, *build, *server)
     elif kind == "package":
         h.update(b"package\n" + source_hash.encode())
-        args = (release_dir, *server)
+        return Install(kind="package", pip_args=(release_dir, *server), key=f"py{python_version}-{h.hexdigest()[:16]}")
     else:
         raise SourceError(f"{app.source} has neither requirements.txt nor pyproject.toml: "
                           "there is nothing to tell pip what the app needs")
-    return Install(kind=kind, pip_args=args, key=f"py{python_version}-{h.hexdigest()[:16]}")
+    return Install(kind=kind, pip_args=args, key=f"py{python_version}-{h.hexdigest()[:16]}",
+                   package=release_dir if packaged else None)
 
 
 def install_inputs(source: Path) -> tuple[str, tuple[tuple[str, bytes], ...]]:
@@ -72,7 +96,49 @@ def install_inputs(source: Path) -> tuple[str, tuple[tuple[str, bytes], ...]]:
     requirements = source / "requirements.txt"
     if requirements.is_file():
         return "requirements", tuple((f.name, f.read_bytes()) for f in requirement_files(requirements))
-    return ("package" if (source / "pyproject.toml").is_file() else "none"), ()
+    return ("package" if (source / "pyproject.toml").is_file() or (source / "setup.py").is_file()
+            else "none"), ()
+
+
+def is_package(source: Path, project: Mapping[str, object]) -> bool:
+    """Whether the app is a package pip can install: pyproject.toml with ``[project]`` or ``[build-system]``
+    (not one that only configures tools), or a setup.py."""
+    return "project" in project or "build-system" in project or (source / "setup.py").is_file()
+
+
+def _pyproject(source: Path) -> dict[str, object]:
+    """pyproject.toml's tables ({} without one); one that does not parse is an error naming it."""
+    path = source / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(errors="replace"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SourceError(f"{path}: pyproject.toml is not valid TOML ({exc}): pip could not read it either") from None
+
+
+def _static_dependencies(project: Mapping[str, object]) -> tuple[str, ...] | None:
+    """``[project] dependencies`` (``()`` when it lists none), or None when they are not in the file: no
+    ``[project]``, or ``dynamic`` names them (a build backend computes them)."""
+    table = project.get("project")
+    if not isinstance(table, dict) or "dependencies" in (table.get("dynamic") or ()):
+        return None
+    dependencies = table.get("dependencies", [])
+    return tuple(str(d) for d in dependencies) if isinstance(dependencies, list) else None
+
+
+def _build_requires(project: Mapping[str, object]) -> tuple[str, ...]:
+    """``[build-system] requires``: installed into the shared venv, so that the package builds there with no
+    index and no isolation; setuptools and wheel when pyproject names no backend."""
+    build = project.get("build-system")
+    requires = build.get("requires") if isinstance(build, dict) else None
+    if not isinstance(requires, list):
+        return SETUPTOOLS_DEFAULT
+    names = [re.split(r"[\s<>=!~;\[(]", str(r), maxsplit=1)[0].lower() for r in requires]
+    backend = str(build.get("build-backend", "setuptools")) if isinstance(build, dict) else "setuptools"
+    # setuptools before 70.1 asks for wheel through a hook that an install without isolation never runs
+    extra = ("wheel",) if backend.startswith("setuptools") and "wheel" not in names else ()
+    return (*(str(r) for r in requires), *extra)
 
 
 _INCLUDE = re.compile(r"^\s*(-r|--requirement|-c|--constraint)(\s*=\s*|\s+)(\S+)")

@@ -143,14 +143,21 @@ def upload_step(run: HostRun, rel: LocalRelease) -> Step:
 
 
 def venv_step(run: HostRun, rel: LocalRelease) -> Step:
-    """``venv``: reuse or build the venv for this release's requirements, and link it into the release."""
+    """``venv``: reuse or build the venv for this release's dependencies, link it into the release, and install
+    the app's own package into the release when it is one (`source.Install.package`)."""
     app = run.stage.app
     install = plan_install(app, run.layout.release(rel.release_id), run.facts["python_version"],
                            rel.source_hash)
     body = venv.ensure_venv(run.layout, install.key, app.python, list(install.pip_args), installer=app.installer,
                             cache_dir=run.layout.cache_dir if app.pip_cache else None)
     body += release.link_venv(run.layout, rel.release_id, install.key) + "\n"
-    return Step("venv", body, announce=True, describe=lambda f: f"{f.get('venv', '?')} {install.key}")
+    if install.package:
+        body += venv.install_package(run.layout, rel.release_id, installer=app.installer)
+
+    def describe(f: dict[str, str]) -> str:
+        package = "; the app's package installed into the release" if f.get("package") == "installed" else ""
+        return f"{f.get('venv', '?')} {install.key}{package}"
+    return Step("venv", body, announce=True, describe=describe)
 
 
 def check_step(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> Step:

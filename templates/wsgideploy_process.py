@@ -4,7 +4,7 @@ Copied into every release as ``.wsgideploy/wsgideploy_process.py`` by wsgideploy
 (``wsgideploy-<app>-<name>.service``) runs ``<root>/current/venv/bin/python
 <root>/current/.wsgideploy/wsgideploy_process.py NAME``. It reads NAME's command from
 ``processes.json`` beside it (the release's own ``[processes]``), adds ``shared/.env`` to the environment,
-puts the release's venv first on PATH, enters the release, and replaces itself with the command
+puts the release's venv first on PATH and the release and its own package on PYTHONPATH, enters the release, and replaces itself with the command
 (``exec``: the unit's main process is the worker, and its stop signal reaches it).
 """
 import json
@@ -31,6 +31,8 @@ def main(argv):
     os.environ["VIRTUAL_ENV"] = venv
     os.environ["PATH"] = os.path.join(venv, "bin") + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin")
     os.environ["WSGIDEPLOY_RELEASE"] = os.path.basename(RELEASE)
+    # the release and the app's own package (installed into the release when the app is one)
+    os.environ["PYTHONPATH"] = os.pathsep.join([RELEASE, os.path.join(HERE, "site")])
     os.chdir(RELEASE)
     os.execv("/bin/sh", ["/bin/sh", "-c", "exec " + commands[name]])
 

@@ -11,7 +11,7 @@ def run_hooks(layout: Layout, release_id: str, commands: list[str], timeout: flo
     """Run each command in ``releases/<id>`` in turn; the first failure stops them.
 
     The environment: the release's ``venv/bin`` first on ``PATH``, ``VIRTUAL_ENV``,
-    ``PYTHONPATH`` set to the release (as gunicorn imports it), and the variables
+    ``PYTHONPATH`` set to the release (as gunicorn imports it) and its own package's folder, and the variables
     of ``shared/.env``, loaded by the release's own ``.wsgideploy/wsgideploy_env.py``.
 
     ``app_writable``: `release.app_writable`, run after the hooks when the app runs as its own user
@@ -19,9 +19,11 @@ def run_hooks(layout: Layout, release_id: str, commands: list[str], timeout: flo
     """
     release = layout.release(release_id)
     loader = f"{release}/{layout.config_dir_name}/wsgideploy_env.py"
+    # the release, and its own package where the app is one (`venv.install_package`)
+    python_path = f"{release}:{release}/{layout.config_dir_name}/site"
     parts = [f"""
 cd {q(release)}
-export PATH={q(release + '/venv/bin')}:"$PATH" VIRTUAL_ENV={q(release + '/venv')} PYTHONPATH={q(release)}
+export PATH={q(release + '/venv/bin')}:"$PATH" VIRTUAL_ENV={q(release + '/venv')} PYTHONPATH={q(python_path)}
 n=0"""]
     for command in commands:
         parts.append(f"""

@@ -72,3 +72,36 @@ else{build}
   echo "{FACTS_MARK}installer={installer}"
 fi
 """)
+
+
+PACKAGE_DIR = "site"  # releases/<id>/.wsgideploy/site: the app's own package, for this release only
+
+
+def install_package(layout: Layout, release_id: str, *, installer: str = "pip") -> str:
+    """Install the app's own package (the release directory) into ``releases/<id>/.wsgideploy/site``,
+    without its dependencies (the venv has them, and its build requirements): no index, no build isolation,
+    so nothing is downloaded. The release's entry puts that folder on ``sys.path`` (`site.addsitedir`), and
+    hooks and processes get it on ``PYTHONPATH``: every release runs its own package, a rollback included.
+    The install log stays in ``.deploy/package-<id>.log``; its tail goes to stderr when it fails."""
+    release = layout.release(release_id)
+    target = f"{release}/{layout.config_dir_name}/{PACKAGE_DIR}"
+    log = f"{layout.deploy_dir}/package-{release_id}.log"
+    python = f"{release}/venv/bin/python"
+    if installer == "uv":
+        install = (f'UV_NO_PROGRESS=1 "$uv" pip install --python {q(python)} --offline --no-deps '
+                   f"--no-build-isolation --target {q(target)} {q(release)}")
+        find = """uv=$(command -v uv 2>/dev/null || true)
+if [ -z "$uv" ] && [ -x "${HOME:-/nonexistent}/.local/bin/uv" ]; then uv="$HOME/.local/bin/uv"; fi
+[ -n "$uv" ] || """ + fail(UV_MISSING) + "\n"
+    else:
+        install = (f"PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 {q(python)} -m pip install --no-index --no-deps "
+                   f"--no-build-isolation --no-compile --target {q(target)} {q(release)}")
+        find = ""
+    return script(f"""
+{find}rm -rf {q(target)}
+if ! {install} > {q(log)} 2>&1; then
+  tail -n 25 {q(log)} >&2
+  {fail(f"the app's own package did not install (pip install --no-deps of the release; full log on the host: {log})")}
+fi
+echo "{FACTS_MARK}package=installed"
+""")

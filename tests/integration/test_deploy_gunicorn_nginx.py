@@ -223,7 +223,10 @@ def test_pyproject_package_keeps_instance_data_across_deploys(web1, write_invent
     assert get(host.address, port, "/add", method="POST") == (200, "added")
     (source / "notes/__init__.py").write_text(
         (source / "notes/__init__.py").read_text().replace('"0.3.0"', '"0.4.0"'))
-    fab(inventories, "-H", host.alias, "deploy")
+    redeploy = fab(inventories, "-H", host.alias, "deploy").stdout
+    [venv] = [line for line in redeploy.splitlines() if "] venv " in line and " ok " in line]
+    assert "reused" in venv and "the app's package installed into the release" in venv, \
+        "a code change of a pyproject-only package reuses its venv (the package goes into the release)"
     assert get(host.address, port, "/")[1] == "notes version 0.4.0: 1 notes"
     assert host.run(f"test -f {host.path('shared/instance/notes.sqlite')} && echo file").strip() == "file"
     assert get(host.address, port, "/static/notes.css")[1].startswith("/* notes static */")

@@ -290,7 +290,8 @@ def test_hooks_run_in_order_in_the_release_with_its_venv_and_env(layout: Layout,
     assert (hook_release / "order.txt").read_text() == "one\ntwo\nthree\n"
     assert (hook_release / "pwd.txt").read_text().strip() == str(hook_release)
     assert (hook_release / "path.txt").read_text().startswith(f"{hook_release}/venv/bin:")
-    assert (hook_release / "pythonpath.txt").read_text() == f"{hook_release}|{hook_release}/venv"
+    assert (hook_release / "pythonpath.txt").read_text() == \
+        f"{hook_release}:{hook_release}/.wsgideploy/site|{hook_release}/venv", "the release, and its own package"
     assert (hook_release / "env.txt").read_text() == "from the env file|2"
     assert (hook_release / "which.txt").read_text().strip() == f"{hook_release}/venv/bin/python"
     assert (hook_release / "stdin.txt").read_text() == ""

@@ -155,23 +155,12 @@ def test_prepare_release_gathers_archive_count_static_and_shared(source_app) -> 
 RELEASE_DIR = "/srv/hello/releases/20261121T101500Z"
 
 
-def test_plan_install_for_requirements_app(make_app, write_tree, tmp_path: Path) -> None:
-    write_tree(tmp_path / "src", {"requirements.txt": "flask\n", "pyproject.toml": "[project]\n"})
-    install = plan_install(make_app(), RELEASE_DIR, "3.11.7", "hash-a")
-    assert (install.kind, install.pip_args) == ("requirements", ("-r", f"{RELEASE_DIR}/requirements.txt", "gunicorn"))
-    assert install.key.startswith("py3.11.7-")
-    assert len(install.key) == len("py3.11.7-") + 16
-
-
-def test_plan_install_for_package_app(make_app, write_tree, tmp_path: Path) -> None:
-    write_tree(tmp_path / "src", {"pyproject.toml": "[project]\nname = 'hello'\n"})
-    install = plan_install(make_app(), RELEASE_DIR, "3.11.7", "hash-a")
-    assert (install.kind, install.pip_args) == ("package", (RELEASE_DIR, "gunicorn"))
+# What fills the venv, per kind of app: test_install_plan.py.
 
 
 def test_plan_install_without_requirements_or_pyproject_is_a_source_error(make_app, write_tree,
                                                                           tmp_path: Path) -> None:
-    write_tree(tmp_path / "src", {"app.py": "", "setup.py": ""})
+    write_tree(tmp_path / "src", {"app.py": ""})
     app = make_app()
     with pytest.raises(SourceError, match="neither requirements.txt nor pyproject.toml") as caught:
         plan_install(app, RELEASE_DIR, "3.11.7", "hash-a")
@@ -201,8 +190,9 @@ def test_requirements_venv_key_changes_when_an_included_requirements_file_change
     assert plan_install(app, RELEASE_DIR, "3.11.7", "hash-a").key != key
 
 
-def test_package_venv_key_follows_the_whole_source(make_app, write_tree, tmp_path: Path) -> None:
-    write_tree(tmp_path / "src", {"pyproject.toml": "[project]\n"})
+def test_a_package_whose_dependencies_are_dynamic_has_a_venv_key_that_follows_the_whole_source(
+        make_app, write_tree, tmp_path: Path) -> None:
+    write_tree(tmp_path / "src", {"pyproject.toml": '[project]\nname = "a"\ndynamic = ["dependencies"]\n'})
     app = make_app()
     key = plan_install(app, RELEASE_DIR, "3.11.7", "hash-a").key
     assert plan_install(app, RELEASE_DIR, "3.11.7", "hash-a").key == key
@@ -211,7 +201,7 @@ def test_package_venv_key_follows_the_whole_source(make_app, write_tree, tmp_pat
 
 
 def test_requirements_and_package_keys_differ_for_the_same_inputs(make_app, write_tree, tmp_path: Path) -> None:
-    write_tree(tmp_path / "src", {"pyproject.toml": "[project]\n"})
+    write_tree(tmp_path / "src", {"pyproject.toml": '[project]\nname = "a"\ndynamic = ["dependencies"]\n'})
     app = make_app()
     package_key = plan_install(app, RELEASE_DIR, "3.11.7", "").key
     (app.source / "requirements.txt").write_text("")
