@@ -222,3 +222,20 @@ def test_environment_is_strict_about_undefined_names(tmp_path: Path) -> None:
 def test_rendered_configs_end_with_a_newline(configs: dict[str, str]) -> None:
     for name, text in configs.items():
         assert text.endswith("\n") and not text.endswith("\n\n"), name
+
+
+def test_the_gunicorn_check_gets_the_env_file_at_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--check-config loads the app before gunicorn applies raw_env: under the check the config puts the
+    .env values into the environment itself (Django's settings read SECRET_KEY at import)."""
+    root = tmp_path / "srv" / "hello"
+    (root / "shared").mkdir(parents=True)
+    (root / "shared" / ".env").write_text("DJANGO_SECRET_KEY='from the env file'\n")
+    text = render_release_configs(template_context(hello_app(root=str(root)), Layout(str(root)), RELEASE_ID,
+                                                   None, {}))["gunicorn.conf.py"]
+    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
+    monkeypatch.delenv("WSGIDEPLOY_CHECK_RELEASE", raising=False)
+    assert gunicorn_settings(text)["raw_env"] == ["DJANGO_SECRET_KEY=from the env file"]
+    assert "DJANGO_SECRET_KEY" not in os.environ, "outside the check the workers get it through raw_env only"
+    monkeypatch.setenv("WSGIDEPLOY_CHECK_RELEASE", str(root / "releases" / RELEASE_ID))
+    gunicorn_settings(text)
+    assert os.environ["DJANGO_SECRET_KEY"] == "from the env file"

@@ -45,6 +45,10 @@ def _env_file_values():
 
 
 raw_env = ["%s=%s" % item for item in _env_file_values().items()]
+if os.environ.get("WSGIDEPLOY_CHECK_RELEASE"):
+    # The check (--check-config) loads the app in this process, and gunicorn applies raw_env only when
+    # its arbiter starts: an app that reads .env at import (Django's settings) needs the values now.
+    os.environ.update(_env_file_values())
 
 
 def post_worker_init(worker):
