@@ -2,12 +2,16 @@
 
 Each shape is one that a new user brings and that used to trip the deploy: a src/ layout package whose
 requirements.txt pins the dependencies (its own package was never installed: "No module named
-'task_app'"). (A pyproject-only package that reuses its venv: test_deploy_gunicorn_nginx.py.) Every check
+'task_app'"), and a Django project with STATIC_ROOT, whitenoise and a migration, deployed through the keys
+docs/apps.md gives (its default ProxyFix needed werkzeug). (A pyproject-only package that reuses its venv: test_deploy_gunicorn_nginx.py.) Every check
 is an HTTP request through nginx, or a look at the release on the server.
 """
 from __future__ import annotations
 
 import re
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -67,3 +71,50 @@ def test_a_src_package_with_pinned_requirements_runs_its_own_code_and_metadata_i
     site = host.run(f"ls {host.path('current/.wsgideploy/site')}").split()
     assert "task_app" in site and "task_app-1.0.0.dist-info" in site, site
 
+
+
+def static_headers(address: str, port: int, path: str, host: str) -> tuple[int, str, str]:
+    """(status, Cache-Control, body) of ``path``: nginx's static location says ``max-age=3600`` (its
+    ``expires 1h``); whitenoise, had the app served the file, says ``max-age=60``."""
+    request = urllib.request.Request(f"http://{address}:{port}{path}", headers={"Host": host})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=20) as response:
+            return response.status, response.headers.get("Cache-Control", ""), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Cache-Control", ""), ""
+
+
+def test_a_django_project_migrates_collects_its_static_files_and_is_served_by_nginx(web, write_inventory, tmp_path):
+    port, name = 8092, "mysite.test"
+    host = web.with_app("mysite")
+    source = copy_app(APPS / "django_site", tmp_path / "mysite")
+    # the keys docs/apps.md gives for Django
+    hooks = {"before_switch": ["python manage.py collectstatic --noinput", "python manage.py check --deploy",
+                               {"run": "python manage.py migrate --noinput", "once": True}]}
+    settings = {"DJANGO_ALLOWED_HOSTS": name, "DJANGO_DATABASE": "/srv/mysite/shared/data/db.sqlite3"}
+    inventories = inventory(write_inventory, host, source, stage="mysite", wsgi="mysite.wsgi:application",
+                            listen=port, server_name=name, static_dir="staticfiles", shared=["data"],
+                            env=["DJANGO_SECRET_KEY"], environment=settings, health={"path": "/healthz"},
+                            extra={"hooks": hooks})
+    secret = {"DJANGO_SECRET_KEY": "django-insecure-for-the-test-only"}
+    fab(inventories, "-H", host.alias, "deploy", env=secret)
+    assert get(host.address, port, host=name) == (200, "django notes v1: 0 notes"), "migrated, and no werkzeug"
+    for path, text in (("/static/notes/site.css", "/* django notes static */"), ("/static/admin/css/base.css", "")):
+        status, cache, body = static_headers(host.address, port, path, name)
+        assert (status, "max-age=3600" in cache, text in body) == (200, True, True), (path, status, cache)
+    assert get(host.address, port, "/scheme", host=name) == (200, "http")
+
+    # A release whose ALLOWED_HOSTS refuses the health check's Host: the check ends on the third 400
+    # (not after its 30 s) and names ALLOWED_HOSTS; the deploy rolls back and the live release serves on.
+    live = host.live_release()
+    settings_py = source / "mysite" / "settings.py"
+    settings_py.write_text(settings_py.read_text().replace(
+        'ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "").split()', 'ALLOWED_HOSTS = ["elsewhere.test"]'))
+    started = time.monotonic()
+    refused = fab(inventories, "-H", host.alias, "deploy", env=secret, expect=5)  # rolled back
+    assert time.monotonic() - started < 60
+    said = refused.stdout + refused.stderr
+    assert "HTTP 400 (expected 200) 3 times in a row" in said and f"Host: {name}" in said and "ALLOWED_HOSTS" in said
+    assert host.live_release() == live
+    assert get(host.address, port, host=name) == (200, "django notes v1: 0 notes")
