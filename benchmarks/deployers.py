@@ -319,4 +319,12 @@ class Naive(Deployer):
         return self._run("rollback", "")
 
 
-DEPLOYER_CLASSES = {cls.name: cls for cls in (WsgideployCli, Floor, Naive)}
+class WsgideployPyproject(WsgideployCli):
+    """wsgideploy with the same app as a pyproject-only package (its own stage, root and port): a code-only
+    redeploy reuses the dependency venv and installs the package into the release."""
+
+    name = "pyproject"
+    stage = "benchpy"
+
+
+DEPLOYER_CLASSES = {cls.name: cls for cls in (WsgideployCli, Floor, Naive, WsgideployPyproject)}

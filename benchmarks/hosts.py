@@ -30,8 +30,9 @@ from tests.servers.machine import Server
 
 FRONT = "nginx"
 APPS_DIR = "/srv/bench"  # owned by the deploy user: a cold deploy finds no app root and makes it
-DEPLOYERS = ("wsgideploy", "floor", "naive")
-HTTP_PORTS = {"wsgideploy": 8081, "floor": 8082, "naive": 8083}  # beside Debian's default site on 80
+DEPLOYERS = ("wsgideploy", "floor", "naive", "pyproject")
+# beside Debian's default site on 80; "pyproject": wsgideploy with the same app as a pyproject-only package
+HTTP_PORTS = {"wsgideploy": 8081, "floor": 8082, "naive": 8083, "pyproject": 8084}
 SSHD_LOG = "/var/log/wsgibench-sshd.log"
 SSHD_CONFIG_DROP_IN = "etc/ssh/sshd_config.d/90-wsgibench.conf"
 SSH_SERVICE_DROP_IN = "etc/systemd/system/ssh.service.d/90-wsgibench.conf"
@@ -121,6 +122,8 @@ def boot_host(lab: ServerLab, alias: str) -> BenchHost:
     target = make_target(lab, server, front=FRONT, app_root=APPS_DIR)
     apps = {d: AppSite(name=f"hello-{d}", root=f"{APPS_DIR}/hello-{d}", http_port=HTTP_PORTS[d])
             for d in DEPLOYERS}
+    for site in apps.values():  # wsgideploy runs each app as its own user, which `setup` would create
+        target.add_app_user(site.name)
     host = BenchHost(alias=alias, target=target, apps=apps)
     if "Starting session:" not in host.local_path(SSHD_LOG).read_text(errors="replace"):
         raise RuntimeError(f"{alias}: sshd logs no 'Starting session:' in {SSHD_LOG}: round trips cannot be counted")

@@ -60,6 +60,9 @@ def targets(m: Measurements, host_counts: Sequence[int]) -> list[Target]:
                                     _ratio(med(scenario, n, "wsgideploy"), med(scenario, 1, "wsgideploy")),
                                     1.5, "x", f"the floor: {floor:.2f}×" if floor else ""))
         found.append(Target("code-only redeploy, 1 host, wsgideploy", med("code", 1, "wsgideploy"), 2.0, "s"))
+    if 1 in host_counts:
+        found.append(Target("code-only redeploy, 1 host: pyproject-only app ÷ the same app with requirements.txt",
+                            _ratio(med("code", 1, "pyproject"), med("code", 1, "wsgideploy")), 1.3, "x"))
     return [t for t in found if t.value is not None]
 
 

@@ -108,8 +108,8 @@ def measure(args: argparse.Namespace, workdir: Path,
             facts = facts or host_facts(hosts[0])
             deployers: list[Deployer] = []
             try:
-                for name in ("floor", "wsgideploy", "naive"):
-                    app = AppCopy.create(workdir / f"{count}" / name / "app", name)
+                for name in ("floor", "wsgideploy", "naive", "pyproject"):
+                    app = AppCopy.create(workdir / f"{count}" / name / "app", name, pyproject=name == "pyproject")
                     deployers.append(DEPLOYER_CLASSES[name](hosts, app, workdir / f"{count}" / name))
                 for d in deployers:
                     describe[d.name] = d.describe() if count == max(args.host_counts) else describe.get(d.name, d.describe())

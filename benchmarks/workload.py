@@ -1,5 +1,8 @@
 """The app each deployer ships: a private copy of examples/hello that the scenarios edit.
 
+The ``pyproject`` deployer's copy is the same app as a pyproject-only package: requirements.txt becomes
+``[project] dependencies`` (setuptools, ``py-modules = ["app"]``), and a requirements change edits them.
+
 Every deploy gets a version of its own (``VERSION = "bench-<deployer>-<n>"`` in app.py), so the
 check after it can tell over HTTP which release is serving. A requirements change appends
 a line that pip resolves to the packages already installed (an exclusion of a version that
@@ -30,9 +33,14 @@ class AppCopy:
     history: list[str] = field(default_factory=list)  # versions deployed, oldest first
 
     @classmethod
-    def create(cls, path: Path, deployer: str) -> "AppCopy":
+    def create(cls, path: Path, deployer: str, pyproject: bool = False) -> "AppCopy":
         shutil.rmtree(path, ignore_errors=True)
         shutil.copytree(EXAMPLE, path, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        if pyproject:
+            requirements = path / "requirements.txt"
+            write_pyproject(path, [ln.strip() for ln in requirements.read_text().splitlines()
+                                   if ln.strip() and not ln.startswith("#")])
+            requirements.unlink()
         return cls(path=path, deployer=deployer)
 
     def next_version(self) -> str:
@@ -47,11 +55,15 @@ class AppCopy:
         return version
 
     def change_requirements(self) -> None:
-        """Give requirements.txt content it never had, so its venv key is new."""
+        """Give requirements.txt (or pyproject's dependencies) content it never had, so its venv key is new."""
         self.requirement_changes += 1
+        pin = f"itsdangerous>=2,!=0.0.{self.requirement_changes}"
+        if (self.path / "pyproject.toml").is_file():
+            write_pyproject(self.path, [*EXAMPLE.joinpath("requirements.txt").read_text().split(), pin])
+            return
         req = self.path / "requirements.txt"
         lines = [ln for ln in req.read_text().splitlines() if not ln.startswith(("itsdangerous", _BENCH_PIN))]
-        lines += [_BENCH_PIN, f"itsdangerous>=2,!=0.0.{self.requirement_changes}"]
+        lines += [_BENCH_PIN, pin]
         req.write_text("\n".join(lines) + "\n")
 
     def deployed(self, version: str) -> None:
@@ -62,6 +74,15 @@ class AppCopy:
         if len(self.history) < 2:
             raise ValueError("nothing to roll back to")
         return self.history[-2]
+
+
+def write_pyproject(path: Path, dependencies: list[str]) -> None:
+    """``path/pyproject.toml`` making the example (one module, app.py) a package with ``dependencies``."""
+    listed = ", ".join(f'"{d}"' for d in dependencies)
+    (path / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        f'[project]\nname = "hello"\nversion = "1.0"\ndependencies = [{listed}]\n\n'
+        '[tool.setuptools]\npy-modules = ["app"]\n')
 
 
 def release_id() -> str:
