@@ -63,5 +63,18 @@ def test_a_package_that_does_not_build_fails_with_pips_words_and_the_log(layout:
     done = run_bash(venv.install_package(layout, R[2]), tmp_path, timeout=180)
     assert done.returncode == 1
     assert "no_such_backend" in done.stderr
-    assert (f"the app's own package did not install (pip install --no-deps of the release; full log on the host: "
+    assert (f"the app's own package did not build or install (its build backend, no dependencies; full log on the host: "
             f"{layout.deploy_dir}/package-{R[2]}.log)") in done.stderr
+
+
+def test_a_wheel_with_more_than_libraries_is_installed_by_pip(layout: Layout, shared_venv: Path,  # noqa: F811
+                                                             tmp_path: Path) -> None:
+    """A ``.data`` folder in the wheel (here a script: setuptools' script-files) is pip's to lay out."""
+    path = release(layout, shared_venv, R[3], "3.0", PYPROJECT + 'script-files = ["bin/task-hello"]\n'
+                   .replace("script-files", "[tool.setuptools]\nscript-files"))
+    (path / "bin").mkdir()
+    (path / "bin" / "task-hello").write_text("#!/bin/sh\necho hello\n")
+    done = run_bash(venv.install_package(layout, R[3]), tmp_path, timeout=180)
+    assert done.returncode == 0, done.stderr
+    site = path / ".wsgideploy" / "site"
+    assert (site / "task_app" / "__init__.py").is_file() and (site / "bin" / "task-hello").is_file()
