@@ -172,6 +172,12 @@ def _django_candidates(root: Path, searched: list[str]) -> list[_Candidate]:
     return []
 
 
+def django_project(root: Path) -> str | None:
+    """The Django project package that ``manage.py`` names (``mysite``), None for another app."""
+    candidates = _django_candidates(root, [])
+    return candidates[0].target.split(".", 1)[0] if candidates else None
+
+
 def _settings_module(tree: ast.Module) -> str | None:
     """The literal of ``os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")``."""
     for node in ast.walk(tree):

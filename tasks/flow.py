@@ -4,7 +4,7 @@ A deploy of many hosts goes in phases, each run on every host side by side:
 
 1. ``prepare``  connect, take each host's lock, read its facts; a host whose live
    release has the same fingerprint (source, settings, env) and is not marked bad is a no-op;
-2. ``build``    upload, .env, venv, configs and app check, hooks, front-server site (with
+2. ``build``    upload, .env, venv, configs and app check, Django's steps, hooks, front-server site (with
    ``[app.tls]``: the certificate files, or certbot's certificate, before the site serves HTTPS);
 3. ``switch``   batch by batch: switch ``current``, reload, health-check;
 4. ``prune``    housekeeping on each host that went live (in its switch script; a warning if it fails);

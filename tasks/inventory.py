@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .django_settings import resolve as resolve_framework
 from .checks import Check, did_you_mean, environment_value, is_table, one_of
 from .modes import APP_SERVERS, FRONT_SERVERS  # which servers exist and go together
 from .settings import (HOOK_ITEM_KEYS, HTTP_UPSTREAMS, INSTALLERS, LOG_LEVELS, NGINX_CONTROLS, Apache,
@@ -302,9 +303,15 @@ def _build_app(path: Path, raw_app: Mapping[str, Any], error: Callable[[str, str
         tls = build_tls(raw_app["tls"], server_name=raw_app.get("server_name", default_of(App, "server_name")),
                         listen=raw_app.get("listen", default_of(App, "listen")), base=path.parent, error=error)
         check_deployable(proxy, error)
+    try:  # Django's STATIC_ROOT and STATIC_URL are the defaults of static_dir and static_url
+        framework, django = resolve_framework(source, raw_app["wsgi"], raw_app.get("framework", "auto"))
+    except ValueError as exc:
+        raise error("framework", str(exc)) from None
+    static_url = url_prefix + (django.url if django else default_of(App, "static_url"))
     return build(
         App, raw_app, source=source, root=raw_app["root"].rstrip("/"), url_prefix=url_prefix,
-        static_url=raw_app.get("static_url", url_prefix + default_of(App, "static_url")).rstrip("/"),
+        framework=framework, static_dir=raw_app.get("static_dir", django.root if django else None),
+        static_url=raw_app.get("static_url", static_url).rstrip("/"),
         health=build(Health, health, path=health.get("path", url_prefix + default_of(Health, "path"))),
         proxy_fix=proxy_fix, env_file=Path(env_file) if env_file else None,
         templates=Path(templates) if templates else None,

@@ -24,7 +24,7 @@ from .fingerprint import FINGERPRINT_FILE, is_no_op
 from .record import describe_holder
 from .commands.systemd import UNIT_DIR, Supervised, process_unit, unit_name
 from .render import render_release_configs, template_context
-from .source import Install, LocalRelease, SourceError, environment_summary, plan_install
+from .source import Install, LocalRelease, SourceError, environment_summary, plan_install, static_summary
 from .transport import CommandTimeout, ConnectError
 
 if TYPE_CHECKING:
@@ -171,6 +171,7 @@ class HostPlan:
     notes: tuple[str, ...] = ()        # what else a deploy would do (create the root, ...)
     commit: str | None = None          # the new release's git commit (``+dirty``: a working tree), None outside git
     live_commit: str | None = None     # the live release's, from the deploy log
+    static: str = ""                   # "staticfiles at /static", or "none (set app.static_dir)"
     package: bool = False              # the app's own package is installed into the release (no dependencies)
     environment: tuple[str, ...] = ()  # shared/.env: "NAME=value" for plain settings, "NAME (secret)" for secrets
 
@@ -189,8 +190,7 @@ class HostPlan:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["configs"] = [asdict(c) for c in self.configs]
-        data["problems"], data["notes"] = list(self.problems), list(self.notes)
-        data["environment"] = list(self.environment)
+        data["problems"], data["notes"], data["environment"] = list(self.problems), list(self.notes), list(self.environment)
         data["unchanged_source"], data["no_op"] = self.unchanged_source, self.no_op
         return data
 
@@ -266,6 +266,8 @@ def format_plan(plan: HostPlan) -> list[str]:
         lines.append(f"venv         build {plan.venv_key} ({plan.pip_command}){package}")
     else:
         lines.append("venv         unknown: it cannot be built (see below)")
+    if plan.static:
+        lines.append(f"static       {plan.static}")
     if plan.environment:
         lines.append(f"environment  {', '.join(plan.environment)}")
     lines.append("lock         " + ("free" if plan.lock_holder is None else "held (see below)"))
@@ -350,7 +352,8 @@ def plan_host(run: "HostRun", rel: LocalRelease, fingerprint: str = "") -> HostP
     plan = build_plan(run.alias, rel, state, install, configs, live_paths, layout.root, app.python,
                       problems, fingerprint, getattr(app, "installer", "pip"))
     note = tls_state.plan_note(app, parse_facts(stdout))
-    plan = replace(plan, environment=environment_summary(app), package=bool(install and install.package))
+    plan = replace(plan, environment=environment_summary(app), package=bool(install and install.package),
+                   static=static_summary(rel.static_dir, app.static_url))
     return replace(plan, notes=(*plan.notes, note)) if note else plan
 
 

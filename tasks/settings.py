@@ -23,6 +23,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SUPERVISORS = ("auto", "systemd", "none")  # auto: systemd where it is PID 1, else none (pidfiles)
 INSTALLERS = ("pip", "uv")  # what fills a venv: its own pip, or the host's uv
 TLS_MODES = ("acme", "files")
+FRAMEWORKS = ("auto", "django", "none")  # auto: django where manage.py names the project of `wsgi`
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 # Upstreams where the app sees the client only through X-Forwarded-* headers.
 HTTP_UPSTREAMS = ("http-unix",)
@@ -229,6 +230,8 @@ class App:
     pip_cache: bool = setting(is_bool, "keep the wheel cache in <root>/.cache instead of the user's home", False)
     app_user: str | None = setting(matches(USER, "a user name"), "the user the app runs as under systemd (none: its name)",
                                    None)
+    framework: str = setting(one_of(FRAMEWORKS), "django (collectstatic, check --deploy, STATIC_ROOT), none, or auto",
+                             "auto")
     supervisor: str = setting(one_of(SUPERVISORS), "what runs the app server: systemd units, or wsgideploy's pidfiles",
                               "auto")
 

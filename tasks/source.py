@@ -178,6 +178,11 @@ def find_static_dir(app: App) -> str | None:
     return None
 
 
+def static_summary(static_dir: str | None, static_url: str) -> str:
+    """What deploy and plan say about static files: ``staticfiles at /static``, or that none is served."""
+    return f"{static_dir} at {static_url}" if static_dir else "none (set app.static_dir)"
+
+
 def shared_kinds(app: App) -> dict[str, str]:
     """Map each shared path to ``"file"`` or ``"dir"``.
 

@@ -14,11 +14,12 @@ from .commands import certbot, certificate, health, history, hooks, lock, logs, 
 from .commands.shell import q, script, write_file
 from .errors import StepFailed
 from .fingerprint import FINGERPRINT_FILE
+from .framework_steps import django_step, django_warnings
 from .hostrun import HostRun, Step
 from .protocol import LOG_MARK, fact_values, parse_facts, parse_marked
 from .record import describe_holder
 from .render import environment, render, render_release_configs, template_context
-from .source import LocalRelease, find_static_dir, plan_install
+from .source import LocalRelease, find_static_dir, plan_install, static_summary
 from .tls import EXPIRY_WARNING_DAYS
 from .tls_state import local_files_digest, presence_path
 from .transport import CommandTimeout, ConnectError
@@ -174,7 +175,9 @@ def check_step(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> Step:
     if fingerprint:
         writes.append(write_file(f"{config_dir}/{FINGERPRINT_FILE}", fingerprint + "\n"))
     check = run.server.check(run.server_context, rel.release_id)
-    return Step("check", script(*writes) + check + app_writable(run), describe=lambda _: f"app loads ({app.wsgi})")
+    static = static_summary(rel.static_dir, app.static_url)
+    return Step("check", script(*writes) + check + app_writable(run),
+                describe=lambda _: f"app loads ({app.wsgi}); static: {static}")
 
 
 def app_writable(run: HostRun) -> str:
@@ -249,11 +252,13 @@ def health_step(run: HostRun) -> Step:
 
 
 def build_release_steps(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> None:
-    """Everything before the switch in ONE round trip: upload, venv, check, hooks, front-server site."""
-    steps = [upload_step(run, rel), venv_step(run, rel), check_step(run, rel, fingerprint),
+    """Everything before the switch in ONE round trip: upload, venv, check, (django,) hooks, front-server site."""
+    steps = [upload_step(run, rel), venv_step(run, rel), check_step(run, rel, fingerprint), django_step(run, rel),
              hooks_step(run, rel.release_id), proxy_site_step(run, rel.release_id, rel.static_dir),
              *certificate_steps(run, rel.release_id, rel.static_dir)]
     facts = run.remote_steps([step for step in steps if step is not None], stdin=rel.archive)
+    for warning in django_warnings(facts):
+        run.out.line(run.alias, f"WARNING (manage.py check --deploy): {warning}")
     if any(f.get("tls_ready") == "yes" for f in facts):
         run.facts["tls_ready"] = "yes"
 

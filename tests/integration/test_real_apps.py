@@ -3,7 +3,8 @@
 Each shape is one that a new user brings and that used to trip the deploy: a src/ layout package whose
 requirements.txt pins the dependencies (its own package was never installed: "No module named
 'task_app'"), and a Django project with STATIC_ROOT, whitenoise and a migration, deployed through the keys
-docs/apps.md gives (its default ProxyFix needed werkzeug). (A pyproject-only package that reuses its venv: test_deploy_gunicorn_nginx.py.) Every check
+docs/apps.md gives (its default ProxyFix needed werkzeug; collectstatic, check --deploy and STATIC_ROOT are
+found from manage.py). (A pyproject-only package that reuses its venv: test_deploy_gunicorn_nginx.py.) Every check
 is an HTTP request through nginx, or a look at the release on the server.
 """
 from __future__ import annotations
@@ -89,16 +90,21 @@ def test_a_django_project_migrates_collects_its_static_files_and_is_served_by_ng
     port, name = 8092, "mysite.test"
     host = web.with_app("mysite")
     source = copy_app(APPS / "django_site", tmp_path / "mysite")
-    # the keys docs/apps.md gives for Django
-    hooks = {"before_switch": ["python manage.py collectstatic --noinput", "python manage.py check --deploy",
-                               {"run": "python manage.py migrate --noinput", "once": True}]}
+    # the keys docs/apps.md gives for Django: framework, static_dir and static_url come from manage.py and
+    # the settings (STATIC_ROOT, STATIC_URL); the migration is a hook
+    hooks = {"before_switch": [{"run": "python manage.py migrate --noinput", "once": True}]}
     settings = {"DJANGO_ALLOWED_HOSTS": name, "DJANGO_DATABASE": "/srv/mysite/shared/data/db.sqlite3"}
     inventories = inventory(write_inventory, host, source, stage="mysite", wsgi="mysite.wsgi:application",
-                            listen=port, server_name=name, static_dir="staticfiles", shared=["data"],
-                            env=["DJANGO_SECRET_KEY"], environment=settings, health={"path": "/healthz"},
-                            extra={"hooks": hooks})
+                            listen=port, server_name=name, shared=["data"], env=["DJANGO_SECRET_KEY"],
+                            environment=settings, health={"path": "/healthz"}, extra={"hooks": hooks})
     secret = {"DJANGO_SECRET_KEY": "django-insecure-for-the-test-only"}
-    fab(inventories, "-H", host.alias, "deploy", env=secret)
+    planned = fab(inventories, "-H", host.alias, "plan", env=secret).stdout
+    assert "static       staticfiles at /static" in planned, planned
+    deployed = fab(inventories, "-H", host.alias, "deploy", env=secret).stdout
+    assert "static: staticfiles at /static" in deployed, deployed
+    [django] = [line for line in deployed.splitlines() if re.search(r"\] django +ok", line)]
+    assert re.search(r"collectstatic: \d+ static files copied to 'staticfiles'\.; check --deploy: \d+ warning", django)
+    assert "(security.W" in deployed, "check --deploy's warnings are shown"
     assert get(host.address, port, host=name) == (200, "django notes v1: 0 notes"), "migrated, and no werkzeug"
     for path, text in (("/static/notes/site.css", "/* django notes static */"), ("/static/admin/css/base.css", "")):
         status, cache, body = static_headers(host.address, port, path, name)

@@ -307,7 +307,7 @@ def test_full_inventory_parses_into_app_with_every_value(full_stage) -> None:
         server="gunicorn", proxy="nginx", server_name="hello.example.com", listen=8080,
         python="python3.11", shared=("instance", ".env"), exclude=("docs",), keep_releases=3,
         static_url="/assets", static_dir="hello/static",
-        health=Health(path="/health", status=204, timeout=10.0), proxy_fix=ProxyFixCounts())
+        health=Health(path="/health", status=204, timeout=10.0), proxy_fix=ProxyFixCounts(), framework="none")
 
 
 def test_full_inventory_parses_nginx_ssh_and_stage_vars(full_stage) -> None:
@@ -365,7 +365,7 @@ def test_minimal_inventory_takes_every_default(inventory_dir: Path) -> None:
     path.write_text(APP)
     stage = load_stage(path)
     assert stage.app == App(name="hello", source=inventory_dir / "src", wsgi="app:app", root="/srv/hello",
-                            proxy_fix=ProxyFixCounts(x_for=1, x_proto=1))
+                            proxy_fix=ProxyFixCounts(x_for=1, x_proto=1), framework="none")  # auto: no manage.py
     assert (stage.app.server, stage.app.proxy, stage.app.listen, stage.app.keep_releases) == (
         "gunicorn", "nginx", 80, 5)
     assert stage.app.health == Health(path="/", status=200, timeout=30.0)

@@ -112,7 +112,7 @@ def test_host_app_overrides_the_stage_app_key_by_key(inventory_dir: Path) -> Non
     web1, web2 = stage.hosts
     assert stage.for_host(web2).app == App(
         name="hello-b", source=inventory_dir / "src", wsgi="app:app", root="/srv/hello-b", listen=8080,
-        server_name="example.com", proxy_fix=ProxyFixCounts())
+        server_name="example.com", proxy_fix=ProxyFixCounts(), framework="none")
     assert stage.for_host(web1) is stage
     assert stage.app.root == "/srv/hello" and stage.app.listen == 80
 
