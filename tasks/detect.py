@@ -279,6 +279,23 @@ def _bound_names(tree: ast.Module) -> set[str]:
 # --- the static folder ----------------------------------------------------------
 
 
+def module_file(root: Path, module: str) -> Path | None:
+    """The file that ``import module`` loads from the repository at ``root`` (an import root: the top, or
+    ``src/``), None when it is not in the repository."""
+    for base in import_roots(root):
+        path = base.joinpath(*module.split("."))
+        for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def static_dir_of(root: Path, module: str) -> str | None:
+    """Flask's static folder for the app that ``module`` makes or imports (`_static_dir`), or None."""
+    app_file = module_file(root.resolve(), module)
+    return _static_dir(app_file, root.resolve()) if app_file else None
+
+
 def _static_dir(app_file: Path, root: Path) -> str | None:
     """Flask's static folder for the app of ``app_file``, relative to ``root``, if it exists.
 

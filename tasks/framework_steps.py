@@ -1,13 +1,15 @@
-"""The steps a framework adds to a deploy's build (``[app] framework``): Django's, for now.
+"""What a deploy learns from the framework in the new release, before the switch.
 
-Each builds its script with `wsgideploy.commands` and returns a `Step` that `steps.build_release_steps`
-runs in the build's round trip, after the app's check and before the hooks; None where it does not apply.
+Django (``[app] framework``): its own step, which `steps.build_release_steps` runs in the build's round trip
+after the app's check and before the hooks. Flask: the check reports the loaded app's ``static_folder`` and
+``static_url_path`` (`commands.release.static_report`), and `static_verdict` compares them with what the site
+serves.
 """
 from __future__ import annotations
 
 from .commands import django
 from .hostrun import HostRun, Step
-from .source import LocalRelease
+from .source import LocalRelease, static_summary
 
 
 def django_step(run: HostRun, rel: LocalRelease) -> Step | None:
@@ -49,3 +51,23 @@ def django_warnings(facts: list[dict[str, str]]) -> list[str]:
         if count.isdigit():
             return [found.get(f"django_warning_{n}", "") for n in range(1, int(count) + 1)]
     return []
+
+
+def static_verdict(facts: dict[str, str], static_dir: str | None, static_url: str, url_prefix: str = "") -> str:
+    """``static: <dir> at <url>`` for the check's line, with a warning and its fix when the loaded Flask app
+    (the facts ``app_static_*``) keeps its static files elsewhere than the folder the site serves."""
+    said = f"static: {static_summary(static_dir, static_url)}"
+    folder, release = facts.get("app_static_folder", ""), facts.get("app_static_release", "")
+    if not folder or facts.get("app_static_exists") != "True":
+        return said
+    url = url_prefix + facts.get("app_static_url", "")
+    if not folder.startswith(release + "/"):
+        return f"{said}. WARNING: the app's static_folder {folder} is outside the release: the app serves it"
+    relative = folder[len(release) + 1:]
+    installed = relative.removeprefix(".wsgideploy/site/")  # the app's own package, installed into the release
+    same = relative == static_dir or (installed != relative and (static_dir or "").endswith("/" + installed))
+    if not same:
+        return f'{said}. WARNING: the app\'s static_folder is {relative}: set [app] static_dir = "{relative}"'
+    if url and url != static_url:
+        return f'{said}. WARNING: the app serves them at {url}: set [app] static_url = "{url}"'
+    return said

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from .archive import pack
+from .detect import static_dir_of
 from .inventory import App
 from .modes import app_server
 from .source_files import SourceContent, SourceError, disk_entries, is_excluded
@@ -162,12 +163,18 @@ def requirement_files(path: Path, seen: set[Path] | None = None) -> list[Path]:
 def find_static_dir(app: App) -> str | None:
     """The release-relative folder nginx serves at ``static_url``, if there is one.
 
-    ``static_dir`` in the inventory wins; otherwise look beside the WSGI module,
-    in its top-level package, and under ``src/``.
+    ``static_dir`` in the inventory wins (for a Django project: STATIC_ROOT, django_settings.py); then the
+    ``static_folder`` of the ``Flask(...)`` call that the WSGI module makes or imports from this repository;
+    otherwise a ``static/`` beside the WSGI module, in its top-level package, or under ``src/``. The check
+    compares this with the loaded app's own ``static_folder`` (`steps.check_step`).
     """
     if app.static_dir:
         return app.static_dir.strip("/")
     module = app.wsgi.split(":", 1)[0]
+    # The folder of the Flask(...) call that the module makes or imports (detect.py), then the usual places.
+    found = static_dir_of(app.source, module)
+    if found:
+        return found
     parts = module.split(".")
     package = "/".join(parts[:-1])
     candidates = ["static", f"{package}/static" if package else "", f"{parts[0]}/static",

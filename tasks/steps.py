@@ -14,12 +14,12 @@ from .commands import certbot, certificate, health, history, hooks, lock, logs, 
 from .commands.shell import q, script, write_file
 from .errors import StepFailed
 from .fingerprint import FINGERPRINT_FILE
-from .framework_steps import django_step, django_warnings
+from .framework_steps import django_step, django_warnings, static_verdict
 from .hostrun import HostRun, Step
 from .protocol import LOG_MARK, fact_values, parse_facts, parse_marked
 from .record import describe_holder
 from .render import environment, render, render_release_configs, template_context
-from .source import LocalRelease, find_static_dir, plan_install, static_summary
+from .source import LocalRelease, find_static_dir, plan_install
 from .tls import EXPIRY_WARNING_DAYS
 from .tls_state import local_files_digest, presence_path
 from .transport import CommandTimeout, ConnectError
@@ -175,9 +175,10 @@ def check_step(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> Step:
     if fingerprint:
         writes.append(write_file(f"{config_dir}/{FINGERPRINT_FILE}", fingerprint + "\n"))
     check = run.server.check(run.server_context, rel.release_id)
-    static = static_summary(rel.static_dir, app.static_url)
-    return Step("check", script(*writes) + check + app_writable(run),
-                describe=lambda _: f"app loads ({app.wsgi}); static: {static}")
+    before, after = release.static_report(config_dir)  # the loaded Flask app's static folder, as facts
+    return Step("check", script(*writes) + before + check + after + app_writable(run),
+                describe=lambda f: f"app loads ({app.wsgi}); "
+                                   + static_verdict(f, rel.static_dir, app.static_url, app.url_prefix))
 
 
 def app_writable(run: HostRun) -> str:

@@ -124,3 +124,22 @@ def test_a_django_project_migrates_collects_its_static_files_and_is_served_by_ng
     assert "HTTP 400 (expected 200) 3 times in a row" in said and f"Host: {name}" in said and "ALLOWED_HOSTS" in said
     assert host.live_release() == live
     assert get(host.address, port, host=name) == (200, "django notes v1: 0 notes")
+
+
+def test_a_flask_app_whose_static_folder_is_in_another_package_is_told_which_static_dir_to_set(
+        web, write_inventory, tmp_path):
+    port, name = 8093, "theme.test"
+    host = web.with_app("theme")
+    source = copy_app(APPS / "flask_theme", tmp_path / "theme")
+    inventories = inventory(write_inventory, host, source, stage="theme", listen=port, server_name=name)
+    said = fab(inventories, "-H", host.alias, "deploy").stdout
+    assert ('static: none (set app.static_dir). WARNING: the app\'s static_folder is theme/static: '
+            'set [app] static_dir = "theme/static"') in said, said
+    assert static_headers(host.address, port, "/static/theme.css", name)[0::2] == (200, "/* theme static */\n")
+
+    inventories = inventory(write_inventory, host, source, stage="theme", listen=port, server_name=name,
+                            static_dir="theme/static")
+    said = fab(inventories, "-H", host.alias, "deploy").stdout
+    assert "static: theme/static at /static" in said and "WARNING" not in said, said
+    status, cache, body = static_headers(host.address, port, "/static/theme.css", name)
+    assert (status, "max-age=3600" in cache, body) == (200, True, "/* theme static */\n"), "nginx serves them now"

@@ -63,3 +63,23 @@ def test_the_inventory_marks_a_declared_table_only() -> None:
         return ValueError(key, text)
     assert _proxy_fix_for("gunicorn", None, "", error).declared is False  # type: ignore[arg-type, union-attr]
     assert _proxy_fix_for("gunicorn", {"x_for": 2}, "", error).declared is True  # type: ignore[arg-type, union-attr]
+
+
+def test_under_the_check_the_entry_reports_the_flask_apps_static_folder(tmp_path: Path) -> None:
+    """WSGIDEPLOY_STATIC_REPORT (set by the deploy's check only): the loaded app's static_folder and URL."""
+    import json
+    (tmp_path / "theme" / "static").mkdir(parents=True)
+    app = ("import os\nfrom flask import Flask\nHERE = os.path.dirname(__file__)\n"
+           "app = Flask(__name__, static_folder=os.path.join(HERE, 'theme', 'static'), static_url_path='/assets')\n")
+    entry = render_release_configs(hello_context(wsgi="app:app", proxy_fix=ProxyFixCounts()))["wsgideploy_entry.py"]
+    (tmp_path / ".wsgideploy").mkdir()
+    (tmp_path / ".wsgideploy" / "wsgideploy_entry.py").write_text(entry)
+    (tmp_path / "app.py").write_text(app)
+    report = tmp_path / "static.json"
+    done = subprocess.run([sys.executable, "-c", "import sys; sys.path[:0] = ['.wsgideploy', '.']; import wsgideploy_entry"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={"WSGIDEPLOY_STATIC_REPORT": str(report), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    release = str(tmp_path.resolve())
+    assert json.loads(report.read_text()) == {"folder": f"{release}/theme/static", "exists": True, "url": "/assets",
+                                              "release": release}

@@ -35,3 +35,33 @@ def test_the_warnings_come_back_in_order_from_the_steps_facts() -> None:
                                    "django_warning_2": "?: (security.W008) b"}, {}]
     assert django_warnings(facts) == ["?: (security.W004) a", "?: (security.W008) b"]
     assert django_warnings([{"venv": "built"}]) == []
+
+
+REL = "/srv/shop/releases/20261121T101500Z"
+
+
+@pytest.mark.parametrize("facts, static_dir, said", [
+    ({}, "static", "static: static at /static"),
+    ({}, None, "static: none (set app.static_dir)"),
+    ({"app_static_folder": f"{REL}/static", "app_static_exists": "True", "app_static_url": "/static",
+      "app_static_release": REL}, "static", "static: static at /static"),
+    ({"app_static_folder": f"{REL}/app/static", "app_static_exists": "False", "app_static_url": "/static",
+      "app_static_release": REL}, None, "static: none (set app.static_dir)"),
+    ({"app_static_folder": f"{REL}/assets/public", "app_static_exists": "True", "app_static_url": "/static",
+      "app_static_release": REL}, None,
+     'static: none (set app.static_dir). WARNING: the app\'s static_folder is assets/public: '
+     'set [app] static_dir = "assets/public"'),
+    ({"app_static_folder": f"{REL}/.wsgideploy/site/shop/static", "app_static_exists": "True",
+      "app_static_url": "/static", "app_static_release": REL}, "src/shop/static", "static: src/shop/static at /static"),
+    ({"app_static_folder": f"{REL}/static", "app_static_exists": "True", "app_static_url": "/assets",
+      "app_static_release": REL}, "static", 'static: static at /static. WARNING: the app serves them at /assets: '
+     'set [app] static_url = "/assets"'),
+    ({"app_static_folder": "/usr/lib/python3/dist-packages/theme/static", "app_static_exists": "True",
+      "app_static_url": "/static", "app_static_release": REL}, None,
+     "static: none (set app.static_dir). WARNING: the app's static_folder /usr/lib/python3/dist-packages/theme/static "
+     "is outside the release: the app serves it"),
+], ids=["no report", "no report, none", "agrees", "no folder", "elsewhere", "installed package", "another url",
+        "outside"])
+def test_what_the_check_says_about_static_files(facts: dict[str, str], static_dir: str | None, said: str) -> None:
+    from wsgideploy.framework_steps import static_verdict
+    assert static_verdict(facts, static_dir, "/static") == said

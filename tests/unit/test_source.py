@@ -222,6 +222,14 @@ STATIC_CASES = [
     ({"app.py": ""}, "app:app", "/public/", "public"),
     ({"app.py": ""}, "app:app", None, None),
     ({"app.py": "", "static": "a file, not a folder"}, "app:app", None, None),
+    # the Flask(...) call decides: in a package the top-level module imports, or with a static_folder literal
+    ({"wsgi.py": "from app import create_app\napp = create_app()\n",
+      "app/__init__.py": "from flask import Flask\ndef create_app():\n    return Flask(__name__)\n",
+      "app/static/a.css": ""}, "wsgi:app", None, "app/static"),
+    ({"app.py": "from flask import Flask\napp = Flask(__name__, static_folder='web/assets')\n", "static/a.css": "",
+      "web/assets/a.css": ""}, "app:app", None, "web/assets"),
+    ({"src/shop/__init__.py": "from flask import Flask\napp = Flask(__name__, static_folder='../../assets')\n",
+      "assets/a.css": ""}, "shop:app", None, "assets"),
 ]
 
 
