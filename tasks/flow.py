@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 from .errors import ExitCode, HostResult, StepFailed
 from .fingerprint import is_no_op
 from .fleet import Fleet, Slot
+from .python_version import python_problem
 from .record import RunRecord, describe_holder
 from .rollout import batches
 from .source import LocalRelease
@@ -90,6 +91,10 @@ def prepare_host(job: HostDeploy, force: bool) -> None:
     run = job.run
     take_lock(run, job.record)
     job.locked, job.started = True, time.monotonic()
+    app = run.stage.app
+    problem = python_problem(app.source, app.python, run.facts.get("python_version", ""))
+    if problem:  # before anything is uploaded
+        raise StepFailed(run.alias, "python", problem)
     live, live_bad = run.facts.get("fingerprint", ""), run.facts.get("live_bad") == "yes"
     run.facts["previous_release"] = run.facts.get("current", "")
     job.previous = "" if live_bad else run.facts["previous_release"]  # never roll back onto a bad release

@@ -1,9 +1,8 @@
 """Plan mode: what a deploy would do on a host, from its live state, changing nothing.
 
-Pure, apart from `plan_host` at the end (one read-only script over the host's
-connection): parse what that script printed (`parse_live_state`), decide the
-venv and whether the source changed, diff each rendered config against the live
-one (`diff_config`), and turn it all into lines a person reads (`format_plan`).
+Pure, apart from `plan_host` at the end (one read-only script over the host's connection): parse what
+that script printed (`parse_live_state`), decide the venv and whether the source changed, diff each
+rendered config against the live one (`diff_config`), and make lines a person reads (`format_plan`).
 """
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ import jinja2
 
 from . import tls_state
 from .commands import plan as plan_commands
+from .python_version import python_problem
 from .protocol import FILE_MARK, LOG_MARK, MISSING_MARK, VENV_MARK, parse_facts, parse_marked
 from .errors import ExitCode, StepFailed
 from .fingerprint import FINGERPRINT_FILE, is_no_op
@@ -138,8 +138,7 @@ def _live_entry(log: tuple[str, ...] | list[str], current: str) -> dict[str, Any
 
 
 def live_source_hash(log: tuple[str, ...] | list[str], current: str) -> str | None:
-    """The source hash (16 hex digits) of the live release, from the last deploy log entry
-    that deployed it; None when the log does not say (no live release, an old log)."""
+    """The live release's source hash (16 hex digits) from its deploy log entry; None when the log does not say."""
     entry = _live_entry(log, current)
     return str(entry["source_hash"]) if entry else None
 
@@ -341,7 +340,8 @@ def plan_host(run: "HostRun", rel: LocalRelease, fingerprint: str = "") -> HostP
                                          extra=tls_state.read_script(app))
     stdout = _run_read_only(run, body)
     state = parse_live_state(stdout)
-    install, problems = None, []
+    problem = python_problem(app.source, app.python, state.python_version)  # requires-python
+    install, problems = None, [problem] if problem else []
     if state.python_version:
         try:
             install = plan_install(app, layout.release(rel.release_id), state.python_version, rel.source_hash)

@@ -143,3 +143,18 @@ def test_a_flask_app_whose_static_folder_is_in_another_package_is_told_which_sta
     assert "static: theme/static at /static" in said and "WARNING" not in said, said
     status, cache, body = static_headers(host.address, port, "/static/theme.css", name)
     assert (status, "max-age=3600" in cache, body) == (200, True, "/* theme static */\n"), "nginx serves them now"
+
+
+def test_an_app_that_requires_a_newer_python_stops_before_anything_is_uploaded(web, write_inventory, tmp_path):
+    host = web.with_app("future")
+    source = copy_app(APPS / "src_tasks", tmp_path / "future")
+    pyproject = source / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', 'version = "1.0.0"\nrequires-python = ">=3.99"'))
+    inventories = inventory(write_inventory, host, source, stage="future", wsgi="task_app:create_app()", listen=8094)
+    planned = fab(inventories, "-H", host.alias, "plan").stdout
+    assert "a deploy now would fail: the app requires Python >=3.99 (pyproject.toml requires-python)" in planned
+    failed = fab(inventories, "-H", host.alias, "deploy", expect=1)
+    said = failed.stdout + failed.stderr
+    assert re.search(r"the app requires Python >=3\.99 \(pyproject\.toml requires-python\) and the host's python3 "
+                     r"is 3\.\d+\.\d+: install that Python on the host and set \[app\] python to it", said), said
+    assert "upload" not in failed.stdout and host.listdir("releases") == []
