@@ -53,7 +53,7 @@ def stage_file(detected: Detected, stage: str, hostname: str | None = None, alia
     if d.static_dir:
         lines.append(_line(f"static_dir = {toml_string(d.static_dir)}", "served by nginx at /static"))
     elif d.framework == "django":
-        lines.append("# static_dir: not set; Django's static files are collected into STATIC_ROOT")
+        lines.append("# static_dir: not set; the deploy runs collectstatic and serves STATIC_ROOT at STATIC_URL")
     else:
         lines.append(_line('# static_dir = "static"', "none found; the folder nginx serves at /static"))
     if d.python:
@@ -65,7 +65,7 @@ def stage_file(detected: Detected, stage: str, hostname: str | None = None, alia
         _line(f"[hosts.{alias}]", f"the host's alias: wsgideploy -H {alias} deploy"),
         _line(f"hostname = {toml_string(hostname or PLACEHOLDER_HOST)}",
               "the server's name or IP address" if hostname else "placeholder: your server's name or IP address"),
-        _line('user = "deploy"', "the SSH user; the app runs as this user (sudo -n for nginx)"),
+        _line('user = "deploy"', "the SSH user that deploys; the app runs as its own user (`setup` makes both)"),
         _line("# port = 22", ""),
         _line('# identity = "~/.ssh/id_ed25519"', "the SSH key; the file must exist (default: ssh-agent, ~/.ssh/id_*)"),
         _line('# roles = ["web"]', "labels for --roles and hooks"),
@@ -85,7 +85,7 @@ def summary(detected: Detected) -> list[str]:
     if d.static_dir:
         static = d.static_dir
     elif d.framework == "django":
-        static = "none (Django: STATIC_ROOT is used)"
+        static = "Django's STATIC_ROOT (the deploy runs collectstatic)"
     else:
         static = "none found"
     python = f"python{d.python} (from {d.python_source})" if d.python else "not found: the host's python3"

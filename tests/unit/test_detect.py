@@ -211,7 +211,7 @@ python = "python3.11"            # the host's Python for the venvs (from .python
 
 [hosts.web1]                     # the host's alias: wsgideploy -H web1 deploy
 hostname = "web1.example.com"    # placeholder: your server's name or IP address
-user = "deploy"                  # the SSH user; the app runs as this user (sudo -n for nginx)
+user = "deploy"                  # the SSH user that deploys; the app runs as its own user (`setup` makes both)
 # port = 22
 # identity = "~/.ssh/id_ed25519" # the SSH key; the file must exist (default: ssh-agent, ~/.ssh/id_*)
 # roles = ["web"]                # labels for --roles and hooks
@@ -237,7 +237,7 @@ def test_a_django_stage_file_says_static_root_is_used() -> None:
     django = Detected(root=Path("/r"), name="site", wsgi="proj.wsgi:application", framework="django",
                       wsgi_file="proj/wsgi.py")
     text = stage_file(django, "production")
-    assert "# static_dir: not set; Django's static files are collected into STATIC_ROOT" in text
+    assert "# static_dir: not set; the deploy runs collectstatic and serves STATIC_ROOT at STATIC_URL" in text
 
 
 def test_the_fabfile_is_a_docstring_and_one_import() -> None:
