@@ -112,5 +112,7 @@ def prove_mode(server_name: str, port: int, make_site: Callable[..., booted_mode
 
     site.fab("stop")
     assert live_unit(site) == ("", 0) and site.get("/")[0] == 502
-    site.fab("start")
+    started = site.fab("start").stdout
+    status_code, body = site.get("/info")
+    assert status_code == 200, f"right after start: {status_code} {body[:200]}\n--- fab start\n{started}"
     assert site.info()["release"] == first["release"]
