@@ -28,6 +28,12 @@ live_slot() {
 }
 other_slot() { if [ "$1" = a ]; then echo b; else echo a; fi; }
 unit_active() { systemctl is-active --quiet "$(unit_of "$1")"; }
+# unit_busy UNIT: whether UNIT is running or about to (active, reloading, or activating: also while
+# systemd waits to restart it after a crash); inactive, failed and unknown units are not.
+unit_busy() {
+  case "$(systemctl is-active "$1" 2>/dev/null || true)" in active | activating | deactivating | reloading | refreshing) return 0;; esac
+  return 1
+}
 main_pid() { systemctl show -p MainPID --value "$(unit_of "$1")" 2>/dev/null || echo 0; }
 # unit_state UNIT: ActiveState/SubState, and the restart count
 unit_state() {
@@ -115,8 +121,13 @@ start_slot() {
 }
 
 # retire SLOT: stop SLOT's instance once no connection waits on its socket (it finishes what it has).
+# An instance that is not active is stopped all the same: systemd may be about to restart it after a
+# crash (activating, auto-restart), and a stop cancels that.
 retire() {
-  unit_active "$1" || return 0
+  if ! unit_active "$1"; then
+    if unit_busy "$(unit_of "$1")"; then as_root systemctl stop "$(unit_of "$1")" || fail "systemctl stop $(unit_of "$1") failed"; fi
+    return 0
+  fi
   wait_queue_empty "$sockets.$1.sock" 10 || true
   as_root systemctl stop "$(unit_of "$1")" || fail "systemctl stop $(unit_of "$1") failed"
   fact retired "$(unit_of "$1")"
@@ -178,17 +189,19 @@ systemd_start() {
 }
 
 # systemd_stop: stop both instances (each finishes its requests) and keep them from starting at boot.
+# A unit is stopped when it is busy (unit_busy), not only when active: one that systemd is about to
+# restart after a crash is "activating", and would come back after this stop if it were skipped.
 systemd_stop() {
   local slot was="" p unit
   for p in $processes; do
     unit=$(process_unit "$p")
     as_root systemctl disable --quiet "$unit" 2>/dev/null || true
-    if systemctl is-active --quiet "$unit"; then as_root systemctl stop "$unit" || fail "systemctl stop $unit failed"; fi
+    if unit_busy "$unit"; then as_root systemctl stop "$unit" || fail "systemctl stop $unit failed"; fi
   done
   for slot in a b; do
     if unit_active "$slot"; then was="$was $(main_pid "$slot")"; fi
     as_root systemctl disable --quiet "$(unit_of "$slot")" 2>/dev/null || true
-    if unit_active "$slot"; then as_root systemctl stop "$(unit_of "$slot")" || fail "systemctl stop $(unit_of "$slot") failed"; fi
+    if unit_busy "$(unit_of "$slot")"; then as_root systemctl stop "$(unit_of "$slot")" || fail "systemctl stop $(unit_of "$slot") failed"; fi
   done
   if alive "$(pid_in "$pidfile")"; then stop_setsid_master; was="$was setsid"; fi
   fact pid "${was# }"
