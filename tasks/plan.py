@@ -189,7 +189,7 @@ class HostPlan:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["configs"] = [asdict(c) for c in self.configs]
-        data["problems"], data["notes"], data["environment"] = list(self.problems), list(self.notes), list(self.environment)
+        data.update(problems=list(self.problems), notes=list(self.notes), environment=list(self.environment))
         data["unchanged_source"], data["no_op"] = self.unchanged_source, self.no_op
         return data
 

@@ -76,14 +76,14 @@ def plan_install(app: App, release_dir: str, python_version: str, source_hash: s
             h.update(name.encode() + b"\0" + data)
         h.update(json.dumps(project.get("build-system", {}), sort_keys=True).encode() if packaged else b"")
         args: tuple[str, ...] = ("-r", f"{release_dir}/requirements.txt", *build, *server)
-    elif kind == "package" and packaged and _static_dependencies(project) is not None:
-        kind, dependencies = "dependencies", _static_dependencies(project) or ()
+    elif kind == "package" and packaged and (dependencies := _static_dependencies(project)) is not None:
+        kind = "dependencies"
         h.update(b"dependencies\n" + json.dumps([dependencies, project.get("build-system", {})],
                                                   sort_keys=True).encode())
         args = (*dependencies, *build, *server)
-    elif kind == "package":
+    elif kind == "package":  # installed whole: the venv holds the code, and its key follows it
         h.update(b"package\n" + source_hash.encode())
-        return Install(kind="package", pip_args=(release_dir, *server), key=f"py{python_version}-{h.hexdigest()[:16]}")
+        packaged, args = False, (release_dir, *server)
     else:
         raise SourceError(f"{app.source} has neither requirements.txt nor pyproject.toml: "
                           "there is nothing to tell pip what the app needs")

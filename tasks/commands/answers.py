@@ -23,6 +23,7 @@ def verdict(last, status, host):
     head, _, rest = last.partition(": ")
     hint = ""
     if status == 400:
-        hint = " (a 400 is how Django refuses a Host it does not allow: the check sent Host: %s; add it to ALLOWED_HOSTS)" % host
+        hint = (" (a 400 is how Django refuses a Host it does not allow: the check sent Host: %s; "
+                "add it to ALLOWED_HOSTS)" % host)
     return "%s {SAME_ANSWERS} times in a row: %s%s" % (head, rest, hint)
 '''

@@ -2,8 +2,9 @@
 
 ``manage.py collectstatic --noinput`` fills the release's ``STATIC_ROOT`` (never the live release's: the
 front server serves ``current``'s), and ``manage.py check --deploy`` runs against the release's settings:
-errors stop the deploy, warnings are shown (after the build's steps). Both run as hooks do (`hooks.run_hooks`): in the release, its
-venv first on ``PATH``, the release and its own package on ``PYTHONPATH``, ``shared/.env`` loaded.
+errors stop the deploy, warnings are shown (after the build's steps). Both run as hooks do
+(`hooks.run_hooks`): in the release, its venv first on ``PATH``, the release and its own package on
+``PYTHONPATH``, ``shared/.env`` loaded.
 """
 from __future__ import annotations
 

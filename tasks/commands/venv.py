@@ -81,8 +81,9 @@ def install_package(layout: Layout, release_id: str, *, installer: str = "pip") 
     """Install the app's own package (the release directory) into ``releases/<id>/.wsgideploy/site``,
     without its dependencies (the venv has them, and its build requirements): no index, no build isolation,
     so nothing is downloaded. With pip, `templates/wsgideploy_package.py` builds the wheel in one process
-    and unpacks it (what ``pip install --no-deps --target`` does, a third of its time); with uv, uv does. The release's entry puts that folder on ``sys.path`` (`site.addsitedir`), and
-    hooks and processes get it on ``PYTHONPATH``: every release runs its own package, a rollback included.
+    and unpacks it (what ``pip install --no-deps --target`` does, a third of its time); with uv, uv does.
+    The release's entry puts that folder on ``sys.path`` (`site.addsitedir`), and hooks and processes get it
+    on ``PYTHONPATH``: every release runs its own package, a rollback included.
     The install log stays in ``.deploy/package-<id>.log``; its tail goes to stderr when it fails."""
     release = layout.release(release_id)
     target = f"{release}/{layout.config_dir_name}/{PACKAGE_DIR}"
@@ -105,7 +106,8 @@ if [ -z "$uv" ] && [ -x "${HOME:-/nonexistent}/.local/bin/uv" ]; then uv="$HOME/
 {find}rm -rf {q(target)}
 if ! {install} > {q(log)} 2>&1; then
   tail -n 25 {q(log)} >&2
-  {fail(f"the app's own package did not build or install (its build backend, no dependencies; full log on the host: {log})")}
+  {fail("the app's own package did not build or install (its build backend, no dependencies; "
+         f"full log on the host: {log})")}
 fi
 echo "{FACTS_MARK}package=installed"
 """)

@@ -84,7 +84,8 @@ def verdict(last, status, host):
     head, _, rest = last.partition(": ")
     hint = ""
     if status == 400:
-        hint = " (a 400 is how Django refuses a Host it does not allow: the check sent Host: %s; add it to ALLOWED_HOSTS)" % host
+        hint = (" (a 400 is how Django refuses a Host it does not allow: the check sent Host: %s; "
+                "add it to ALLOWED_HOSTS)" % host)
     return "%s 3 times in a row: %s%s" % (head, rest, hint)
 
 env = cfg["environ"]
@@ -1042,7 +1043,8 @@ def verdict(last, status, host):
     head, _, rest = last.partition(": ")
     hint = ""
     if status == 400:
-        hint = " (a 400 is how Django refuses a Host it does not allow: the check sent Host: %s; add it to ALLOWED_HOSTS)" % host
+        hint = (" (a 400 is how Django refuses a Host it does not allow: the check sent Host: %s; "
+                "add it to ALLOWED_HOSTS)" % host)
     return "%s 3 times in a row: %s%s" % (head, rest, hint)
 
 deadline = time.monotonic() + cfg["timeout"]
