@@ -1,7 +1,7 @@
 """Check the app over HTTPS from the host itself, through the front server, as a client would.
 
-The probe connects to the front server's address and port (127.0.0.1:443 by default) but speaks TLS for
-the site's name: SNI is the name, and the certificate chain and the name are verified against the system's
+`https_check` runs the site probe (`site_probe.SITE_PROBE`, the HTTP check's too) in TLS mode: it connects
+to the front server's address and port (127.0.0.1:443 by default) but speaks TLS for the site's name: SNI is the name, and the certificate chain and the name are verified against the system's
 CAs, or against ``[app.tls] ca`` (its PEM text travels in the probe's config: it is public). It reports the
 status, and the days until the served certificate expires (``tls_days_left``), for status, plan and
 doctor. A name or chain that does not verify fails the check with the TLS error, as a browser would.
@@ -15,58 +15,17 @@ from __future__ import annotations
 import json
 
 from ..protocol import FACTS_MARK
-from .answers import ANSWER_RULE
+from .site_probe import SITE_PROBE, probe_config
 from .shell import fail, q, script
-
-# An f-string only for the fact marker (protocol.FACTS_MARK): the probe's own braces are doubled.
-HTTPS_PROBE = rf'''
-import http.client, json, socket, ssl, sys, time
-cfg = json.loads(sys.argv[1])
-{ANSWER_RULE}
-context = ssl.create_default_context(cadata=cfg["cadata"]) if cfg["cadata"] else ssl.create_default_context()
-class SiteConnection(http.client.HTTPSConnection):
-    def connect(self):
-        raw = socket.create_connection((cfg["address"], cfg["port"]), timeout=5)
-        self.sock = context.wrap_socket(raw, server_hostname=cfg["host"])
-deadline = time.monotonic() + cfg["timeout"]
-last = "no answer"
-while True:
-    try:
-        conn = SiteConnection(cfg["host"], cfg["port"], timeout=5)
-        conn.request("GET", cfg["path"], headers={{"Host": cfg["host"], "User-Agent": "wsgideploy-health"}})
-        expires = ssl.cert_time_to_seconds(conn.sock.getpeercert()["notAfter"])  # before the answer closes it
-        resp = conn.getresponse()
-        body = resp.read(4096).decode("utf-8", "replace")
-        if resp.status == cfg["status"]:
-            print("{FACTS_MARK}status=%d" % resp.status)
-            print("{FACTS_MARK}tls_days_left=%d" % ((expires - time.time()) // 86400))
-            print("{FACTS_MARK}body=" + " ".join(body.split())[:200])
-            sys.exit(0)
-        last = "HTTP %d (expected %d): %s" % (resp.status, cfg["status"], " ".join(body.split())[:300])
-        if settled(resp.status):
-            print(verdict(last, resp.status, cfg["host"]), file=sys.stderr)
-            sys.exit(1)
-    except ssl.SSLCertVerificationError as exc:
-        print("TLS: %s" % exc.verify_message, file=sys.stderr)
-        sys.exit(1)
-    except (OSError, ssl.SSLError) as exc:
-        last = "%s: %s" % (type(exc).__name__, exc)
-    if time.monotonic() > deadline:
-        print(last, file=sys.stderr)
-        sys.exit(1)
-    time.sleep(0.3)
-'''
-
 
 def https_check(port: int, path: str, host: str, status: int, timeout: float, address: str = "127.0.0.1",
                 ca_pem: str | None = None) -> str:
     """Poll ``https://<host>:<port><path>`` at ``address`` (SNI and verification for ``host``) until it
     answers ``status`` or ``timeout`` passes, or an answer settles it (`answers.ANSWER_RULE`); a certificate that
     does not verify fails at once."""
-    cfg = json.dumps({"address": address, "port": port, "path": path, "host": host, "status": status,
-                      "timeout": timeout, "cadata": ca_pem or ""})
+    cfg = probe_config(address, port, path, host, status, timeout, tls=True, ca_pem=ca_pem)
     where = f"https://{host}:{port}{path} at {address}"
-    return script(f"python3 -c {q(HTTPS_PROBE)} {q(cfg)} || {fail(f'health check of {where} failed')}")
+    return script(f"python3 -c {q(SITE_PROBE)} {q(cfg)} || {fail(f'health check of {where} failed')}")
 
 
 # The served certificate's days left, by a TLS handshake only (no request): for plan and doctor, which

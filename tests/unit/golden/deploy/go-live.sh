@@ -1028,7 +1028,7 @@ fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
 python3 -c '
-import http.client, json, sys, time
+import http.client, json, socket, ssl, sys, time
 cfg = json.loads(sys.argv[1])
 
 STARTING = (502, 503, 504)
@@ -1047,23 +1047,41 @@ def verdict(last, status, host):
                 "add it to ALLOWED_HOSTS)" % host)
     return "%s 3 times in a row: %s%s" % (head, rest, hint)
 
+if cfg.get("tls"):
+    context = ssl.create_default_context(cadata=cfg["cadata"]) if cfg["cadata"] else ssl.create_default_context()
+    class SiteConnection(http.client.HTTPSConnection):
+        def connect(self):
+            raw = socket.create_connection((cfg["address"], cfg["port"]), timeout=5)
+            self.sock = context.wrap_socket(raw, server_hostname=cfg["host"])
+    def connection():
+        return SiteConnection(cfg["host"], cfg["port"], timeout=5)
+else:
+    def connection():
+        return http.client.HTTPConnection(cfg["address"], cfg["port"], timeout=5)
 deadline = time.monotonic() + cfg["timeout"]
 last = "no answer"
 while True:
     try:
-        conn = http.client.HTTPConnection(cfg["address"], cfg["port"], timeout=5)
+        conn = connection()
         conn.request("GET", cfg["path"], headers={"Host": cfg["host"], "User-Agent": "wsgideploy-health"})
+        # before the answer closes the connection
+        expires = ssl.cert_time_to_seconds(conn.sock.getpeercert()["notAfter"]) if cfg.get("tls") else None
         resp = conn.getresponse()
         body = resp.read(4096).decode("utf-8", "replace")
         if resp.status == cfg["status"]:
             print("wsgideploy-fact:status=%d" % resp.status)
+            if expires is not None:
+                print("wsgideploy-fact:tls_days_left=%d" % ((expires - time.time()) // 86400))
             print("wsgideploy-fact:body=" + " ".join(body.split())[:200])
             sys.exit(0)
         last = "HTTP %d (expected %d): %s" % (resp.status, cfg["status"], " ".join(body.split())[:300])
         if settled(resp.status):
             print(verdict(last, resp.status, cfg["host"]), file=sys.stderr)
             sys.exit(1)
-    except OSError as exc:
+    except ssl.SSLCertVerificationError as exc:
+        print("TLS: %s" % exc.verify_message, file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:  # ssl.SSLError too
         last = "%s: %s" % (type(exc).__name__, exc)
     if time.monotonic() > deadline:
         print(last, file=sys.stderr)
