@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import posixpath
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -89,11 +90,28 @@ def is_abs_path_or_false(v: Any) -> str | None:
     return None if v is False else is_abs_path(v)
 
 
+# An app root is the app's own folder: never a system folder or one below it (uninstall --purge removes the
+# root as root), nor a folder that holds other things (/srv, /home, /var/www itself).
+_SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin",
+                 "/sys", "/usr", "/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/run", "/var/lock")
+_SHARED_FOLDERS = ("/", "/home", "/opt", "/root", "/srv", "/tmp", "/var", "/var/tmp", "/var/www", "/mnt", "/media")
+
+
 def is_app_root(v: Any) -> str | None:
     problem = is_abs_path(v)
-    if problem is None and v.rstrip("/") == "":
+    if problem is not None:
+        return problem
+    if v.rstrip("/") == "":
         return "must be a directory below '/', not '/' itself"
-    return problem
+    v = v.rstrip("/")
+    if posixpath.normpath(v) != v:
+        return f"must be written plainly (no '.', '..' or '//'): {posixpath.normpath(v)!r}?"
+    if v in _SHARED_FOLDERS:
+        return f"must be the app's own folder, not {v} itself (e.g. {v.rstrip('/')}/<app>)"
+    for tree in _SYSTEM_TREES:
+        if v == tree or v.startswith(tree + "/"):
+            return f"must not be in the system folder {tree} (use /srv/<app>, /opt/<app> or the deploy user's home)"
+    return None
 
 
 def is_command_word(v: Any) -> str | None:

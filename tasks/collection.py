@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from invoke import Collection
 
-from .cli import deploy, init, inventory, logs, plan, releases, server, setup, stages
+from .cli import deploy, init, inventory, logs, plan, releases, server, setup, stages, uninstall
 
 
 def build_namespace() -> Collection:
@@ -14,7 +14,7 @@ def build_namespace() -> Collection:
     """
     namespace = Collection(deploy.deploy, deploy.rollback, deploy.unlock, server.start, server.stop,
                            server.restart, server.reload, server.status, releases.releases, logs.logs,
-                           plan.plan, init.init, setup.setup, setup.doctor)
+                           plan.plan, init.init, setup.setup, setup.doctor, uninstall.uninstall)
     namespace.add_collection(Collection.from_module(inventory), name="inventory")
     for stage in stages.stage_tasks(reserved=set(namespace.task_names) | {"inventory"}):
         namespace.add_task(stage)

@@ -169,6 +169,13 @@ def publish_site(apache: Apache, site_name: str, site_text: str) -> str:
                   control_functions(apache)).text()
 
 
+def remove_site(apache: Apache, site_name: str) -> str:
+    """Disable the site (its link and Listen file; both back if ``apachectl -t`` fails without them), remove
+    its file and reload Apache gracefully (``apache_remove_site``). Fact ``site``: ``removed`` or
+    ``none installed``."""
+    return Script("apache_remove_site", _values(apache, site_name), RECIPES, control_functions(apache)).text()
+
+
 def root_commands(apache: Apache, site_name: str) -> list[RootCommand]:
     """Every command the scripts above run as root (none without ``sudo``), with its exact arguments."""
     if not apache.sudo:
@@ -219,4 +226,5 @@ class ApacheFront(FrontServer):
     install_site = staticmethod(install_site)
     publish_site = staticmethod(publish_site)
     reload = staticmethod(reload)
+    remove_site = staticmethod(remove_site)
     root_commands = staticmethod(root_commands)

@@ -69,7 +69,8 @@ class FrontServer:
     ``publish_site`` installs the site (its text, rendered on the controller: root installs it from
     the script, never from a file on the host), tests the whole config and applies it, checking
     that the server took it (the previous site back otherwise); ``install_site`` installs and tests
-    it only; ``reload`` applies the config as it is; ``site_path`` says where the site goes (``plan``
+    it only; ``reload`` applies the config as it is; ``remove_site`` takes the site out (``uninstall``), tested
+    and applied, put back when the server rejects the config without it; ``site_path`` says where the site goes (``plan``
     reads it there). ``settings`` is the inventory's table of this server (``[nginx]``, ``[apache]``,
     ``[lighttpd]``). ``log_files`` are the app's logs the front server writes, where its own user
     does (never in the deploy's ``shared/log``); ``root_commands`` is everything its scripts run as root.
@@ -91,6 +92,9 @@ class FrontServer:
         raise NotImplementedError
 
     def reload(self, settings: Any) -> str:
+        raise NotImplementedError
+
+    def remove_site(self, settings: Any, site_name: str) -> str:
         raise NotImplementedError
 
     def root_commands(self, settings: Any, site_name: str) -> list[RootCommand]:

@@ -157,6 +157,16 @@ def publish_site(settings: Lighttpd, site_name: str, site_text: str) -> str:
                   _values(settings, site_name, site_text), RECIPES, control_functions(settings)).text()
 
 
+def remove_site(settings: Lighttpd, site_name: str) -> str:
+    """Remove the site and its link, test the config without them (``lighttpd -tt``), reload lighttpd and
+    watch it; the site goes back when either fails (``site_remove``, then `reload`'s apply).
+    Fact ``site``: ``removed`` or ``none installed``."""
+    run = ('site_remove\nif [ "$site_removed" = 1 ]; then lighttpd_test; lighttpd_apply_or_fail; site_drop_kept; '
+           'fact site removed; else fact site "none installed"; fi')
+    return Script(run, _values(settings, site_name, ""), RECIPES + ("site_removal",),
+                  control_functions(settings)).text()
+
+
 def root_commands(settings: Lighttpd, site_name: str) -> list[RootCommand]:
     """Every command the scripts above run as root (none without ``sudo``), with its exact arguments."""
     if not settings.sudo:
@@ -193,6 +203,7 @@ class LighttpdFront(FrontServer):
     install_site = staticmethod(install_site)
     publish_site = staticmethod(publish_site)
     reload = staticmethod(reload)
+    remove_site = staticmethod(remove_site)
     root_commands = staticmethod(root_commands)
 
     def log_files(self, site_name: str, host_vars: Mapping[str, Any]) -> tuple[str, ...]:

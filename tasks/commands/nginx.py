@@ -114,6 +114,15 @@ def publish_site(nginx: Nginx, site_name: str, site_text: str) -> str:
                   _values(nginx, site_name, site_text), RECIPES).text()
 
 
+def remove_site(nginx: Nginx, site_name: str) -> str:
+    """Remove the site and its link, test the config without them (``nginx -t``), reload nginx and check
+    that it took; the site goes back when either fails (``site_remove``, then `publish_site`'s apply).
+    Fact ``site``: ``removed`` or ``none installed``."""
+    run = ('site_remove\nif [ "$site_removed" = 1 ]; then nginx_publish; fact site removed; '
+           'else fact site "none installed"; fi')
+    return Script(control_functions(nginx) + "\n" + run, _values(nginx, site_name, ""), RECIPES + ("site_removal",)).text()
+
+
 def root_commands(nginx: Nginx, site_name: str) -> list[RootCommand]:
     """Every command the scripts above run as root (none without ``sudo``), with its exact arguments."""
     if not nginx.sudo:
@@ -146,4 +155,5 @@ class NginxFront(FrontServer):
     install_site = staticmethod(install_site)
     publish_site = staticmethod(publish_site)
     reload = staticmethod(reload)
+    remove_site = staticmethod(remove_site)
     root_commands = staticmethod(root_commands)

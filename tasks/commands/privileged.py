@@ -47,7 +47,7 @@ def app_unit_commands(app_name: str, processes: Sequence[str] = ()) -> list[Root
     reset-failed of ``wsgideploy-<app>@a.service``, ``@b.service`` and ``wsgideploy-<app>-<process>.service``
     for each of ``processes`` (the stage's ``[processes]`` names), and ``enable --quiet``, ``disable --quiet``
     and the last 20 journal lines of each (as tasks/recipes/systemd.sh runs them); the unit files installed
-    from stdin.
+    from stdin, and removed (``uninstall``).
 
     Names are exact (no wildcard), so no unit of another app matches: an app name is ``[a-z0-9_-]+`` and a
     process name ``[a-z0-9_]+`` (no ``-``; see `PROCESS_NAME`)."""
@@ -70,6 +70,8 @@ def app_unit_commands(app_name: str, processes: Sequence[str] = ()) -> list[Root
                                        why="its last journal lines, shown when it fails (the group adm reads "
                                            "them without root)"))
     commands += [root_file(f"{UNIT_DIR}/{name}", "the unit file, rendered on the controller") for name in files]
+    commands += [system_command("rm", "-f", f"{UNIT_DIR}/{name}", why="uninstall: remove the unit file")
+                 for name in files]
     return commands
 
 
@@ -77,8 +79,10 @@ def logrotate_commands(app: App) -> list[RootCommand]:
     """Install the app's logrotate snippet (rendered on the controller) as root's: logrotate skips others."""
     if not app.logrotate:
         return []
-    return [root_file(f"{app.logrotate}/{LOGROTATE_PREFIX}{app.name}",
-                      "the logrotate snippet of shared/log, rendered on the controller (logrotate reads root's only)")]
+    snippet = f"{app.logrotate}/{LOGROTATE_PREFIX}{app.name}"
+    return [root_file(snippet, "the logrotate snippet of shared/log, rendered on the controller (logrotate reads "
+                               "root's only)"),
+            system_command("rm", "-f", snippet, why="uninstall: remove the snippet")]
 
 
 def tls_commands(app: App, sudo: bool) -> list[RootCommand]:
@@ -90,9 +94,12 @@ def tls_commands(app: App, sudo: bool) -> list[RootCommand]:
 
 
 def app_root_commands(app: App, user: str, group: str) -> list[RootCommand]:
-    """Create the app's root for the deploy user on a first deploy, where the user cannot (``prepare``)."""
+    """Create the app's root for the deploy user on a first deploy, where the user cannot (``prepare``);
+    remove it with everything in it (``uninstall --purge``: its parent is root's, and the app wrote in shared/)."""
     return [system_command("install", "-d", "-o", user, "-g", group, app.root,
-                           why="create the app root on a first deploy (`setup` does it beforehand)")]
+                           why="create the app root on a first deploy (`setup` does it beforehand)"),
+            system_command("rm", "-rf", "--one-file-system", "--", app.root,
+                           why="uninstall --purge: remove the app root, shared/ too (never another file system)")]
 
 
 def declared_commands(stage: Stage, host: Host, processes: Sequence[str] = (),

@@ -224,6 +224,17 @@ apache_disable_site() {
   fi
 }
 
+# apache_remove_site: disable the site (apache_disable_site), remove its file, and apply the config
+# (apache_reload); fact site.
+apache_remove_site() {
+  : "${APACHE_SITE:?}"
+  apache_disable_site
+  if [ "$wsgideploy_apache_disabled" = 0 ] && [ ! -e "$APACHE_SITE" ]; then fact site "none installed"; return 0; fi
+  as_root rm -f "$APACHE_SITE"
+  apache_reload
+  fact site removed
+}
+
 # apache_graceful: start Apache, or restart it gracefully, then make sure its parent is still alive. A
 # graceful restart that cannot bind a port stops Apache after -k graceful returned 0, so the parent is
 # watched for a second before the reload counts as done.

@@ -72,6 +72,13 @@ def lines_of(output: str, alias: str) -> dict[str, str]:
     return found
 
 
+def step_lines(output: str, alias: str) -> dict[str, str]:
+    """Each step's line of a run's output, by the step's name (its first word)."""
+    prefix = f"[{alias}] "
+    return {line[len(prefix):].split()[0]: line for line in output.splitlines()
+            if line.startswith(prefix) and line[len(prefix):].split()}
+
+
 def test_setup_as_a_user_without_sudo_exits_4_naming_the_fix_and_changes_nothing(
         servers: dict[str, Server], server_lab: ServerLab, write_inventory: Any, tmp_path: Path) -> None:  # noqa: F811
     server = servers["refused"]
@@ -252,6 +259,50 @@ def test_a_second_app_of_the_same_deploy_user_gets_its_own_drop_in_and_both_depl
     assert server.run("visudo -c -q && echo ok").stdout.strip() == "ok"  # both files load together
     assert "wsgideploy-hello" not in server.run("cat /etc/sudoers.d/wsgideploy-blog").stdout
     assert get(server.address, APP_PORT, "/info")[0] == 200  # the first app still answers
+
+
+def test_uninstall_removes_one_app_with_only_the_dropin_sudo_rights_and_the_other_keeps_serving(
+        servers: dict[str, Server], server_lab: ServerLab, write_inventory: Any, tmp_path: Path) -> None:  # noqa: F811
+    """After the test above: ``blog`` goes (its units, nginx site, logrotate snippet, releases and venvs, as the
+    deploy user with the drop-in's rights only), ``hello`` keeps serving; a second uninstall finds nothing;
+    ``--purge`` removes the root with shared/. Under CI, without --yes, nothing is touched (exit 2)."""
+    server = servers["viasudo"]
+    source = copy_app(EXAMPLE, tmp_path / "app", version="1.0.0")
+    host = {"hostname": server.address, "port": 22, "user": "deploy", "identity": str(server_lab.ssh_key),
+            "known_hosts": str(server.known_hosts), "setup_user": "admin"}
+    app = {"name": "blog", "source": str(source), "wsgi": "app:app", "root": "/srv/blog", "server_name": "_",
+           "listen": APP_PORT + 1}
+    stage = write_inventory("blog", app=app, hosts={"blog-web": host}, nginx=dict(DEBIAN_FRONT_TABLES["nginx"]))
+    files = ("/etc/systemd/system/wsgideploy-blog@.service", "/etc/nginx/sites-available/blog",
+             "/etc/nginx/sites-enabled/blog", "/etc/logrotate.d/wsgideploy-blog")
+    present = "for f in " + " ".join(files) + "; do [ -e $f ] && echo $f; done; true"
+    assert server.run(present).stdout.split() == list(files), "the deploy installed them"
+    assert get(server.address, APP_PORT + 1, "/info")[0] == 200
+
+    refused = fab(stage, "-H", "blog-web", "uninstall", expect=2, env={"CI": "true"})
+    assert "pass --yes" in refused.stderr and get(server.address, APP_PORT + 1, "/info")[0] == 200
+
+    done = fab(stage, "-H", "blog-web", "uninstall", "--yes", timeout=300)
+    print(done.stdout)
+    lines = step_lines(done.stdout, "blog-web")
+    assert "gunicorn stopped" in lines["stop"] and "nginx site removed, nginx reloaded" in lines["site"]
+    assert lines["units"].endswith("1 removed") and "removed /etc/logrotate.d/wsgideploy-blog" in lines["logrotate"]
+    assert "kept /srv/blog/shared" in done.stdout and "--purge" in done.stdout
+    assert server.run(present).stdout.split() == []
+    assert server.run("ls -A /srv/blog").stdout.split() == ["shared"]
+    assert server.run("systemctl list-units --all --plain --no-legend 'wsgideploy-blog*'").stdout.strip() == ""
+    assert server.run("ss -Hltn 'sport = :%d'" % (APP_PORT + 1)).stdout.strip() == "", "nginx no longer listens"
+    assert get(server.address, APP_PORT, "/info")[0] == 200, "the other app keeps serving"
+    assert server.run("systemctl is-active nginx").stdout.strip() == "active"
+
+    again = fab(stage, "-H", "blog-web", "uninstall", "--yes")
+    lines = step_lines(again.stdout, "blog-web")
+    assert "none installed" in lines["site"] and "none installed" in lines["units"], again.stdout
+
+    purged = fab(stage, "-H", "blog-web", "uninstall", "--purge", "--yes")
+    assert "removed /srv/blog" in step_lines(purged.stdout, "blog-web")["files"], purged.stdout
+    assert server.run("test -e /srv/blog && echo yes || echo no").stdout.strip() == "no"
+    assert get(server.address, APP_PORT, "/info")[0] == 200
 
 
 def test_https_files_mode_deploys_with_only_the_dropin_sudo_rights(

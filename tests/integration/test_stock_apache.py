@@ -98,3 +98,20 @@ def test_cgi_deploys_change_and_rolls_back_behind_the_stock_apache(stock: Deploy
     fab(write(v2), "-H", stock.alias, "rollback")
     assert served(stock)["release"] == first["release"]
     assert_apache_and_its_default_site_fine(stock)
+
+
+def test_uninstall_takes_the_site_out_of_the_stock_apache_which_keeps_its_default_site(
+        stock: DeployTarget, write_inventory, tmp_path: Path) -> None:
+    """After the test above: the CGI app's site, its link and its Listen file go, tested by `apachectl -t`,
+    and Apache is reloaded gracefully, its default site answering."""
+    inventories = write_inventory("test", app=stock.app_table(copy_app(EXAMPLE, tmp_path / "v1", version="1.0.0"),
+                                                              server="cgi", proxy="apache", listen=APP_PORT),
+                                  hosts={stock.alias: stock.host_table()}, extra={"apache": APACHE_TABLE})
+    done = fab(inventories, "-H", stock.alias, "uninstall", "--yes")
+    print(done.stdout)
+    assert "apache site removed" in done.stdout, done.stdout
+    name = stock.app_root.rsplit("/", 1)[-1]
+    assert stock.run(f"ls /etc/apache2/sites-available /etc/apache2/sites-enabled | grep -c '^{name}' || true"
+                     ).strip() == "0"
+    assert stock.run(f"ss -Hltn 'sport = :{APP_PORT}'").strip() == "", "Apache no longer listens for the app"
+    assert_apache_and_its_default_site_fine(stock)

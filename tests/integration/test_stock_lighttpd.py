@@ -183,3 +183,23 @@ def test_a_reload_lighttpd_does_not_survive_puts_the_previous_site_back_and_star
         assert version_served(stock, APP_PORT) == "1.0.0", "the other app's site is back too"
         assert stock.run("systemctl is-active lighttpd", check=False).strip() == "active"
         assert DEFAULT_PAGE in get(stock.address, 80)[1]
+
+
+def test_uninstall_takes_one_site_out_of_the_stock_lighttpd_which_keeps_the_others(
+        stock: DeployTarget, write_inventory, tmp_path: Path) -> None:
+    """After the tests above (the apps hello on 8080 and clash on 8090): uninstalling clash removes its site
+    through `lighttpd -tt` and a watched reload; lighttpd, its default site and hello keep serving. (lighttpd
+    keeps listening on 8090 after a graceful reload, until it restarts: docs/uninstall.md.)"""
+    restarts = lighttpd_restarts(stock)
+    write = inventory_writer(stock, write_inventory, name="clash", root="/srv/clash", listen=8090)
+    done = fab(write(copy_app(EXAMPLE, tmp_path / "v1", version="1.0.0")), "-H", stock.alias, "uninstall", "--yes")
+    print(done.stdout)
+    assert "lighttpd site removed, lighttpd reloaded" in done.stdout, done.stdout
+    for name in ("conf-available", "conf-enabled"):
+        assert not stock.exists(f"/etc/lighttpd/{name}/wsgideploy-clash.conf")
+    # A graceful reload keeps the sockets lighttpd has (until a restart): the port answers from lighttpd's
+    # own document root, no longer from the app.
+    status, body = get(stock.address, 8090, "/info")
+    assert status == 404 and "404 Not Found" in body, (status, body[:200])
+    assert version_served(stock, APP_PORT) == "1.0.0", "hello keeps serving"
+    assert_lighttpd_and_its_default_site_fine(stock, restarts)

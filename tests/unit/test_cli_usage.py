@@ -51,6 +51,8 @@ CASES = [
     ("fab", "-i key -H web1 deploy", 2, "--identity does not apply to wsgideploy: set identity"),
     ("fab", "-t 5 -H web1 deploy", 2, "--connect-timeout does not apply to wsgideploy"),
     ("fab", "-H nosuch deploy", 2, "unknown host 'nosuch'; known hosts: web1"),
+    ("wsgideploy", "-H web1 uninstall", 2, "uninstall removes hello from web1"),
+    ("fab", "-H web1 uninstall --purge", 2, "It asks before it does, and cannot ask here"),
 ]
 
 
@@ -144,3 +146,30 @@ def test_an_unknown_option_names_the_closest_flag() -> None:
                             ["--force", "--force-unlock", "--json"])
     assert message == ("unknown option --forse (did you mean '--force'?); "
                        "options here: --force, --force-unlock, --json")
+
+
+def test_uninstall_without_yes_never_asks_under_ci_or_without_a_terminal(app_repo: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WSGIDEPLOY_", "FABRIC_"))}
+    for ci in ("true", ""):
+        result = subprocess.run([*WSGIDEPLOY, "-H", "web1", "uninstall"], cwd=app_repo, env={**env, "CI": ci},
+                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert result.returncode == 2, result.stderr
+        assert ("(CI)" if ci else "(no terminal)") in result.stderr and "pass --yes" in result.stderr
+
+
+def test_uninstall_at_a_terminal_goes_on_only_when_the_app_name_is_typed(app_repo: Path) -> None:
+    """At a terminal (a pty), a wrong answer cancels (exit 2, nothing connected); the app's name goes on,
+    to the connection (the inventory's host is a closed port: exit 4)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WSGIDEPLOY_", "FABRIC_", "CI"))}
+    for answer, code, said in (("yes", 2, "uninstall cancelled; nothing was changed"), ("hello", 4, "connect")):
+        main, other = os.openpty()
+        try:
+            process = subprocess.Popen([*WSGIDEPLOY, "-H", "web1", "uninstall"], cwd=app_repo, env=env,
+                                       stdin=other, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            os.write(main, f"{answer}\n".encode())
+            out, err = process.communicate(timeout=60)
+        finally:
+            os.close(main)
+            os.close(other)
+        assert process.returncode == code, out + err
+        assert "Type 'hello' to go on" in out + err and said in out + err

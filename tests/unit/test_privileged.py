@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from wsgideploy import hostrun, steps
+from wsgideploy import hostrun, removal, steps
 from wsgideploy.commands import certificate, history, lock, privileged, release
 from wsgideploy.commands.front import SYSTEM_PATHS, binary_path
 from wsgideploy.inventory import Stage, load_stage
@@ -72,6 +72,9 @@ def scripts_of_a_deploy_a_rollback_a_start_and_a_stop(stage: Stage) -> dict[str,
         "start": run.server.start(ctx), "stop": run.server.stop(ctx),
         "restart": run.server.upgrade(ctx, start_if_stopped=True), "status": run.server.status(ctx),
     }
+    for purge in (False, True):  # uninstall's phases after its lock (tasks/removal.py)
+        built |= {f"uninstall {step.name}{' --purge' if purge else ''}": step.body
+                  for step in removal.removal_steps(run, purge)}
     return built
 
 
