@@ -17,14 +17,15 @@ import jinja2
 
 from . import tls_state
 from .commands import plan as plan_commands
-from .python_version import python_problem
+from .python_version import missing_python, python_problem
 from .protocol import FILE_MARK, LOG_MARK, MISSING_MARK, VENV_MARK, parse_facts, parse_marked
 from .errors import ExitCode, StepFailed
 from .fingerprint import FINGERPRINT_FILE, is_no_op
 from .record import describe_holder
 from .commands.systemd import UNIT_DIR, Supervised, process_unit, unit_name
 from .render import render_release_configs, template_context
-from .source import Install, LocalRelease, SourceError, environment_summary, plan_install, static_summary
+from .source import (Install, LocalRelease, SourceError, environment_summary, pip_command, plan_install,
+                     static_summary)
 from .transport import CommandTimeout, ConnectError
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class LiveState:
     """What the read-only script found on the host."""
 
     python_version: str = ""           # '' when app.python is not installed
+    python_uv: bool = False            # then: whether uv is there to install a version (python.sh)
     user: str = ""
     group: str = ""
     app_user: str = ""                 # the app's own user and group, where it runs as one
@@ -66,7 +68,8 @@ def parse_live_state(stdout: str) -> LiveState:
         elif line.startswith(FILE_MARK):
             label, _, encoded = line[len(FILE_MARK):].partition("=")
             files[label] = _decode(encoded)
-    return LiveState(python_version=facts.get("python_version", ""), user=facts.get("user", ""),
+    return LiveState(python_version=facts.get("python_version", ""), python_uv=facts.get("python_uv") == "yes",
+                     user=facts.get("user", ""),
                      group=facts.get("group", ""), app_user=facts.get("app_user", ""),
                      app_group=facts.get("app_group", ""), app_user_missing=facts.get("app_user_missing", ""),
                      root_exists=facts.get("root") == "exists",
@@ -194,14 +197,6 @@ class HostPlan:
         return data
 
 
-def pip_command(install: Install, installer: str = "pip") -> str:
-    """What a venv build runs, with release-relative paths: ``pip install -r requirements.txt gunicorn``."""
-    release_dir = install.package or (install.pip_args[1].rsplit("/", 1)[0] if install.kind == "requirements"
-                                      else install.pip_args[0])
-    shown = [a.replace(release_dir + "/", "").replace(release_dir, ".") for a in install.pip_args]
-    return " ".join([*(["uv", "pip"] if installer == "uv" else ["pip"]), "install", *shown])
-
-
 def build_plan(host: str, rel: LocalRelease, live: LiveState, install: Install | None,
                new_configs: Mapping[str, str], live_paths: Mapping[str, str], root: str = "",
                python: str = "python3", problems: list[str] | tuple[str, ...] = (),
@@ -215,7 +210,8 @@ def build_plan(host: str, rel: LocalRelease, live: LiveState, install: Install |
     """
     problems, notes = list(problems), []
     if not live.python_version:
-        problems.append(f"{python} is not installed on the host")
+        text, fatal = missing_python(python, root, live.python_uv)
+        (problems if fatal else notes).append(text)
     if not live.root_exists:
         notes.append(f"{root or 'the app root'} does not exist yet: a deploy creates it")
     elif not live.root_writable:

@@ -64,4 +64,16 @@ def python_problem(source: Path, python: str, version: str) -> str | None:
     if not specifier or not version or satisfies(version, specifier):
         return None
     return (f"the app requires Python {specifier} (pyproject.toml requires-python) and the host's {python} is "
-            f"{version}: install that Python on the host and set [app] python to it (e.g. python3.12)")
+            f"{version}: set [app] python to a version that meets it (e.g. \"3.12\": the host's python3.12, "
+            "else installed with uv)")
+
+
+def missing_python(python: str, root: str, uv: bool) -> tuple[str, bool]:
+    """What plan says of a host without ``[app] python``, and whether a deploy would fail for it: a version
+    (``3.12``) that uv can install is a note, anything else a problem that names the fix."""
+    if not re.match(r"^3\.[0-9]{1,2}$", python):
+        return f"{python} is not installed on the host", True
+    if uv:
+        return f"Python {python} is not on the host: a deploy installs it with uv into {root}/.python", False
+    return (f"Python {python} is not on the host (no python{python}), and uv is not there to install it: "
+            "pip install --user uv on the host, or set [app] python to a Python it has"), True

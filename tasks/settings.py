@@ -207,7 +207,8 @@ class App:
     server_name: str = setting(is_server_names, "nginx server_name; the health check's Host header", "_")
     listen: int = setting(is_int(1, 65535), "the port the front server listens on", 80)
     listen_address: str | None = setting(is_ip_address, "the address it listens on (none: all)", None)
-    python: str = setting(is_command_word, "the host's Python that creates the virtualenvs", "python3")
+    python: str = setting(is_command_word, "the venvs' Python: a command (python3.11) or a version "
+                                  "(\"3.12\": installed with uv if missing)", "python3")
     shared: tuple[str, ...] = setting(is_rel_paths, "paths in every release that live in <root>/shared/", ())
     exclude: tuple[str, ...] = setting(is_str_list, "more files not to upload", ())
     keep_releases: int = setting(is_int(2, 1000), "releases kept after a good deploy", 5)

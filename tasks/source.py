@@ -331,3 +331,11 @@ def dotenv_parser() -> types.ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def pip_command(install: Install, installer: str = "pip") -> str:
+    """What a venv build runs, with release-relative paths: ``pip install -r requirements.txt gunicorn``."""
+    release_dir = install.package or (install.pip_args[1].rsplit("/", 1)[0] if install.kind == "requirements"
+                                      else install.pip_args[0])
+    shown = [a.replace(release_dir + "/", "").replace(release_dir, ".") for a in install.pip_args]
+    return " ".join([*(["uv", "pip"] if installer == "uv" else ["pip"]), "install", *shown])

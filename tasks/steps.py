@@ -55,9 +55,13 @@ def check_host(run: HostRun, lock_owner: str = "", force_unlock: bool = False,
     if with_releases:
         # after the lock, so the list is the one this run acts on; it cannot fail (``|| true``)
         body += "{\n" + release.release_facts(run.layout).strip("\n") + "\n} || true\n"
-    facts = run.remote("prepare", body,
-                       describe=lambda f: "lock taken" + (f" (removed a lock held by {describe_holder(f['forced_lock'])})"
-                                                          if f.get("forced_lock") else "") if lock_owner else "")
+    def describe(f: dict[str, str]) -> str:
+        said = ["lock taken" + (f" (removed a lock held by {describe_holder(f['forced_lock'])})"
+                                if f.get("forced_lock") else "")] if lock_owner else []
+        if f.get("python_installed"):
+            said.append(f"Python {f.get('python_version', '')} installed with uv ({f['python_installed']})")
+        return "; ".join(said)
+    facts = run.remote("prepare", body, describe=describe)
     run.facts.update(facts)
     if with_releases:
         run.releases = parse_releases(run.last_stdout)
@@ -149,7 +153,8 @@ def venv_step(run: HostRun, rel: LocalRelease) -> Step:
     app = run.stage.app
     install = plan_install(app, run.layout.release(rel.release_id), run.facts["python_version"],
                            rel.source_hash)
-    body = venv.ensure_venv(run.layout, install.key, app.python, list(install.pip_args), installer=app.installer,
+    python = run.facts.get("python") or app.python  # the interpreter prepare found (or uv installed)
+    body = venv.ensure_venv(run.layout, install.key, python, list(install.pip_args), installer=app.installer,
                             cache_dir=run.layout.cache_dir if app.pip_cache else None)
     body += release.link_venv(run.layout, rel.release_id, install.key) + "\n"
     if install.package:

@@ -12,6 +12,7 @@ from typing import Mapping
 from ..layout import Layout
 from .history import BAD_MARK, log_path
 from .lock import lock_dir
+from .interpreter import find_python
 from .release import app_user_script
 from ..protocol import FACTS_MARK, FILE_MARK, LOG_MARK, MISSING_MARK, VENV_MARK
 from .shell import q, script
@@ -42,11 +43,7 @@ emit_file() {{
     printf '%s%s\\n' {q(MISSING_MARK)} "$1"
   fi
 }}
-if command -v {q(python)} >/dev/null 2>&1; then
-  echo "{FACTS_MARK}python_version=$({q(python)} -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
-else
-  echo "{FACTS_MARK}python_version="
-fi
+{find_python(python, layout, install=False)}
 echo "{FACTS_MARK}user=$(id -un)"
 echo "{FACTS_MARK}group=$(id -gn)"
 {app_user_facts}

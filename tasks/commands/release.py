@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from ..layout import Layout
 from ..protocol import FACTS_MARK
 from .history import BAD_MARK, read_log
+from .interpreter import find_python
 from .recipe import assignment, recipe
 from .shell import fail, q, script
 
@@ -54,8 +55,7 @@ if ! mkdir -p {root} 2>/dev/null; then
 fi
 [ -w {root} ] || fail {root}" is not writable by $(id -un)"
 mkdir -p {q(layout.releases)} {q(layout.run)} {q(layout.log)} {q(layout.venvs)} {q(layout.deploy_dir)}
-command -v {q(python)} >/dev/null 2>&1 || {fail(f"{python} is not installed on the host")}{access}
-echo "{FACTS_MARK}python_version=$({q(python)} -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+{find_python(python, layout, install=True)}{access}
 echo "{FACTS_MARK}current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*/##' || true)"
 echo "{FACTS_MARK}fingerprint=$(cat {q(layout.live_config_dir + '/fingerprint')} 2>/dev/null || true)"
 if [ -e {q(layout.current + '/' + BAD_MARK)} ]; then echo "{FACTS_MARK}live_bad=yes"; fi

@@ -60,7 +60,7 @@ remove_app_files() {
     fact files "removed $root"
     return 0
   fi
-  for entry in releases venvs slots current .cache; do rm -rf -- "${root:?}/$entry"; done
+  for entry in releases venvs slots current .cache .python; do rm -rf -- "${root:?}/$entry"; done
   rm -rf -- "${root:?}/.deploy"
   fact files "removed releases, venvs and current from $root"
   if [ -d "$root/shared" ]; then fact kept "$root/shared"; fi

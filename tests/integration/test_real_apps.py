@@ -9,7 +9,9 @@ is an HTTP request through nginx, or a look at the release on the server.
 """
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -156,5 +158,47 @@ def test_an_app_that_requires_a_newer_python_stops_before_anything_is_uploaded(w
     failed = fab(inventories, "-H", host.alias, "deploy", expect=1)
     said = failed.stdout + failed.stderr
     assert re.search(r"the app requires Python >=3\.99 \(pyproject\.toml requires-python\) and the host's python3 "
-                     r"is 3\.\d+\.\d+: install that Python on the host and set \[app\] python to it", said), said
+                     r"is 3\.\d+\.\d+: set \[app\] python to a version that meets it", said), said
     assert "upload" not in failed.stdout and host.listdir("releases") == []
+
+
+def test_python_as_a_version_is_the_hosts_own_else_uv_s_and_a_python_it_cannot_have_changes_nothing(
+        web, write_inventory, tmp_path):
+    """``python = "3.11"``: Debian 12's own python3.11 makes the venv. ``"3.12"``, which Debian 12 lacks: without uv,
+    plan and deploy name the fix; with uv (the controller's, copied to the deploy user's ~/.local/bin), uv is asked
+    to install it into the app root and cannot (the lab's proxy reaches the package registries, not uv's
+    downloads): its own error is shown. Either way nothing is uploaded and the live release keeps serving."""
+    port = 8095
+    host = web.with_app("pyver")
+    source = copy_app(APPS / "src_tasks", tmp_path / "pyver")
+
+    def stage(python: str) -> Path:
+        return inventory(write_inventory, host, source, stage="pyver", wsgi="task_app:create_app()", listen=port,
+                         python=python)
+    fab(stage("3.11"), "-H", host.alias, "deploy")
+    assert get(host.address, port) == (200, "task app 1.0.0 code one")
+    [venv] = host.listdir("venvs")
+    assert host.resolve(f"venvs/{venv}/bin/python") == "/usr/bin/python3.11"
+    live = host.live_release()
+
+    planned = fab(stage("3.12"), "-H", host.alias, "plan").stdout
+    assert "Python 3.12 is not on the host (no python3.12), and uv is not there to install it" in planned, planned
+    failed = fab(stage("3.12"), "-H", host.alias, "deploy", expect=1)
+    said = failed.stdout + failed.stderr
+    assert "uv is not there to install it: install uv for deploy (pip install --user uv" in said, said
+    assert host.live_release() == live and host.listdir("releases") == [live]
+
+    uv = shutil.which("uv")
+    assert uv, "uv (a test dependency: pip install -e .[test]) is not on this machine"
+    host.run(f"install -d -o {host.user} -g {host.user} /home/{host.user}/.local /home/{host.user}/.local/bin")
+    target = host.server.root / "home" / host.user / ".local" / "bin" / "uv"
+    shutil.copy(os.path.realpath(uv), target)
+    host.run(f"chown {host.user}: /home/{host.user}/.local/bin/uv && chmod 0755 /home/{host.user}/.local/bin/uv")
+    planned = fab(stage("3.12"), "-H", host.alias, "plan").stdout
+    assert "Python 3.12 is not on the host: a deploy installs it with uv into /srv/pyver/.python" in planned, planned
+    failed = fab(stage("3.12"), "-H", host.alias, "deploy", expect=1, timeout=300)
+    said = failed.stdout + failed.stderr
+    assert "Python 3.12 is not on the host, and uv could not install it (above); nothing was uploaded" in said, said
+    assert "cpython-3.12" in said, "uv's own error names the download it tried"
+    assert host.live_release() == live and host.listdir("releases") == [live]
+    assert get(host.address, port) == (200, "task app 1.0.0 code one")

@@ -107,9 +107,9 @@ def test_prepare_creates_the_layout_and_reports_python_current_and_user() -> Non
     text = release.prepare(LAYOUT, "python3.11")
     assert (f"mkdir -p {ROOT}/releases {ROOT}/shared/run {ROOT}/shared/log {ROOT}/venvs {ROOT}/.deploy"
             in body(text))
-    for fact in ("python_version", "current", "fingerprint", "live_bad", "user"):
+    for fact in ("current", "fingerprint", "live_bad", "user"):
         assert f'echo "wsgideploy-fact:{fact}=' in text
-    assert "command -v python3.11 " in text
+    assert "want=python3.11\n" in text and "\nfind_python\n" in text  # the Python: tests/unit/test_interpreter.py
     assert "sudo -n install -d" in text
 
 

@@ -12,8 +12,8 @@ from wsgideploy.inventory import Apache, Lighttpd, Nginx
 from wsgideploy.layout import Layout
 from wsgideploy.modes import front_server
 from wsgideploy.plan import (ConfigPlan, HostPlan, LiveState, build_plan, diff_config, format_plan,
-                        live_source_hash, parse_live_state, pip_command, unified_diff)
-from wsgideploy.source import Install, LocalRelease
+                        live_source_hash, parse_live_state, unified_diff)
+from wsgideploy.source import Install, LocalRelease, pip_command
 
 LIVE, NEW = "20261120T090000Z", "20261121T101500Z"
 HASH = "ab" * 32

@@ -26,7 +26,7 @@ def test_the_problem_names_both_and_the_fix(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "a"\nrequires-python = ">=3.12"\n')
     assert python_problem(tmp_path, "python3", "3.11.2") == (
         "the app requires Python >=3.12 (pyproject.toml requires-python) and the host's python3 is 3.11.2: "
-        "install that Python on the host and set [app] python to it (e.g. python3.12)")
+        "set [app] python to a version that meets it (e.g. \"3.12\": the host's python3.12, else installed with uv)")
     assert python_problem(tmp_path, "python3.12", "3.12.1") is None
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "a"\n')
     assert python_problem(tmp_path, "python3", "3.11.2") is None

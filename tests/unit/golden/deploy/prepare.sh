@@ -8,7 +8,107 @@ if ! mkdir -p /srv/hello 2>/dev/null; then
 fi
 [ -w /srv/hello ] || fail /srv/hello" is not writable by $(id -un)"
 mkdir -p /srv/hello/releases /srv/hello/shared/run /srv/hello/shared/log /srv/hello/venvs /srv/hello/.deploy
-command -v python3 >/dev/null 2>&1 || fail 'python3 is not installed on the host'
+(
+want=python3
+managed_dir=/srv/hello/.python
+may_install=1
+# shellcheck shell=bash
+# Shared by every app server's control script: facts, processes through pidfiles, the live release.
+
+# fact KEY VALUE: one wsgideploy-fact line for the controller (see wsgideploy/protocol.py).
+fact() { printf 'wsgideploy-fact:%s=%s\n' "$1" "$2"; }
+# alive PID: whether PID runs. Read from /proc, not `kill -0`, which fails on another user's process:
+# under systemd the app runs as its own user (docs/security.md). A zombie (exited, never reaped: some
+# init processes do not reap) is not alive.
+alive() {
+  case ${1:-} in '' | *[!0-9]*) return 1;; esac
+  [ -r "/proc/$1/status" ] && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"
+}
+# pid_in FILE: the pid a pidfile names, or nothing
+pid_in() { if [ -s "$1" ]; then { tr -dc '0-9' < "$1"; } 2>/dev/null || true; fi; }
+# now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
+# SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
+# virtual machine resumed) would end that wait at once.
+now() { local up; read -r up _ < /proc/uptime; echo "${up%.*}"; }
+# wait_gone PID SECONDS: whether PID is gone within SECONDS. Counted in sleeps of 0.05 s, not read
+# from a clock: its callers send KILL when it says no, so nothing may cut it short (CI once saw a
+# 15 s wait end after 0.2 s, then a KILL that dropped a draining runner); load only makes it longer.
+wait_gone() {
+  local left=$(($2 * 20))
+  while alive "$1" && [ "$left" -gt 0 ]; do sleep 0.05; left=$((left - 1)); done
+  ! alive "$1"
+}
+# live_release: the name of the release current names, or nothing
+live_release() { : "${current:?}"; readlink "$current" 2>/dev/null | sed 's#.*/##' || true; }
+# shellcheck shell=bash
+# The Python that makes the app's venvs ([app] python, docs/inventory.md): a command (python3, python3.11,
+# /usr/bin/python3.12) the host must have, or a version ("3.12"): the host's python3.12 when it has one,
+# else an interpreter that uv manages under the app root (managed_dir). Read-only: a deploy adds
+# python_uv.sh, whose python_by_uv gets a missing version with uv.
+# Needs process.sh (fact, fail). Values set by the script before it:
+#   want          the setting as written
+#   managed_dir   <root>/.python: uv's interpreters for this app (UV_PYTHON_INSTALL_DIR), readable by the app
+#   may_install   1: get a missing version with uv (deploy); 0: only look (plan)
+: "${want:?}" "${managed_dir:?}" "${may_install:?}"
+
+# host_uv: the path of uv (on PATH, or pip's --user ~/.local/bin/uv), or nothing
+host_uv() {
+  command -v uv 2>/dev/null && return 0
+  if [ -x "${HOME:-/nonexistent}/.local/bin/uv" ]; then echo "$HOME/.local/bin/uv"; fi
+}
+
+# managed_python UV: the interpreter of version $want that uv manages in managed_dir, or nothing
+managed_python() {
+  UV_PYTHON_INSTALL_DIR="$managed_dir" "$1" python find --no-project --python-preference only-managed "$want" \
+    2>/dev/null || true
+}
+
+# find_python: set python_path to the interpreter; facts python (its path) and python_version. A deploy
+# fails with the fix when there is none; plan reports both empty, and python_uv (yes or no).
+find_python() {
+  local uv
+  python_path=""
+  case $want in
+    [0-9]*.[0-9]*)
+      python_path=$(command -v "python$want" 2>/dev/null || true)
+      uv=$(host_uv)
+      if [ -z "$python_path" ] && [ -d "$managed_dir" ] && [ -n "$uv" ]; then python_path=$(managed_python "$uv"); fi
+      if [ -z "$python_path" ] && [ "$may_install" = 1 ]; then python_by_uv "$uv"; fi
+      ;;
+    *) python_path=$(command -v "$want" 2>/dev/null || true) ;;
+  esac
+  if [ -z "$python_path" ]; then
+    if [ "$may_install" = 0 ]; then
+      fact python ""; fact python_version ""; fact python_uv "$([ -n "$(host_uv)" ] && echo yes || echo no)"
+      return 0
+    fi
+    fail "$want is not installed on the host"
+  fi
+  fact python "$python_path"
+  fact python_version "$("$python_path" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+}
+# shellcheck shell=bash
+# A deploy's part of python.sh: get the Python version $want with uv into managed_dir when the host has
+# none (uv's download; nothing is uploaded before it). The same values as python.sh.
+: "${want:?}" "${managed_dir:?}"
+
+# python_by_uv UV: install $want with UV (failing with the fix without uv, or when uv cannot); sets
+# python_path; fact python_installed.
+python_by_uv() {
+  local out
+  [ -n "$1" ] || fail "Python $want is not on the host (no python$want), and uv is not there to install it: install uv for $(id -un) (pip install --user uv; or apt install python$want where the distribution has it), or set [app] python to a Python the host has"
+  mkdir -p "$managed_dir"
+  if ! out=$(UV_PYTHON_INSTALL_DIR="$managed_dir" UV_PYTHON_BIN_DIR="$managed_dir/bin" UV_NO_PROGRESS=1 \
+      "$1" python install "$want" 2>&1); then
+    printf '%s\n' "$out" | tail -n 5 >&2
+    fail "Python $want is not on the host, and uv could not install it (above); nothing was uploaded"
+  fi
+  python_path=$(managed_python "$1")
+  [ -n "$python_path" ] || fail "uv installed Python $want but cannot find it in $managed_dir"
+  fact python_installed "$python_path"
+}
+find_python
+)
 (
 app_user=hello
 app_user_always=0
@@ -112,7 +212,6 @@ app_access() {
 }
 if app_user_applies; then app_access; fi
 )
-echo "wsgideploy-fact:python_version=$(python3 -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
 echo "wsgideploy-fact:current=$(readlink /srv/hello/current 2>/dev/null | sed 's#.*/##' || true)"
 echo "wsgideploy-fact:fingerprint=$(cat /srv/hello/current/.wsgideploy/fingerprint 2>/dev/null || true)"
 if [ -e /srv/hello/current/.wsgideploy-bad ]; then echo "wsgideploy-fact:live_bad=yes"; fi
