@@ -23,6 +23,7 @@ from .modes import APP_SERVERS, FRONT_SERVERS  # which servers exist and go toge
 from .settings import (HOOK_ITEM_KEYS, HTTP_UPSTREAMS, INSTALLERS, LOG_LEVELS, NGINX_CONTROLS, Apache,
                        App, Health, Hook, Hooks, Host, Lighttpd, Nginx, ProxyFixCounts, Rollout, Ssh, Tls, checks_of,
                        default_of, is_required, settings_of)
+from .template_vars import vars_problem
 from .tls import build_tls, check_deployable
 
 __all__ = [  # the settings' names are re-exported: callers import them from here
@@ -185,6 +186,7 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
         Hook(run=item) if isinstance(item, str) else build(Hook, item)
         for item in tables["hooks"].get("before_switch", [])))
     processes = _processes(path, data.get("processes", {}))
+    _check_vars(path, "vars", data.get("vars", {}))
     hosts, host_apps, host_fronts = [], {}, {}
     for alias, raw in data.get("hosts", {}).items():
         key = f"hosts.{alias}"
@@ -193,6 +195,7 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
         if not isinstance(raw, dict):
             raise InventoryError(path, key, "must be a table")
         check_table(path, key, raw, Host, extra=HOST_TABLES)
+        _check_vars(path, f"{key}.vars", raw.get("vars", {}))
         hosts.append(build(Host, raw, alias=alias, stage=stage_name,
                            identity=_expand(raw.get("identity"), path.parent),
                            known_hosts=_expand(raw.get("known_hosts"), path.parent)))
@@ -210,6 +213,13 @@ def parse_stage(path: Path, data: Mapping[str, Any]) -> Stage:
         lighttpd=build(Lighttpd, tables["lighttpd"]), rollout=build(Rollout, tables["rollout"]),
         host_apps=host_apps, host_fronts=host_fronts, processes=processes,
     )
+
+
+def _check_vars(path: Path, key: str, table: Mapping[str, Any]) -> None:
+    """Refuse a template variable that is not its declared type, or could add a directive (`template_vars`)."""
+    found = vars_problem(table) if isinstance(table, dict) else None
+    if found:
+        raise InventoryError(path, f"{key}.{found[0]}", found[1])
 
 
 def _check_acme_fleet(path: Path, app: App, hosts: list[Host], host_apps: Mapping[str, App]) -> None:
