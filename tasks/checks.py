@@ -86,6 +86,31 @@ def is_abs_path(v: Any) -> str | None:
     return None
 
 
+# A folder root writes a file into (a site, a Listen file, a logrotate snippet) must be one for that kind of file:
+# never the system's own top folders, or a server's main one beside its main config.
+_NOT_CONFIG_DIRS = frozenset({"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/opt", "/proc", "/root", "/run",
+                              "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/etc/nginx", "/etc/apache2",
+                              "/etc/lighttpd", "/etc/systemd", "/etc/systemd/system", "/etc/sudoers.d", "/etc/cron.d",
+                              "/etc/ssh", "/etc/pam.d", "/etc/security", "/etc/profile.d", "/etc/ld.so.conf.d"})
+
+
+def is_config_dir(v: Any) -> str | None:
+    problem = is_abs_path(v)
+    if problem is not None:
+        return problem
+    v = v.rstrip("/") or "/"
+    if posixpath.normpath(v) != v:
+        return f"must be written plainly (no '.', '..' or '//'): {posixpath.normpath(v)!r}?"
+    if v in _NOT_CONFIG_DIRS:
+        return (f"must be a folder for these files only (such as /etc/nginx/sites-available), not {v}: root "
+                "writes into it")
+    return None
+
+
+def is_config_dir_or_false(v: Any) -> str | None:
+    return None if v is False else is_config_dir(v)
+
+
 def is_abs_path_or_false(v: Any) -> str | None:
     return None if v is False else is_abs_path(v)
 
@@ -130,6 +155,19 @@ def is_rel_paths(v: Any) -> str | None:
     return None
 
 
+# What wsgideploy itself puts in a release: a shared path with one of these names would replace it.
+RESERVED_IN_RELEASE = (".wsgideploy", "venv", ".wsgideploy-bad")
+
+
+def is_shared_paths(v: Any) -> str | None:
+    problem = is_rel_paths(v)
+    if problem is None:
+        for p in v:
+            if Path(p).parts[0] in RESERVED_IN_RELEASE:
+                return f"{p!r} is wsgideploy's own in every release ({', '.join(RESERVED_IN_RELEASE)}): share another path"
+    return problem
+
+
 def is_rel_path(v: Any) -> str | None:
     if not isinstance(v, str) or not v:
         return "must be a non-empty string"
@@ -148,17 +186,32 @@ def is_server_names(v: Any) -> str | None:
     return f"must be nginx server names separated by single spaces (no quotes, ';', '{{' or '}}'), not {v!r}"
 
 
+# URL paths go into the front servers' configs, uWSGI's ini (where "@(...)" would run a command) and the
+# probes: an allow-list, and segments that never start with "." (no "." or "..").
+_URL_SEGMENTS = re.compile(r"^(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+/?$")
+_REQUEST_PATH = re.compile(r"^/[A-Za-z0-9._~/%?&=+:,-]*$")
+
+
 def is_url_path(v: Any) -> str | None:
-    if isinstance(v, str) and v.startswith("/") and not any(ch in v for ch in " \t\n;{}'\"`$\\"):
+    """A path to request (the health check's): letters, digits and . _ ~ / % ? & = + : , -, no '..'."""
+    if isinstance(v, str) and _REQUEST_PATH.fullmatch(v) and "/.." not in v:
         return None
-    return f"must be a URL path starting with '/', not {v!r}"
+    return f"must be a URL path starting with '/' (letters, digits and . _ ~ / % ? & = + : , -), not {v!r}"
+
+
+def is_url_prefix(v: Any) -> str | None:
+    """Where the app is mounted: "" (at '/'), or segments of letters, digits and . _ ~ -."""
+    if v in ("", "/") or (isinstance(v, str) and _URL_SEGMENTS.fullmatch(v)):
+        return None
+    return f"must be '' or a path such as '/app' (segments of letters, digits and . _ ~ -), not {v!r}"
 
 
 def is_static_url(v: Any) -> str | None:
-    problem = is_url_path(v)
-    if problem is None and v.rstrip("/") == "":
+    if isinstance(v, str) and v.rstrip("/") == "":
         return "must be a path below '/' (the app itself is served at '/')"
-    return problem
+    if isinstance(v, str) and _URL_SEGMENTS.fullmatch(v):
+        return None
+    return f"must be a path such as '/static' (segments of letters, digits and . _ ~ -), not {v!r}"
 
 
 def is_ip_address(v: Any) -> str | None:

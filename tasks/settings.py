@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from .checks import (NAME, USER, WSGI, Check, did_you_mean, is_abs_path, is_abs_path_or_false, is_app_root, is_bool,
-                     is_command_word, is_email, is_env_names, is_environment, is_hostname, is_https_url, is_int, is_ip_address,
-                     is_number, is_rel_path, is_rel_paths, is_server_names, is_static_url, is_str, is_str_list,
-                     is_table, is_url_path, matches, one_of)
+                     is_command_word, is_config_dir, is_config_dir_or_false, is_email, is_env_names, is_environment,
+                     is_hostname, is_https_url, is_int, is_ip_address, is_number, is_rel_path, is_server_names,
+                     is_shared_paths, is_static_url, is_str, is_str_list, is_table, is_url_path, is_url_prefix, matches,
+                     one_of)
 from .rollout import DEFAULT_PARALLEL, batch_size_problem
 
 NGINX_CONTROLS = ("auto", "systemd", "signal")
@@ -209,13 +210,13 @@ class App:
     listen_address: str | None = setting(is_ip_address, "the address it listens on (none: all)", None)
     python: str = setting(is_command_word, "the venvs' Python: a command (python3.11) or a version "
                                   "(\"3.12\": installed with uv if missing)", "python3")
-    shared: tuple[str, ...] = setting(is_rel_paths, "paths in every release that live in <root>/shared/", ())
+    shared: tuple[str, ...] = setting(is_shared_paths, "paths in every release that live in <root>/shared/", ())
     exclude: tuple[str, ...] = setting(is_str_list, "more files not to upload", ())
     keep_releases: int = setting(is_int(2, 1000), "releases kept after a good deploy", 5)
     static_url: str = setting(is_static_url, "where the front server serves the static folder (under url_prefix)",
                               "/static")
     static_dir: str | None = setting(is_rel_path, "the static folder in the release (none: found)", None)
-    url_prefix: str = setting(is_url_path, "mount the app under this prefix (SCRIPT_NAME)", "")
+    url_prefix: str = setting(is_url_prefix, "mount the app under this prefix (SCRIPT_NAME)", "")
     health: Health = setting(is_table, "the check after the switch: path, status, timeout", factory=Health)
     tls: Tls | None = setting(is_table, "HTTPS: a certificate from an ACME CA or from files (none: HTTP only)", None)
     env_file: Path | None = setting(is_str, "a local dotenv file uploaded to shared/.env", None)
@@ -225,7 +226,7 @@ class App:
     templates: Path | None = setting(is_str, "a local directory of templates over the bundled ones", None)
     proxy_fix: ProxyFixCounts | None = setting(_is_proxy_fix, "ProxyFix counts for an HTTP upstream, or false", None)
     log_level: str = setting(one_of(LOG_LEVELS), "the app's and the app server's log level", "INFO")
-    logrotate: str | None = setting(is_abs_path_or_false, "where the logrotate snippet goes, or false",
+    logrotate: str | None = setting(is_config_dir_or_false, "where the logrotate snippet goes, or false",
                                     "/etc/logrotate.d")
     installer: str = setting(one_of(INSTALLERS), "what fills a new venv: its own pip, or the host's uv", "pip")
     pip_cache: bool = setting(is_bool, "keep the wheel cache in <root>/.cache instead of the user's home", False)
@@ -253,8 +254,8 @@ class Nginx:
     host can run its own nginx prefix (the tests give each simulated host one).
     """
 
-    sites_available: str = setting(is_abs_path, "where the site file is installed", "/etc/nginx/sites-available")
-    sites_enabled: str = setting(is_abs_path, "where the symlink to it goes", "/etc/nginx/sites-enabled")
+    sites_available: str = setting(is_config_dir, "where the site file is installed", "/etc/nginx/sites-available")
+    sites_enabled: str = setting(is_config_dir, "where the symlink to it goes", "/etc/nginx/sites-enabled")
     binary: str = setting(is_command_word, "the nginx command", "nginx")
     conf: str | None = setting(is_abs_path, "a main config for `nginx -c` (a custom prefix)", None)
     sudo: bool = setting(is_bool, "run nginx commands and site writes with `sudo -n`", True)
@@ -269,9 +270,9 @@ class Apache:
     ``app.listen``, so the host's own ports.conf is never edited.
     """
 
-    sites_available: str = setting(is_abs_path, "where the site file is installed", "/etc/apache2/sites-available")
-    sites_enabled: str = setting(is_abs_path, "where the symlink to it goes", "/etc/apache2/sites-enabled")
-    listen_dir: str = setting(is_abs_path, "where the `Listen` file wsgideploy adds goes", "/etc/apache2/conf-enabled")
+    sites_available: str = setting(is_config_dir, "where the site file is installed", "/etc/apache2/sites-available")
+    sites_enabled: str = setting(is_config_dir, "where the symlink to it goes", "/etc/apache2/sites-enabled")
+    listen_dir: str = setting(is_config_dir, "where the `Listen` file wsgideploy adds goes", "/etc/apache2/conf-enabled")
     conf: str | None = setting(is_abs_path, "a main config for `apache2ctl -f` (a custom prefix)", None)
     binary: str = setting(is_command_word, "the Apache control command", "apache2ctl")
     sudo: bool = setting(is_bool, "run Apache commands and site writes with `sudo -n`", True)
@@ -282,8 +283,8 @@ class Apache:
 class Lighttpd:
     """Where the lighttpd site goes and how lighttpd is controlled (``[lighttpd]``); Debian defaults."""
 
-    sites_available: str = setting(is_abs_path, "where the site file is installed", "/etc/lighttpd/conf-available")
-    sites_enabled: str = setting(is_abs_path, "where the symlink to it goes", "/etc/lighttpd/conf-enabled")
+    sites_available: str = setting(is_config_dir, "where the site file is installed", "/etc/lighttpd/conf-available")
+    sites_enabled: str = setting(is_config_dir, "where the symlink to it goes", "/etc/lighttpd/conf-enabled")
     conf: str | None = setting(is_abs_path, "a main config for `lighttpd -f` (a custom prefix)", None)
     binary: str = setting(is_command_word, "the lighttpd command", "lighttpd")
     pidfile: str = setting(is_abs_path, "the pid file of the running lighttpd", "/run/lighttpd.pid")

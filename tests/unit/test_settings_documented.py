@@ -122,12 +122,11 @@ def test_every_setting_has_a_check_and_one_line_of_doc(cls: type) -> None:
 
 
 @pytest.mark.parametrize("cls", ALL_SETTINGS, ids=lambda cls: cls.__name__)
-def test_every_declared_default_can_be_written_in_a_stage_file_but_url_prefix(cls: type) -> None:
+def test_every_declared_default_can_be_written_in_a_stage_file(cls: type) -> None:
     unwritable = [key for key, field in settings_of(cls).items()
                   if not (is_required(field) or field.metadata["optional"] or default_of(cls, key) is None)
                   and not writable(cls, key)]
-    # `url_prefix = ""` is refused (a URL path starts with '/'); leaving it out is the root.
-    assert unwritable == (["url_prefix"] if cls is App else [])
+    assert unwritable == []
 
 
 def test_build_fills_in_the_declared_defaults_and_keeps_a_list_as_a_tuple() -> None:
