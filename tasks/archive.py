@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import posixpath
 import tarfile
 from dataclasses import dataclass
 from typing import Iterable
@@ -54,3 +55,17 @@ def pack(entries: Iterable[Entry]) -> tuple[bytes, str]:
                 digest.update(hashlib.sha256(entry.data).digest())
                 tar.addfile(info, io.BytesIO(entry.data))
     return buffer.getvalue(), digest.hexdigest()
+
+
+def escaping_links(entries: Iterable[Entry]) -> list[str]:
+    """The symlinks among ``entries`` that lead out of the release, as ``path -> target``: an absolute
+    target, or a relative one that climbs above the release's top (``..``). Pure: nothing is resolved on
+    disk (the release's own links are followed as the host would)."""
+    found = []
+    for entry in entries:
+        if entry.link is None:
+            continue
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(entry.path), entry.link))
+        if entry.link.startswith("/") or target == ".." or target.startswith("../"):
+            found.append(f"{entry.path} -> {entry.link}")
+    return found

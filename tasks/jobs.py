@@ -19,7 +19,7 @@ from .flow import HostDeploy
 from .inventory import Host, Stage
 from .plan import HostPlan, format_plan, plan_host
 from .record import RunRecord, short_revision
-from .source import DevServerError, LocalRelease, SourceError, env_file_content, prepare_release
+from .source import DevServerError, LocalRelease, RefusedSourceError, SourceError, env_file_content, prepare_release
 from .source_files import SourceOptions, read_source
 from .hostrun import HostRun
 
@@ -33,6 +33,8 @@ def local_release(stage: Stage, release_id: str, options: SourceOptions) -> Loca
         return prepare_release(app, release_id, read_source(app, options, stage.path))
     except DevServerError as exc:
         raise Exit(f"wsgideploy: {app.source}: {exc}\nnothing was deployed", code=ExitCode.FAILED) from None
+    except RefusedSourceError as exc:
+        raise Exit(f"wsgideploy: {exc}\nnothing was deployed", code=ExitCode.FAILED) from None
     except SourceError as exc:
         raise Exit(f"wsgideploy: {exc}\nnothing was deployed", code=ExitCode.USAGE) from None
 

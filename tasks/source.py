@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterable, Iterator, Mapping
 
-from .archive import pack
+from .archive import Entry, escaping_links, pack
 from .detect import static_dir_of
 from .inventory import App
 from .modes import app_server
@@ -220,8 +220,23 @@ class LocalRelease:
     files: tuple[str, ...] = ()    # release-relative paths, sorted
 
 
-class DevServerError(SourceError):
-    """The source starts Flask's development server at import time (a check failure: exit 1)."""
+class RefusedSourceError(SourceError):
+    """The source holds what must never be deployed (a check failure: exit 1, not a usage error)."""
+
+
+class DevServerError(RefusedSourceError):
+    """The source starts Flask's development server at import time."""
+
+
+def check_links(app: App, entries: Iterable[Entry]) -> None:
+    """Refuse symlinks that lead out of the release: uploaded as they are, the front server would serve what
+    they point to (``static/passwd -> /etc/passwd``; a link to ``shared/.env``)."""
+    found = escaping_links(entries)
+    if found:
+        raise RefusedSourceError(
+            f"{app.source}: {len(found)} symbolic link(s) lead out of the release, and the front server or the app "
+            "would follow them on the host: " + "; ".join(found[:10]) + (" ..." if len(found) > 10 else "")
+            + ". Make each a file, or a link inside the release, or add it to [app] exclude")
 
 
 def check_for_dev_server(app: App) -> None:
@@ -259,6 +274,7 @@ def prepare_release(app: App, release_id: str, content: SourceContent | None = N
     would be planned from other requirements than the release's (see below).
     """
     content = content if content is not None else SourceContent(tuple(disk_entries(app)))
+    check_links(app, content.entries)
     with release_tree(app, content) as tree:
         shipped = replace(app, source=tree)
         check_for_dev_server(shipped)

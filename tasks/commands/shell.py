@@ -34,12 +34,11 @@ def script(*parts: str) -> str:
 
 
 def write_file(path: str, content: str, mode: str = "0644") -> str:
-    """Write ``content`` to ``path`` atomically (temp file, then rename)."""
+    """Write ``content`` to ``path`` atomically (temp file, then rename); a failed write removes the temp file."""
     encoded = base64.b64encode(content.encode()).decode()
     tmp = f"{q(path)}.tmp.$$"  # $$ stays outside the quotes: one temp name per shell
-    return (f"printf '%s' {q(encoded)} | base64 -d > {tmp}\n"
-            f"chmod {mode} {tmp}\n"
-            f"mv -f {tmp} {q(path)}")
+    return (f"if ! {{ printf '%s' {q(encoded)} | base64 -d > {tmp} && chmod {mode} {tmp} && mv -f {tmp} {q(path)}; }}; "
+            f"then\n  rm -f {tmp}\n  fail {q(f'could not write {path} (is the disk full?)')}\nfi")
 
 
 def fail(message: str) -> str:

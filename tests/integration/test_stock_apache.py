@@ -30,7 +30,7 @@ from tests.servers.machine import ServerError
 from .fabcli import EXAMPLE, fab
 from .helpers import copy_app
 from .load import RequestStream
-from .stock import APACHE_TABLE, get
+from .stock import APACHE_TABLE, get, static_links_served
 
 APP_PORT = 8080
 DEFAULT_PAGE = "Apache2 Debian Default Page"
@@ -98,6 +98,13 @@ def test_cgi_deploys_change_and_rolls_back_behind_the_stock_apache(stock: Deploy
     fab(write(v2), "-H", stock.alias, "rollback")
     assert served(stock)["release"] == first["release"]
     assert_apache_and_its_default_site_fine(stock)
+
+
+def test_the_static_location_follows_no_link_out_of_the_release(stock: DeployTarget) -> None:
+    """After the deploys above: `Options SymLinksIfOwnerMatch` (issue 15): a link to a root file is refused,
+    the release's own link to its own file is served."""
+    found = static_links_served(stock, APP_PORT)
+    assert found == {"passwd": 403, "etc/hostname": 403, "mine.css": 200}, found
 
 
 def test_uninstall_takes_the_site_out_of_the_stock_apache_which_keeps_its_default_site(

@@ -33,7 +33,7 @@ from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixt
 from .fabcli import EXAMPLE, fab
 from .helpers import copy_app
 from .load import RequestStream
-from .stock import get
+from .stock import get, static_links_served
 
 APP_PORT = 8080
 OTHER_SITE_PORT = 8081
@@ -201,3 +201,10 @@ def test_a_deploy_never_leaves_nginx_stopped(stock: DeployTarget, write_inventor
             assert_nginx_and_other_sites_fine(stock)
         finally:
             stock.run("systemctl is-active --quiet nginx || systemctl start nginx", check=False)
+
+
+def test_the_static_location_follows_no_link_out_of_the_release(stock: DeployTarget) -> None:
+    """After the deploys above: `disable_symlinks if_not_owner` (issue 15): a link to a root file is refused,
+    the release's own link to its own file is served."""
+    found = static_links_served(stock, APP_PORT, host="hello.test")
+    assert found == {"passwd": 403, "etc/hostname": 403, "mine.css": 200}, found
