@@ -66,9 +66,12 @@ def site_path(settings: Lighttpd, site_name: str) -> str:
 def _signal_control() -> str:
     """The control functions of `lighttpd.sh` through the pidfile, SIGUSR1 and the binary."""
     return """
-lighttpd_pid() { cat "$PIDFILE" 2>/dev/null || true; }
+lighttpd_pid() { pid_in "$PIDFILE"; }
 lighttpd_running() { lighttpd_alive "$1"; }
-lighttpd_reload() { as_root pkill --signal USR1 --pidfile "$PIDFILE" || fail "could not signal lighttpd (pid $1) to reload"; }
+lighttpd_reload() {
+  [ -n "$(pid_in "$PIDFILE")" ] || fail "$PIDFILE does not name a process (a pid above 1): lighttpd was not signalled"
+  as_root pkill --signal USR1 --pidfile "$PIDFILE" || fail "could not signal lighttpd (pid $1) to reload"
+}
 lighttpd_start_stopped() {
   lighttpd_daemon || fail "lighttpd was not running and did not start"
   lighttpd_wait_pidfile

@@ -10,8 +10,14 @@ alive() {
   case ${1:-} in '' | *[!0-9]*) return 1;; esac
   [ -r "/proc/$1/status" ] && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"
 }
-# pid_in FILE: the pid a pidfile names, or nothing
-pid_in() { if [ -s "$1" ]; then { tr -dc '0-9' < "$1"; } 2>/dev/null || true; fi; }
+# pid_in FILE: the pid a pidfile names, or nothing. Only a positive integer above 1 on its first line
+# counts ("-1" would signal every process, "0" the group, 1 is init): nothing is ever cut out of other text.
+pid_in() {
+  local p=""
+  if [ -s "$1" ]; then { read -r p < "$1"; } 2>/dev/null || true; fi
+  case $p in '' | *[!0-9]* | 0*) return 0;; esac
+  if [ "${#p}" -le 9 ] && [ "$p" -gt 1 ]; then echo "$p"; fi
+}
 # now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
 # SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
 # virtual machine resumed) would end that wait at once.

@@ -204,7 +204,7 @@ def test_lighttpd_install_site_tests_the_config_and_restores_the_previous_site_o
 
 @pytest.mark.parametrize("settings, present, absent", [
     (Lighttpd(sudo=False, control="signal", conf="/p/l.conf", pidfile="/p/l.pid"),
-     ['pkill --signal USR1 --pidfile "$PIDFILE"', 'cat "$PIDFILE"', "lighttpd_daemon"], ["systemctl", "kill -USR1"]),
+     ['pkill --signal USR1 --pidfile "$PIDFILE"', 'pid_in "$PIDFILE"', "lighttpd_daemon"], ["systemctl", "kill -USR1"]),
     (Lighttpd(control="systemd"), ["sudo -n", "systemctl reload lighttpd", "systemctl start lighttpd"], ["USR1"]),
     (Lighttpd(), ["/run/systemd/system", "systemctl reload lighttpd", 'as_root pkill --signal USR1'], []),
     (Lighttpd(conf="/p/l.conf"), ['as_root pkill --signal USR1 --pidfile "$PIDFILE"'], ["systemctl"]),
