@@ -111,13 +111,13 @@ def static_links_served(target: DeployTarget, port: int, host: str | None = None
     """Plant links in the live release's static folder, as the deploy user (who can, as an upload could
     before issue 15), and ask the front server for each; then take them out. The status of each:
     ``passwd`` -> /etc/passwd, ``etc/hostname`` through a link to /etc, ``mine.css`` -> style.css (a link
-    of the release's owner to its own file)."""
+    of the release's owner to its own file), and ``style.css`` itself (a file, reached through ``current``)."""
     static = f"{target.app_root}/current/static"
     target.run_as_deploy(f"ln -s /etc/passwd {static}/passwd && ln -s /etc {static}/etc && "
                          f"ln -s style.css {static}/mine.css")
     try:
         found = {}
-        for name in ("passwd", "etc/hostname", "mine.css"):
+        for name in ("passwd", "etc/hostname", "mine.css", "style.css"):
             status, body = get(target.address, port, f"/static/{name}", host=host)
             assert "root:" not in body, f"/static/{name} served /etc/passwd"
             found[name] = status

@@ -104,7 +104,7 @@ def test_the_static_location_follows_no_link_out_of_the_release(stock: DeployTar
     """After the deploys above: `Options SymLinksIfOwnerMatch` (issue 15): a link to a root file is refused,
     the release's own link to its own file is served."""
     found = static_links_served(stock, APP_PORT)
-    assert found == {"passwd": 403, "etc/hostname": 403, "mine.css": 200}, found
+    assert found == {"passwd": 403, "etc/hostname": 403, "mine.css": 200, "style.css": 200}, found
 
 
 def test_uninstall_takes_the_site_out_of_the_stock_apache_which_keeps_its_default_site(

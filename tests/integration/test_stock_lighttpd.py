@@ -33,7 +33,7 @@ from tests.servers.machine import ServerError
 from .fabcli import EXAMPLE, fab
 from .helpers import copy_app
 from .load import RequestStream
-from .stock import get, static_links_served
+from .stock import get
 
 APP_PORT = 8080
 HELD_PORT = 8091
@@ -183,14 +183,6 @@ def test_a_reload_lighttpd_does_not_survive_puts_the_previous_site_back_and_star
         assert version_served(stock, APP_PORT) == "1.0.0", "the other app's site is back too"
         assert stock.run("systemctl is-active lighttpd", check=False).strip() == "active"
         assert DEFAULT_PAGE in get(stock.address, 80)[1]
-
-
-def test_the_static_location_follows_no_link_out_of_the_release(stock: DeployTarget) -> None:
-    """After the deploys above: `server.follow-symlink = "disable"` in the static location (issue 15): a file
-    that is a link is never served (lighttpd checks the last part of the path only: a file under a linked
-    folder is, which is why the upload refuses links out of the release)."""
-    found = static_links_served(stock, APP_PORT)
-    assert found == {"passwd": 403, "etc/hostname": 200, "mine.css": 403}, found
 
 
 def test_uninstall_takes_one_site_out_of_the_stock_lighttpd_which_keeps_the_others(

@@ -207,4 +207,4 @@ def test_the_static_location_follows_no_link_out_of_the_release(stock: DeployTar
     """After the deploys above: `disable_symlinks if_not_owner` (issue 15): a link to a root file is refused,
     the release's own link to its own file is served."""
     found = static_links_served(stock, APP_PORT, host="hello.test")
-    assert found == {"passwd": 403, "etc/hostname": 403, "mine.css": 200}, found
+    assert found == {"passwd": 403, "etc/hostname": 403, "mine.css": 200, "style.css": 200}, found
