@@ -155,15 +155,10 @@ class HostConnection:
         try:
             channel = transport.open_session(timeout=self.ssh.connect_timeout)
             channel.exec_command(command)
-            if stdin:
-                view = memoryview(stdin)
-                while view:
-                    sent = channel.send(view[:32768])
-                    if sent <= 0:
-                        break
-                    view = view[sent:]
-            channel.shutdown_write()
             out, err = bytearray(), bytearray()
+            if stdin:
+                self._send(channel, stdin, deadline, limit, out, err)
+            channel.shutdown_write()
             shown = 0  # how much of ``out`` went to on_line / on_output
             shown_err = 0  # how much of ``err`` went to on_output
             while True:
@@ -216,6 +211,36 @@ class HostConnection:
             raise ConnectError(f"{self.host.alias}: the SSH connection failed: {str(exc) or type(exc).__name__}") from None
         return RemoteResult(code, out.decode(errors="replace"), err.decode(errors="replace"))
 
+
+    def _send(self, channel: paramiko.Channel, data: bytes, deadline: float, limit: float,
+              out: bytearray, err: bytearray) -> None:
+        """Send ``data`` as the command's input within the command's deadline: a host that stops reading (a
+        stalled disk, a script that never reads) ends the command at its timeout, as a slow one does. What the
+        command prints meanwhile is kept, so that it never blocks on a full output."""
+        view = memoryview(data)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                channel.close()
+                raise CommandTimeout(f"{self.host.alias}: remote command timed out after {limit:g}s "
+                                     f"while sending its input ({len(data) - len(view)} of {len(data)} bytes sent)")
+            if self._interrupt.is_set():
+                self._interrupt.clear()
+                raise KeyboardInterrupt(f"{self.host.alias}: interrupted")
+            while channel.recv_ready():
+                out += channel.recv(65536)
+            while channel.recv_stderr_ready():
+                err += channel.recv_stderr(65536)
+            channel.settimeout(min(remaining, 0.5))
+            try:
+                sent = channel.send(view[:32768])
+            except socket.timeout:
+                continue
+            finally:
+                channel.settimeout(None)
+            if sent <= 0:
+                return
+            view = view[sent:]
 
     def _stop_remote(self, partial_stdout: str) -> None:
         """After Ctrl-C or SIGTERM, stop the interrupted script's session on the host.

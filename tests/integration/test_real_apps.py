@@ -202,3 +202,24 @@ def test_python_as_a_version_is_the_hosts_own_else_uv_s_and_a_python_it_cannot_h
     assert "cpython-3.12" in said, "uv's own error names the download it tried"
     assert host.live_release() == live and host.listdir("releases") == [live]
     assert get(host.address, port) == (200, "task app 1.0.0 code one")
+
+
+def test_a_host_that_stops_reading_the_upload_times_out_at_the_command_timeout(web, write_inventory, tmp_path):
+    """Issue 15, item 4: the timeout holds while the input is sent. The script never reads its input (as a
+    stalled disk would not), 64 MB are sent with command_timeout = 3: the command ends at about 3 s
+    (before: it blocked until the host closed the channel, 20 s here)."""
+    from wsgideploy.inventory import load_stage
+    from wsgideploy.transport import CommandTimeout, HostConnection
+    inventories = inventory(write_inventory, web, copy_app(APPS / "src_tasks", tmp_path / "stall"), stage="stall",
+                            extra={"ssh": {"command_timeout": 3}})
+    stage = load_stage(inventories / "stall.toml")
+    connection = HostConnection(stage.hosts[0], stage.ssh)
+    connection.open()
+    try:
+        started = time.monotonic()
+        with pytest.raises(CommandTimeout, match=r"timed out after 3s while sending its input"):
+            connection.run_script("sleep 20", stdin=b"x" * (64 << 20))
+        took = time.monotonic() - started
+    finally:
+        connection.close()
+    assert 2.5 < took < 8, f"{took:.1f} s"
