@@ -18,6 +18,7 @@ from typing import Callable
 import paramiko
 from fabric import Config, Connection
 
+from . import host_keys
 from .commands.shell import q, stop_session
 from .protocol import session_id
 from .inventory import Host, Ssh
@@ -83,28 +84,24 @@ class HostConnection:
         cxn = Connection(host=host.hostname, user=host.user, port=host.port, config=config,
                          connect_timeout=self.ssh.connect_timeout, connect_kwargs=connect_kwargs)
         known_hosts = Path(host.known_hosts or "~/.ssh/known_hosts").expanduser()
-        if known_hosts.exists():
-            cxn.client.load_host_keys(str(known_hosts))
-        elif self.trust_new_host_key:
-            known_hosts.parent.mkdir(parents=True, exist_ok=True)
-            known_hosts.touch(mode=0o600)
-            cxn.client.load_host_keys(str(known_hosts))
-        policy = paramiko.AutoAddPolicy() if self.trust_new_host_key else paramiko.RejectPolicy()
-        cxn.client.set_missing_host_key_policy(policy)
         where = f"{host.alias} ({host.user + '@' if host.user else ''}{host.hostname}:{host.port})"
+        # The host's key, and each ProxyJump hop's (Fabric would accept any hop's key), from known_hosts.
+        host_keys.guard(cxn.client, known_hosts, host.hostname, host.port, self.trust_new_host_key, where)
+        gateway = cxn.gateway
+        while isinstance(gateway, Connection):
+            host_keys.guard(gateway.client, known_hosts, gateway.host, int(gateway.port), self.trust_new_host_key,
+                            f"{where}: its ProxyJump hop {gateway.host}:{gateway.port}")
+            gateway = gateway.gateway
         try:
             cxn.open()
+        except host_keys.HostKeyRefused as exc:
+            raise ConnectError(str(exc)) from None
         except paramiko.BadHostKeyException:
             raise ConnectError(
                 f"{where}: the host key has CHANGED since it was recorded in {known_hosts}. "
                 "This may be a man-in-the-middle attack, or the host was rebuilt. "
                 "Check it, then remove the old key (ssh-keygen -R) if the change is expected.") from None
         except paramiko.SSHException as exc:
-            if "not found in known_hosts" in str(exc):
-                raise ConnectError(
-                    f"{where}: the host key is unknown (not in {known_hosts}). Add it with "
-                    f"ssh-keyscan -p {host.port} {host.hostname} >> {known_hosts}, after checking its "
-                    "fingerprint, or pass --trust-new-host-key once.") from None
             if isinstance(exc, paramiko.AuthenticationException):
                 raise ConnectError(f"{where}: authentication failed ({exc})") from None
             raise ConnectError(f"{where}: SSH error: {exc}") from None

@@ -175,3 +175,73 @@ def test_a_changed_host_key_is_refused_as_changed(site, tmp_path, flags):
     assert "unknown" not in output, shown(result)
     assert host.listdir(host.app_root) == [], f"{host.app_root} was written although the key had changed"
     assert known_hosts.read_text() == before, "the recorded key must not be replaced"
+
+
+KEPT = """# kept by hand: this comment, the FIDO key and the markers below stay byte for byte
+[10.9.9.9]:22 sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIFakeFidoKeyForTheTestOnlyxxxxxxxxxxxxxxAAAABHNzaDo= yubikey
+@cert-authority *.corp.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C7okWi0dh2l9GKJl
+"""
+
+
+def test_trusting_a_new_key_appends_one_line_and_keeps_every_other_byte(site, tmp_path):
+    """Issue 15, item 3: paramiko's saving rewrote the whole file (comments, FIDO keys and markers lost)."""
+    host, port, _, other_line, use = site
+    known_hosts = tmp_path / "known_hosts"
+    before = KEPT + other_line
+    known_hosts.write_text(before)
+    result = use(known_hosts)("--trust-new-host-key")
+    assert result.returncode == 0, shown(result)
+    keytype, key = real_key(host)
+    assert known_hosts.read_text() == before + f"{host_name(host)} {keytype} {key}\n"
+    assert get(host.address, port, "/")[0] == 200
+
+
+@pytest.mark.parametrize("marker", ["@revoked", "@cert-authority"])
+def test_a_revoked_key_or_a_certificate_authority_is_refused_with_a_clear_error(site, tmp_path, marker):
+    """A @revoked host key is refused even with --trust-new-host-key; a host that known_hosts vouches for by
+    a certificate authority only is refused naming why (paramiko cannot check host certificates). Both exit 4,
+    nothing touched, the file unchanged (before: a traceback)."""
+    host, _, _, other_line, use = site
+    keytype, key = real_key(host)
+    names = "*" if marker == "@revoked" else host_name(host)
+    known_hosts = tmp_path / "known_hosts"
+    before = other_line + f"{marker} {names} {keytype} {key}\n" + (
+        f"{host_name(host)} {keytype} {key}\n" if marker == "@revoked" else "")
+    known_hosts.write_text(before)
+    result = use(known_hosts)(*(("--trust-new-host-key",) if marker == "@revoked" else ()))
+    assert result.returncode == CONNECT_FAILED, shown(result)
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    said = "marked @revoked" if marker == "@revoked" else "cannot check host certificates"
+    assert said in output, shown(result)
+    assert host.listdir(host.app_root) == [] and known_hosts.read_text() == before
+
+
+def test_a_proxyjump_hops_key_is_checked_like_the_hosts(site, tmp_path):
+    """~/.ssh/config sends the connection through a ProxyJump hop (the same server, by another name). Fabric
+    accepted any hop's key; now the hop is checked first and refused while its key is unknown, naming the hop,
+    and --trust-new-host-key records it."""
+    host, port, _, other_line, use = site
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text(
+        f"Host jumpbox\n  HostName {host.address}\n  User {host.user}\n  IdentityFile {host.identity}\n\n"
+        f"Host {host.address}\n  ProxyJump jumpbox\n")
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(other_line)
+    use(known_hosts)  # writes the stage into <tmp_path>/inventories (the write_inventory fixture)
+
+    def run(*flags: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "HOME": str(home), "WSGIDEPLOY_INVENTORIES": str(tmp_path / "inventories")}
+        env.pop("FABRIC_DEPLOY_STAGE", None)
+        return subprocess.run(["fab", "-H", host.alias, "deploy", *flags], check=False, cwd=PROJECT, env=env,
+                              capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    refused = run()
+    assert refused.returncode == CONNECT_FAILED, shown(refused)
+    assert "its ProxyJump hop" in refused.stdout + refused.stderr, shown(refused)
+    assert known_hosts.read_text() == other_line and host.listdir(host.app_root) == []
+    done = run("--trust-new-host-key")
+    assert done.returncode == 0, shown(done)
+    keytype, key = real_key(host)
+    assert known_hosts.read_text() == other_line + f"{host_name(host)} {keytype} {key}\n"
+    assert get(host.address, port, "/")[0] == 200
