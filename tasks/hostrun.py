@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .commands import lock
-from .commands.shell import q, script
+from .commands.shell import script
 from .commands.mod_wsgi import ModWsgi
 from .commands.systemd import Supervised, app_user_of, supervised
 from .errors import ExitCode, StepFailed
@@ -42,14 +42,21 @@ def combined_script(steps: list[Step]) -> str:
     return script("exec 3>&1", *(_step_script(i, step) for i, step in enumerate(steps)))
 
 
+SOFT_END = "WSGIDEPLOY_SOFT_STEP_END"  # the end of a soft step's here-document
+
+
 def _step_script(index: int, step: Step) -> str:
     """A step inside a combined script: its start marker, then its body in a subshell (a failure
     ends the script) or, for a soft step, in a bash of its own whose errors become warnings.
-    (``set -e`` does not hold inside a subshell tested with ``if``: hence the separate bash.)"""
+    (``set -e`` does not hold inside a subshell tested with ``if``: hence the separate bash, which reads the
+    body from a here-document.)"""
     if not step.soft:
         return f'echo "{STEP_MARK}{index}"\n(\n{step.body.strip()}\n)'
+    if f"\n{SOFT_END}\n" in f"\n{step.body}\n":
+        raise ValueError(f"a soft step's script may not hold the line {SOFT_END}")
+    # The body goes to the nested bash as a here-document (in the script's file), never as an argument.
     return (f'echo "{STEP_MARK}{index}"\n'
-            f'if ! wsgideploy_err=$(bash -c {q(step.body)} 2>&1 1>&3); then\n'
+            f"if ! wsgideploy_err=$(bash -s 2>&1 1>&3 <<'{SOFT_END}'\n{step.body.strip()}\n{SOFT_END}\n); then\n"
             f'  printf "%s\\n" "${{wsgideploy_err:-exit code $?}}" | sed "s/^/{SOFT_ERROR_MARK}/"\n'
             f'fi')
 

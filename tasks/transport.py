@@ -126,8 +126,11 @@ class HostConnection:
 
     def run_script(self, script: str, stdin: bytes | None = None, timeout: float | None = None,
                    on_line: Callable[[str], None] | None = None) -> RemoteResult:
-        """Run a shell script as one remote command (one round trip)."""
-        return self.run(f"bash -c {q(script)}", stdin=stdin, timeout=timeout, on_line=on_line)
+        """Run a shell script as one remote command (one round trip). The script travels on standard input,
+        ahead of ``stdin``: never on a command line (where every user of the host sees it in ``ps``, and the
+        kernel caps its size); see `script_runner`."""
+        body = script.encode()
+        return self.run(script_runner(len(body)), stdin=body + (stdin or b""), timeout=timeout, on_line=on_line)
 
     def run(self, command: str, stdin: bytes | None = None, timeout: float | None = None,
             on_line: Callable[[str], None] | None = None) -> RemoteResult:
@@ -253,6 +256,14 @@ class HostConnection:
                 except (ConnectError, CommandTimeout):
                     pass
                 return
+
+
+def script_runner(size: int) -> str:
+    """The command that runs a script sent first on its standard input (``size`` bytes): into a file of its
+    own (mktemp: mode 0600), which bash runs with the rest of standard input as its own, then removed."""
+    return ("f=$(mktemp) || { echo 'cannot make a temporary file for the script (mktemp): is /tmp full?' >&2; exit 1; }; "
+            "trap 'rm -f \"$f\"' EXIT; trap 'exit 143' HUP INT TERM; "
+            f"head -c {int(size)} > \"$f\" && bash \"$f\"")
 
 
 def _pass_lines(data: bytearray | bytes, start: int, receive: Callable[[str], None]) -> int:

@@ -1102,12 +1102,13 @@ while True:
 ' '{"address": "127.0.0.1", "port": 80, "path": "/", "host": "hello.example.com", "status": 200, "timeout": 30.0}' || fail 'health check of http://127.0.0.1:80/ (Host: hello.example.com) failed'
 )
 echo "wsgideploy-step:3"
-if ! wsgideploy_err=$(bash -c 'set -eu
+if ! wsgideploy_err=$(bash -s 2>&1 1>&3 <<'WSGIDEPLOY_SOFT_STEP_END'
+set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
 cd /srv/hello/releases
-current=$(readlink /srv/hello/current 2>/dev/null | sed '"'"'s#.*/##'"'"' || true)
+current=$(readlink /srv/hello/current 2>/dev/null | sed 's#.*/##' || true)
 releases=$(ls -1 | sort)
 # the newest good release before the live one: what a rollback would go back to
 previous=""
@@ -1116,13 +1117,13 @@ for r in $releases; do
   [ -e "$r/.wsgideploy-bad" ] || previous=$r
 done
 # releases that some process still runs in
-# (one find for every process'"'"'s cwd: a readlink per process costs a fork each)
+# (one find for every process's cwd: a readlink per process costs a fork each)
 in_use=" "
 while IFS= read -r cwd; do
   case "$cwd" in /srv/hello/releases/*) r=${cwd#/srv/hello/releases/}; in_use="$in_use${r%%/*} ";; esac
 done <<WSGIDEPLOY_CWDS
-$(find /proc/[0-9]*/cwd -maxdepth 0 -printf '"'"'%l
-'"'"' 2>/dev/null || true)
+$(find /proc/[0-9]*/cwd -maxdepth 0 -printf '%l
+' 2>/dev/null || true)
 WSGIDEPLOY_CWDS
 total=$(echo "$releases" | grep -c . || true)
 removed=""
@@ -1140,17 +1141,17 @@ for v in *; do
   [ -d "$v" ] || continue
   used=no
   for link in /srv/hello/releases/*/venv; do
-    [ "$(readlink "$link" 2>/dev/null | sed '"'"'s#.*/##'"'"')" = "$v" ] && { used=yes; break; }
+    [ "$(readlink "$link" 2>/dev/null | sed 's#.*/##')" = "$v" ] && { used=yes; break; }
   done
   [ $used = yes ] || { rm -rf "$v"; removed="$removed venv:$v"; }
 done
 echo "wsgideploy-fact:removed=${removed# }"
 
-logrotate_text='"'"'# logrotate for hello: every log under /srv/hello/shared/log, as the user that owns them.
+logrotate_text='# logrotate for hello: every log under /srv/hello/shared/log, as the user that owns them.
 # Rendered by wsgideploy on the controller from templates/logrotate.conf.j2, installed by root from
-# the deploy'"'"'"'"'"'"'"'"'s script (never copied from the host). copytruncate: the app server and the app keep
-# writing to the same file, so no server needs a signal. The front server'"'"'"'"'"'"'"'"'s logs are in its own
-# folder, rotated by the distribution'"'"'"'"'"'"'"'"'s snippet.
+# the deploy'"'"'s script (never copied from the host). copytruncate: the app server and the app keep
+# writing to the same file, so no server needs a signal. The front server'"'"'s logs are in its own
+# folder, rotated by the distribution'"'"'s snippet.
 /srv/hello/shared/log/*.log {
     su hello hello
     daily
@@ -1162,14 +1163,15 @@ logrotate_text='"'"'# logrotate for hello: every log under /srv/hello/shared/log
     notifempty
     copytruncate
 }
-'"'"'
-if [ -f /etc/logrotate.d/wsgideploy-hello ] && [ "$(stat -c %u /etc/logrotate.d/wsgideploy-hello)" = 0 ] && printf '"'"'%s'"'"' "$logrotate_text" | cmp -s - /etc/logrotate.d/wsgideploy-hello; then
+'
+if [ -f /etc/logrotate.d/wsgideploy-hello ] && [ "$(stat -c %u /etc/logrotate.d/wsgideploy-hello)" = 0 ] && printf '%s' "$logrotate_text" | cmp -s - /etc/logrotate.d/wsgideploy-hello; then
   echo "wsgideploy-fact:logrotate=unchanged"
-elif printf '"'"'%s'"'"' "$logrotate_text" | if [ "$(id -u)" = 0 ]; then install -o root -g root -m 0644 /dev/stdin /etc/logrotate.d/wsgideploy-hello; else sudo -n install -o root -g root -m 0644 /dev/stdin /etc/logrotate.d/wsgideploy-hello; fi 2>/dev/null; then
+elif printf '%s' "$logrotate_text" | if [ "$(id -u)" = 0 ]; then install -o root -g root -m 0644 /dev/stdin /etc/logrotate.d/wsgideploy-hello; else sudo -n install -o root -g root -m 0644 /dev/stdin /etc/logrotate.d/wsgideploy-hello; fi 2>/dev/null; then
   echo "wsgideploy-fact:logrotate=installed /etc/logrotate.d/wsgideploy-hello"
 else
   echo "wsgideploy-fact:logrotate=not installed: /etc/logrotate.d/wsgideploy-hello needs root (logrotate reads only root-owned files) and sudo -n was refused (see docs/security.md)"
 fi
-' 2>&1 1>&3); then
+WSGIDEPLOY_SOFT_STEP_END
+); then
   printf "%s\n" "${wsgideploy_err:-exit code $?}" | sed "s/^/wsgideploy-soft-error:/"
 fi
