@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from .commands.journal import parse as parse_journal
 from .errors import ExitCode, HostResult, StepFailed
 from .fingerprint import is_no_op
 from .fleet import Fleet, Slot
@@ -31,7 +32,7 @@ from .record import RunRecord, describe_holder
 from .rollout import batches
 from .source import LocalRelease
 from .hostrun import HostRun, Step
-from .steps import (build_release_steps, check_host, discard_release, finish, go_live_steps, mark_bad, prune_step,
+from .steps import (build_release_steps, check_host, discard_release, finish, go_live_steps, mark_bad, prune_step, unlock,
                     read_releases, upload_env_file, upload_tls_files)
 
 
@@ -235,6 +236,36 @@ def take_lock(run: HostRun, record: RunRecord, with_releases: bool = False) -> N
                              "If it is gone, clear the lock with `wsgideploy unlock` or `deploy --force-unlock`.",
                              ExitCode.LOCKED, failure.facts) from None
         raise
+    if run.facts.get("switching"):
+        repair_interrupted(run)
+
+
+def repair_interrupted(run: HostRun) -> None:
+    """A go-live that a dead run left half done (its journal, commands/journal.py): finish it, the release
+    checked by its health check, or go back to the release it replaced; say which. Holding the lock."""
+    found = parse_journal(run.facts.pop("switching", ""))
+    if found is None:
+        return
+    # What prepare read describes the host before the repair: no no-op against it, the releases read again.
+    run.facts["fingerprint"], run.releases = "", None
+    before, after = found
+    run.out.line(run.alias, f"a go-live was interrupted ({before or 'no release'} -> {after}): repairing it")
+    if run.facts.get("switching_to") == "ok":
+        try:
+            go_live(run, after, before, with_site=True)
+        except StepFailed as failure:
+            if failure.code != ExitCode.ROLLED_BACK:
+                raise
+            run.out.line(run.alias, f"repaired: {after} failed its health check; {before} serves again")
+            return
+        run.out.line(run.alias, f"repaired: the go-live of {after} finished, and it answers its health check")
+    elif before:
+        restore(run, before)
+        run.out.line(run.alias, f"repaired: {after} is {run.facts.get('switching_to', 'gone')}; {before} serves again")
+    else:
+        raise StepFailed(run.alias, "repair", f"a go-live of {after} was interrupted, {after} is "
+                         f"{run.facts.get('switching_to', 'gone')} and there was no release before it: deploy again")
+    run.facts["previous_release"] = run.facts["current"]
 
 
 def build_release(run: HostRun, rel: LocalRelease, env_file: tuple[bytes, list[str]] | None,
@@ -327,3 +358,12 @@ def rollback_host(run: HostRun, to: str | None, record: RunRecord) -> None:
                 raise StepFailed(run.alias, "select", str(exc)) from None
             step.detail = f"{found.current or 'none'} -> {chosen['release']}"
         go_live(run, chosen["release"], found.current, with_site=True)  # with the site of the release going back live
+
+
+def unlock_host(run: HostRun) -> None:
+    """``unlock``: remove the lock whoever holds it; then, holding a lock of its own, repair a go-live its
+    holder left half done (`repair_interrupted`, through `take_lock`)."""
+    unlock(run)
+    if run.facts.pop("switching", ""):
+        with holding_lock(run, RunRecord(action="repair"), lambda: run.facts.get("current", "")):
+            pass

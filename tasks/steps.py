@@ -7,10 +7,10 @@ the steps around it in one round trip); a failure becomes `StepFailed` with the 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .commands import certbot, certificate, health, history, hooks, lock, logs, prune, release, secrets, venv
+from .commands import certbot, certificate, health, history, hooks, journal, lock, logs, prune, release, secrets, venv
 from .commands.shell import q, script, write_file
 from .errors import StepFailed
 from .fingerprint import FINGERPRINT_FILE
@@ -133,10 +133,14 @@ def finish(run: HostRun, token: str, log_entry: str) -> None:
 
 
 def unlock(run: HostRun) -> str:
-    """Remove the deploy lock whoever holds it; return who held it ('' if nobody)."""
-    facts = run.remote("unlock", script(lock.force_release(run.layout)),
-                       describe=lambda f: f"removed the lock of {describe_holder(f['holder'])}"
-                       if f.get("holder") else "no lock was held")
+    """Remove the deploy lock whoever holds it; return who held it ('' if nobody). The facts of an
+    interrupted go-live (``switching``: commands/journal.py) go into ``run.facts``."""
+    facts = run.remote("unlock", script(lock.force_release(run.layout), journal.facts(run.layout)),
+                       describe=lambda f: (f"removed the lock of {describe_holder(f['holder'])}"
+                                           if f.get("holder") else "no lock was held")
+                       + (f"; a go-live was interrupted ({f['switching'].replace(' ', ' -> ')})"
+                          if f.get("switching") else ""))
+    run.facts.update({k: v for k, v in facts.items() if k.startswith("switching")})
     return facts.get("holder", "")
 
 
@@ -269,11 +273,23 @@ def build_release_steps(run: HostRun, rel: LocalRelease, fingerprint: str = "") 
         run.facts["tls_ready"] = "yes"
 
 
+def go_live_script(run: HostRun, release_id: str, with_site: bool = False,
+                   then: list[Step] | None = None) -> list[Step]:
+    """The steps of `go_live_steps`, in their order: (the site,) switch, reload, health, with the journal
+    (commands/journal.py) written first and cleared once healthy (a run that dies between leaves it); then
+    ``then``."""
+    steps = ([proxy_site_step(run, release_id)] if with_site else []) + [
+        switch_step(run, release_id), reload_step(run), health_step(run)]
+    first, last = steps[0], steps[-1]
+    steps[0] = replace(first, body=journal.begin(run.layout, run.facts.get("current", ""), release_id) + first.body)
+    steps[-1] = replace(last, body=last.body.rstrip("\n") + "\n" + journal.end(run.layout))
+    return steps + list(then or [])
+
+
 def go_live_steps(run: HostRun, release_id: str, with_site: bool = False, then: list[Step] | None = None) -> None:
     """Make ``release_id`` live in ONE round trip: (its front-server site,) switch, reload, health
     (and ``then``: soft steps, such as prune, that run only once the release is healthy)."""
-    steps = ([proxy_site_step(run, release_id)] if with_site else []) + [
-        switch_step(run, release_id), reload_step(run), health_step(run)] + list(then or [])
+    steps = go_live_script(run, release_id, with_site, then)
     run.facts["current"] = release_id  # from the switch on, the release the host serves (or rolls back from)
     warn_if_expiring(run, run.remote_steps(steps))
 
@@ -337,7 +353,7 @@ def server_action(run: HostRun, action: str) -> dict[str, str]:
         "stop": lambda: run.server.stop(ctx),
         "restart": lambda: run.server.upgrade(ctx, start_if_stopped=True),
         "reload": lambda: run.server.upgrade(ctx, start_if_stopped=False),
-        "status": lambda: run.server.status(ctx),
+        "status": lambda: run.server.status(ctx).rstrip("\n") + "\n" + journal.facts(run.layout),
     }
     def describe(f: dict[str, str]) -> str:
         return "" if action == "status" else (

@@ -125,6 +125,6 @@ def rollback(c: Context, to: str | None = None, trust_new_host_key: bool = False
 
 @task
 def unlock(c: Context) -> None:
-    """Remove the deploy lock on the selected hosts (after a deploy that died), saying whose it was."""
-    from ..steps import unlock as unlock_host
+    """Remove the deploy lock on the selected hosts (after a deploy that died), saying whose it was; repair a go-live it left half done."""
+    from ..flow import unlock_host
     run_on_hosts(c, unlock_host, stop_on_failure=False)

@@ -67,6 +67,8 @@ def read_status(run: HostRun, show: bool = True) -> dict[str, str]:
     days = checked.get("tls_days_left", "")
     where = f"over HTTPS on port {app.tls.port}" if days else f"on port {app.listen}"
     status = {"server": app.server, "state": state, "release": facts.get("current") or "none", "answers": answer}
+    if facts.get("switching"):
+        status["state"] += "; go-live interrupted (unlock repairs it)"
     if days:
         status["certificate"] = f"{days} days left"
     if show:
@@ -76,6 +78,9 @@ def read_status(run: HostRun, show: bool = True) -> dict[str, str]:
         if days:
             run.out.line(run.alias, f"certificate  {days} days left" + (
                 f" (renew it: under {EXPIRY_WARNING_DAYS} days)" if int(days) < EXPIRY_WARNING_DAYS else ""))
+        if facts.get("switching"):
+            run.out.line(run.alias, f"go-live      interrupted ({facts['switching'].replace(' ', ' -> ')}): "
+                                    "`wsgideploy unlock` repairs it (unless a deploy is going live right now)")
         for name in run.stage.processes:
             run.out.line(run.alias, f"process      {name}: {facts.get('process_' + name, 'unknown (no systemd?)')}")
     return status

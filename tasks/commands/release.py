@@ -8,6 +8,7 @@ from ..layout import Layout
 from ..protocol import FACTS_MARK
 from .history import BAD_MARK, read_log
 from .interpreter import find_python
+from .journal import facts as journal_facts
 from .recipe import assignment, recipe
 from .shell import fail, q, script
 
@@ -61,7 +62,7 @@ echo "{FACTS_MARK}fingerprint=$(cat {q(layout.live_config_dir + '/fingerprint')}
 if [ -e {q(layout.current + '/' + BAD_MARK)} ]; then echo "{FACTS_MARK}live_bad=yes"; fi
 echo "{FACTS_MARK}user=$(id -un)"
 echo "{FACTS_MARK}group=$(id -gn)"
-{tls}# The lock comes last: nothing after it can fail and leave it held.
+{journal_facts(layout)}{tls}# The lock comes last: nothing after it can fail and leave it held.
 {take_lock}
 {"rm -rf " + q(layout.releases) + "/.*.partial || true" if take_lock else ""}
 """)

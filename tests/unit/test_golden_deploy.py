@@ -5,7 +5,7 @@ are fixed here, built by the same step builders the deploy runs (`wsgideploy.ste
 
 - ``prepare.sh``: the layout, the lock and the host's facts;
 - ``build.sh``: upload, venv, check, nginx site (one script, stdin is the release);
-- ``go-live.sh``: switch, reload, health, prune (one script);
+- ``go-live.sh``: switch, reload, health, prune (one script), the go-live journal around the first three;
 - ``finish.sh``: the deploy log entry and the lock given back.
 
 After an intended change, write the files again and read the diff before committing it:
@@ -56,8 +56,7 @@ def deploy_scripts(tmp_path: Path) -> dict[str, str]:
     token = "wsgideploy-lock-token"
     build = [steps.upload_step(run, rel), steps.venv_step(run, rel), steps.check_step(run, rel, "f" * 64),
              steps.proxy_site_step(run, RELEASE)]
-    go_live = [steps.switch_step(run, RELEASE), steps.reload_step(run), steps.health_step(run),
-               steps.prune_step(run)]
+    go_live = steps.go_live_script(run, RELEASE, then=[steps.prune_step(run)])
     return {
         "prepare.sh": release.prepare(run.layout, stage.app.python, lock.acquire(run.layout, token),
                                       app_user=run.app_user),

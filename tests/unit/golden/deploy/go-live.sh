@@ -5,6 +5,7 @@ read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$
 exec 3>&1
 echo "wsgideploy-step:0"
 (
+printf '%s %s\n' - 20261204T100000Z > /srv/hello/.deploy/switching.tmp && mv -f /srv/hello/.deploy/switching.tmp /srv/hello/.deploy/switching
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
@@ -1100,6 +1101,7 @@ while True:
         sys.exit(1)
     time.sleep(0.3)
 ' '{"address": "127.0.0.1", "port": 80, "path": "/", "host": "hello.example.com", "status": 200, "timeout": 30.0}' || fail 'health check of http://127.0.0.1:80/ (Host: hello.example.com) failed'
+rm -f /srv/hello/.deploy/switching
 )
 echo "wsgideploy-step:3"
 if ! wsgideploy_err=$(bash -s 2>&1 1>&3 <<'WSGIDEPLOY_SOFT_STEP_END'

@@ -229,6 +229,14 @@ echo "wsgideploy-fact:fingerprint=$(cat /srv/hello/current/.wsgideploy/fingerpri
 if [ -e /srv/hello/current/.wsgideploy-bad ]; then echo "wsgideploy-fact:live_bad=yes"; fi
 echo "wsgideploy-fact:user=$(id -un)"
 echo "wsgideploy-fact:group=$(id -gn)"
+if [ -s /srv/hello/.deploy/switching ]; then
+  wsgideploy_journal=$(head -n 1 /srv/hello/.deploy/switching)
+  echo "wsgideploy-fact:switching=$wsgideploy_journal"
+  wsgideploy_to=/srv/hello/releases/${wsgideploy_journal##* }
+  if [ ! -d "$wsgideploy_to" ]; then echo "wsgideploy-fact:switching_to=gone"
+  elif [ -e "$wsgideploy_to/.wsgideploy-bad" ]; then echo "wsgideploy-fact:switching_to=bad"
+  else echo "wsgideploy-fact:switching_to=ok"; fi
+fi
 # The lock comes last: nothing after it can fail and leave it held.
 
 if ! mkdir /srv/hello/.deploy/lock 2>/dev/null; then
