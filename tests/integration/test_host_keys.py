@@ -178,7 +178,7 @@ def test_a_changed_host_key_is_refused_as_changed(site, tmp_path, flags):
 
 
 KEPT = """# kept by hand: this comment, the FIDO key and the markers below stay byte for byte
-[10.9.9.9]:22 sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIFakeFidoKeyForTheTestOnlyxxxxxxxxxxxxxxAAAABHNzaDo= yubikey
+[198.51.100.9]:22 sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIFakeFidoKeyForTheTestOnlyxxxxxxxxxxxxxxAAAABHNzaDo= yubikey
 @cert-authority *.corp.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C7okWi0dh2l9GKJl
 """
 

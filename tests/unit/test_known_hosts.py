@@ -18,7 +18,7 @@ ED = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C7okWi0dh2l9GKJl"
 SK = "AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIFakeFidoKeyForTheTestOnlyxxxxxxxxxxxxxxAAAABHNzaDo="
 FILE = f"""# my hosts, kept by hand
 web1.example.com ssh-ed25519 {ED} ops@laptop
-[10.0.0.5]:2222 sk-ssh-ed25519@openssh.com {SK}
+[192.0.2.5]:2222 sk-ssh-ed25519@openssh.com {SK}
 @cert-authority *.corp.example ssh-ed25519 {ED}
 
 @revoked * ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCrevokedxx
@@ -31,7 +31,7 @@ def hashed(name: str, salt: bytes = b"0123456789abcdefghij") -> str:
 
 
 def test_names_and_patterns() -> None:
-    assert key_name("web1", 22) == "web1" and key_name("10.0.0.5", 2222) == "[10.0.0.5]:2222"
+    assert key_name("web1", 22) == "web1" and key_name("192.0.2.5", 2222) == "[192.0.2.5]:2222"
     assert matches("a,web1,b", "web1") and matches("*.corp.example", "db.corp.example")
     assert not matches("*.corp.example,!db.corp.example", "db.corp.example")
     assert matches(hashed("web1"), "web1") and not matches(hashed("web1"), "web2")
@@ -56,15 +56,15 @@ def test_a_revoked_key_is_not_trusted_even_when_listed() -> None:
 def test_append_keeps_every_other_byte_and_adds_one_line(tmp_path: Path) -> None:
     path = tmp_path / "known_hosts"
     path.write_text(FILE.rstrip("\n"))  # no newline at the end: one is added before the new line
-    append(path, "[10.0.0.9]:22", "ssh-ed25519", ED)
-    assert path.read_text() == FILE.rstrip("\n") + f"\n[10.0.0.9]:22 ssh-ed25519 {ED}\n"
-    append(path, "[10.0.0.9]:22", "ssh-ed25519", ED)  # already there: unchanged
-    assert path.read_text().count("[10.0.0.9]:22") == 1
+    append(path, "[192.0.2.9]:22", "ssh-ed25519", ED)
+    assert path.read_text() == FILE.rstrip("\n") + f"\n[192.0.2.9]:22 ssh-ed25519 {ED}\n"
+    append(path, "[192.0.2.9]:22", "ssh-ed25519", ED)  # already there: unchanged
+    assert path.read_text().count("[192.0.2.9]:22") == 1
 
 
 def _append_one(args: tuple[str, int]) -> None:
     path, n = args
-    append(Path(path), f"[10.0.0.{n}]:22", "ssh-ed25519", ED)
+    append(Path(path), f"[192.0.2.{n}]:22", "ssh-ed25519", ED)
 
 
 def test_hosts_appending_at_once_keep_each_others_lines(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_hosts_appending_at_once_keep_each_others_lines(tmp_path: Path) -> None:
     with multiprocessing.get_context("fork").Pool(8) as pool:
         pool.map(_append_one, [(str(path), n) for n in range(1, 33)])
     text = path.read_text()
-    assert text.startswith(FILE) and all(f"[10.0.0.{n}]:22 ssh-ed25519" in text for n in range(1, 33))
+    assert text.startswith(FILE) and all(f"[192.0.2.{n}]:22 ssh-ed25519" in text for n in range(1, 33))
     assert len(text.splitlines()) == len(FILE.splitlines()) + 32
 
 
