@@ -23,7 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from .commands.journal import parse as parse_journal
+from .commands.journal import end as end_journal, parse as parse_journal
+from .commands.shell import script
 from .errors import ExitCode, HostResult, StepFailed
 from .fingerprint import is_no_op
 from .fleet import Fleet, Slot
@@ -32,8 +33,8 @@ from .record import RunRecord, describe_holder
 from .rollout import batches
 from .source import LocalRelease
 from .hostrun import HostRun, Step
-from .steps import (build_release_steps, check_host, discard_release, finish, go_live_steps, mark_bad, prune_step, unlock,
-                    read_releases, upload_env_file, upload_tls_files)
+from .steps import (build_release_steps, check_host, discard_release, finish, go_live_steps, mark_bad, prune_step,
+                    read_releases, run_cleanup, unlock, upload_env_file, upload_tls_files)
 
 
 @dataclass
@@ -254,17 +255,23 @@ def repair_interrupted(run: HostRun) -> None:
         try:
             go_live(run, after, before, with_site=True)
         except StepFailed as failure:
-            if failure.code != ExitCode.ROLLED_BACK:
+            if failure.code == ExitCode.ROLLED_BACK:
+                run.out.line(run.alias, f"repaired: {after} failed its health check; {before} serves again")
+            elif not before:  # the first release: it stays, marked bad, and the run goes on (a deploy fixes it)
+                run.out.line(run.alias, f"repaired as far as it goes: {after} failed its health check, is marked "
+                                        "bad, and no release was live before it")
+            else:
                 raise
-            run.out.line(run.alias, f"repaired: {after} failed its health check; {before} serves again")
             return
         run.out.line(run.alias, f"repaired: the go-live of {after} finished, and it answers its health check")
     elif before:
         restore(run, before)
         run.out.line(run.alias, f"repaired: {after} is {run.facts.get('switching_to', 'gone')}; {before} serves again")
-    else:
-        raise StepFailed(run.alias, "repair", f"a go-live of {after} was interrupted, {after} is "
-                         f"{run.facts.get('switching_to', 'gone')} and there was no release before it: deploy again")
+    else:  # nothing to finish, nothing to go back to: the journal goes, and the run goes on
+        run_cleanup(run, script(end_journal(run.layout)))
+        run.out.line(run.alias, f"repaired: nothing to finish or go back to ({after} is "
+                                f"{run.facts.get('switching_to', 'gone')}, and no release was live before it)")
+        return
     run.facts["previous_release"] = run.facts["current"]
 
 
@@ -292,7 +299,8 @@ def go_live(run: HostRun, release_id: str, previous: str, with_site: bool = Fals
         go_live_steps(run, release_id, with_site, then)
     except StepFailed as failure:
         marked = mark_bad(run, release_id)
-        if not previous:
+        if not previous:  # nothing to go back to: the go-live is over, as it stands (its journal too)
+            run_cleanup(run, script(end_journal(run.layout)))
             raise StepFailed(run.alias, failure.step,
                              f"{failure.message}\n{left_in_place(run, release_id, marked)}") from None
         run.out.line(run.alias, f"{failure.step} failed after the switch: rolling back to {previous}")

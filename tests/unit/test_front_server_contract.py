@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from wsgideploy.checks import is_abs_path
+from wsgideploy.checks import is_abs_path, is_config_dir
 from wsgideploy.inventory import Apache, Lighttpd, Nginx
 from wsgideploy.modes import FRONT_SERVERS, FrontServer, front_server
 from wsgideploy.settings import NGINX_CONTROLS, checks_of
@@ -52,14 +52,18 @@ def site_text(front: FrontServer, root: str) -> str:
 
 def path_keys(settings_type: type) -> list[str]:
     """The settings of a front server's table that are paths on the host."""
-    return [key for key, check in checks_of(settings_type).items() if check is is_abs_path]
+    return [key for key, check in checks_of(settings_type).items() if check in (is_abs_path, is_config_dir)]
 
 
 def front_settings(proxy: str, root: str, control: str, custom_conf: bool, **extra: Any) -> Any:
     """The front server's settings with every path below ``root`` (``conf`` only when ``custom_conf``)."""
     settings_type = SETTINGS_TYPES[proxy]
     paths = {key: f"{root}/{proxy}/{key}" for key in path_keys(settings_type) if key != "conf" or custom_conf}
-    return settings_type(**paths, control=control, sudo=not custom_conf, **extra)
+    settings = settings_type(**paths, control=control, sudo=not custom_conf, **extra)
+    # Never this machine's own /etc: every folder a script writes into must be below root.
+    for key in ("sites_available", "sites_enabled", "listen_dir"):
+        assert str(getattr(settings, key, root)).startswith(root), f"{key} is not below the test's root"
+    return settings
 
 
 @cache
