@@ -113,12 +113,16 @@ def test_acme_gets_the_certificate_before_the_switch_then_serves_https(
     inventory = inventory_for(write_inventory, host, source, server_name=NAME, listen=80, tls=tls)
     planned = fab(inventory, "-H", host.alias, "plan").stdout
     assert f"note         certificate: none on the host yet; the next deploy gets it from {ca.directory}" in planned
+    # lighttpd keeps a port it once bound across graceful reloads (docs/uninstall.md): when a test before this one
+    # on the same server left 443 bound (the acme failure's site, put back), a reload is enough
+    bound = bool(host.run("ss -Hltn 'sport = :443'").strip())
     done = fab(inventory, "-H", host.alias, "deploy")
     out = done.stdout + done.stderr
     assert "certificate" in out and f"certificate for {NAME} from {ca.directory}" in out, out
     assert "site (HTTPS) tested" in out and "HTTPS 200" in out, out
-    if host.front == "lighttpd":  # 443 is new to it: bound at a start only (docs/https.md)
-        assert "lighttpd restarted: it binds the new port 443 as root only" in out, out
+    if host.front == "lighttpd":  # 443 new to it: bound at a start only (docs/https.md)
+        said = "lighttpd reloaded" if bound else "lighttpd restarted: it binds the new port 443 as root only"
+        assert said in out.split("] https ")[1].splitlines()[0], out
     first = host.live_release()
 
     pem = put_ca(host, root.read_text(), "pebble-root")
