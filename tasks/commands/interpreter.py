@@ -27,12 +27,13 @@ def managed_dir(layout: Layout) -> str:
     return f"{layout.root}/{MANAGED_DIR}"
 
 
-def find_python(python: str, layout: Layout, install: bool) -> str:
+def find_python(python: str, layout: Layout, install: bool, with_process: bool = True) -> str:
     """Shell, in a subshell: the facts ``python`` (the interpreter's path) and ``python_version``; with
     ``install`` (a deploy), a version that the host lacks is installed with uv (the fact
     ``python_installed``), and a Python that cannot be had fails the script with the fix. Without it
-    (plan), both facts are empty when there is none."""
+    (plan), both facts are empty when there is none. ``with_process=False``: the script already defines
+    process.sh's functions (a subshell inherits them)."""
     values = {"want": python, "managed_dir": managed_dir(layout), "may_install": int(install)}
     body = "\n".join(assignment(k, v) for k, v in values.items())
-    recipes = ("process", "python", "python_uv") if install else ("process", "python")
+    recipes = (("process",) if with_process else ()) + (("python", "python_uv") if install else ("python",))
     return "(\n" + "\n".join([body, *(recipe(name).strip() for name in recipes), "find_python"]) + "\n)"

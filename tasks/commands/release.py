@@ -13,7 +13,7 @@ from .recipe import assignment, recipe
 from .shell import fail, q, script
 
 
-def app_user_script(layout: Layout, app_user: str, always: bool, call: str) -> str:
+def app_user_script(layout: Layout, app_user: str, always: bool, call: str, with_process: bool = True) -> str:
     """Shell, in a subshell: ``call`` (a function of ``tasks/recipes/app_user.sh``: ``app_access`` for a
     deploy, ``app_user_report`` for plan) where the app runs as ``app_user`` (where systemd runs, or on
     every host when ``always``: mod_wsgi, ``supervisor = "systemd"``). Nothing when ``app_user`` is empty."""
@@ -22,7 +22,8 @@ def app_user_script(layout: Layout, app_user: str, always: bool, call: str) -> s
     values = {"app_user": app_user, "app_user_always": int(always), "shared": layout.shared, "run": layout.run,
               "log": layout.log}
     body = "\n".join(assignment(k, v) for k, v in values.items())
-    return f"(\n{body}\n{recipe('process').strip()}\n{recipe('app_user').strip()}\nif app_user_applies; then {call}; fi\n)"
+    process = recipe("process").strip() + "\n" if with_process else ""
+    return f"(\n{body}\n{process}{recipe('app_user').strip()}\nif app_user_applies; then {call}; fi\n)"
 
 
 def app_writable(layout: Layout, app_data: Sequence[str]) -> str:
@@ -48,7 +49,8 @@ def prepare(layout: Layout, python: str, take_lock: str = "", app_user: str = ""
     that lacks it fails holding nothing); ``forced``: ``supervisor = "systemd"``; ``tls``: the lines that
     report the host's certificate (`certificate.facts_script`)."""
     root = q(layout.root)
-    access = "\n" + app_user_script(layout, app_user, forced, "app_access") if app_user else ""
+    # process.sh once, for the Python finder's and the app user's subshells, which inherit its functions
+    access = "\n" + app_user_script(layout, app_user, forced, "app_access", with_process=False) if app_user else ""
     return script(f"""
 if ! mkdir -p {root} 2>/dev/null; then
   sudo -n install -d -o "$(id -un)" -g "$(id -gn)" {root} 2>/dev/null \\
@@ -56,7 +58,8 @@ if ! mkdir -p {root} 2>/dev/null; then
 fi
 [ -w {root} ] || fail {root}" is not writable by $(id -un)"
 mkdir -p {q(layout.releases)} {q(layout.run)} {q(layout.log)} {q(layout.venvs)} {q(layout.deploy_dir)}
-{find_python(python, layout, install=True)}{access}
+{recipe("process").strip()}
+{find_python(python, layout, install=True, with_process=False)}{access}
 echo "{FACTS_MARK}current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*/##' || true)"
 echo "{FACTS_MARK}fingerprint=$(cat {q(layout.live_config_dir + '/fingerprint')} 2>/dev/null || true)"
 if [ -e {q(layout.current + '/' + BAD_MARK)} ]; then echo "{FACTS_MARK}live_bad=yes"; fi
