@@ -104,19 +104,18 @@ def reap(folder: Path) -> list[str]:
         subprocess.run(["umount", point], capture_output=True, timeout=30, check=False)
     for cgroup in cgroups.of_session(folder.name):
         cgroups.remove(cgroup)
-    left = []
+    left = [f"mount {point}" for point in mounts_under(folder)]
+    left += [f"process {pid} inside a server" for pid in processes_rooted_under(folder)]
+    if not mounts_under(folder):
+        shutil.rmtree(folder, ignore_errors=True)
+    # The bridge goes last: it is the claim on the name, and a session that claims it next makes this
+    # folder again (removing the folder after the bridge would remove that session's folder).
     if folder.name.removeprefix("wsgdbr").isdigit():
         bridge = Bridge(int(folder.name.removeprefix("wsgdbr")))
         try:
             bridge.delete()
-        except NetworkError:
-            pass
-        if bridge.exists():
-            left.append(f"bridge {bridge.name}")
-    left += [f"mount {point}" for point in mounts_under(folder)]
-    left += [f"process {pid} inside a server" for pid in processes_rooted_under(folder)]
-    if not mounts_under(folder):
-        shutil.rmtree(folder, ignore_errors=True)
+        except NetworkError as exc:
+            left.append(f"bridge {bridge.name}: {exc}")
     return left
 
 
@@ -245,13 +244,18 @@ class ServerLab:
                     problems += result
         if self.proxy is not None:
             self.proxy.stop()
-        if self.bridge is not None:
-            try:
-                self.bridge.delete()
-            except NetworkError as exc:
-                problems.append(str(exc))
         if self.folder is not None and not mounts_under(self.folder):
             shutil.rmtree(self.folder, ignore_errors=True)
-        left = self.leftovers()
+        # Everything is checked while this session still owns the bridge's name, and the bridge goes
+        # last: once it is deleted another session may claim the same name (its folder, cgroups and
+        # bridge), which is not this session's leftover, and must not lose its folder to this one.
+        bridge = self.bridge
+        left = [item for item in self.leftovers() if bridge is None or item != f"bridge {bridge.name}"]
+        if bridge is not None:
+            try:
+                bridge.delete()
+            except NetworkError as exc:
+                problems.append(str(exc))
+            self.bridge = None
         if problems or left:
             raise LabError("teardown left things behind: " + "; ".join(problems + left))
