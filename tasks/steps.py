@@ -50,8 +50,7 @@ def check_host(run: HostRun, lock_owner: str = "", force_unlock: bool = False,
     the host's facts (Python version, live release); ``with_releases`` also lists the
     releases into ``run.releases`` (for a rollback), in the same round trip."""
     take = lock.acquire(run.layout, lock_owner, force=force_unlock) if lock_owner else ""
-    body = release.prepare(run.layout, run.stage.app.python, take, app_user=run.app_user,
-                           forced=run.app_user_always, tls=tls_facts(run))
+    body = prepare_script(run, take)
     if with_releases:
         # after the lock, so the list is the one this run acts on; it cannot fail (``|| true``)
         body += "{\n" + release.release_facts(run.layout).strip("\n") + "\n} || true\n"
@@ -63,9 +62,18 @@ def check_host(run: HostRun, lock_owner: str = "", force_unlock: bool = False,
         return "; ".join(said)
     facts = run.remote("prepare", body, describe=describe)
     run.facts.update(facts)
+    if facts.get("root_open"):
+        run.out.line(run.alias, f"WARNING: {run.layout.root} stays open to every user of the host: {facts['root_open']}")
     if with_releases:
         run.releases = parse_releases(run.last_stdout)
     return facts
+
+
+def prepare_script(run: HostRun, take_lock: str) -> str:
+    """The script of `check_host` (`release.prepare`) for this host, taking the lock with ``take_lock``."""
+    return release.prepare(run.layout, run.stage.app.python, take_lock, app_user=run.app_user,
+                           forced=run.app_user_always, tls=tls_facts(run),
+                           front_user=run.proxy.passing_user(run.stage.host_vars(run.host)))
 
 
 def tls_facts(run: HostRun) -> str:

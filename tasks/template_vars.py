@@ -46,6 +46,7 @@ BUNDLED: dict[str, tuple[Check, str]] = {
                              "nginx: the largest request body"),
     "log_rotate_days": (is_int(1, 3650), "days of logs logrotate keeps"),
     "front_log_dir": (is_abs_path, "where the front server writes the app's logs"),
+    "front_user": (_matches(_USER, "a user name"), "the front server's user, which may pass through the app's root"),
     "apache_modules_dir": (is_abs_path, "where Apache's modules are"),
     "app_user": (_matches(_USER, "a user name"), "mod_wsgi: the daemon's user"),
     "app_group": (_matches(_USER, "a group name"), "mod_wsgi: the daemon's group"),

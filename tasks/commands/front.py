@@ -81,6 +81,7 @@ class FrontServer:
     site_file: ClassVar[str]
     log_dir: ClassVar[str]         # Debian's: its own logrotate snippet rotates <log_dir>/*.log
     log_group: ClassVar[str]       # the group that may read log_dir's files (for `logs`)
+    user: ClassVar[str] = "www-data"  # Debian's: the user its workers run as (it passes through the app's root)
 
     def site_path(self, settings: Any, site_name: str) -> str:
         raise NotImplementedError
@@ -99,6 +100,11 @@ class FrontServer:
 
     def root_commands(self, settings: Any, site_name: str) -> list[RootCommand]:
         raise NotImplementedError
+
+    def passing_user(self, host_vars: Mapping[str, Any]) -> str:
+        """The user that may pass through the app's root (`release.root_access_script`): its workers'
+        user, ``[vars] front_user`` where it is not Debian's."""
+        return str(host_vars.get("front_user", self.user))
 
     def log_files(self, site_name: str, host_vars: Mapping[str, Any]) -> tuple[str, ...]:
         """``<log_dir>/<name>.access.log`` and ``.error.log`` (``[vars] front_log_dir`` moves them)."""

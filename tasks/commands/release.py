@@ -26,6 +26,30 @@ def app_user_script(layout: Layout, app_user: str, always: bool, call: str, with
     return f"(\n{body}\n{process}{recipe('app_user').strip()}\nif app_user_applies; then {call}; fi\n)"
 
 
+def access_script(layout: Layout, app_user: str, always: bool, front_user: str) -> str:
+    """Shell, in a subshell: where the app runs as ``app_user`` (see `app_user_script`), ``app_access``;
+    then, unless ``front_user`` is empty, close the app's root (``tasks/recipes/root_access.sh``) to all but
+    its owner, the group that runs the app (``app_user``'s where it runs as it, else the deploy user's) and
+    the front server's user ``front_user``, which may only pass through. The fact ``root_open`` says why the
+    root was left as it was. Nothing when there is neither."""
+    values: dict[str, str | int] = {}
+    helpers = []
+    call = 'close_root "$(id -gn)"'
+    if app_user:
+        values |= {"app_user": app_user, "app_user_always": int(always), "shared": layout.shared, "run": layout.run,
+                   "log": layout.log}
+        helpers.append(recipe("app_user").strip())
+        call = (f'if app_user_applies; then app_access; close_root "$(id -gn {q(app_user)})"; else {call}; fi'
+                if front_user else "if app_user_applies; then app_access; fi")
+    if front_user:
+        values |= {"root": layout.root, "front_user": front_user}
+        helpers.append(recipe("root_access").strip())
+    if not values:
+        return ""
+    body = "\n".join(assignment(k, v) for k, v in values.items())
+    return "(\n" + "\n".join([body, *helpers, call]) + "\n)"
+
+
 def app_writable(layout: Layout, app_data: Sequence[str]) -> str:
     """Shell: what the deploy user made in ``shared/log`` and in the app's ``shared`` paths (``app_data``),
     running the app for its check or a hook (a log file, a SQLite database a migration created), made
@@ -38,7 +62,7 @@ done"""
 
 
 def prepare(layout: Layout, python: str, take_lock: str = "", app_user: str = "", forced: bool = False,
-            tls: str = "") -> str:
+            tls: str = "", front_user: str = "") -> str:
     """Create the layout (with sudo only if the root itself cannot be made), run
     ``take_lock`` (see `commands.lock.acquire`), and report the facts later steps
     need, one ``wsgideploy-fact:key=value`` a line (``live_bad=yes`` when the live
@@ -47,10 +71,12 @@ def prepare(layout: Layout, python: str, take_lock: str = "", app_user: str = ""
 
     ``app_user``: the user the app runs as under systemd (`app_access`, before the lock: a host
     that lacks it fails holding nothing); ``forced``: ``supervisor = "systemd"``; ``tls``: the lines that
-    report the host's certificate (`certificate.facts_script`)."""
+    report the host's certificate (`certificate.facts_script`); ``front_user``: the front server's user,
+    which may pass through the root once `access_script` has closed it (not closed when empty)."""
     root = q(layout.root)
     # process.sh once, for the Python finder's and the app user's subshells, which inherit its functions
-    access = "\n" + app_user_script(layout, app_user, forced, "app_access", with_process=False) if app_user else ""
+    access = access_script(layout, app_user, forced, front_user)
+    access = "\n" + access if access else ""
     return script(f"""
 if ! mkdir -p {root} 2>/dev/null; then
   sudo -n install -d -o "$(id -un)" -g "$(id -gn)" {root} 2>/dev/null \\

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 RECIPES = ("process", "setup")
 # What every mode needs, whatever its servers: venvs, sudo for the drop-in, logrotate for the logs.
-BASE_PACKAGES = ("python3-venv", "sudo", "logrotate")
+BASE_PACKAGES = ("python3-venv", "sudo", "logrotate", "acl")
 PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")  # Debian policy: no space, no glob, no quote
 # (distribution id, lowest version): Debian 12 and Ubuntu 22.04 and later
 SUPPORTED = {"debian": (12,), "ubuntu": (22, 4)}

@@ -159,7 +159,11 @@ ensure_dir() {
 fix_dir() { chown "$2:$3" "$1" && chmod "$4" "$1"; }
 
 setup_app_root() {
-  ensure_dir "$app_root" "$deploy_user" "$(group_of "$deploy_user")" 0755
+  # Made closed (0750); once it is the deploy user's, its group, mode and the front server's passage
+  # are the deploy's to keep (root_access.sh, at the start of every deploy), so setup leaves them.
+  if [ ! -d "$app_root" ] || [ "$(stat -c %U "$app_root")" != "$deploy_user" ]; then
+    ensure_dir "$app_root" "$deploy_user" "$(group_of "$deploy_user")" 0750
+  fi
   ensure_dir "$app_root/shared" "$deploy_user" "$(group_of "$app_user")" 2775
   report
 }
@@ -226,7 +230,10 @@ doctor_app_root() {
   local root_now shared_now
   root_now=$(stat -c '%U:%G %a' "$app_root" 2>/dev/null || echo none)
   shared_now=$(stat -c '%U:%G %a' "$app_root/shared" 2>/dev/null || echo none)
-  [ "$root_now" = "$(id -un):$(id -gn) 755" ] || problems+=("$app_root is $root_now, not $(id -un):$(id -gn) 755")
+  case "$root_now" in
+    "$(id -un):"*" 750") ;;
+    *) problems+=("$app_root is $root_now, not $(id -un)'s with mode 750") ;;
+  esac
   [ "$shared_now" = "$(id -un):$group 2775" ] || problems+=("$app_root/shared is $shared_now, not $(id -un):$group 2775")
   if [ ${#problems[@]} -eq 0 ]; then check app_root "ok $app_root $root_now, shared $shared_now"
   else

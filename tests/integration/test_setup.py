@@ -151,7 +151,7 @@ def test_setup_as_root_prepares_a_fresh_server_and_a_second_run_changes_nothing(
     assert set(server.run("id -nG deploy").stdout.split()) >= {"deploy", "hello", "adm"}
     assert "sudo" not in server.run("id -nG hello").stdout.split()
     assert server.run("stat -c '%U:%G %a' /srv/hello /srv/hello/shared").stdout.split("\n")[:2] == [
-        "deploy:deploy 755", "deploy:hello 2775"]
+        "deploy:deploy 750", "deploy:hello 2775"]
     assert server.run("stat -c '%U:%G %a' /etc/sudoers.d/wsgideploy-hello").stdout.strip() == "root:root 440"
     assert "ALL=(root) NOPASSWD: ALL" not in server.run("cat /etc/sudoers.d/wsgideploy-hello").stdout
     assert server.run("ls -A /etc/sudoers.d").stdout.split() == ["README", "wsgideploy-hello"]
@@ -181,6 +181,32 @@ def test_deploy_works_right_after_setup_with_only_the_dropin_sudo_rights(
     assert result.returncode == 0, result.stdout + result.stderr
     status, body = get(server.address, APP_PORT, "/info")
     assert status == 200, body
+    assert "stays open" not in result.stdout
+    assert_root_closed(server, "hello", "/srv/hello")
+    assert get(server.address, APP_PORT, "/static/style.css")[0] == 200  # nginx passes through to the static files
+
+
+CONNECT = "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])"
+
+
+def as_user(server: Server, user: str, command: str) -> int:
+    return server.run(f"runuser -u {user} -- {command}", check=False).returncode
+
+
+def assert_root_closed(server: Server, app_user: str, root: str) -> None:
+    """The root is the app's group's and the deploy user's; nginx's www-data passes through to the socket
+    and nothing else; any other user reaches nothing below it (issue 15: the releases, the logs, the
+    deploy's records and the socket were every local user's)."""
+    assert server.run(f"stat -c '%U:%G %a' {root}").stdout.strip() == f"deploy:{app_user} 750"
+    assert "user:www-data:--x" in server.run(f"getfacl -cp {root}").stdout.split()
+    socket = f"{root}/shared/run/gunicorn.sock"
+    assert as_user(server, "www-data", f"python3 -c '{CONNECT}' {socket}") == 0
+    assert as_user(server, "www-data", f"ls {root}") != 0  # passes, never lists
+    assert as_user(server, "nobody", f"cat {root}/.deploy/log.jsonl") != 0
+    assert as_user(server, "nobody", f"python3 -c '{CONNECT}' {socket}") != 0
+    assert as_user(server, "nobody", f"cat {root}/current/app.py") != 0
+    assert as_user(server, "nobody", f"ls {root}/shared/log") != 0
+    assert as_user(server, app_user, f"cat {root}/current/app.py") == 0
 
 
 def add_user_with_key(server: Server, lab: ServerLab, user: str, sudo: bool = False) -> None:
@@ -259,6 +285,8 @@ def test_a_second_app_of_the_same_deploy_user_gets_its_own_drop_in_and_both_depl
     assert server.run("visudo -c -q && echo ok").stdout.strip() == "ok"  # both files load together
     assert "wsgideploy-hello" not in server.run("cat /etc/sudoers.d/wsgideploy-blog").stdout
     assert get(server.address, APP_PORT, "/info")[0] == 200  # the first app still answers
+    assert_root_closed(server, "blog", "/srv/blog")
+    assert as_user(server, "blog", "ls /srv/hello") != 0 and as_user(server, "hello", "ls /srv/blog") != 0
 
 
 def test_uninstall_removes_one_app_with_only_the_dropin_sudo_rights_and_the_other_keeps_serving(

@@ -29,7 +29,7 @@ from tests.hosts.files import file_lock
 SUITE = "bookworm"
 PACKAGES: tuple[str, ...] = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "python3", "python3-venv", "curl",
-    "ca-certificates", "iproute2", "procps",
+    "ca-certificates", "iproute2", "procps", "acl",
 )
 CUSTOMIZE_SCRIPT = Path(__file__).with_name("customize-image.sh")
 CA_DIR = Path("/usr/local/share/ca-certificates")

@@ -58,8 +58,7 @@ def deploy_scripts(tmp_path: Path) -> dict[str, str]:
              steps.proxy_site_step(run, RELEASE)]
     go_live = steps.go_live_script(run, RELEASE, then=[steps.prune_step(run)])
     return {
-        "prepare.sh": release.prepare(run.layout, stage.app.python, lock.acquire(run.layout, token),
-                                      app_user=run.app_user),
+        "prepare.sh": steps.prepare_script(run, lock.acquire(run.layout, token)),
         "build.sh": hostrun.combined_script(build),
         "go-live.sh": hostrun.combined_script(go_live),
         "finish.sh": script(history.append_log(run.layout, '{"release": "' + RELEASE + '"}'),

@@ -30,7 +30,7 @@ from wsgideploy.transport import RemoteResult
 
 from .contract_scripts import shellcheck_findings
 
-BASE = {"python3-venv", "sudo", "logrotate"}
+BASE = {"python3-venv", "sudo", "logrotate", "acl"}
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEXAMPLEEXAMPLEEXAMPLEEXAMPLEEXAMPLEEXAMPLEx"
 
 
@@ -123,7 +123,7 @@ def test_hostile_names_reach_the_host_as_text_and_are_never_run(tmp_path: Path) 
     out = run_plan("setup_app_root", {"app_root": root, "deploy_user": "nobody-such-user",
                                       "app_user": "nobody-such-app"}, tmp_path)
     assert "would" not in out  # the facts say what would change; the controller adds "would: "
-    assert f"create {root} (nobody-such-user:nobody-such-user, 0755)" in out
+    assert f"create {root} (nobody-such-user:nobody-such-user, 0750)" in out
     key = KEY + " $(touch PWNED4) 'x"
     out = run_plan("setup_deploy_user", {"deploy_user": "nobody-such-user", "public_key": key}, tmp_path)
     assert "create user nobody-such-user" in out
@@ -200,7 +200,7 @@ def item_lines(stream: io.StringIO) -> dict[str, str]:
 
 def test_a_plan_prints_one_line_per_item_with_what_would_change() -> None:
     changes = ["install nginx logrotate", "create user deploy (login by key only)", "unchanged",
-               "create /srv/hello (deploy:deploy, 0755)", "write /etc/sudoers.d/wsgideploy-hello (checked by visudo)"]
+               "create /srv/hello (deploy:deploy, 0750)", "write /etc/sudoers.d/wsgideploy-hello (checked by visudo)"]
     run, stream = host_run([DEBIAN] + [(0, fact("change", c), "") for c in changes])
     assert setup_host(run, "deploy", KEY, plan=True) is False
     assert item_lines(stream) == {
@@ -208,7 +208,7 @@ def test_a_plan_prints_one_line_per_item_with_what_would_change() -> None:
         "packages": "ok would: install nginx logrotate",
         "deploy user": "ok would: create user deploy (login by key only)",
         "app user": "ok unchanged",
-        "app root": "ok would: create /srv/hello (deploy:deploy, 0755)",
+        "app root": "ok would: create /srv/hello (deploy:deploy, 0750)",
         "sudoers": "ok would: write /etc/sudoers.d/wsgideploy-hello (checked by visudo)"}
     assert all("PLAN=1" in script for script in run.conn.scripts[1:])  # type: ignore[attr-defined]
 
