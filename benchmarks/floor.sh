@@ -7,7 +7,7 @@
 # It does the work wsgideploy does, minus its bookkeeping (deploy log, bad marks, facts):
 # a lock; unpack into releases/<id>; shared links; venvs/<key> reused or built (same key
 # inputs, same pip flags); the app loaded once before it goes live; the nginx site installed and
-# tested through sudo, nginx reloaded by systemd; `current` switched atomically; gunicorn upgraded in place (USR2, the new master's
+# tested through sudo, nginx reloaded by systemd (unless the site is unchanged); `current` switched atomically; gunicorn upgraded in place (USR2, the new master's
 # workers ready, TERM to the old master, the new master owns the pidfile) or started; an HTTP
 # check through nginx; old releases and unused venvs pruned. A rollback switches back to the
 # release before the live one, upgrades gunicorn and checks.
@@ -141,12 +141,16 @@ step venv
     --check-config -c "$release/.bench/gunicorn.conf.py" > /dev/null) || fail "the app does not load"
 step check
 
-# nginx (Debian's, run by systemd): install the site, test the whole config, reload (or start)
-sudo -n install -m 0644 "$release/.bench/nginx.conf" "$SITES_AVAILABLE/$NAME.tmp"
-sudo -n mv -f "$SITES_AVAILABLE/$NAME.tmp" "$SITES_AVAILABLE/$NAME"
-sudo -n ln -sfn "$SITES_AVAILABLE/$NAME" "$SITES_ENABLED/$NAME"
-sudo -n nginx -t 2> /dev/null || { sudo -n nginx -t; fail "nginx -t failed"; }
-sudo -n systemctl reload nginx 2> /dev/null || sudo -n systemctl start nginx
+# nginx (Debian's, run by systemd): install the site, test the whole config, reload (or start);
+# nothing when the enabled site is already these bytes and nginx runs
+if ! { [ -L "$SITES_ENABLED/$NAME" ] && cmp -s "$release/.bench/nginx.conf" "$SITES_AVAILABLE/$NAME" \
+       && systemctl is-active --quiet nginx; }; then
+  sudo -n install -m 0644 "$release/.bench/nginx.conf" "$SITES_AVAILABLE/$NAME.tmp"
+  sudo -n mv -f "$SITES_AVAILABLE/$NAME.tmp" "$SITES_AVAILABLE/$NAME"
+  sudo -n ln -sfn "$SITES_AVAILABLE/$NAME" "$SITES_ENABLED/$NAME"
+  sudo -n nginx -t 2> /dev/null || { sudo -n nginx -t; fail "nginx -t failed"; }
+  sudo -n systemctl reload nginx 2> /dev/null || sudo -n systemctl start nginx
+fi
 step nginx
 
 switch_current "$RELEASE"

@@ -263,7 +263,7 @@ command again to measure another machine or version.
   It does what wsgideploy does, minus its bookkeeping (deploy log, bad marks, facts): a lock; the tar
   stream unpacked into `releases/<id>`; shared links; `venvs/<key>` reused or built (the key from the
   requirements and the Python version, the same pip flags); the app loaded once with
-  `gunicorn --check-config`; the nginx site tested (`nginx -t`) and reloaded; `current` switched
+  `gunicorn --check-config`; the nginx site tested (`nginx -t`) and reloaded (left alone when unchanged); `current` switched
   atomically; gunicorn upgraded with USR2 (the new master's workers ready, TERM to the old master, the
   pidfile taken over) or started; an HTTP check through nginx; old releases and venvs pruned. Its
   rollback switches back to the release before the live one, upgrades gunicorn and checks.

@@ -216,7 +216,8 @@ def hooks_step(run: HostRun, release_id: str) -> Step | None:
 def proxy_site_step(run: HostRun, release_id: str, static_dir: str | None | bool = True,
                     https: bool | None = None, name: str | None = None) -> Step:
     """``nginx`` (or the front server's name): install the release's site, test the whole config, reload and
-    check that the reload took (the front server's ``publish_site``).
+    check that the reload took (the front server's ``publish_site``); a site that is the live one byte for
+    byte leaves the running server alone (new certificate files change its digest line).
 
     The site is rendered here, on the controller, and root installs these bytes from the script, never the
     release's copy (the deploy user and the app can write it). ``static_dir`` is the release's static
@@ -226,8 +227,12 @@ def proxy_site_step(run: HostRun, release_id: str, static_dir: str | None | bool
     context = host_context(run, release_id, folder, https)
     site = render(proxy.site_template, context, environment(app.templates))
     over = " (HTTPS)" if context["tls"] is not None and context["tls"].https else ""
-    return Step(name or server, proxy.publish_site(settings, app.name, site),
-                describe=lambda f: f"site{over} tested, {server} {f.get(server, 'reloaded')}")
+
+    def describe(f: dict[str, str]) -> str:
+        done = f.get(server, "reloaded")
+        return f"site{over} unchanged, {server} left alone" if done.startswith("unchanged") else (
+            f"site{over} tested, {server} {done}")
+    return Step(name or server, proxy.publish_site(settings, app.name, site), describe=describe)
 
 
 def certificate_steps(run: HostRun, release_id: str, static_dir: str | None) -> list[Step]:
@@ -253,7 +258,8 @@ def switch_step(run: HostRun, release_id: str) -> Step:
 def reload_step(run: HostRun) -> Step:
     """``reload``: start the app server, or upgrade it in place so it serves the live release and venv."""
     return Step("reload", run.server.upgrade(run.server_context),
-                describe=lambda f: f"{run.stage.app.server} {f.get('action', '')}, pid {f.get('pid', '?')}")
+                describe=lambda f: f"{run.stage.app.server} {f.get('action', '')}, pid {f.get('pid', '?')}"
+                + (" (the old instance finishes its requests)" if f.get("retired") else ""))
 
 
 def health_step(run: HostRun) -> Step:

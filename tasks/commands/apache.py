@@ -164,7 +164,7 @@ def reload(apache: Apache) -> str:
 
 def publish_site(apache: Apache, site_name: str, site_text: str) -> str:
     """Install and test the site, then apply it: `install_site` then `reload` (restarted fully where a module
-    needs it, its cgid daemon checked), in one script."""
+    needs it, its cgid daemon checked), in one script. An unchanged site leaves a running Apache alone."""
     return Script("apache_install_site\napache_reload", _values(apache, site_name, site_text), RECIPES,
                   control_functions(apache)).text()
 

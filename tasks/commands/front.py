@@ -68,7 +68,8 @@ class FrontServer:
 
     ``publish_site`` installs the site (its text, rendered on the controller: root installs it from
     the script, never from a file on the host), tests the whole config and applies it, checking
-    that the server took it (the previous site back otherwise); ``install_site`` installs and tests
+    that the server took it (the previous site back otherwise), and leaves a running server whose site is
+    these very bytes alone; ``install_site`` installs and tests
     it only; ``reload`` applies the config as it is; ``remove_site`` takes the site out (``uninstall``), tested
     and applied, put back when the server rejects the config without it; ``site_path`` says where the site goes (``plan``
     reads it there). ``settings`` is the inventory's table of this server (``[nginx]``, ``[apache]``,

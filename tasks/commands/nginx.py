@@ -109,8 +109,11 @@ def reload(nginx: Nginx) -> str:
 def publish_site(nginx: Nginx, site_name: str, site_text: str) -> str:
     """Install the site (`install_site`: ``nginx -t``, the old site back if rejected), then reload or start
     nginx and check that it took. If it did not, or nginx is not running after, the previous site goes
-    back, nginx is reloaded or started with it, and the script fails with nginx's error."""
-    return Script(control_functions(nginx) + "\nsite_install\nnginx_publish",
+    back, nginx is reloaded or started with it, and the script fails with nginx's error. A running nginx
+    whose enabled site is these very bytes is left alone (fact ``nginx=unchanged``)."""
+    run = ('if site_is_live && nginx_running; then fact nginx unchanged\n'
+           'else site_install; nginx_publish; fi')
+    return Script(control_functions(nginx) + "\n" + run,
                   _values(nginx, site_name, site_text), RECIPES).text()
 
 

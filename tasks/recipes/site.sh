@@ -13,6 +13,14 @@
 # (the test command, in a message). Every root command here has fixed arguments, declared in
 # tasks/commands/privileged.py.
 
+# site_is_live: whether the enabled site is SITE_TEXT byte for byte, so that a deploy which changes nothing
+# in it leaves the running front server alone (no test, no reload). The site names no release, and new
+# certificate files change its digest line. Read as the deploy user: sites are 0644.
+site_is_live() {
+  [ -L "$SITE_ENABLED" ] && [ "$(readlink "$SITE_ENABLED")" = "$SITE_AVAILABLE" ] \
+    && printf '%s' "$SITE_TEXT" | cmp -s - "$SITE_AVAILABLE"
+}
+
 # site_keep: a copy of the live site (SITE_AVAILABLE, enabled as SITE_ENABLED) to go back to
 site_keep() {
   : "${SITE_AVAILABLE:?}" "${SITE_ENABLED:?}" "${SITE_KEPT:?}"

@@ -144,17 +144,20 @@ def test_fastcgi_deploys_change_and_roll_back_behind_the_stock_lighttpd_which_st
                        max_seconds=40, rate=40) as stream:
         time.sleep(0.5)
         started = time.monotonic()
-        fab(write(v2), "-H", stock.alias, "deploy")
+        change = fab(write(v2), "-H", stock.alias, "deploy").stdout
         print(f"deploy under load: {time.monotonic() - started:.1f} s")
         time.sleep(1.0)
     assert stream.count >= 30, f"the load was too thin to show anything ({stream.count} requests)"
     assert not stream.failures, f"{len(stream.failures)} of {stream.count} requests failed:\n{stream.report()}"
     assert version_served(stock) == "2.0.0"
     assert_lighttpd_and_its_default_site_fine(stock, restarts)
+    # the site names no release: a change of code leaves lighttpd alone (no test, no reload)
+    assert "site unchanged, lighttpd left alone" in change, change
 
-    fab(write(v2), "-H", stock.alias, "rollback")
+    back = fab(write(v2), "-H", stock.alias, "rollback").stdout
     assert version_served(stock) == "1.0.0"
     assert_lighttpd_and_its_default_site_fine(stock, restarts)
+    assert "site unchanged, lighttpd left alone" in back, back
 
 
 def test_a_reload_lighttpd_does_not_survive_puts_the_previous_site_back_and_starts_lighttpd_again(

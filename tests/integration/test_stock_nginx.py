@@ -123,12 +123,15 @@ def test_deploy_change_and_rollback_beside_debians_sites_under_load(stock: Deplo
     assert version_served(stock) == "1.0.0"
     assert_nginx_and_other_sites_fine(stock)
 
-    # A change of code goes live under a bounded load, without one failed request.
+    # A change of code goes live under a bounded load, without one failed request. Its site is the live
+    # one byte for byte (it names no release): nginx is left alone, its workers the same processes.
+    workers = "pgrep -P \"$(systemctl show -p MainPID --value nginx)\" | sort"
+    workers_before = stock.run(workers).split()
     with RequestStream(APP_PORT, "/info", host="hello.test", address=stock.address, threads=4,
                        max_requests=3000, max_seconds=40, rate=60) as stream:
         time.sleep(0.5)
         started = time.monotonic()
-        fab(write(v2), "-H", stock.alias, "deploy")
+        change = fab(write(v2), "-H", stock.alias, "deploy").stdout
         print(f"deploy under load: {time.monotonic() - started:.1f} s")
         time.sleep(1.0)
     print(f"{stream.count} requests under load, {len(stream.failures)} failed")
@@ -137,10 +140,13 @@ def test_deploy_change_and_rollback_beside_debians_sites_under_load(stock: Deplo
                                  f"{stream.report()}")
     assert version_served(stock) == "2.0.0"
     assert_nginx_and_other_sites_fine(stock)
+    assert "site unchanged, nginx left alone" in change, change
+    assert stock.run(workers).split() == workers_before
 
-    fab(write(v2), "-H", stock.alias, "rollback")
+    back = fab(write(v2), "-H", stock.alias, "rollback").stdout
     assert version_served(stock) == "1.0.0"
     assert_nginx_and_other_sites_fine(stock)
+    assert "site unchanged, nginx left alone" in back and stock.run(workers).split() == workers_before, back
 
 
 def test_a_reload_that_nginx_cannot_apply_fails_the_deploy_and_keeps_the_previous_site(

@@ -185,7 +185,8 @@ def test_nginx_stopped_is_started_with_the_new_site(host: Host) -> None:
 
 def test_publish_site_keeps_the_live_site_installs_and_tests_then_applies_in_that_order() -> None:
     text = nginx.publish_site(Nginx(), "hello", "server { listen 80; }\n")
-    assert text.endswith("\nsite_install\nnginx_publish\n")
+    assert text.endswith("\nif site_is_live && nginx_running; then fact nginx unchanged\n"
+                         "else site_install; nginx_publish; fi\n")
     install = function_body("site", "site_install")
     assert install.index("site_keep") < install.index('root_install "$SITE_AVAILABLE"') < install.index("site_test")
     assert "\nsite_test() { nginx_cmd -t; }\n" in text and "\nnginx_cmd() { sudo -n nginx \"$@\"; }\n" in text
@@ -231,3 +232,23 @@ def test_a_site_that_nginx_t_rejects_leaves_no_kept_copy(host: Host) -> None:
     assert done.returncode == 1
     assert not Path(f"{host.available}.wsgideploy-live").exists()
     assert host.available.read_text() == "old site\n"
+
+
+@pytest.mark.parametrize("installed, link, live", [
+    ("server { listen 80; }\n", "available", True),      # these very bytes, enabled: nginx is left alone
+    ("server { listen 81; }\n", "available", False),     # another site
+    ("server { listen 80; }", "available", False),        # one byte less
+    ("server { listen 80; }\n", None, False),             # not enabled
+    ("server { listen 80; }\n", "elsewhere", False),      # enabled from another file
+    (None, None, False),                                 # a first deploy
+])
+def test_site_is_live_only_for_the_very_bytes_enabled(tmp_path: Path, installed: str | None, link: str | None,
+                                                        live: bool) -> None:
+    available, enabled = tmp_path / "available", tmp_path / "enabled"
+    if installed is not None:
+        available.write_text(installed)
+    if link:
+        enabled.symlink_to(tmp_path / link)
+    text = (function_body("site", "site_is_live") + f"SITE_AVAILABLE={available}\nSITE_ENABLED={enabled}\n"
+            "SITE_TEXT='server { listen 80; }\n'\nsite_is_live")
+    assert (subprocess.run(["bash", "-c", text], check=False).returncode == 0) == live

@@ -61,7 +61,7 @@ if ! { printf '%s' IyBsb2dyb3RhdGUgZm9yIGhlbGxvOiBldmVyeSBsb2cgdW5kZXIgL3Nydi9oZ
   rm -f /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf.tmp.$$
   fail 'could not write /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf (is the disk full?)'
 fi
-if ! { printf '%s' IyBuZ2lueCBzaXRlIGZvciBoZWxsbywgcmVsZWFzZSAyMDI2MTIwNFQxMDAwMDBaLgojIFJlbmRlcmVkIGJ5IHdzZ2lkZXBsb3kgZnJvbSB0ZW1wbGF0ZXMvbmdpbnguc2l0ZS5jb25mLmoyOyB0aGUgbmV4dCBkZXBsb3kgcmVwbGFjZXMgaXQuCgp1cHN0cmVhbSB3c2dpZGVwbG95X2hlbGxvIHsKICAgIHNlcnZlciB1bml4Oi9zcnYvaGVsbG8vc2hhcmVkL3J1bi9ndW5pY29ybi5zb2NrIGZhaWxfdGltZW91dD0wOwp9CgpzZXJ2ZXIgewogICAgbGlzdGVuIDgwOwogICAgc2VydmVyX25hbWUgaGVsbG8uZXhhbXBsZS5jb207CiAgICBjbGllbnRfbWF4X2JvZHlfc2l6ZSAxMG07CgogICAgIyBuZ2lueCdzIG93biBmb2xkZXIsIHdoZXJlIERlYmlhbidzIGxvZ3JvdGF0ZSBzbmlwcGV0IHJvdGF0ZXMgdGhlbSAobmdpbnggb3BlbnMgaXRzIGxvZ3MgYXMgcm9vdDoKICAgICMgbmV2ZXIgaW4gdGhlIGRlcGxveSdzIHNoYXJlZC9sb2cpLgogICAgYWNjZXNzX2xvZyAvdmFyL2xvZy9uZ2lueC9oZWxsby5hY2Nlc3MubG9nOwogICAgZXJyb3JfbG9nIC92YXIvbG9nL25naW54L2hlbGxvLmVycm9yLmxvZzsKCiAgICAjIFN0YXRpYyBmaWxlcyBzdHJhaWdodCBmcm9tIHRoZSBsaXZlIHJlbGVhc2UsIHdpdGhvdXQgdGhlIGFwcCBzZXJ2ZXIuIEEgbGluayBpbiB0aGVtIGlzIGZvbGxvd2VkIG9ubHkKICAgICMgdG8gYSBmaWxlIG9mIHRoZSBsaW5rJ3Mgb3duZXIgKG5ldmVyIHRvIC9ldGMvcGFzc3dkLCBvciB3aGF0IHRoZSBhcHAncyB1c2VyIHdyb3RlKS4KICAgIGxvY2F0aW9uIC9zdGF0aWMvIHsKICAgICAgICBhbGlhcyAvc3J2L2hlbGxvL2N1cnJlbnQvc3RhdGljLzsKICAgICAgICBkaXNhYmxlX3N5bWxpbmtzIGlmX25vdF9vd25lciBmcm9tPS9zcnYvaGVsbG8vY3VycmVudDsKICAgICAgICBleHBpcmVzIDFoOwogICAgICAgIGFjY2Vzc19sb2cgb2ZmOwogICAgfQoKICAgIGxvY2F0aW9uIC8gewogICAgICAgIHByb3h5X3Bhc3MgaHR0cDovL3dzZ2lkZXBsb3lfaGVsbG87CiAgICAgICAgcHJveHlfc2V0X2hlYWRlciBIb3N0ICRodHRwX2hvc3Q7CiAgICAgICAgcHJveHlfc2V0X2hlYWRlciBYLVJlYWwtSVAgJHJlbW90ZV9hZGRyOwogICAgICAgIHByb3h5X3NldF9oZWFkZXIgWC1Gb3J3YXJkZWQtRm9yICRwcm94eV9hZGRfeF9mb3J3YXJkZWRfZm9yOwogICAgICAgIHByb3h5X3NldF9oZWFkZXIgWC1Gb3J3YXJkZWQtUHJvdG8gJHNjaGVtZTsKICAgICAgICBwcm94eV9yZWRpcmVjdCBvZmY7CiAgICB9Cn0K | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$ && chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$ && mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf; }; then
+if ! { printf '%s' IyBuZ2lueCBzaXRlIGZvciBoZWxsbzogaXQgbmFtZXMgbm8gcmVsZWFzZSAoYSBkZXBsb3kgdGhhdCBjaGFuZ2VzIG5vdGhpbmcgaGVyZSBsZWF2ZXMgbmdpbnggYWxvbmUpLgojIFJlbmRlcmVkIGJ5IHdzZ2lkZXBsb3kgZnJvbSB0ZW1wbGF0ZXMvbmdpbnguc2l0ZS5jb25mLmoyOyB0aGUgbmV4dCBkZXBsb3kgcmVwbGFjZXMgaXQuCgp1cHN0cmVhbSB3c2dpZGVwbG95X2hlbGxvIHsKICAgIHNlcnZlciB1bml4Oi9zcnYvaGVsbG8vc2hhcmVkL3J1bi9ndW5pY29ybi5zb2NrIGZhaWxfdGltZW91dD0wOwp9CgpzZXJ2ZXIgewogICAgbGlzdGVuIDgwOwogICAgc2VydmVyX25hbWUgaGVsbG8uZXhhbXBsZS5jb207CiAgICBjbGllbnRfbWF4X2JvZHlfc2l6ZSAxMG07CgogICAgIyBuZ2lueCdzIG93biBmb2xkZXIsIHdoZXJlIERlYmlhbidzIGxvZ3JvdGF0ZSBzbmlwcGV0IHJvdGF0ZXMgdGhlbSAobmdpbnggb3BlbnMgaXRzIGxvZ3MgYXMgcm9vdDoKICAgICMgbmV2ZXIgaW4gdGhlIGRlcGxveSdzIHNoYXJlZC9sb2cpLgogICAgYWNjZXNzX2xvZyAvdmFyL2xvZy9uZ2lueC9oZWxsby5hY2Nlc3MubG9nOwogICAgZXJyb3JfbG9nIC92YXIvbG9nL25naW54L2hlbGxvLmVycm9yLmxvZzsKCiAgICAjIFN0YXRpYyBmaWxlcyBzdHJhaWdodCBmcm9tIHRoZSBsaXZlIHJlbGVhc2UsIHdpdGhvdXQgdGhlIGFwcCBzZXJ2ZXIuIEEgbGluayBpbiB0aGVtIGlzIGZvbGxvd2VkIG9ubHkKICAgICMgdG8gYSBmaWxlIG9mIHRoZSBsaW5rJ3Mgb3duZXIgKG5ldmVyIHRvIC9ldGMvcGFzc3dkLCBvciB3aGF0IHRoZSBhcHAncyB1c2VyIHdyb3RlKS4KICAgIGxvY2F0aW9uIC9zdGF0aWMvIHsKICAgICAgICBhbGlhcyAvc3J2L2hlbGxvL2N1cnJlbnQvc3RhdGljLzsKICAgICAgICBkaXNhYmxlX3N5bWxpbmtzIGlmX25vdF9vd25lciBmcm9tPS9zcnYvaGVsbG8vY3VycmVudDsKICAgICAgICBleHBpcmVzIDFoOwogICAgICAgIGFjY2Vzc19sb2cgb2ZmOwogICAgfQoKICAgIGxvY2F0aW9uIC8gewogICAgICAgIHByb3h5X3Bhc3MgaHR0cDovL3dzZ2lkZXBsb3lfaGVsbG87CiAgICAgICAgcHJveHlfc2V0X2hlYWRlciBIb3N0ICRodHRwX2hvc3Q7CiAgICAgICAgcHJveHlfc2V0X2hlYWRlciBYLVJlYWwtSVAgJHJlbW90ZV9hZGRyOwogICAgICAgIHByb3h5X3NldF9oZWFkZXIgWC1Gb3J3YXJkZWQtRm9yICRwcm94eV9hZGRfeF9mb3J3YXJkZWRfZm9yOwogICAgICAgIHByb3h5X3NldF9oZWFkZXIgWC1Gb3J3YXJkZWQtUHJvdG8gJHNjaGVtZTsKICAgICAgICBwcm94eV9yZWRpcmVjdCBvZmY7CiAgICB9Cn0K | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$ && chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$ && mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf; }; then
   rm -f /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$
   fail 'could not write /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf (is the disk full?)'
 fi
@@ -394,7 +394,7 @@ NGINX_CONF=''
 SITE_AVAILABLE=/etc/nginx/sites-available/hello
 SITE_ENABLED=/etc/nginx/sites-enabled/hello
 SITE_KEPT=/etc/nginx/sites-available/hello.wsgideploy-live
-SITE_TEXT='# nginx site for hello, release 20261204T100000Z.
+SITE_TEXT='# nginx site for hello: it names no release (a deploy that changes nothing here leaves nginx alone).
 # Rendered by wsgideploy from templates/nginx.site.conf.j2; the next deploy replaces it.
 
 upstream wsgideploy_hello {
@@ -480,6 +480,14 @@ live_release() { : "${current:?}"; readlink "$current" 2>/dev/null | sed 's#.*/#
 # the app can write), SITES_LABEL (what the sites folders are called in a message) and SITE_TEST_LABEL
 # (the test command, in a message). Every root command here has fixed arguments, declared in
 # tasks/commands/privileged.py.
+
+# site_is_live: whether the enabled site is SITE_TEXT byte for byte, so that a deploy which changes nothing
+# in it leaves the running front server alone (no test, no reload). The site names no release, and new
+# certificate files change its digest line. Read as the deploy user: sites are 0644.
+site_is_live() {
+  [ -L "$SITE_ENABLED" ] && [ "$(readlink "$SITE_ENABLED")" = "$SITE_AVAILABLE" ] \
+    && printf '%s' "$SITE_TEXT" | cmp -s - "$SITE_AVAILABLE"
+}
 
 # site_keep: a copy of the live site (SITE_AVAILABLE, enabled as SITE_ENABLED) to go back to
 site_keep() {
@@ -757,6 +765,6 @@ nginx_start() {
   out=$(sudo -n nginx 2>&1) || { echo "$out"; echo "nginx was not running and did not start"; return 1; }
 }
 fi
-site_install
-nginx_publish
+if site_is_live && nginx_running; then fact nginx unchanged
+else site_install; nginx_publish; fi
 )
