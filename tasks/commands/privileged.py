@@ -45,8 +45,8 @@ SLOTS = ("a", "b")  # the app server's two instances (docs/supervision.md)
 def app_unit_commands(app_name: str, processes: Sequence[str] = ()) -> list[RootCommand]:
     """The systemd commands of the app's units: ``daemon-reload``; start, stop, restart, enable, disable and
     reset-failed of ``wsgideploy-<app>@a.service``, ``@b.service`` and ``wsgideploy-<app>-<process>.service``
-    for each of ``processes`` (the stage's ``[processes]`` names), and ``enable --quiet``, ``disable --quiet``
-    and the last 20 journal lines of each (as tasks/recipes/systemd.sh runs them); the unit files installed
+    for each of ``processes`` (the stage's ``[processes]`` names), and ``enable --quiet``, ``disable --quiet``,
+    ``stop --no-block`` of the two instances and the last 20 journal lines of each (as tasks/recipes/systemd.sh runs them); the unit files installed
     from stdin, and removed (``uninstall``).
 
     Names are exact (no wildcard), so no unit of another app matches: an app name is ``[a-z0-9_-]+`` and a
@@ -66,6 +66,9 @@ def app_unit_commands(app_name: str, processes: Sequence[str] = ()) -> list[Root
                      for verb in UNIT_VERBS]
         commands += [system_command("systemctl", verb, "--quiet", unit, why=f"{verb} it, silently")
                      for verb in ("enable", "disable")]
+        if unit in units[:len(SLOTS)]:
+            commands.append(system_command("systemctl", "stop", "--no-block", unit,
+                                           why="retire the old instance: it finishes its requests after the deploy returns"))
         commands.append(system_command("journalctl", "-u", unit, "-n", "20", "--no-pager", "-o", "cat",
                                        why="its last journal lines, shown when it fails (the group adm reads "
                                            "them without root)"))

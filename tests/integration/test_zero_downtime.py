@@ -400,3 +400,45 @@ def test_a_master_started_with_setsid_by_an_earlier_version_moves_under_its_unit
     assert not site.host.exists("shared/run/gunicorn.pid")
     release, prefix = live(site.host)
     assert_served_after_fab(run, "1.0.1", release, prefix)
+
+
+SLOW_ROUTE = '''
+
+@app.route("/slow")
+def slow():
+    import time
+    time.sleep(float(request.args.get("s", "1")))
+    return jsonify(version=VERSION, release=RELEASE)
+'''
+
+
+def test_a_deploy_returns_while_the_old_instance_finishes_a_slow_request_and_the_next_deploy_waits_for_it(site):
+    """The old instance is retired without waiting for it (issue 16: under load a redeploy spent most of
+    its time waiting for the old workers): the deploy returns while a slow request is still in its old
+    worker, which answers it; the deploy after, which starts that slot again, waits until it is done."""
+    app_py = site.source / "app.py"
+    app_py.write_text(app_py.read_text().replace('\n\nif __name__ == "__main__":', SLOW_ROUTE + '\n\nif __name__ == "__main__":'))
+    site.fab("deploy")
+    answer: dict[str, Any] = {}
+
+    def slow_request() -> None:
+        answer["response"] = get(site.host.address, site.port, "/slow?s=8", timeout=40)
+        answer["ended"] = time.monotonic()
+
+    requester = threading.Thread(target=slow_request)
+    requester.start()
+    time.sleep(1.5)  # in a worker of the live instance by now
+    site.set_version("2.0.0")
+    out = site.fab("deploy").stdout
+    assert "(the old instance finishes its requests)" in out, out
+    assert requester.is_alive(), "the deploy waited for the old instance's slow request"
+    assert info(site)["version"] == "2.0.0"
+
+    app_py.write_text(app_py.read_text().replace('VERSION = "2.0.0"', 'VERSION = "3.0.0"'))
+    site.fab("deploy")  # starts the slot of the instance that is still answering the slow request
+    third_returned = time.monotonic()
+    requester.join(40)
+    status, body = answer["response"]
+    assert status == 200 and json.loads(body)["version"] == "1.0.0", (status, body)
+    assert answer["ended"] <= third_returned, "the next deploy did not wait for the old instance"
+    assert info(site)["version"] == "3.0.0"

@@ -605,7 +605,8 @@ wait_queue_empty() {
 start_slot() {
   local slot=$1 target=$2 unit pid rc=0
   unit=$(unit_of "$slot")
-  if unit_active "$slot"; then as_root systemctl stop "$unit" || fail "systemctl stop $unit failed"; fi
+  # an instance an earlier deploy retired may still finish its requests: this stop waits for it
+  if unit_busy "$unit"; then as_root systemctl stop "$unit" || fail "systemctl stop $unit failed"; fi
   ln -sfn "$target" "$slots/.$slot.tmp"
   mv -T "$slots/.$slot.tmp" "$slots/$slot"
   rm -f "$sockets.$slot.sock"
@@ -629,16 +630,17 @@ start_slot() {
   fact pid "$pid"
 }
 
-# retire SLOT: stop SLOT's instance once no connection waits on its socket (it finishes what it has).
-# An instance that is not active is stopped all the same: systemd may be about to restart it after a
-# crash (activating, auto-restart), and a stop cancels that.
+# retire SLOT: stop SLOT's instance once no connection waits on its socket, without waiting for it:
+# it finishes the requests it has (up to its graceful timeout) after the deploy returns. The next start
+# of that slot, `stop` and `uninstall` wait for it. An instance that is not active is stopped all the
+# same: systemd may be about to restart it after a crash (activating, auto-restart), and a stop cancels that.
 retire() {
   if ! unit_active "$1"; then
     if unit_busy "$(unit_of "$1")"; then as_root systemctl stop "$(unit_of "$1")" || fail "systemctl stop $(unit_of "$1") failed"; fi
     return 0
   fi
   wait_queue_empty "$sockets.$1.sock" 10 || true
-  as_root systemctl stop "$(unit_of "$1")" || fail "systemctl stop $(unit_of "$1") failed"
+  as_root systemctl stop --no-block "$(unit_of "$1")" || fail "systemctl stop $(unit_of "$1") failed"
   fact retired "$(unit_of "$1")"
 }
 
