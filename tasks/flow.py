@@ -8,7 +8,8 @@ A deploy of many hosts goes in phases, each run on every host side by side:
    ``[app.tls]``: the certificate files, or certbot's certificate, before the site serves HTTPS);
 3. ``switch``   batch by batch: switch ``current``, reload, health-check;
 4. ``prune``    housekeeping on each host that went live (in its switch script; a warning if it fails);
-5. ``finish``   log the outcome and release the lock, whatever happened.
+5. ``finish``   log the outcome and release the lock, whatever happened (a host alone in the last batch
+   does it in its switch script, once healthy: nothing after can send it back).
 
 Until the first switch a failure on any host leaves every host untouched (the
 new releases are removed), so a failed build never splits the fleet. A host
@@ -33,8 +34,9 @@ from .record import RunRecord, describe_holder
 from .rollout import batches
 from .source import LocalRelease
 from .hostrun import HostRun, Step
-from .steps import (build_release_steps, check_host, discard_release, finish, go_live_steps, mark_bad, prune_step,
-                    read_releases, run_cleanup, unlock, upload_env_file, upload_tls_files)
+from .lock_and_log import finish, finish_step, run_cleanup, unlock
+from .steps import (build_release_steps, check_host, discard_release, go_live_steps, mark_bad, prune_step,
+                    read_releases, upload_env_file, upload_tls_files)
 
 
 @dataclass
@@ -142,18 +144,27 @@ def switch_in_batches(fleet: Fleet, jobs: dict[str, HostDeploy], hosts: list[Slo
     for number, group in enumerate(groups, 1):
         if len(groups) > 1:
             fleet.out.line("", f"batch {number}/{len(groups)}: {', '.join(s.alias for s in group)}")
-        failed = fleet.each(lambda slot: switch_host(jobs[slot.alias]), group)
+        # alone in the last batch, a host that is healthy can need no going back: it also finishes there
+        alone_last = number == len(groups) and len(group) == 1
+        failed = fleet.each(lambda slot: switch_host(jobs[slot.alias], fold_finish=alone_last), group)
         if failed:
             stop_rollout(fleet, jobs, [s for g in groups[number:] for s in g], options)
             return
 
 
-def switch_host(job: HostDeploy) -> None:
-    """Switch, reload, health-check (a failure rolls this host back itself)."""
+def switch_host(job: HostDeploy, fold_finish: bool = False) -> None:
+    """Switch, reload, health-check (a failure rolls this host back itself). ``fold_finish``: once healthy,
+    the same script also logs the run and releases the lock (`finish_step`), when nothing after can send
+    this host back."""
     job.built = False  # from here the release has been live: it is kept (marked bad if it fails)
-    go_live(job.run, job.rel.release_id, job.previous, then=[prune_step(job.run)])
+    then = [prune_step(job.run)]
+    if fold_finish:
+        entry = job.record.log_entry(job.slot.alias, job.rel.release_id, HostResult.OK, None)
+        then.append(finish_step(job.run, job.record.token, entry, time.monotonic() - job.started))
+    go_live(job.run, job.rel.release_id, job.previous, then=then)
     job.switched = True
     job.slot.result = HostResult.OK
+    job.locked = job.run.facts.get("unlocked") != "yes"
 
 
 def stop_rollout(fleet: Fleet, jobs: dict[str, HostDeploy], not_reached: list[Slot],
@@ -203,8 +214,9 @@ def finish_hosts(fleet: Fleet, jobs: dict[str, HostDeploy]) -> None:
 
 
 @contextmanager
-def holding_lock(run: HostRun, record: RunRecord, release: Callable[[], str]) -> Iterator[None]:
-    """Take the host's lock, run the body, then log its outcome and release the lock, whatever happened.
+def holding_lock(run: HostRun, record: RunRecord, release: Callable[[], str]) -> Iterator[float]:
+    """Take the host's lock, run the body (given when the lock was taken), then log its outcome and release
+    the lock, whatever happened (unless the body's go-live script did, once healthy: `finish_step`).
 
     ``release`` names the release the run acted on, once the body has chosen it.
     """
@@ -212,7 +224,7 @@ def holding_lock(run: HostRun, record: RunRecord, release: Callable[[], str]) ->
     started = time.monotonic()
     result, message = HostResult.FAILED, ""
     try:
-        yield
+        yield started
         result = HostResult.OK
     except StepFailed as failure:
         result = HostResult.ROLLED_BACK if failure.code == ExitCode.ROLLED_BACK else HostResult.FAILED
@@ -222,8 +234,9 @@ def holding_lock(run: HostRun, record: RunRecord, release: Callable[[], str]) ->
         result = HostResult.INTERRUPTED
         raise
     finally:
-        finish(run, record.token, record.log_entry(run.alias, release(), result,
-                                                   time.monotonic() - started, message))
+        if run.facts.get("unlocked") != "yes":  # else the go-live script finished (`finish_step`)
+            finish(run, record.token, record.log_entry(run.alias, release(), result,
+                                                       time.monotonic() - started, message))
 
 
 def take_lock(run: HostRun, record: RunRecord, with_releases: bool = False) -> None:
@@ -357,7 +370,7 @@ def choose_rollback_target(releases: list[str], current: str, to: str | None,
 def rollback_host(run: HostRun, to: str | None, record: RunRecord) -> None:
     """Go back to an earlier release (skipping bad ones unless named with ``to``)."""
     chosen = {"release": to or ""}
-    with holding_lock(run, record, lambda: chosen["release"]):
+    with holding_lock(run, record, lambda: chosen["release"]) as started:
         with run.out.step(run.alias, "select") as step:
             found = run.releases or read_releases(run)  # read by prepare, in its round trip
             try:
@@ -365,7 +378,10 @@ def rollback_host(run: HostRun, to: str | None, record: RunRecord) -> None:
             except ValueError as exc:
                 raise StepFailed(run.alias, "select", str(exc)) from None
             step.detail = f"{found.current or 'none'} -> {chosen['release']}"
-        go_live(run, chosen["release"], found.current, with_site=True)  # with the site of the release going back live
+        done = finish_step(run, record.token, record.log_entry(run.alias, chosen["release"], HostResult.OK, None),
+                           time.monotonic() - started)
+        # with the site of the release going back live; logged and unlocked in the same script once healthy
+        go_live(run, chosen["release"], found.current, with_site=True, then=[done])
 
 
 def unlock_host(run: HostRun) -> None:

@@ -38,8 +38,10 @@ class Step:
 
 
 def combined_script(steps: list[Step]) -> str:
-    """The ONE script of several steps: each step's marker, then its body (see `_step_script`)."""
-    return script("exec 3>&1", *(_step_script(i, step) for i, step in enumerate(steps)))
+    """The ONE script of several steps: each step's marker, then its body (see `_step_script`). It exports
+    ``WSGIDEPLOY_T0``, when it began (a soft ``finish`` step counts the run's time from it)."""
+    return script("exec 3>&1", "export WSGIDEPLOY_T0=$EPOCHREALTIME",
+                  *(_step_script(i, step) for i, step in enumerate(steps)))
 
 
 SOFT_END = "WSGIDEPLOY_SOFT_STEP_END"  # the end of a soft step's here-document

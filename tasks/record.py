@@ -32,11 +32,12 @@ class RunRecord:
                            "action": self.action, "release": self.release_id, "token": self.token},
                           sort_keys=True)
 
-    def log_entry(self, host: str, release: str, result: str, seconds: float, message: str = "") -> str:
-        """One line of the host's deploy log. It never holds secrets: no env values, no output."""
+    def log_entry(self, host: str, release: str, result: str, seconds: float | None, message: str = "") -> str:
+        """One line of the host's deploy log. It never holds secrets: no env values, no output. ``seconds``
+        None: ``"duration": null``, for the host to fill in (`history.append_log_timed`)."""
         entry = {"action": self.action, "host": host, "release": release, "result": result,
                  "user": self.user, "from": self.origin, "started": self.started_at,
-                 "duration": round(seconds, 2), "source": self.source_revision,
+                 "duration": None if seconds is None else round(seconds, 2), "source": self.source_revision,
                  "source_hash": (self.source_hash or "")[:16] or None}
         if message:
             entry["message"] = message.strip().splitlines()[-1][:300]

@@ -12,7 +12,7 @@ from .commands.shell import q, script
 from .errors import ExitCode, StepFailed
 from .hostrun import Step
 from .record import RunRecord, describe_holder
-from .steps import run_cleanup
+from .lock_and_log import run_cleanup
 
 if TYPE_CHECKING:
     from .hostrun import HostRun

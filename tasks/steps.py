@@ -16,13 +16,13 @@ from .errors import StepFailed
 from .fingerprint import FINGERPRINT_FILE
 from .framework_steps import django_step, django_warnings, static_verdict
 from .hostrun import HostRun, Step
+from .lock_and_log import run_cleanup
 from .protocol import LOG_MARK, fact_values, parse_facts, parse_marked
 from .record import describe_holder
 from .render import environment, render, render_release_configs, template_context
 from .source import LocalRelease, find_static_dir, plan_install
 from .tls import EXPIRY_WARNING_DAYS
 from .tls_state import local_files_digest, presence_path
-from .transport import CommandTimeout, ConnectError
 
 
 # --- deploy steps ---------------------------------------------------------------
@@ -128,28 +128,6 @@ def prune_step(run: HostRun) -> Step:
         removed = f"removed {f['removed']}" if f.get("removed") else "nothing to remove"
         return removed + (f"; logrotate {f['logrotate']}" if f.get("logrotate") else "")
     return Step("prune", body, describe=describe, soft=True)
-
-
-def finish(run: HostRun, token: str, log_entry: str) -> None:
-    """Append to the deploy log and release our lock, reconnecting once if the connection died.
-
-    Best effort: if the host cannot be reached, the lock stays and says who holds it.
-    """
-    body = script(history.append_log(run.layout, log_entry), lock.release(run.layout, token))
-    if not run_cleanup(run, body):
-        run.out.line(run.alias, "could not release the deploy lock: clear it with `fab unlock` once the host is back")
-
-
-def unlock(run: HostRun) -> str:
-    """Remove the deploy lock whoever holds it; return who held it ('' if nobody). The facts of an
-    interrupted go-live (``switching``: commands/journal.py) go into ``run.facts``."""
-    facts = run.remote("unlock", script(lock.force_release(run.layout), journal.facts(run.layout)),
-                       describe=lambda f: (f"removed the lock of {describe_holder(f['holder'])}"
-                                           if f.get("holder") else "no lock was held")
-                       + (f"; a go-live was interrupted ({f['switching'].replace(' ', ' -> ')})"
-                          if f.get("switching") else ""))
-    run.facts.update({k: v for k, v in facts.items() if k.startswith("switching")})
-    return facts.get("holder", "")
 
 
 def upload_step(run: HostRun, rel: LocalRelease) -> Step:
@@ -305,7 +283,10 @@ def go_live_steps(run: HostRun, release_id: str, with_site: bool = False, then: 
     (and ``then``: soft steps, such as prune, that run only once the release is healthy)."""
     steps = go_live_script(run, release_id, with_site, then)
     run.facts["current"] = release_id  # from the switch on, the release the host serves (or rolls back from)
-    warn_if_expiring(run, run.remote_steps(steps))
+    facts = run.remote_steps(steps)
+    if any(f.get("unlocked") == "yes" for f in facts):  # a `finish_step` among ``then``
+        run.facts["unlocked"] = "yes"
+    warn_if_expiring(run, facts)
 
 
 def warn_if_expiring(run: HostRun, facts: list[dict[str, str]]) -> None:
@@ -341,20 +322,6 @@ def discard_release(run: HostRun, release_id: str) -> None:
 rm -rf {q(run.layout.release(release_id))} {q(partial)}
 """)
     run_cleanup(run, body)
-
-
-def run_cleanup(run: HostRun, body: str) -> bool:
-    """Run a cleanup script that must not be lost to a dropped connection: reconnect once if needed."""
-    for attempt in (1, 2):
-        try:
-            if attempt == 2:
-                run.conn.close()
-                run.conn.open()
-            if run.conn.run_script(body, timeout=60).ok:
-                return True
-        except (CommandTimeout, ConnectError):
-            continue
-    return False
 
 
 # --- server control -------------------------------------------------------------

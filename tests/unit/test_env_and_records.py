@@ -383,3 +383,19 @@ def test_rollback_with_only_bad_releases_before_the_live_one_refuses() -> None:
     with pytest.raises(ValueError) as caught:
         choose_rollback_target([R1, R2, R3], R3, None, {R1, R2})
     assert str(caught.value) == f"there is no good release before the live one ({R3}) to roll back to"
+
+
+def test_a_log_entry_finished_in_the_go_live_script_gets_the_whole_runs_duration(tmp_path: Path) -> None:
+    """`finish_step`'s log line: the time before the script plus the script's time so far (WSGIDEPLOY_T0)."""
+    from wsgideploy.commands import history
+    layout = Layout(str(tmp_path))
+    (tmp_path / ".deploy").mkdir()
+    entry = RunRecord(action="deploy").log_entry("web1", "20261204T100000Z", "ok", None)
+    assert '"duration": null' in entry
+    text = "export WSGIDEPLOY_T0=$(awk -v t=\"${EPOCHREALTIME/,/.}\" 'BEGIN { printf \"%.6f\", t - 2 }')\n"
+    done = subprocess.run(["bash", "-c", text + history.append_log_timed(layout, entry, 1.5)], check=True)
+    assert done.returncode == 0
+    logged = json.loads((tmp_path / ".deploy" / "log.jsonl").read_text())
+    assert 3.4 <= logged["duration"] <= 4.5 and logged["result"] == "ok" and logged["host"] == "web1"
+    with pytest.raises(ValueError):
+        history.append_log_timed(layout, '{"duration": 1.0}', 1.5)

@@ -5,8 +5,9 @@ are fixed here, built by the same step builders the deploy runs (`wsgideploy.ste
 
 - ``prepare.sh``: the layout, the lock and the host's facts;
 - ``build.sh``: upload, venv, check, nginx site (one script, stdin is the release);
-- ``go-live.sh``: switch, reload, health, prune (one script), the go-live journal around the first three;
-- ``finish.sh``: the deploy log entry and the lock given back.
+- ``go-live.sh``: switch, reload, health, prune, finish (one script), the go-live journal around the first
+  three; a run of one host logs itself and gives the lock back there, once healthy;
+- ``finish.sh``: the deploy log entry and the lock given back, by a run that did not finish in its go-live.
 
 After an intended change, write the files again and read the diff before committing it:
 
@@ -21,6 +22,7 @@ from typing import cast
 import pytest
 
 from wsgideploy import hostrun, steps
+from wsgideploy.lock_and_log import finish_step
 from wsgideploy.commands import history, lock, release
 from wsgideploy.commands.shell import script
 from wsgideploy.inventory import load_stage
@@ -56,7 +58,9 @@ def deploy_scripts(tmp_path: Path) -> dict[str, str]:
     token = "wsgideploy-lock-token"
     build = [steps.upload_step(run, rel), steps.venv_step(run, rel), steps.check_step(run, rel, "f" * 64),
              steps.proxy_site_step(run, RELEASE)]
-    go_live = steps.go_live_script(run, RELEASE, then=[steps.prune_step(run)])
+    # one host: once healthy, the go-live script also logs the run and releases the lock
+    done = finish_step(run, token, '{"duration": null, "release": "' + RELEASE + '"}', 1.25)
+    go_live = steps.go_live_script(run, RELEASE, then=[steps.prune_step(run), done])
     return {
         "prepare.sh": steps.prepare_script(run, lock.acquire(run.layout, token)),
         "build.sh": hostrun.combined_script(build),

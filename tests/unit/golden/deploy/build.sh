@@ -3,6 +3,7 @@ fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
 exec 3>&1
+export WSGIDEPLOY_T0=$EPOCHREALTIME
 echo "wsgideploy-step:0"
 (
 set -eu

@@ -3,6 +3,7 @@ fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
 exec 3>&1
+export WSGIDEPLOY_T0=$EPOCHREALTIME
 echo "wsgideploy-step:0"
 (
 printf '%s %s\n' - 20261204T100000Z > /srv/hello/.deploy/switching.tmp && mv -f /srv/hello/.deploy/switching.tmp /srv/hello/.deploy/switching
@@ -1175,6 +1176,16 @@ elif printf '%s' "$logrotate_text" | if [ "$(id -u)" = 0 ]; then install -o root
 else
   echo "wsgideploy-fact:logrotate=not installed: /etc/logrotate.d/wsgideploy-hello needs root (logrotate reads only root-owned files) and sudo -n was refused (see docs/security.md)"
 fi
+WSGIDEPLOY_SOFT_STEP_END
+); then
+  printf "%s\n" "${wsgideploy_err:-exit code $?}" | sed "s/^/wsgideploy-soft-error:/"
+fi
+echo "wsgideploy-step:4"
+if ! wsgideploy_err=$(bash -s 2>&1 1>&3 <<'WSGIDEPLOY_SOFT_STEP_END'
+wsgideploy_took=$(awk -v t0="${WSGIDEPLOY_T0/,/.}" -v now="${EPOCHREALTIME/,/.}" 'BEGIN { printf "%.2f", 1.250 + now - t0 }')
+printf '%s"duration": %s%s\n' '{' "$wsgideploy_took" ', "release": "20261204T100000Z"}' >> /srv/hello/.deploy/log.jsonl
+
+if grep -qsF -- wsgideploy-lock-token /srv/hello/.deploy/lock/owner.json; then rm -rf /srv/hello/.deploy/lock; echo "wsgideploy-fact:unlocked=yes"; fi
 WSGIDEPLOY_SOFT_STEP_END
 ); then
   printf "%s\n" "${wsgideploy_err:-exit code $?}" | sed "s/^/wsgideploy-soft-error:/"

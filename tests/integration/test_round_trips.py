@@ -1,0 +1,70 @@
+"""Round trips of a one-host run (issue 16): a code-only redeploy is prepare, build and go-live; a rollback is
+prepare and go-live. The go-live script of a host that nothing can send back (alone in the last batch) logs
+the run and gives the lock back itself, once healthy; a failed go-live still finishes the usual way.
+
+Counted in the run's JSON document (``round_trips``: the connection's scripts) and, independently, in the
+server's sshd log (``Starting session:`` lines at ``LogLevel VERBOSE``). Deploys to a booted Debian 12
+server (tests/servers: systemd, Debian's nginx, real OpenSSH).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.servers.deploy_target import DeployTarget
+from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixtures)
+
+from .booted_deploy import info, inventory
+from .fabcli import EXAMPLE, fab
+from .helpers import copy_app
+
+PORT = 8190
+
+
+def sessions(target: DeployTarget) -> int:
+    return int(target.run("journalctl -u ssh --no-pager -o cat | grep -c 'Starting session:' || true").strip() or 0)
+
+
+def run(inventories: Path, target: DeployTarget, task: str, tmp_path: Path, expect: int = 0) -> tuple[dict, int, str]:
+    """``task`` with --json-file: (this host's JSON document, ssh sessions the server saw, stdout)."""
+    doc = tmp_path / f"{task}.json"
+    before = sessions(target)
+    done = fab(inventories, "-H", target.alias, task, "--json-file", str(doc), expect=expect)
+    # less the session that counts them: `sessions` itself logs in
+    return json.loads(doc.read_text())["hosts"][target.alias], sessions(target) - before - 1, done.stdout
+
+
+def test_a_code_only_redeploy_takes_3_round_trips_and_a_rollback_2_each_logged_and_unlocked(
+        nginx_target, write_inventory, tmp_path):  # noqa: F811
+    target = nginx_target.with_app("trips")
+    target.run("sed -i 's/^#\\?LogLevel .*/LogLevel VERBOSE/' /etc/ssh/sshd_config && systemctl reload ssh")
+    v1 = copy_app(EXAMPLE, tmp_path / "v1", version="1.0.0")
+    fab(inventory(write_inventory, target, v1, listen=PORT), "-H", target.alias, "deploy")
+    v2 = copy_app(EXAMPLE, tmp_path / "v2", version="2.0.0")
+    inventories = inventory(write_inventory, target, v2, listen=PORT)
+
+    deployed, seen, out = run(inventories, target, "deploy", tmp_path)
+    assert info(target, PORT)["version"] == "2.0.0"
+    assert (deployed["round_trips"], seen) == (3, 3), (deployed["round_trips"], seen)
+    assert "logged, lock released" in out, out
+
+    rolled, seen, out = run(inventories, target, "rollback", tmp_path)
+    assert info(target, PORT)["version"] == "1.0.0"
+    assert (rolled["round_trips"], seen) == (2, 2), (rolled["round_trips"], seen)
+
+    assert not target.exists(".deploy/lock"), "the lock was given back"
+    log = [json.loads(line) for line in target.run_as_deploy(f"cat {target.app_root}/.deploy/log.jsonl").splitlines()]
+    assert [(e["action"], e["result"]) for e in log[-2:]] == [("deploy", "ok"), ("rollback", "ok")]
+    assert all(isinstance(e["duration"], float) and e["duration"] > 0 for e in log[-2:]), log[-2:]
+
+    # a go-live that fails finishes the usual way: rolled back, logged as such, the lock given back
+    broken = copy_app(EXAMPLE, tmp_path / "v3", version="3.0.0")
+    app_py = broken / "app.py"
+    app_py.write_text(app_py.read_text().replace('@app.route("/")\ndef index():',
+                                                 '@app.route("/")\ndef index():\n    return "broken", 500\n\n\ndef unused():'))
+    inventories = inventory(write_inventory, target, broken, listen=PORT)
+    failed, _, out = run(inventories, target, "deploy", tmp_path, expect=5)
+    assert info(target, PORT)["version"] == "1.0.0", out
+    assert not target.exists(".deploy/lock"), out
+    last = json.loads(target.run_as_deploy(f"tail -n 1 {target.app_root}/.deploy/log.jsonl"))
+    assert (last["action"], last["result"]) == ("deploy", "rolled_back"), last
