@@ -46,7 +46,8 @@ def app_unit_commands(app_name: str, processes: Sequence[str] = ()) -> list[Root
     """The systemd commands of the app's units: ``daemon-reload``; start, stop, restart, enable, disable and
     reset-failed of ``wsgideploy-<app>@a.service``, ``@b.service`` and ``wsgideploy-<app>-<process>.service``
     for each of ``processes`` (the stage's ``[processes]`` names), and ``enable --quiet``, ``disable --quiet``,
-    ``stop --no-block`` of the two instances and the last 20 journal lines of each (as tasks/recipes/systemd.sh runs them); the unit files installed
+    the same with ``--no-reload``, ``stop --no-block`` of the two instances, and the last 20 journal lines of
+    each (as tasks/recipes/systemd.sh runs them); the unit files installed
     from stdin, and removed (``uninstall``).
 
     Names are exact (no wildcard), so no unit of another app matches: an app name is ``[a-z0-9_-]+`` and a
@@ -65,6 +66,9 @@ def app_unit_commands(app_name: str, processes: Sequence[str] = ()) -> list[Root
         commands += [system_command("systemctl", verb, unit, why=f"{verb} the unit (the app's supervision)")
                      for verb in UNIT_VERBS]
         commands += [system_command("systemctl", verb, "--quiet", unit, why=f"{verb} it, silently")
+                     for verb in ("enable", "disable")]
+        commands += [system_command("systemctl", verb, "--quiet", "--no-reload", unit,
+                                    why=f"{verb} it without a daemon-reload (its links count from the next boot)")
                      for verb in ("enable", "disable")]
         if unit in units[:len(SLOTS)]:
             commands.append(system_command("systemctl", "stop", "--no-block", unit,

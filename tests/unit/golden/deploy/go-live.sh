@@ -538,6 +538,12 @@ live_slot() {
 }
 other_slot() { if [ "$1" = a ]; then echo b; else echo a; fi; }
 unit_active() { systemctl is-active --quiet "$(unit_of "$1")"; }
+# The quick forms first: enable/disable without systemctl's implicit daemon-reload (the links count from
+# the next boot), stop without waiting for the instance to finish its requests; the plain forms where a
+# sudoers drop-in of an earlier `setup` allows only those.
+unit_enable() { as_root systemctl enable --quiet --no-reload "$1" 2>/dev/null || as_root systemctl enable --quiet "$1"; }
+unit_disable() { as_root systemctl disable --quiet --no-reload "$1" 2>/dev/null || as_root systemctl disable --quiet "$1"; }
+unit_stop_nowait() { as_root systemctl stop --no-block "$1" 2>/dev/null || as_root systemctl stop "$1"; }
 # unit_busy UNIT: whether UNIT is running or about to (active, reloading, or activating: also while
 # systemd waits to restart it after a crash); inactive, failed and unknown units are not.
 unit_busy() {
@@ -582,7 +588,7 @@ processes_restart() {
   local p unit
   for p in $processes; do
     unit=$(process_unit "$p")
-    as_root systemctl enable --quiet "$unit" || fail "systemctl enable $unit failed"
+    unit_enable "$unit" || fail "systemctl enable $unit failed"
     as_root systemctl restart "$unit" || { journal_unit "$unit"; fail "systemctl restart $unit failed"; }
   done
   if [ -n "$processes" ]; then fact processes "$processes"; fi
@@ -641,7 +647,7 @@ retire() {
     return 0
   fi
   wait_queue_empty "$sockets.$1.sock" 10 || true
-  as_root systemctl stop --no-block "$(unit_of "$1")" || fail "systemctl stop $(unit_of "$1") failed"
+  unit_stop_nowait "$(unit_of "$1")" || fail "systemctl stop $(unit_of "$1") failed"
   fact retired "$(unit_of "$1")"
 }
 
@@ -676,9 +682,9 @@ systemd_upgrade() {
   start_slot "$new" "$target"
   ln -sfn "${sockets##*/}.$new.sock" "$sockets.sock.tmp"
   mv -T "$sockets.sock.tmp" "$sockets.sock"
-  as_root systemctl enable --quiet "$(unit_of "$new")" || fail "systemctl enable $(unit_of "$new") failed"
+  unit_enable "$(unit_of "$new")" || fail "systemctl enable $(unit_of "$new") failed"
   if [ -n "$live" ]; then
-    as_root systemctl disable --quiet "$(unit_of "$live")" || true
+    unit_disable "$(unit_of "$live")" || true
     retire "$live"
   fi
   retire_setsid
@@ -707,12 +713,12 @@ systemd_stop() {
   local slot was="" p unit
   for p in $processes; do
     unit=$(process_unit "$p")
-    as_root systemctl disable --quiet "$unit" 2>/dev/null || true
+    unit_disable "$unit" 2>/dev/null || true
     if unit_busy "$unit"; then as_root systemctl stop "$unit" || fail "systemctl stop $unit failed"; fi
   done
   for slot in a b; do
     if unit_active "$slot"; then was="$was $(main_pid "$slot")"; fi
-    as_root systemctl disable --quiet "$(unit_of "$slot")" 2>/dev/null || true
+    unit_disable "$(unit_of "$slot")" 2>/dev/null || true
     if unit_busy "$(unit_of "$slot")"; then as_root systemctl stop "$(unit_of "$slot")" || fail "systemctl stop $(unit_of "$slot") failed"; fi
   done
   if alive "$(pid_in "$pidfile")"; then stop_setsid_master; was="$was setsid"; fi
