@@ -139,11 +139,11 @@ def test_acme_gets_the_certificate_before_the_switch_then_serves_https(
     assert host.run("stat -c '%U:%G %a' /etc/wsgideploy/certbot/hello.ini").strip() == "root:root 644"
     assert host.exists("/var/lib/wsgideploy/acme/hello/certificate")
 
-    # A redeploy asks the CA for nothing and renders the HTTPS site at once.
+    # A redeploy asks the CA for nothing; its HTTPS site is the live one, so the server is left alone.
     bump(source, "1.0.1")
     again = fab(inventory, "-H", host.alias, "deploy")
     out = again.stdout + again.stderr
-    assert "certificate for" not in out and "site (HTTPS) tested" in out and "HTTPS 200" in out, out
+    assert "certificate for" not in out and "site (HTTPS) unchanged" in out and "HTTPS 200" in out, out
     status = fab(inventory, "-H", host.alias, "status").stdout
     assert "app answers  yes (GET / over HTTPS on port 443)" in status, status
     assert "certificate  " in status and "days left" in status, status

@@ -261,7 +261,7 @@ def test_deploy_new_requirement_and_rollback_through_apache(mode, make_site, rec
     label = "requirements deploy" if new_requirement else "code deploy"
     out = fab_under_load(site, label, ("deploy",), record_property) if under else site.fab("deploy").stdout
     # The same site file: Apache is not restarted, the app server reloads itself.
-    assert "apache unchanged, not restarted" in out, out
+    assert "site unchanged, apache left alone" in out, out
     assert apache_pid(target) == pid, "Apache must not be restarted when its site did not change"
     second = assert_serves(site, "2.0.0")
     assert second["release"] != first["release"]
