@@ -51,6 +51,8 @@ class Outcome:
     round_trips: dict[str, int]
     steps: dict[str, list[dict]] = field(default_factory=dict)  # wsgideploy: per host, from its JSON
     sshd_sessions: dict[str, int] = field(default_factory=dict)  # as counted in the sshd logs
+    requests: int = 0         # the load scenario: requests sent through the hosts' nginx during the command
+    failed_requests: int = 0  # of which failed (no answer, or not 2xx)
 
 
 def _sessions(hosts: Sequence[BenchHost]) -> dict[str, int]:

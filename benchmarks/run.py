@@ -1,6 +1,6 @@
 """Benchmark wsgideploy against a one-ssh-call floor and a naive fabfile, on 1 and 10 local hosts.
 
-    python3 benchmarks/run.py [--runs 5] [--hosts 1,10] [--scenarios cold,code,requirements,rollback]
+    python3 benchmarks/run.py [--runs 5] [--hosts 1,10] [--scenarios cold,code,requirements,rollback,load]
                               [--quick] [--write docs/performance.md]
     python3 benchmarks/run.py --from-results benchmarks/results/run-<date>.json [--write docs/performance.md]
 

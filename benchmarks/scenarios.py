@@ -6,6 +6,9 @@
 - ``code``: a new ``VERSION`` in app.py, then a deploy (the venv is reused).
 - ``requirements``: requirements.txt changes (a new venv key: a new venv is built), then a deploy.
 - ``rollback``: an untimed code-only deploy, then a timed rollback to the release before it.
+- ``load``: ``code`` while a bounded stream of requests runs through every host's nginx (`LOAD`: threads
+  that each keep one ``/work?ms=...`` request in flight, more than the app's workers can take at once, so
+  every worker is busy when the deploy starts); every request must succeed.
 
 After every timed command each host must serve the expected version over HTTP, through its
 nginx, or the run fails: a fast broken deploy must not win.
@@ -20,13 +23,19 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
+from tests.integration.load import RequestStream
+
 from .deployers import Deployer, Outcome
 from .hosts import BenchHost, stop_app
 from .workload import release_id
 
-SCENARIOS = ("cold", "code", "requirements", "rollback")
+SCENARIOS = ("cold", "code", "requirements", "rollback", "load")
 SCENARIO_TITLES = {"cold": "cold deploy", "code": "code-only redeploy",
-                   "requirements": "requirements-change redeploy", "rollback": "rollback"}
+                   "requirements": "requirements-change redeploy", "rollback": "rollback",
+                   "load": "code-only redeploy under load"}
+# The load: per host, 4 threads each with one 200 ms request in flight (the apps run 2 sync workers), a
+# new connection per request; bounded in count and time, it ends by itself.
+LOAD = {"path": "/work?ms=200", "threads": 4, "max_requests": 5000, "max_seconds": 180.0, "timeout": 30.0}
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -72,7 +81,8 @@ class Measurements:
         for row in rows:
             m.add(row["scenario"], int(row["hosts"]), row["deployer"],
                   Outcome(float(row["seconds"]), dict(row["round_trips"]), dict(row.get("steps", {})),
-                          dict(row.get("sshd_sessions", {}))))
+                          dict(row.get("sshd_sessions", {})), int(row.get("requests", 0)),
+                          int(row.get("failed_requests", 0))))
         return m
 
     def add(self, scenario: str, hosts: int, deployer: str, outcome: Outcome) -> None:
@@ -81,6 +91,11 @@ class Measurements:
     def median_seconds(self, scenario: str, hosts: int, deployer: str) -> float | None:
         found = self.outcomes.get((scenario, hosts, deployer))
         return statistics.median(o.seconds for o in found) if found else None
+
+    def failed_requests(self, scenario: str, hosts: int, deployer: str) -> tuple[int, int]:
+        """(failed, sent) requests over every run of ``scenario`` (the load scenario's)."""
+        found = self.outcomes.get((scenario, hosts, deployer), [])
+        return sum(o.failed_requests for o in found), sum(o.requests for o in found)
 
     def round_trips(self, scenario: str, hosts: int, deployer: str) -> int | None:
         """Round trips per host: the median over runs of the busiest host's count."""
@@ -149,6 +164,8 @@ class Driver:
             return self._deploy(deployer)
         if scenario == "requirements":
             return self._deploy(deployer, deployer.app.change_requirements)
+        if scenario == "load":
+            return self._under_load(deployer)
         if scenario == "rollback":
             self._deploy(deployer)
             expected = deployer.app.rolled_back()
@@ -156,6 +173,29 @@ class Driver:
             verify(deployer, expected)
             return outcome
         raise ValueError(f"unknown scenario {scenario!r}")
+
+    def _under_load(self, deployer: Deployer) -> Outcome:
+        """A code-only deploy while `LOAD` runs through each host's nginx; the requests' outcome recorded."""
+        streams = [RequestStream(h.app(deployer.name).http_port, LOAD["path"], address=h.address,
+                                 threads=int(LOAD["threads"]), max_requests=int(LOAD["max_requests"]),
+                                 max_seconds=float(LOAD["max_seconds"]), timeout=float(LOAD["timeout"]))
+                   for h in self.hosts]
+        for stream in streams:
+            stream.start()
+        try:
+            time.sleep(1.0)  # every worker busy, connections queued
+            outcome = self._deploy(deployer)
+            time.sleep(0.5)
+        finally:
+            for stream in streams:
+                stream.stop()
+        outcome.requests = sum(s.count for s in streams)
+        outcome.failed_requests = sum(len(s.failures) for s in streams)
+        if outcome.failed_requests:
+            first = min((f for s in streams for f in s.failures), key=lambda r: r.started)
+            self.log(f"    {deployer.name}: {outcome.failed_requests} of {outcome.requests} requests failed, "
+                     f"the first: {first.describe(streams[0].started_at or 0.0)}")
+        return outcome
 
     def run(self, scenarios: Sequence[str]) -> None:
         count = len(self.hosts)

@@ -3,6 +3,8 @@
 The ``pyproject`` deployer's copy is the same app as a pyproject-only package: requirements.txt becomes
 ``[project] dependencies`` (setuptools, ``py-modules = ["app"]``), and a requirements change edits them.
 
+Each copy also answers ``/work?ms=N`` after N milliseconds (the load scenario's requests).
+
 Every deploy gets a version of its own (``VERSION = "bench-<deployer>-<n>"`` in app.py), so the
 check after it can tell over HTTP which release is serving. A requirements change appends
 a line that pip resolves to the packages already installed (an exclusion of a version that
@@ -20,6 +22,16 @@ PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLE = PROJECT / "examples" / "hello"
 _VERSION_LINE = re.compile(r'^VERSION = "[^"\n]*"$', re.MULTILINE)
 _BENCH_PIN = "# benchmark requirements change"
+# The load scenario's requests: each takes ``ms`` milliseconds of a worker (a stand-in for a real app's work).
+WORK_ROUTE = '''
+
+@app.route("/work")
+def work():
+    import time
+    time.sleep(int(request.args.get("ms", "100")) / 1000)
+    return "done\\n"
+'''
+_MAIN = '\n\nif __name__ == "__main__":'
 
 
 @dataclass
@@ -36,6 +48,10 @@ class AppCopy:
     def create(cls, path: Path, deployer: str, pyproject: bool = False) -> "AppCopy":
         shutil.rmtree(path, ignore_errors=True)
         shutil.copytree(EXAMPLE, path, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        app_py = path / "app.py"
+        if _MAIN not in app_py.read_text():
+            raise ValueError(f"{app_py}: no `if __name__ == \"__main__\":` to put the /work route before")
+        app_py.write_text(app_py.read_text().replace(_MAIN, WORK_ROUTE + _MAIN))
         if pyproject:
             requirements = path / "requirements.txt"
             write_pyproject(path, [ln.strip() for ln in requirements.read_text().splitlines()
