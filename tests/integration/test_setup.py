@@ -186,6 +186,28 @@ def test_deploy_works_right_after_setup_with_only_the_dropin_sudo_rights(
     assert get(server.address, APP_PORT, "/static/style.css")[0] == 200  # nginx passes through to the static files
 
 
+def test_a_drop_in_of_an_earlier_setup_without_the_quick_forms_still_deploys(
+        servers: dict[str, Server], server_lab: ServerLab, write_inventory: Any, tmp_path: Path) -> None:  # noqa: F811
+    """A drop-in that an earlier `setup` wrote has no `stop --no-block` and no `enable/disable --no-reload`:
+    sudo refuses them, and each falls back to the plain form that the drop-in allows."""
+    server = servers["fresh"]
+    dropin = "/etc/sudoers.d/wsgideploy-hello"
+    saved = server.run(f"cat {dropin}").stdout
+    server.run(f"sed -i '/--no-block\\|--no-reload/d' {dropin} && visudo -c -q")
+    try:
+        left = server.run(f"cat {dropin}").stdout
+        assert "--no-block" not in left and "--no-reload" not in left and "systemctl stop wsgideploy-hello@a" in left
+        stage = inventory(write_inventory, tmp_path, server, server_lab.ssh_key)
+        app_py = tmp_path / "app" / "app.py"
+        app_py.write_text(app_py.read_text().replace('VERSION = "1.0.0"', 'VERSION = "1.0.1"'))
+        result = fab(stage, "-H", "fresh", "deploy", expect=None, timeout=900)
+        assert result.returncode == 0, result.stdout + result.stderr
+        status, body = get(server.address, APP_PORT, "/info")
+        assert status == 200 and '"version":"1.0.1"' in body.replace(" ", ""), body
+    finally:
+        server.run(f"install -m 0440 -o root -g root /dev/stdin {dropin} && visudo -c -q", input=saved)
+
+
 CONNECT = "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])"
 
 
