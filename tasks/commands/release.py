@@ -160,20 +160,15 @@ def list_releases(layout: Layout, log_lines: int = 0) -> str:
     return script(release_facts(layout), read_log(layout, log_lines) if log_lines else "")
 
 
-STATIC_REPORT = "static.json"  # written by the release's entry when the check loads a Flask app
+STATIC_REPORT = "static.facts"  # written by the release's entry when the check loads a Flask app
 
 # Prints the report's values as facts, each on one line (argv[1]: the report, argv[2]: the fact marker).
-_REPORT_FACTS = ("import json, sys\nr = json.load(open(sys.argv[1]))\n"
-                 "for k in ('folder', 'exists', 'url', 'release'):\n"
-                 "    print(sys.argv[2] + 'app_static_' + k + '=' + ' '.join(str(r.get(k, '')).split()))\n")
-
-
 def static_report(config_dir: str) -> tuple[str, str]:
     """Script lines around an app's check: before it, ask the entry for the Flask app's static folder
-    (``WSGIDEPLOY_STATIC_REPORT``); after it, print what it said as the facts ``app_static_folder``,
+    (``WSGIDEPLOY_STATIC_REPORT``); after it, print what it wrote: the facts ``app_static_folder``,
     ``app_static_exists``, ``app_static_url`` and ``app_static_release`` (nothing for another app)."""
     report = f"{config_dir}/{STATIC_REPORT}"
     before = f"rm -f {q(report)}\nexport WSGIDEPLOY_STATIC_REPORT={q(report)}\n"
-    after = (f"unset WSGIDEPLOY_STATIC_REPORT\nif [ -f {q(report)} ]; then python3 -c {q(_REPORT_FACTS)} "
-             f"{q(report)} {q(FACTS_MARK)}; fi\n")
+    only = f"^{FACTS_MARK}app_static_(folder|exists|url|release)="  # those four facts, and nothing else
+    after = f"unset WSGIDEPLOY_STATIC_REPORT\nif [ -f {q(report)} ]; then grep -E {q(only)} {q(report)} || true; fi\n"
     return before, after

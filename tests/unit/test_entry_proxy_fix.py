@@ -66,8 +66,9 @@ def test_the_inventory_marks_a_declared_table_only() -> None:
 
 
 def test_under_the_check_the_entry_reports_the_flask_apps_static_folder(tmp_path: Path) -> None:
-    """WSGIDEPLOY_STATIC_REPORT (set by the deploy's check only): the loaded app's static_folder and URL."""
-    import json
+    """WSGIDEPLOY_STATIC_REPORT (set by the deploy's check only): the loaded app's static_folder and URL, as the
+    check's facts (its script prints them as they are)."""
+    from wsgideploy.protocol import parse_facts
     (tmp_path / "theme" / "static").mkdir(parents=True)
     app = ("import os\nfrom flask import Flask\nHERE = os.path.dirname(__file__)\n"
            "app = Flask(__name__, static_folder=os.path.join(HERE, 'theme', 'static'), static_url_path='/assets')\n")
@@ -75,11 +76,12 @@ def test_under_the_check_the_entry_reports_the_flask_apps_static_folder(tmp_path
     (tmp_path / ".wsgideploy").mkdir()
     (tmp_path / ".wsgideploy" / "wsgideploy_entry.py").write_text(entry)
     (tmp_path / "app.py").write_text(app)
-    report = tmp_path / "static.json"
+    report = tmp_path / "static.facts"
     done = subprocess.run([sys.executable, "-c", "import sys; sys.path[:0] = ['.wsgideploy', '.']; import wsgideploy_entry"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=60,
                           env={"WSGIDEPLOY_STATIC_REPORT": str(report), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     release = str(tmp_path.resolve())
-    assert json.loads(report.read_text()) == {"folder": f"{release}/theme/static", "exists": True, "url": "/assets",
-                                              "release": release}
+    assert parse_facts(report.read_text()) == {"app_static_folder": f"{release}/theme/static",
+                                               "app_static_exists": "True", "app_static_url": "/assets",
+                                               "app_static_release": release}
