@@ -33,7 +33,9 @@ def find_python(python: str, layout: Layout, install: bool, with_process: bool =
     ``python_installed``), and a Python that cannot be had fails the script with the fix. Without it
     (plan), both facts are empty when there is none. ``with_process=False``: the script already defines
     process.sh's functions (a subshell inherits them)."""
-    values = {"want": python, "managed_dir": managed_dir(layout), "may_install": int(install)}
+    values = {"want": python, "managed_dir": managed_dir(layout), "may_install": int(install),
+              "version_cache": f"{layout.deploy_dir}/python-versions"}
     body = "\n".join(assignment(k, v) for k, v in values.items())
-    recipes = (("process",) if with_process else ()) + (("python", "python_uv") if install else ("python",))
+    recipes = (("process",) if with_process else ()) + (("python", "python_uv", "python_record") if install
+                                                         else ("python",))
     return "(\n" + "\n".join([body, *(recipe(name).strip() for name in recipes), "find_python"]) + "\n)"

@@ -111,3 +111,37 @@ def test_plan_only_looks_and_says_whether_uv_could_install_it(tmp_path: Path) ->
     (tmp_path / "bin" / "uv").unlink()
     without = run(tmp_path, "3.98", install=False, uv=False)
     assert parse_facts(without.stdout)["python_uv"] == "no"
+
+
+def test_the_version_is_kept_while_the_interpreter_is_the_same_binary_and_plan_only_reads_it(tmp_path: Path) -> None:
+    """prepare's Python start costs more than the rest of it: a deploy records the version by the binary's real
+    path and mtime (``.deploy/python-versions``), and the next run reads it; another mtime asks again."""
+    cache = tmp_path / "app" / ".deploy" / "python-versions"
+    cache.parent.mkdir(parents=True)
+    real = Path(sys.executable).resolve()
+    version = "%d.%d.%d" % sys.version_info[:3]
+    assert parse_facts(run(tmp_path, "python3", install=True).stdout)["python_version"] == version
+    [line] = cache.read_text().splitlines()
+    assert line == f"{real} {int(real.stat().st_mtime)} {version}"
+    cache.write_text(line.rsplit(" ", 1)[0] + " 3.99.1\n")  # what a cached answer would say
+    assert parse_facts(run(tmp_path, "python3", install=True).stdout)["python_version"] == "3.99.1"
+    assert parse_facts(run(tmp_path, "python3", install=False).stdout)["python_version"] == "3.99.1"
+    cache.write_text(f"{real} 1 3.99.1\n")  # the binary was replaced since: asked again, recorded again
+    assert parse_facts(run(tmp_path, "python3", install=False).stdout)["python_version"] == version
+    assert cache.read_text() == f"{real} 1 3.99.1\n", "plan writes nothing"
+    assert parse_facts(run(tmp_path, "python3", install=True).stdout)["python_version"] == version
+    assert cache.read_text().splitlines() == [f"{real} {int(real.stat().st_mtime)} {version}"]
+
+
+def test_a_script_in_front_of_python_is_always_asked(tmp_path: Path) -> None:
+    """A pyenv shim (a script) picks its version elsewhere: never cached."""
+    (tmp_path / "app" / ".deploy").mkdir(parents=True)
+    shim = tmp_path / "shim" / "python3"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    shim.chmod(0o755)
+    text = script(find_python(str(shim), Layout(str(tmp_path / "app")), True))
+    done = subprocess.run(["bash", "-c", text], env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=30)
+    assert parse_facts(done.stdout)["python_version"] == "%d.%d.%d" % sys.version_info[:3], done.stderr
+    assert not (tmp_path / "app" / ".deploy" / "python-versions").exists()

@@ -46,6 +46,7 @@ live_release() { : "${current:?}"; readlink "$current" 2>/dev/null | sed 's#.*/#
 want=python3
 managed_dir=/srv/hello/.python
 may_install=1
+version_cache=/srv/hello/.deploy/python-versions
 # shellcheck shell=bash
 # The Python that makes the app's venvs ([app] python, docs/inventory.md): a command (python3, python3.11,
 # /usr/bin/python3.12) the host must have, or a version ("3.12"): the host's python3.12 when it has one,
@@ -55,7 +56,8 @@ may_install=1
 #   want          the setting as written
 #   managed_dir   <root>/.python: uv's interpreters for this app (UV_PYTHON_INSTALL_DIR), readable by the app
 #   may_install   1: get a missing version with uv (deploy); 0: only look (plan)
-: "${want:?}" "${managed_dir:?}" "${may_install:?}"
+#   version_cache a file of "REALPATH MTIME X.Y.Z" lines, one per interpreter (.deploy/python-versions)
+: "${want:?}" "${managed_dir:?}" "${may_install:?}" "${version_cache:?}"
 
 # host_uv: the path of uv (on PATH, or pip's --user ~/.local/bin/uv), or nothing
 host_uv() {
@@ -91,7 +93,31 @@ find_python() {
     fail "$want is not installed on the host"
   fi
   fact python "$python_path"
-  fact python_version "$("$python_path" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+  fact python_version "$(python_version_of "$python_path")"
+}
+
+# python_version_of PATH: its X.Y.Z. Starting Python costs more than the rest of prepare, so the answer is
+# kept in version_cache for as long as the interpreter is the same binary (its real path and mtime: a new
+# package of the same Python replaces it); a deploy records it, plan only reads it. A script in front of
+# Python (a pyenv shim, which picks a version elsewhere) is always asked.
+python_version_of() {
+  local real stamp version=""
+  real=$(readlink -f "$1" 2>/dev/null || true)
+  stamp=$(stat -c %Y "$real" 2>/dev/null || true)
+  if [ -z "$stamp" ] || [ "$(head -c 2 "$real" 2>/dev/null || true)" = "#!" ]; then
+    "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])'
+    return
+  fi
+  if [ -f "$version_cache" ]; then
+    version=$(awk -v p="$real" -v m="$stamp" '$1 == p && $2 == m { v = $3 } END { print v }' "$version_cache" 2>/dev/null || true)
+  fi
+  case $version in
+    [0-9]*.[0-9]*.[0-9]*) echo "$version"; return 0 ;;
+  esac
+  version=$("$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+  # a deploy records it (python_record.sh); plan has no such function
+  if declare -F record_python_version >/dev/null; then record_python_version "$real" "$stamp" "$version"; fi
+  echo "$version"
 }
 # shellcheck shell=bash
 # A deploy's part of python.sh: get the Python version $want with uv into managed_dir when the host has
@@ -112,6 +138,20 @@ python_by_uv() {
   python_path=$(managed_python "$1")
   [ -n "$python_path" ] || fail "uv installed Python $want but cannot find it in $managed_dir"
   fact python_installed "$python_path"
+}
+# shellcheck shell=bash
+# A deploy's half of python.sh's version cache: record_python_version REAL STAMP VERSION replaces the line
+# of the interpreter REAL in version_cache (python.sh), when its folder exists. Best effort: a cache that
+# cannot be written is asked again next time.
+: "${version_cache:?}"
+
+record_python_version() {
+  [ -d "${version_cache%/*}" ] || return 0
+  if { awk -v p="$1" '$1 != p' "$version_cache" 2>/dev/null || true; echo "$1 $2 $3"; } > "$version_cache.tmp.$$"; then
+    mv -f "$version_cache.tmp.$$" "$version_cache" || rm -f "$version_cache.tmp.$$"
+  else
+    rm -f "$version_cache.tmp.$$"
+  fi
 }
 find_python
 )
