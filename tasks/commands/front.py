@@ -103,7 +103,7 @@ class FrontServer:
         raise NotImplementedError
 
     def passing_user(self, host_vars: Mapping[str, Any]) -> str:
-        """The user that may pass through the app's root (`release.root_access_script`): its workers'
+        """The user that may pass through the app's root (`release.access_script`): its workers'
         user, ``[vars] front_user`` where it is not Debian's."""
         return str(host_vars.get("front_user", self.user))
 

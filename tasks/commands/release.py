@@ -19,11 +19,15 @@ def app_user_script(layout: Layout, app_user: str, always: bool, call: str, with
     every host when ``always``: mod_wsgi, ``supervisor = "systemd"``). Nothing when ``app_user`` is empty."""
     if not app_user:
         return ""
-    values = {"app_user": app_user, "app_user_always": int(always), "shared": layout.shared, "run": layout.run,
-              "log": layout.log}
-    body = "\n".join(assignment(k, v) for k, v in values.items())
+    body = "\n".join(assignment(k, v) for k, v in _app_user_values(layout, app_user, always).items())
     process = recipe("process").strip() + "\n" if with_process else ""
     return f"(\n{body}\n{process}{recipe('app_user').strip()}\nif app_user_applies; then {call}; fi\n)"
+
+
+def _app_user_values(layout: Layout, app_user: str, always: bool) -> dict[str, str | int]:
+    """What ``tasks/recipes/app_user.sh`` reads."""
+    return {"app_user": app_user, "app_user_always": int(always), "shared": layout.shared, "run": layout.run,
+            "log": layout.log}
 
 
 def access_script(layout: Layout, app_user: str, always: bool, front_user: str) -> str:
@@ -36,8 +40,7 @@ def access_script(layout: Layout, app_user: str, always: bool, front_user: str) 
     helpers = []
     call = 'close_root "$(id -gn)"'
     if app_user:
-        values |= {"app_user": app_user, "app_user_always": int(always), "shared": layout.shared, "run": layout.run,
-                   "log": layout.log}
+        values |= _app_user_values(layout, app_user, always)
         helpers.append(recipe("app_user").strip())
         call = (f'if app_user_applies; then app_access; close_root "$(id -gn {q(app_user)})"; else {call}; fi'
                 if front_user else "if app_user_applies; then app_access; fi")
@@ -74,7 +77,6 @@ def prepare(layout: Layout, python: str, take_lock: str = "", app_user: str = ""
     report the host's certificate (`certificate.facts_script`); ``front_user``: the front server's user,
     which may pass through the root once `access_script` has closed it (not closed when empty)."""
     root = q(layout.root)
-    # process.sh once, for the Python finder's and the app user's subshells, which inherit its functions
     access = access_script(layout, app_user, forced, front_user)
     access = "\n" + access if access else ""
     return script(f"""
@@ -84,6 +86,7 @@ if ! mkdir -p {root} 2>/dev/null; then
 fi
 [ -w {root} ] || fail {root}" is not writable by $(id -un)"
 mkdir -p {q(layout.releases)} {q(layout.run)} {q(layout.log)} {q(layout.venvs)} {q(layout.deploy_dir)}
+# process.sh once: the Python finder's and the access subshells inherit its functions
 {recipe("process").strip()}
 {find_python(python, layout, install=True, with_process=False)}{access}
 echo "{FACTS_MARK}current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*/##' || true)"
@@ -162,7 +165,6 @@ def list_releases(layout: Layout, log_lines: int = 0) -> str:
 
 STATIC_REPORT = "static.facts"  # written by the release's entry when the check loads a Flask app
 
-# Prints the report's values as facts, each on one line (argv[1]: the report, argv[2]: the fact marker).
 def static_report(config_dir: str) -> tuple[str, str]:
     """Script lines around an app's check: before it, ask the entry for the Flask app's static folder
     (``WSGIDEPLOY_STATIC_REPORT``); after it, print what it wrote: the facts ``app_static_folder``,

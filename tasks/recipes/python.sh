@@ -51,12 +51,13 @@ find_python() {
 # kept in version_cache for as long as the interpreter is the same binary (its real path and mtime: a new
 # package of the same Python replaces it); a deploy records it, plan only reads it. A script in front of
 # Python (a pyenv shim, which picks a version elsewhere) is always asked.
+ask_version() { "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])'; }
 python_version_of() {
   local real stamp version=""
   real=$(readlink -f "$1" 2>/dev/null || true)
   stamp=$(stat -c %Y "$real" 2>/dev/null || true)
   if [ -z "$stamp" ] || [ "$(head -c 2 "$real" 2>/dev/null || true)" = "#!" ]; then
-    "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])'
+    ask_version "$1"
     return
   fi
   if [ -f "$version_cache" ]; then
@@ -65,7 +66,7 @@ python_version_of() {
   case $version in
     [0-9]*.[0-9]*.[0-9]*) echo "$version"; return 0 ;;
   esac
-  version=$("$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+  version=$(ask_version "$1")
   # a deploy records it (python_record.sh); plan has no such function
   if declare -F record_python_version >/dev/null; then record_python_version "$real" "$stamp" "$version"; fi
   echo "$version"

@@ -8,6 +8,7 @@ if ! mkdir -p /srv/hello 2>/dev/null; then
 fi
 [ -w /srv/hello ] || fail /srv/hello" is not writable by $(id -un)"
 mkdir -p /srv/hello/releases /srv/hello/shared/run /srv/hello/shared/log /srv/hello/venvs /srv/hello/.deploy
+# process.sh once: the Python finder's and the access subshells inherit its functions
 # shellcheck shell=bash
 # Shared by every app server's control script: facts, processes through pidfiles, the live release.
 
@@ -100,12 +101,13 @@ find_python() {
 # kept in version_cache for as long as the interpreter is the same binary (its real path and mtime: a new
 # package of the same Python replaces it); a deploy records it, plan only reads it. A script in front of
 # Python (a pyenv shim, which picks a version elsewhere) is always asked.
+ask_version() { "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])'; }
 python_version_of() {
   local real stamp version=""
   real=$(readlink -f "$1" 2>/dev/null || true)
   stamp=$(stat -c %Y "$real" 2>/dev/null || true)
   if [ -z "$stamp" ] || [ "$(head -c 2 "$real" 2>/dev/null || true)" = "#!" ]; then
-    "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])'
+    ask_version "$1"
     return
   fi
   if [ -f "$version_cache" ]; then
@@ -114,7 +116,7 @@ python_version_of() {
   case $version in
     [0-9]*.[0-9]*.[0-9]*) echo "$version"; return 0 ;;
   esac
-  version=$("$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+  version=$(ask_version "$1")
   # a deploy records it (python_record.sh); plan has no such function
   if declare -F record_python_version >/dev/null; then record_python_version "$real" "$stamp" "$version"; fi
   echo "$version"
