@@ -53,6 +53,7 @@ class Outcome:
     sshd_sessions: dict[str, int] = field(default_factory=dict)  # as counted in the sshd logs
     requests: int = 0         # the load scenario: requests sent through the hosts' nginx during the command
     failed_requests: int = 0  # of which failed (no answer, or not 2xx)
+    controller_cpu: float = 0.0  # CPU seconds of the deploying side's processes (fab; each ssh of the floor)
 
 
 def _sessions(hosts: Sequence[BenchHost]) -> dict[str, int]:
@@ -73,6 +74,7 @@ class Deployer:
     """What the scenario driver calls; one instance per deployer per host set."""
 
     name = ""
+    scenarios: tuple[str, ...] | None = None  # the scenarios this deployer takes part in (None: all)
 
     def __init__(self, hosts: Sequence[BenchHost], app: AppCopy, workdir: Path) -> None:
         self.hosts = list(hosts)
@@ -165,7 +167,7 @@ class WsgideployCli(Deployer):
                 if isinstance(host_doc.get("round_trips"), int):
                     trips[alias] = host_doc["round_trips"]
                 steps[alias] = list(host_doc.get("steps", []))
-        return Outcome(finished.seconds, trips, steps, sessions)
+        return Outcome(finished.seconds, trips, steps, sessions, controller_cpu=finished.cpu_seconds)
 
     def deploy(self, release: str) -> Outcome:
         return self._fab("deploy")  # wsgideploy picks its own release id (the same kind of timestamp)
@@ -232,6 +234,7 @@ class Floor(Deployer):
     """benchmarks/floor.sh for each host over one ``ssh`` call, all hosts at once (a process each)."""
 
     name = "floor"
+    reload = "usr2"  # floor.sh's RELOAD
 
     def describe(self) -> str:
         return "one `ssh host bash -c floor.sh < release.tar.gz` per host, in parallel"
@@ -242,7 +245,8 @@ class Floor(Deployer):
         values = {"MODE": mode, "ROOT": site.root, "RELEASE": release, "NAME": site.name,
                   "PYTHON": PYTHON, "KEEP": str(KEEP_RELEASES), "SHARED": " ".join(SHARED),
                   "HTTP_PORT": str(site.http_port), "START_TIMEOUT": str(START_TIMEOUT),
-                  "SITES_AVAILABLE": nginx["sites_available"], "SITES_ENABLED": nginx["sites_enabled"]}
+                  "SITES_AVAILABLE": nginx["sites_available"], "SITES_ENABLED": nginx["sites_enabled"],
+                  "RELOAD": self.reload}
         header = "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
         return header + FLOOR_SCRIPT.read_text()
 
@@ -266,7 +270,8 @@ class Floor(Deployer):
         for (host, _, _), finished in zip(jobs, results):
             _check(finished, f"floor {mode} on {host.alias}")
             steps[host.alias] = floor_steps(finished.stdout)
-        return Outcome(seconds, _sessions_since(self.hosts, before), steps)
+        return Outcome(seconds, _sessions_since(self.hosts, before), steps,
+                       controller_cpu=sum(f.cpu_seconds for f in results))
 
     def deploy(self, release: str) -> Outcome:
         return self._run("deploy", release)
@@ -312,7 +317,7 @@ class Naive(Deployer):
         finished = procs.run([sys.executable, str(NAIVE_FABFILE), str(plan_path)], cwd=str(PROJECT),
                              timeout=COMMAND_TIMEOUT)
         _check(finished, f"naive_fabfile.py {mode}")
-        return Outcome(finished.seconds, _sessions_since(self.hosts, before))
+        return Outcome(finished.seconds, _sessions_since(self.hosts, before), controller_cpu=finished.cpu_seconds)
 
     def deploy(self, release: str) -> Outcome:
         return self._run("deploy", release)
@@ -329,4 +334,34 @@ class WsgideployPyproject(WsgideployCli):
     stage = "benchpy"
 
 
-DEPLOYER_CLASSES = {cls.name: cls for cls in (WsgideployCli, Floor, Naive, WsgideployPyproject)}
+class FloorHup(Floor):
+    """The HUP floor: floor.sh with ``RELOAD=hup``: no app check before the switch, gunicorn's master
+    HUPed (new workers load the new code) instead of upgraded; venv reused. The least a deploy can do."""
+
+    name = "hup"
+    reload = "hup"
+    scenarios = ("code",)
+
+    def describe(self) -> str:
+        return "floor.sh with RELOAD=hup: no app check, `kill -HUP` the master; one ssh per host"
+
+
+class WsgideployLarge(WsgideployCli):
+    """wsgideploy with benchmarks/large_app (about 50 pinned dependencies): cold and code-only."""
+
+    name = "large"
+    stage = "benchlarge"
+    scenarios = ("cold", "code")
+
+
+class FloorLarge(Floor):
+    """The floor with benchmarks/large_app, the comparison for ``large``."""
+
+    name = "floorlarge"
+    scenarios = ("cold", "code")
+
+
+# Every host count runs the first four; the others run on the smallest host count only.
+DEPLOYER_CLASSES = {cls.name: cls for cls in (Floor, WsgideployCli, Naive, WsgideployPyproject,
+                                              FloorHup, WsgideployLarge, FloorLarge)}
+ONE_HOST_ONLY = ("hup", "large", "floorlarge")

@@ -11,7 +11,12 @@
 # workers ready, TERM to the old master, the new master owns the pidfile) or started; an HTTP
 # check through nginx; old releases and unused venvs pruned. A rollback switches back to the
 # release before the live one, upgrades gunicorn and checks.
+# RELOAD=hup makes it the HUP floor: no app check before the switch, and gunicorn's master is sent
+# HUP (it keeps running; new workers load the new `current`, the old ones finish and exit):
+# the least a deploy can do, safe or not.
 set -eu
+RELOAD=${RELOAD:-usr2}
+case $RELOAD in usr2|hup) ;; *) echo "floor: RELOAD must be usr2 or hup" >&2; exit 1 ;; esac
 # RELEASE is empty for a rollback
 : "${MODE:?}" "${ROOT:?}" "${RELEASE?}" "${NAME:?}" "${PYTHON:?}" "${KEEP:?}" "${SHARED?}" "${HTTP_PORT:?}" "${START_TIMEOUT:?}"
 : "${SITES_AVAILABLE:?}" "${SITES_ENABLED:?}"
@@ -50,7 +55,10 @@ start_or_upgrade() {
   local old new end
   old=$(pid_in "$pidfile")
   rm -f "$run"/gunicorn.ready.* "$pidfile.2"
-  if alive "$old"; then
+  if [ "$RELOAD" = hup ] && alive "$old"; then
+    kill -HUP "$old"
+    wait_ready "$old"
+  elif alive "$old"; then
     kill -USR2 "$old"
     end=$((SECONDS + START_TIMEOUT))
     until [ -s "$pidfile.2" ]; do
@@ -136,8 +144,8 @@ fi
 ln -sfn "../../venvs/$key" "$release/venv"
 step venv
 
-# check: the app loads in the new release before it goes live
-(cd "$release" && BENCH_CHECK_RELEASE=$release "$release/venv/bin/python" "$release/venv/bin/gunicorn" \
+# check: the app loads in the new release before it goes live (not in the HUP floor)
+[ "$RELOAD" = hup ] || (cd "$release" && BENCH_CHECK_RELEASE=$release "$release/venv/bin/python" "$release/venv/bin/gunicorn" \
     --check-config -c "$release/.bench/gunicorn.conf.py" > /dev/null) || fail "the app does not load"
 step check
 

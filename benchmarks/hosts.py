@@ -30,9 +30,11 @@ from tests.servers.machine import Server
 
 FRONT = "nginx"
 APPS_DIR = "/srv/bench"  # owned by the deploy user: a cold deploy finds no app root and makes it
-DEPLOYERS = ("wsgideploy", "floor", "naive", "pyproject")
-# beside Debian's default site on 80; "pyproject": wsgideploy with the same app as a pyproject-only package
-HTTP_PORTS = {"wsgideploy": 8081, "floor": 8082, "naive": 8083, "pyproject": 8084}
+DEPLOYERS = ("wsgideploy", "floor", "naive", "pyproject", "hup", "large", "floorlarge")
+# beside Debian's default site on 80; "pyproject": wsgideploy with the same app as a pyproject-only package;
+# "hup": the HUP floor; "large" and "floorlarge": wsgideploy and the floor with benchmarks/large_app
+HTTP_PORTS = {"wsgideploy": 8081, "floor": 8082, "naive": 8083, "pyproject": 8084, "hup": 8085,
+              "large": 8086, "floorlarge": 8087}
 SSHD_LOG = "/var/log/wsgibench-sshd.log"
 SSHD_CONFIG_DROP_IN = "etc/ssh/sshd_config.d/90-wsgibench.conf"
 SSH_SERVICE_DROP_IN = "etc/systemd/system/ssh.service.d/90-wsgibench.conf"

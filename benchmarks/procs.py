@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import IO, Mapping, Sequence
 
 _live: dict[int, subprocess.Popen[bytes]] = {}
 _lock = threading.Lock()
@@ -27,6 +27,7 @@ class Finished:
     stdout: str
     stderr: str
     seconds: float
+    cpu_seconds: float = 0.0  # user + system CPU of the process and the children it waited for
 
 
 def start(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None) -> subprocess.Popen[bytes]:
@@ -37,20 +38,51 @@ def start(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | 
     return proc
 
 
+def _drain(stream: IO[bytes] | None, into: list[bytes]) -> None:
+    if stream is not None:
+        into.append(stream.read())
+        stream.close()
+
+
 def finish(proc: subprocess.Popen[bytes], started: float, stdin: bytes = b"", timeout: float = 600) -> Finished:
-    """Feed ``stdin``, wait (killing the process group after ``timeout``), return what it printed."""
+    """Feed ``stdin``, wait (killing the process group after ``timeout``), return what it printed.
+
+    The process is reaped with ``os.wait4``, whose resource usage gives its CPU time (the
+    controller's cost of a deploy); ``Popen.communicate`` would reap it without that figure.
+    """
+    out: list[bytes] = []
+    err: list[bytes] = []
+    readers = [threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
+               threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)]
+    for reader in readers:
+        reader.start()
+    timed_out = threading.Event()
+
+    def on_timeout() -> None:
+        timed_out.set()
+        _kill_group(proc.pid)
+
+    timer = threading.Timer(timeout, on_timeout)
+    timer.daemon = True
+    timer.start()
     try:
-        out, err = proc.communicate(stdin, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        stop(proc)
-        out, err = proc.communicate()
-        _forget(proc)
-        raise CommandFailed(f"{' '.join(map(str, proc.args))[:200]}: timed out after {timeout:g}s\n"
-                            f"{err.decode(errors='replace')[-2000:]}") from None
-    # Interrupted (Ctrl-C), the process stays registered: `stop_all` stops it.
+        if proc.stdin is not None:
+            try:
+                proc.stdin.write(stdin)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join(30)
     _forget(proc)
-    return Finished(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
-                    time.monotonic() - started)
+    stdout, stderr = b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace")
+    if timed_out.is_set():
+        raise CommandFailed(f"{' '.join(map(str, proc.args))[:200]}: timed out after {timeout:g}s\n{stderr[-2000:]}")
+    return Finished(proc.returncode, stdout, stderr, time.monotonic() - started, usage.ru_utime + usage.ru_stime)
 
 
 def run(argv: Sequence[str], stdin: bytes = b"", env: Mapping[str, str] | None = None, cwd: str | None = None,
@@ -63,6 +95,13 @@ def run(argv: Sequence[str], stdin: bytes = b"", env: Mapping[str, str] | None =
 def _forget(proc: subprocess.Popen[bytes]) -> None:
     with _lock:
         _live.pop(proc.pid, None)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+from .fleet_report import controller_section, cpu_per_extra_host, large_app_section
 from .scenarios import SCENARIO_TITLES, Measurements
 
 DEPLOYER_ORDER = ("wsgideploy", "floor", "naive")
@@ -50,6 +51,8 @@ def targets(m: Measurements, host_counts: Sequence[int]) -> list[Target]:
         for scenario in ("code", "rollback"):
             found.append(Target(f"{SCENARIO_TITLES[scenario]}, 1 host: wsgideploy ÷ floor",
                                 _ratio(med(scenario, 1, "wsgideploy"), med(scenario, 1, "floor")), 1.2, "x"))
+        found.append(Target("code-only redeploy, 1 host: wsgideploy ÷ HUP floor",
+                            _ratio(med("code", 1, "wsgideploy"), med("code", 1, "hup")), 1.6, "x"))
     for n in host_counts:
         found.append(Target(f"cold deploy, {n} host{'s' if n > 1 else ''}: wsgideploy ÷ floor",
                             _ratio(med("cold", n, "wsgideploy"), med("cold", n, "floor")), 1.05, "x"))
@@ -70,6 +73,8 @@ def targets(m: Measurements, host_counts: Sequence[int]) -> list[Target]:
                                     _ratio(med(scenario, n, "wsgideploy"), med(scenario, 1, "wsgideploy")),
                                     1.5, "x", f"the floor: {floor:.2f}×" if floor else ""))
         found.append(Target("code-only redeploy, 1 host, wsgideploy", med("code", 1, "wsgideploy"), 2.0, "s"))
+        found.append(Target(f"controller CPU per host beyond the first ({max(host_counts)} hosts, code-only), seconds",
+                            cpu_per_extra_host(m, host_counts), 0.020, "s"))
     if 1 in host_counts:
         found.append(Target("code-only redeploy, 1 host: pyproject-only app ÷ the same app with requirements.txt",
                             _ratio(med("code", 1, "pyproject"), med("code", 1, "wsgideploy")), 1.3, "x"))
@@ -161,6 +166,8 @@ def targets_table(found: Sequence[Target]) -> str:
 def text_report(m: Measurements, host_counts: Sequence[int], scenarios: Sequence[str]) -> str:
     parts = [table(m, n, scenarios) for n in host_counts]
     parts.append("Targets\n\n" + targets_table(targets(m, host_counts)))
+    parts += [f"{title}\n\n{text}" for title, text in (("The larger app", large_app_section(m)),
+                                                        ("The controller", controller_section(m, host_counts))) if text]
     for n in host_counts:
         steps = steps_table(m, n, scenarios)
         if steps:
@@ -288,6 +295,9 @@ command again to measure another machine or version.
   atomically; gunicorn upgraded with USR2 (the new master's workers ready, TERM to the old master, the
   pidfile taken over) or started; an HTTP check through nginx; old releases and venvs pruned. Its
   rollback switches back to the release before the live one, upgrades gunicorn and checks.
+- **HUP floor** (`hup`): floor.sh with `RELOAD=hup`: the same script without the app check, and
+  gunicorn's master sent `HUP` (new workers load the new `current`) instead of upgraded; the least a
+  deploy can do, safe or not. Code-only redeploys, 1 host.
 - **naive**: [`benchmarks/naive_fabfile.py`](../benchmarks/naive_fabfile.py), the same steps as a
   plain Fabric script writes them: one `c.run`/`c.put` per step, waits as loops of `c.run`, a thread
   per host.
@@ -331,6 +341,25 @@ wsgideploy's come from its `--json-file` document.
 """
     if misses:
         page += "\n### What the missed targets come down to\n\n" + "\n".join(misses) + "\n"
+    large = large_app_section(m)
+    if large:
+        page += f"""
+## A larger app
+
+[`benchmarks/large_app`](../benchmarks/large_app): a Flask app of the usual shape with its whole
+dependency tree pinned in `requirements.txt` (56 packages: SQLAlchemy, Alembic, Celery, pydantic,
+sentry-sdk, requests and more, most imported at start), deployed by wsgideploy and by the floor on the
+same host, taking turns; the cold deploy builds its venv from the warm pip cache.
+
+{large}
+"""
+    controller = controller_section(m, host_counts)
+    if controller:
+        page += f"""
+## The controller: CPU per host
+
+{controller}
+"""
     if steps:
         page += f"""
 ## Where the time goes

@@ -1,6 +1,7 @@
 """Benchmark wsgideploy against a one-ssh-call floor and a naive fabfile, on 1 and 10 local hosts.
 
     python3 benchmarks/run.py [--runs 5] [--hosts 1,10] [--scenarios cold,code,requirements,rollback,load]
+                              [--many-scenarios code]
                               [--quick] [--write docs/performance.md]
     python3 benchmarks/run.py --from-results benchmarks/results/run-<date>.json [--write docs/performance.md]
 
@@ -28,11 +29,11 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import procs  # noqa: E402
-from benchmarks.deployers import DEPLOYER_CLASSES, Deployer, WsgideployCli  # noqa: E402
+from benchmarks.deployers import DEPLOYER_CLASSES, ONE_HOST_ONLY, Deployer, WsgideployCli  # noqa: E402
 from benchmarks.hosts import HostPool, host_facts, reap_stale  # noqa: E402
 from benchmarks.report import machine_facts, performance_page, targets, text_report  # noqa: E402
 from benchmarks.scenarios import SCENARIOS, Driver, Measurements  # noqa: E402
-from benchmarks.workload import PROJECT, AppCopy  # noqa: E402
+from benchmarks.workload import EXAMPLE, LARGE, PROJECT, AppCopy  # noqa: E402
 from tests.servers import unavailable_reason  # noqa: E402
 
 
@@ -51,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hosts", default="1,10", help="host counts, comma-separated (default 1,10)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help=f"comma-separated, from {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument("--many-scenarios", metavar="LIST",
+                        help="the scenarios for the host counts above the smallest (default: --scenarios)")
     parser.add_argument("--write", metavar="PATH", help="write the results page there (e.g. docs/performance.md)")
     parser.add_argument("--from-results", metavar="JSON",
                         help="measure nothing: print (and --write) the report of a saved run in benchmarks/results/")
@@ -59,7 +62,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.runs = 2 if args.quick else args.runs
     args.host_counts = [int(n) for n in args.hosts.split(",") if n.strip()]
     args.scenario_list = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    unknown = [s for s in args.scenario_list if s not in SCENARIOS]
+    args.many_list = ([s.strip() for s in args.many_scenarios.split(",") if s.strip()]
+                      if args.many_scenarios else list(args.scenario_list))
+    unknown = [s for s in args.scenario_list + args.many_list if s not in SCENARIOS]
     if unknown or args.runs < 1 or not args.host_counts or min(args.host_counts) < 1:
         parser.error(f"unknown scenario(s) {unknown}" if unknown else "--runs and --hosts must be positive")
     return args
@@ -108,8 +113,11 @@ def measure(args: argparse.Namespace, workdir: Path,
             facts = facts or host_facts(hosts[0])
             deployers: list[Deployer] = []
             try:
-                for name in ("floor", "wsgideploy", "naive", "pyproject"):
-                    app = AppCopy.create(workdir / f"{count}" / name / "app", name, pyproject=name == "pyproject")
+                for name in DEPLOYER_CLASSES:
+                    if name in ONE_HOST_ONLY and count != min(args.host_counts):
+                        continue
+                    app = AppCopy.create(workdir / f"{count}" / name / "app", name, pyproject=name == "pyproject",
+                                         example=LARGE if name in ("large", "floorlarge") else EXAMPLE)
                     deployers.append(DEPLOYER_CLASSES[name](hosts, app, workdir / f"{count}" / name))
                 for d in deployers:
                     describe[d.name] = d.describe() if count == max(args.host_counts) else describe.get(d.name, d.describe())
@@ -121,7 +129,7 @@ def measure(args: argparse.Namespace, workdir: Path,
                 # Untimed: the servers are fresh, so the first deploy on each would fetch every
                 # package from PyPI and fill the deploy user's pip cache for the deployers after it.
                 driver.warm_up()
-                driver.run(args.scenario_list)
+                driver.run(args.scenario_list if count == min(args.host_counts) else args.many_list)
                 version = gunicorn_version(deployers)
             finally:
                 stopped = procs.stop_all()  # before the hosts go: nothing of ours may still talk to them
@@ -209,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         command = "python3 benchmarks/run.py" + (f" --runs {args.runs}" if args.runs != 5 else "") + \
             (f" --hosts {args.hosts}" if args.hosts != "1,10" else "") + \
             (f" --scenarios {args.scenarios}" if args.scenario_list != list(SCENARIOS) else "") + \
+            (f" --many-scenarios {args.many_scenarios}" if args.many_scenarios else "") + \
             (f" --write {args.write}" if args.write else "")
         facts = machine_facts(version, host_facts_found) + [(
             "load average (1, 5, 15 min)",

@@ -82,7 +82,7 @@ class Measurements:
             m.add(row["scenario"], int(row["hosts"]), row["deployer"],
                   Outcome(float(row["seconds"]), dict(row["round_trips"]), dict(row.get("steps", {})),
                           dict(row.get("sshd_sessions", {})), int(row.get("requests", 0)),
-                          int(row.get("failed_requests", 0))))
+                          int(row.get("failed_requests", 0)), float(row.get("controller_cpu", 0.0))))
         return m
 
     def add(self, scenario: str, hosts: int, deployer: str, outcome: Outcome) -> None:
@@ -91,6 +91,11 @@ class Measurements:
     def median_seconds(self, scenario: str, hosts: int, deployer: str) -> float | None:
         found = self.outcomes.get((scenario, hosts, deployer))
         return statistics.median(o.seconds for o in found) if found else None
+
+    def median_cpu(self, scenario: str, hosts: int, deployer: str) -> float | None:
+        """The median CPU seconds the deploying side spent (`Outcome.controller_cpu`), if measured."""
+        found = [o.controller_cpu for o in self.outcomes.get((scenario, hosts, deployer), []) if o.controller_cpu]
+        return statistics.median(found) if found else None
 
     def failed_requests(self, scenario: str, hosts: int, deployer: str) -> tuple[int, int]:
         """(failed, sent) requests over every run of ``scenario`` (the load scenario's)."""
@@ -202,8 +207,11 @@ class Driver:
         for scenario in scenarios:
             for index in range(self.runs):
                 # rotate who goes first, so no deployer always runs right after another's pip
-                shift = index % len(self.deployers)
-                order = self.deployers[shift:] + self.deployers[:shift]
+                taking_part = [d for d in self.deployers if d.scenarios is None or scenario in d.scenarios]
+                if not taking_part:
+                    break
+                shift = index % len(taking_part)
+                order = taking_part[shift:] + taking_part[:shift]
                 parts = []
                 for deployer in order:
                     outcome = self.step(scenario, deployer)

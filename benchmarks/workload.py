@@ -1,4 +1,5 @@
-"""The app each deployer ships: a private copy of examples/hello that the scenarios edit.
+"""The app each deployer ships: a private copy of examples/hello (``large`` and ``floorlarge``:
+benchmarks/large_app) that the scenarios edit.
 
 The ``pyproject`` deployer's copy is the same app as a pyproject-only package: requirements.txt becomes
 ``[project] dependencies`` (setuptools, ``py-modules = ["app"]``), and a requirements change edits them.
@@ -20,6 +21,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLE = PROJECT / "examples" / "hello"
+LARGE = PROJECT / "benchmarks" / "large_app"  # about 50 pinned dependencies
 _VERSION_LINE = re.compile(r'^VERSION = "[^"\n]*"$', re.MULTILINE)
 _BENCH_PIN = "# benchmark requirements change"
 # The load scenario's requests: each takes ``ms`` milliseconds of a worker (a stand-in for a real app's work).
@@ -45,9 +47,9 @@ class AppCopy:
     history: list[str] = field(default_factory=list)  # versions deployed, oldest first
 
     @classmethod
-    def create(cls, path: Path, deployer: str, pyproject: bool = False) -> "AppCopy":
+    def create(cls, path: Path, deployer: str, pyproject: bool = False, example: Path = EXAMPLE) -> "AppCopy":
         shutil.rmtree(path, ignore_errors=True)
-        shutil.copytree(EXAMPLE, path, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(example, path, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         app_py = path / "app.py"
         if _MAIN not in app_py.read_text():
             raise ValueError(f"{app_py}: no `if __name__ == \"__main__\":` to put the /work route before")
