@@ -5,7 +5,8 @@ A deploy of many hosts goes in phases, each run on every host side by side:
 1. ``prepare``  connect, take each host's lock, read its facts; a host whose live
    release has the same fingerprint (source, settings, env) and is not marked bad is a no-op;
 2. ``build``    upload, .env, venv, configs and app check, Django's steps, hooks, front-server site (with
-   ``[app.tls]``: the certificate files, or certbot's certificate, before the site serves HTTPS);
+   ``[app.tls]``: the certificate files, or certbot's certificate, before the site serves HTTPS); the only
+   host that builds in a run goes on to 3-5 in the same script (`going_live.build_and_go_live`);
 3. ``switch``   batch by batch: switch ``current``, reload, health-check;
 4. ``prune``    housekeeping on each host that went live (in its switch script; a warning if it fails);
 5. ``finish``   log the outcome and release the lock, whatever happened (a host alone in the last batch
@@ -33,10 +34,10 @@ from .python_version import python_problem
 from .record import RunRecord, describe_holder
 from .rollout import batches
 from .source import LocalRelease
-from .hostrun import HostRun, Step
+from .hostrun import HostRun
 from .lock_and_log import finish, finish_step, run_cleanup, unlock
-from .steps import (build_release_steps, check_host, discard_release, go_live_steps, mark_bad, prune_step,
-                    read_releases, upload_env_file, upload_tls_files)
+from .going_live import build_and_go_live, build_release, go_live, nothing_to_roll_back_to, restore
+from .steps import check_host, discard_release, mark_bad, prune_step, read_releases
 
 
 @dataclass
@@ -78,6 +79,9 @@ def deploy_fleet(fleet: Fleet, jobs: dict[str, HostDeploy], options: RolloutOpti
         building = [s for s in fleet.live() if s.result != HostResult.NOOP]
         for slot in building:  # a hook that runs once runs on one of the hosts that build
             slot.run.peers = tuple(s.host for s in building)  # type: ignore[union-attr]
+        if not fleet.failures() and len(building) == 1:  # no other host to wait for: one script
+            fleet.each(lambda slot: build_and_switch(jobs[slot.alias]), building)
+            return
         if not fleet.failures():
             fleet.each(lambda slot: build_host(jobs[slot.alias]), building)
         if fleet.failures():
@@ -118,6 +122,18 @@ def build_host(job: HostDeploy) -> None:
     build_release(job.run, job.rel, job.env_file, job.fingerprint)
     job.built = True
     job.slot.result = HostResult.BUILT
+
+
+def build_and_switch(job: HostDeploy) -> None:
+    """The only host that builds in this run: build and go live in one script (`build_and_go_live`), which
+    also prunes, logs the run and gives the lock back once healthy (nothing else can send this host back)."""
+    run = job.run
+    entry = job.record.log_entry(job.slot.alias, job.rel.release_id, HostResult.OK, None)
+    then = [prune_step(run), finish_step(run, job.record.token, entry, time.monotonic() - job.started)]
+    build_and_go_live(run, job.rel, job.env_file, job.fingerprint, job.previous, then)
+    job.switched = True
+    job.slot.result = HostResult.OK
+    job.locked = run.facts.get("unlocked") != "yes"
 
 
 def stop_before_switch(fleet: Fleet, jobs: dict[str, HostDeploy]) -> None:
@@ -286,70 +302,6 @@ def repair_interrupted(run: HostRun) -> None:
                                 f"{run.facts.get('switching_to', 'gone')}, and no release was live before it)")
         return
     run.facts["previous_release"] = run.facts["current"]
-
-
-def build_release(run: HostRun, rel: LocalRelease, env_file: tuple[bytes, list[str]] | None,
-                  fingerprint: str = "") -> None:
-    """Everything before the switch: .env and the certificate files (files mode, when they changed), then
-    in one round trip upload, venv, configs and app check, hooks and the front-server site (and, for an
-    acme app's host without its certificate, certbot through that site, then the site over HTTPS)."""
-    try:
-        if env_file:
-            upload_env_file(run, *env_file)
-        upload_tls_files(run)
-        build_release_steps(run, rel, fingerprint)
-    except BaseException:  # a failed step, Ctrl-C or SIGTERM: the release never went live
-        discard_release(run, rel.release_id)
-        raise
-
-
-def go_live(run: HostRun, release_id: str, previous: str, with_site: bool = False,
-            then: list[Step] | None = None) -> None:
-    """Switch, reload, health-check (in one round trip); on any failure switch back to
-    ``previous`` and say so. ``with_site`` first installs the release's front-server site;
-    ``then`` are soft steps run in the same script once the release is healthy (prune)."""
-    try:
-        go_live_steps(run, release_id, with_site, then)
-    except StepFailed as failure:
-        marked = mark_bad(run, release_id)
-        if not previous:  # nothing to go back to: the go-live is over, as it stands (its journal too)
-            run_cleanup(run, script(end_journal(run.layout)))
-            raise StepFailed(run.alias, failure.step,
-                             f"{failure.message}\n{left_in_place(run, release_id, marked)}") from None
-        run.out.line(run.alias, f"{failure.step} failed after the switch: rolling back to {previous}")
-        try:
-            restore(run, previous)
-        except StepFailed as second:
-            raise StepFailed(run.alias, second.step,
-                             f"{failure.message}\nTHE AUTOMATIC ROLLBACK TO {previous} ALSO FAILED: "
-                             f"{second.message}") from None
-        raise StepFailed(run.alias, failure.step,
-                         f"{failure.message}\nrolled back to {previous}, which answers its health check; "
-                         f"{release_id} is marked bad", ExitCode.ROLLED_BACK) from None
-
-
-def nothing_to_roll_back_to(run: HostRun, release_id: str) -> str:
-    """Why a failed ``release_id`` cannot be rolled back on this host."""
-    before = run.facts.get("previous_release", "")
-    if before and before != release_id:
-        return f"the release live before {release_id}, {before}, is marked bad: there is nothing to roll back to"
-    return f"{release_id} was the first release on the host: there is nothing to roll back to"
-
-
-def left_in_place(run: HostRun, release_id: str, marked: bool) -> str:
-    """What a failed release with nothing to roll back to leaves on the host, and what to do next."""
-    then = ("fix the cause and deploy again: a release marked bad is never taken as unchanged, so the next "
-            "deploy builds a new one, even from the same source and settings" if marked else
-            "it could NOT be marked bad: fix the cause and deploy again with --force (without it, a deploy "
-            "of the same source and settings would take it as unchanged)")
-    return (f"{nothing_to_roll_back_to(run, release_id)}.\n"
-            f"{release_id} stays on the host{', marked bad' if marked else ''}: `current` points to it, and its "
-            f"front-server site and app server stay as this deploy left them (they may not answer);\n{then}")
-
-
-def restore(run: HostRun, release_id: str) -> None:
-    """Make ``release_id`` live again: its front-server site, ``current``, its code and venv, a health check."""
-    go_live_steps(run, release_id, with_site=True)
 
 
 def choose_rollback_target(releases: list[str], current: str, to: str | None,

@@ -253,12 +253,22 @@ def health_step(run: HostRun) -> Step:
     return Step("health", check, describe=describe)
 
 
-def build_release_steps(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> None:
-    """Everything before the switch in ONE round trip: upload, venv, check, (django,) hooks, front-server site."""
+def build_steps(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> list[Step]:
+    """Everything before the switch, in order: upload, venv, check, (django,) hooks, front-server site (and an
+    acme app's `certificate_steps`). One script; stdin is the release."""
     steps = [upload_step(run, rel), venv_step(run, rel), check_step(run, rel, fingerprint), django_step(run, rel),
              hooks_step(run, rel.release_id), proxy_site_step(run, rel.release_id, rel.static_dir),
              *certificate_steps(run, rel.release_id, rel.static_dir)]
-    facts = run.remote_steps([step for step in steps if step is not None], stdin=rel.archive)
+    return [step for step in steps if step is not None]
+
+
+def build_release_steps(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> None:
+    """Everything before the switch in ONE round trip (`build_steps`)."""
+    built(run, run.remote_steps(build_steps(run, rel, fingerprint), stdin=rel.archive))
+
+
+def built(run: HostRun, facts: list[dict[str, str]]) -> None:
+    """After the build's steps: Django's warnings shown, the certificate obtained noted (``tls_ready``)."""
     for warning in django_warnings(facts):
         run.out.line(run.alias, f"WARNING (manage.py check --deploy): {warning}")
     if any(f.get("tls_ready") == "yes" for f in facts):
@@ -283,8 +293,13 @@ def go_live_steps(run: HostRun, release_id: str, with_site: bool = False, then: 
     (and ``then``: soft steps, such as prune, that run only once the release is healthy)."""
     steps = go_live_script(run, release_id, with_site, then)
     run.facts["current"] = release_id  # from the switch on, the release the host serves (or rolls back from)
-    facts = run.remote_steps(steps)
-    if any(f.get("unlocked") == "yes" for f in facts):  # a `finish_step` among ``then``
+    went_live(run, run.remote_steps(steps))
+
+
+def went_live(run: HostRun, facts: list[dict[str, str]]) -> None:
+    """After a go-live's steps: whether its script gave the lock back (a `finish_step` among them), and a
+    certificate close to its end said."""
+    if any(f.get("unlocked") == "yes" for f in facts):
         run.facts["unlocked"] = "yes"
     warn_if_expiring(run, facts)
 

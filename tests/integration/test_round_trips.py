@@ -1,6 +1,6 @@
-"""Round trips of a one-host run (issue 16): a code-only redeploy is prepare, build and go-live; a rollback is
-prepare and go-live. The go-live script of a host that nothing can send back (alone in the last batch) logs
-the run and gives the lock back itself, once healthy; a failed go-live still finishes the usual way.
+"""Round trips of a one-host run (issue 16): a deploy is prepare, then build and go-live in one script; a
+rollback is prepare and go-live. A host that nothing can send back (the only host of its run) logs the run and
+gives the lock back in that script, once healthy; a failed build or go-live still finishes the usual way.
 
 Counted in the run's JSON document (``round_trips``: the connection's scripts) and, independently, in the
 server's sshd log (``Starting session:`` lines at ``LogLevel VERBOSE``). Deploys to a booted Debian 12
@@ -26,27 +26,34 @@ def sessions(target: DeployTarget) -> int:
 
 
 def run(inventories: Path, target: DeployTarget, task: str, tmp_path: Path, expect: int = 0) -> tuple[dict, int, str]:
-    """``task`` with --json-file: (this host's JSON document, ssh sessions the server saw, stdout)."""
+    """``task`` with --json-file: (this host's JSON document, with the run's release as ``run_release``; ssh
+    sessions the server saw; stdout)."""
     doc = tmp_path / f"{task}.json"
     before = sessions(target)
     done = fab(inventories, "-H", target.alias, task, "--json-file", str(doc), expect=expect)
     # less the session that counts them: `sessions` itself logs in
-    return json.loads(doc.read_text())["hosts"][target.alias], sessions(target) - before - 1, done.stdout
+    whole = json.loads(doc.read_text())
+    return ({**whole["hosts"][target.alias], "run_release": whole["release"]}, sessions(target) - before - 1,
+            done.stdout)
 
 
-def test_a_code_only_redeploy_takes_3_round_trips_and_a_rollback_2_each_logged_and_unlocked(
+def test_a_deploy_takes_2_round_trips_and_a_rollback_2_each_logged_and_unlocked(
         nginx_target, write_inventory, tmp_path):  # noqa: F811
     target = nginx_target.with_app("trips")
     target.run("sed -i 's/^#\\?LogLevel .*/LogLevel VERBOSE/' /etc/ssh/sshd_config && systemctl reload ssh")
     v1 = copy_app(EXAMPLE, tmp_path / "v1", version="1.0.0")
-    fab(inventory(write_inventory, target, v1, listen=PORT), "-H", target.alias, "deploy")
+    first, seen, out = run(inventory(write_inventory, target, v1, listen=PORT), target, "deploy", tmp_path)
+    assert info(target, PORT)["version"] == "1.0.0"
+    assert (first["round_trips"], seen) == (2, 2), (first["round_trips"], seen, out)
     v2 = copy_app(EXAMPLE, tmp_path / "v2", version="2.0.0")
     inventories = inventory(write_inventory, target, v2, listen=PORT)
 
     deployed, seen, out = run(inventories, target, "deploy", tmp_path)
     assert info(target, PORT)["version"] == "2.0.0"
-    assert (deployed["round_trips"], seen) == (3, 3), (deployed["round_trips"], seen)
+    assert (deployed["round_trips"], seen) == (2, 2), (deployed["round_trips"], seen, out)
     assert "logged, lock released" in out, out
+    assert [s["name"] for s in deployed["steps"]] == [
+        "connect", "prepare", "upload", "venv", "check", "nginx", "switch", "reload", "health", "prune", "finish"]
 
     rolled, seen, out = run(inventories, target, "rollback", tmp_path)
     assert info(target, PORT)["version"] == "1.0.0"
@@ -68,3 +75,16 @@ def test_a_code_only_redeploy_takes_3_round_trips_and_a_rollback_2_each_logged_a
     assert not target.exists(".deploy/lock"), out
     last = json.loads(target.run_as_deploy(f"tail -n 1 {target.app_root}/.deploy/log.jsonl"))
     assert (last["action"], last["result"]) == ("deploy", "rolled_back"), last
+    assert target.exists(f"releases/{failed['run_release']}/.wsgideploy-bad"), "the release that failed is marked bad"
+
+    # a build that fails (the app does not import) leaves nothing live: the release goes, the lock too
+    no_import = copy_app(EXAMPLE, tmp_path / "v4", version="4.0.0")
+    (no_import / "app.py").write_text("raise RuntimeError('no import')\n" + (no_import / "app.py").read_text())
+    inventories = inventory(write_inventory, target, no_import, listen=PORT)
+    failed, _, out = run(inventories, target, "deploy", tmp_path, expect=1)
+    assert info(target, PORT)["version"] == "1.0.0", out
+    assert [s["name"] for s in failed["steps"]][-1] == "check", failed["steps"]
+    assert not target.exists(f"releases/{failed['run_release']}"), "the release that never went live is removed"
+    assert not target.exists(".deploy/lock"), out
+    last = json.loads(target.run_as_deploy(f"tail -n 1 {target.app_root}/.deploy/log.jsonl"))
+    assert (last["action"], last["result"]) == ("deploy", "failed"), last

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from wsgideploy.flow import choose_rollback_target, left_in_place, nothing_to_roll_back_to
+from wsgideploy.flow import choose_rollback_target
+from wsgideploy.going_live import left_in_place, nothing_to_roll_back_to
 
 R1, R2, R3, R4 = "20261101T000000Z", "20261110T120000Z", "20261121T101500Z", "20261122T080000Z"
 

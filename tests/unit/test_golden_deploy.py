@@ -4,9 +4,11 @@ A first deploy of examples/hello with gunicorn behind nginx to ``/srv/hello``, f
 are fixed here, built by the same step builders the deploy runs (`wsgideploy.steps`, joined by `wsgideploy.hostrun`), in its round trips:
 
 - ``prepare.sh``: the layout, the lock and the host's facts;
-- ``build.sh``: upload, venv, check, nginx site (one script, stdin is the release);
+- ``build.sh``: upload, venv, check, nginx site (one script, stdin is the release), on each host of a fleet;
 - ``go-live.sh``: switch, reload, health, prune, finish (one script), the go-live journal around the first
-  three; a run of one host logs itself and gives the lock back there, once healthy;
+  three; a host alone in the last batch logs the run and gives the lock back there, once healthy;
+- ``build-and-go-live.sh``: both in one script, as the only host of a run that builds gets them
+  (`going_live.build_and_go_live`): a one-host deploy is ``prepare.sh`` and this;
 - ``finish.sh``: the deploy log entry and the lock given back, by a run that did not finish in its go-live.
 
 After an intended change, write the files again and read the diff before committing it:
@@ -56,8 +58,7 @@ def deploy_scripts(tmp_path: Path) -> dict[str, str]:
     rel = LocalRelease(release_id=RELEASE, archive=b"", source_hash="0" * 64, file_count=4, static_dir="static",
                        shared={})
     token = "wsgideploy-lock-token"
-    build = [steps.upload_step(run, rel), steps.venv_step(run, rel), steps.check_step(run, rel, "f" * 64),
-             steps.proxy_site_step(run, RELEASE)]
+    build = steps.build_steps(run, rel, "f" * 64)
     # one host: once healthy, the go-live script also logs the run and releases the lock
     done = finish_step(run, token, '{"duration": null, "release": "' + RELEASE + '"}', 1.25)
     go_live = steps.go_live_script(run, RELEASE, then=[steps.prune_step(run), done])
@@ -65,12 +66,13 @@ def deploy_scripts(tmp_path: Path) -> dict[str, str]:
         "prepare.sh": steps.prepare_script(run, lock.acquire(run.layout, token)),
         "build.sh": hostrun.combined_script(build),
         "go-live.sh": hostrun.combined_script(go_live),
+        "build-and-go-live.sh": hostrun.combined_script(build + go_live),
         "finish.sh": script(history.append_log(run.layout, '{"release": "' + RELEASE + '"}'),
                             lock.release(run.layout, token)),
     }
 
 
-@pytest.mark.parametrize("name", ["prepare.sh", "build.sh", "go-live.sh", "finish.sh"])
+@pytest.mark.parametrize("name", ["prepare.sh", "build.sh", "go-live.sh", "build-and-go-live.sh", "finish.sh"])
 def test_the_scripts_of_one_deploy_match_their_golden_files(name: str, tmp_path: Path) -> None:
     text = deploy_scripts(tmp_path)[name]
     golden = GOLDEN / name
