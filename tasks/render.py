@@ -1,6 +1,8 @@
 """Render the configs a release needs from the Jinja2 templates in ``templates/``."""
 from __future__ import annotations
 
+import threading
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -31,11 +33,14 @@ DEFAULT_VARS: dict[str, Any] = {
 VERBATIM_FILES = ("wsgideploy_env.py", "wsgideploy_process.py")
 
 
+@lru_cache(maxsize=16)
 def environment(overrides: Path | None = None) -> jinja2.Environment:
     """A strict Jinja2 environment: an undefined variable is an error, not ''.
 
     Templates in ``overrides`` (the inventory's ``app.templates``) replace the
-    bundled ones of the same name.
+    bundled ones of the same name. One environment per folder for the whole process, so a template is
+    compiled once, not once per host and step (Jinja2 keeps the compiled templates and reloads one whose
+    file changed; its environments are safe to share between the threads of hosts).
     """
     search = ([str(overrides)] if overrides else []) + [str(TEMPLATES_DIR)]
     return jinja2.Environment(loader=jinja2.FileSystemLoader(search),
@@ -66,9 +71,14 @@ def template_context(app: App, layout: Layout, release_id: str, static_dir: str 
             "vars": {**DEFAULT_VARS, **host_vars}}
 
 
+_LOADING = threading.Lock()  # the hosts' threads render the same templates at once: each is compiled once
+
+
 def render(name: str, context: Mapping[str, Any], env: jinja2.Environment | None = None) -> str:
     """Render ``templates/<name>`` with ``context``."""
-    return (env or environment()).get_template(name).render(**context)
+    with _LOADING:
+        template = (env or environment()).get_template(name)
+    return template.render(**context)
 
 
 def render_release_configs(context: Mapping[str, Any], overrides: Path | None = None) -> dict[str, str]:

@@ -239,3 +239,33 @@ def test_the_gunicorn_check_gets_the_env_file_at_import(tmp_path: Path, monkeypa
     monkeypatch.setenv("WSGIDEPLOY_CHECK_RELEASE", str(root / "releases" / RELEASE_ID))
     gunicorn_settings(text)
     assert os.environ["DJANGO_SECRET_KEY"] == "from the env file"
+
+
+def test_a_template_is_compiled_once_however_many_hosts_render_it_at_once(tmp_path: Path, monkeypatch) -> None:
+    """The controller's CPU per host (issue 16): every host's thread renders the same templates; each is
+    compiled once per process, and an override folder keeps its own environment."""
+    import threading
+
+    overrides = tmp_path / "templates"
+    overrides.mkdir()
+    (overrides / "note.j2").write_text("{% for i in range(n) %}{{ i }}{% endfor %}.\n")
+    assert environment(overrides) is environment(overrides) and environment(overrides) is not environment()
+    compiled: list[str] = []
+    original = jinja2.Environment.compile
+
+    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):  # type: ignore[no-untyped-def]
+        compiled.append(str(name))
+        return original(self, source, name, filename, raw, defer_init)
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    start = threading.Barrier(8)
+    results: list[str] = []
+
+    def host() -> None:
+        start.wait()
+        results.append(render("note.j2", {"n": 3}, environment(overrides)))
+    threads = [threading.Thread(target=host) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["012.\n"] * 8 and compiled == ["note.j2"]
