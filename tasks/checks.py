@@ -111,10 +111,6 @@ def is_config_dir_or_false(v: Any) -> str | None:
     return None if v is False else is_config_dir(v)
 
 
-def is_abs_path_or_false(v: Any) -> str | None:
-    return None if v is False else is_abs_path(v)
-
-
 # An app root is the app's own folder: never a system folder or one below it (uninstall --purge removes the
 # root as root), nor a folder that holds other things (/srv, /home, /var/www itself).
 _SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin",

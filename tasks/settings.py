@@ -12,7 +12,7 @@ from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .checks import (NAME, USER, WSGI, Check, did_you_mean, is_abs_path, is_abs_path_or_false, is_app_root, is_bool,
+from .checks import (NAME, USER, WSGI, Check, did_you_mean, is_abs_path, is_app_root, is_bool,
                      is_command_word, is_config_dir, is_config_dir_or_false, is_email, is_env_names, is_environment,
                      is_hostname, is_https_url, is_int, is_ip_address, is_number, is_rel_path, is_server_names,
                      is_shared_paths, is_static_url, is_str, is_str_list, is_table, is_url_path, is_url_prefix, matches,

@@ -19,7 +19,7 @@ import paramiko
 from fabric import Config, Connection
 
 from . import host_keys
-from .commands.shell import q, stop_session
+from .commands.shell import stop_session
 from .protocol import session_id
 from .inventory import Host, Ssh
 
