@@ -135,8 +135,7 @@ class WsgideployCli(Deployer):
         # PROJECT first; a PYTHONPATH given to the benchmark stays after it (e.g. a `wsgideploy`
         # package of a clean copy, ahead of an editable install of a working tree)
         path = os.pathsep.join(p for p in (str(PROJECT), os.environ.get("PYTHONPATH", "")) if p)
-        self.env = procs.with_bytecode({**os.environ, "WSGIDEPLOY_INVENTORIES": str(self.inventories),
-                                        "PYTHONPATH": path}, workdir / "pycache")
+        self.env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(self.inventories), "PYTHONPATH": path}
         self.env.pop("FABRIC_DEPLOY_STAGE", None)
         self.features = CliFeatures.detect(self.env)
         self.doc_path = workdir / "run.json"
@@ -316,7 +315,7 @@ class Naive(Deployer):
         plan_path.write_text(json.dumps(plan))
         before = _sessions(self.hosts)
         finished = procs.run([sys.executable, str(NAIVE_FABFILE), str(plan_path)], cwd=str(PROJECT),
-                             env=procs.with_bytecode(os.environ, self.workdir / "pycache"), timeout=COMMAND_TIMEOUT)
+                             timeout=COMMAND_TIMEOUT)
         _check(finished, f"naive_fabfile.py {mode}")
         return Outcome(finished.seconds, _sessions_since(self.hosts, before), controller_cpu=finished.cpu_seconds)
 

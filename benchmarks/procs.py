@@ -11,7 +11,6 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Mapping, Sequence
 
 _live: dict[int, subprocess.Popen[bytes]] = {}
@@ -29,16 +28,6 @@ class Finished:
     stderr: str
     seconds: float
     cpu_seconds: float = 0.0  # user + system CPU of the process and the children it waited for
-
-
-def with_bytecode(env: Mapping[str, str], cache: Path) -> dict[str, str]:
-    """``env`` for a measured Python command, which keeps its compiled bytecode in ``cache`` (outside the
-    tree) and uses it on its next start: as a package installed by pip does (pip compiles it at install).
-    Without it, a ``PYTHONDONTWRITEBYTECODE=1`` in the environment makes every start compile the project's
-    own modules from source again (about 60 ms of `fab`'s start, measured here)."""
-    out = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    out["PYTHONPYCACHEPREFIX"] = str(cache)
-    return out
 
 
 def start(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None) -> subprocess.Popen[bytes]:

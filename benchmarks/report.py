@@ -335,8 +335,7 @@ Scenarios:
   connections wait), a new connection per request, bounded in count and time. Every request must succeed;
   the failed ones are counted for each deployer.
 
-Times are wall-clock medians, from starting the command to its exit. The Python commands (`fab`, the naive
-fabfile) keep their compiled bytecode between runs, outside the tree, as a package installed by pip has it. Round trips are SSH sessions per
+Times are wall-clock medians, from starting the command to its exit. Round trips are SSH sessions per
 host (one remote command, or one SFTP session), counted in each server's sshd log (`LogLevel
 VERBOSE`, one `Starting session:` line each, in a file read through the server's file system);
 wsgideploy's come from its `--json-file` document.

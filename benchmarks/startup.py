@@ -21,12 +21,6 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-if __package__ in (None, ""):  # run as a script: make the project importable
-    sys.path.insert(0, str(PROJECT))
-from benchmarks.procs import with_bytecode  # noqa: E402
-
-# Compiled bytecode of every timed command, kept between runs (as pip's install compiles it), outside the tree.
-BYTECODE = Path(tempfile.gettempdir()) / "wsgideploy-startup-pycache"
 BASELINE = "534ea9c"  # "One sshd start-with-retry ...": the release before `pip install wsgideploy`
 
 
@@ -34,8 +28,7 @@ def timed(argv: list[str], cwd: Path) -> float:
     """Seconds for one whole process, start to exit; a failure stops the benchmark."""
     started = time.perf_counter()
     result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-                            env=with_bytecode({k: v for k, v in os.environ.items() if not k.startswith("WSGIDEPLOY_")},
-                                              BYTECODE))
+                            env={k: v for k, v in os.environ.items() if not k.startswith("WSGIDEPLOY_")})
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} (in {cwd}) failed:\n{result.stdout}{result.stderr}")
