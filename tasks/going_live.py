@@ -23,13 +23,19 @@ def build_release(run: HostRun, rel: LocalRelease, env_file: tuple[bytes, list[s
     in one round trip upload, venv, configs and app check, hooks and the front-server site (and, for an
     acme app's host without its certificate, certbot through that site, then the site over HTTPS)."""
     try:
-        if env_file:
-            upload_env_file(run, *env_file)
-        upload_tls_files(run)
+        send_settings(run, env_file)
         build_release_steps(run, rel, fingerprint)
     except BaseException:  # a failed step, Ctrl-C or SIGTERM: the release never went live
         discard_release(run, rel.release_id)
         raise
+
+
+def send_settings(run: HostRun, env_file: tuple[bytes, list[str]] | None) -> None:
+    """Before the build, each in a round trip of its own and only when it changed: ``shared/.env`` and (files
+    mode) the certificate and key."""
+    if env_file:
+        upload_env_file(run, *env_file)
+    upload_tls_files(run)
 
 
 def go_live(run: HostRun, release_id: str, previous: str, with_site: bool = False,
@@ -50,9 +56,7 @@ def build_and_go_live(run: HostRun, rel: LocalRelease, env_file: tuple[bytes, li
     release (nothing went live); one after the switch is `go_live`'s. An acme app's host still without its
     certificate goes the two-script way (its health check needs to know whether the site serves HTTPS)."""
     try:
-        if env_file:
-            upload_env_file(run, *env_file)
-        upload_tls_files(run)
+        send_settings(run, env_file)
         build = build_steps(run, rel, fingerprint)
     except BaseException:
         discard_release(run, rel.release_id)
