@@ -26,7 +26,7 @@ from tests.hosts.toml_writer import toml_dumps
 from . import procs
 from .configs import CONFIG_DIR, gunicorn_conf, nginx_site
 from .hosts import BenchHost
-from .workload import PROJECT, AppCopy
+from .workload import EXAMPLE, LARGE, PROJECT, AppCopy
 
 KEEP_RELEASES = 5
 SHARED = ("instance",)
@@ -75,6 +75,9 @@ class Deployer:
 
     name = ""
     scenarios: tuple[str, ...] | None = None  # the scenarios this deployer takes part in (None: all)
+    example: Path = EXAMPLE  # the app it ships (a copy of it: `AppCopy`)
+    pyproject = False        # that app as a pyproject-only package
+    one_host_only = False    # measured on the smallest host count only
 
     def __init__(self, hosts: Sequence[BenchHost], app: AppCopy, workdir: Path) -> None:
         self.hosts = list(hosts)
@@ -332,6 +335,7 @@ class WsgideployPyproject(WsgideployCli):
 
     name = "pyproject"
     stage = "benchpy"
+    pyproject = True
 
 
 class FloorHup(Floor):
@@ -341,6 +345,7 @@ class FloorHup(Floor):
     name = "hup"
     reload = "hup"
     scenarios = ("code",)
+    one_host_only = True
 
     def describe(self) -> str:
         return "floor.sh with RELOAD=hup: no app check, `kill -HUP` the master; one ssh per host"
@@ -352,6 +357,8 @@ class WsgideployLarge(WsgideployCli):
     name = "large"
     stage = "benchlarge"
     scenarios = ("cold", "code")
+    example = LARGE
+    one_host_only = True
 
 
 class FloorLarge(Floor):
@@ -359,9 +366,9 @@ class FloorLarge(Floor):
 
     name = "floorlarge"
     scenarios = ("cold", "code")
+    example = LARGE
+    one_host_only = True
 
 
-# Every host count runs the first four; the others run on the smallest host count only.
 DEPLOYER_CLASSES = {cls.name: cls for cls in (Floor, WsgideployCli, Naive, WsgideployPyproject,
                                               FloorHup, WsgideployLarge, FloorLarge)}
-ONE_HOST_ONLY = ("hup", "large", "floorlarge")

@@ -29,11 +29,11 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import procs  # noqa: E402
-from benchmarks.deployers import DEPLOYER_CLASSES, ONE_HOST_ONLY, Deployer, WsgideployCli  # noqa: E402
+from benchmarks.deployers import DEPLOYER_CLASSES, Deployer, WsgideployCli  # noqa: E402
 from benchmarks.hosts import HostPool, host_facts, reap_stale  # noqa: E402
 from benchmarks.report import machine_facts, performance_page, targets, text_report  # noqa: E402
 from benchmarks.scenarios import SCENARIOS, Driver, Measurements  # noqa: E402
-from benchmarks.workload import EXAMPLE, LARGE, PROJECT, AppCopy  # noqa: E402
+from benchmarks.workload import PROJECT, AppCopy  # noqa: E402
 from tests.servers import unavailable_reason  # noqa: E402
 
 
@@ -113,12 +113,12 @@ def measure(args: argparse.Namespace, workdir: Path,
             facts = facts or host_facts(hosts[0])
             deployers: list[Deployer] = []
             try:
-                for name in DEPLOYER_CLASSES:
-                    if name in ONE_HOST_ONLY and count != min(args.host_counts):
+                for name, cls in DEPLOYER_CLASSES.items():
+                    if cls.one_host_only and count != min(args.host_counts):
                         continue
-                    app = AppCopy.create(workdir / f"{count}" / name / "app", name, pyproject=name == "pyproject",
-                                         example=LARGE if name in ("large", "floorlarge") else EXAMPLE)
-                    deployers.append(DEPLOYER_CLASSES[name](hosts, app, workdir / f"{count}" / name))
+                    app = AppCopy.create(workdir / f"{count}" / name / "app", name, pyproject=cls.pyproject,
+                                         example=cls.example)
+                    deployers.append(cls(hosts, app, workdir / f"{count}" / name))
                 for d in deployers:
                     describe[d.name] = d.describe() if count == max(args.host_counts) else describe.get(d.name, d.describe())
                     if isinstance(d, WsgideployCli):

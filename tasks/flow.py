@@ -34,7 +34,7 @@ from .python_version import python_problem
 from .record import RunRecord, describe_holder
 from .rollout import batches
 from .source import LocalRelease
-from .hostrun import HostRun
+from .hostrun import HostRun, Step
 from .lock_and_log import finish, finish_step, run_cleanup, unlock
 from .going_live import build_and_go_live, build_release, go_live, nothing_to_roll_back_to, restore
 from .steps import check_host, discard_release, mark_bad, prune_step, read_releases
@@ -127,13 +127,8 @@ def build_host(job: HostDeploy) -> None:
 def build_and_switch(job: HostDeploy) -> None:
     """The only host that builds in this run: build and go live in one script (`build_and_go_live`), which
     also prunes, logs the run and gives the lock back once healthy (nothing else can send this host back)."""
-    run = job.run
-    entry = job.record.log_entry(job.slot.alias, job.rel.release_id, HostResult.OK, None)
-    then = [prune_step(run), finish_step(run, job.record.token, entry, time.monotonic() - job.started)]
-    build_and_go_live(run, job.rel, job.env_file, job.fingerprint, job.previous, then)
-    job.switched = True
-    job.slot.result = HostResult.OK
-    job.locked = run.facts.get("unlocked") != "yes"
+    build_and_go_live(job.run, job.rel, job.env_file, job.fingerprint, job.previous, once_healthy(job, True))
+    went_live(job)
 
 
 def stop_before_switch(fleet: Fleet, jobs: dict[str, HostDeploy]) -> None:
@@ -173,11 +168,22 @@ def switch_host(job: HostDeploy, fold_finish: bool = False) -> None:
     the same script also logs the run and releases the lock (`finish_step`), when nothing after can send
     this host back."""
     job.built = False  # from here the release has been live: it is kept (marked bad if it fails)
+    go_live(job.run, job.rel.release_id, job.previous, then=once_healthy(job, fold_finish))
+    went_live(job)
+
+
+def once_healthy(job: HostDeploy, fold_finish: bool) -> list[Step]:
+    """The soft steps of a go-live script, once the release is healthy: prune, and with ``fold_finish`` the
+    run logged and the lock given back."""
     then = [prune_step(job.run)]
     if fold_finish:
         entry = job.record.log_entry(job.slot.alias, job.rel.release_id, HostResult.OK, None)
         then.append(finish_step(job.run, job.record.token, entry, time.monotonic() - job.started))
-    go_live(job.run, job.rel.release_id, job.previous, then=then)
+    return then
+
+
+def went_live(job: HostDeploy) -> None:
+    """After a go-live that succeeded: the host is switched and OK; still locked unless its script finished."""
     job.switched = True
     job.slot.result = HostResult.OK
     job.locked = job.run.facts.get("unlocked") != "yes"
