@@ -78,3 +78,19 @@ def test_no_recipe_counts_time_on_bash_seconds(path: Path) -> None:
     code = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
     assert not [line for line in code if re.search(r"\bSECONDS\b", line)], \
         f"{path.name}: a deadline on SECONDS ends at once when the wall clock is set; use $(now)"
+
+
+# A `sleep` that returns at once: what a wait counted in sleeps alone would see if its sleeps were cut short
+# (CI saw a runner's 15 s stop end after 0.2 s, then a KILL, with the wait counted in sleeps).
+SLEEP_RETURNS = 'sleep() { :; }\n'
+
+
+def test_wait_gone_waits_its_seconds_by_the_uptime_too_when_its_sleeps_return_at_once() -> None:
+    answer, waited = wait_gone_on(30, SLEEP_RETURNS, 2)
+    assert answer == "not gone"
+    assert waited >= 1.9, f"a KILL after {waited:.2f} s of a 2 s wait would cut requests in flight"
+
+
+def test_wait_gone_with_sleeps_cut_short_still_sees_a_process_go() -> None:
+    answer, waited = wait_gone_on(1.0, SLEEP_RETURNS, 20)
+    assert answer == "gone" and waited < 10

@@ -33,14 +33,25 @@ pid_in() {
 # SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
 # virtual machine resumed) would end that wait at once.
 now() { local up; read -r up _ < /proc/uptime; echo "${up%.*}"; }
-# wait_gone PID SECONDS: whether PID is gone within SECONDS. Counted in sleeps of 0.05 s, not read
-# from a clock: its callers send KILL when it says no, so nothing may cut it short (CI once saw a
-# 15 s wait end after 0.2 s, then a KILL that dropped a draining runner); load only makes it longer.
+# wait_gone PID SECONDS: whether PID is gone within SECONDS. Its callers send KILL when it says no, so
+# nothing may cut it short: it says no only once it has counted SECONDS in sleeps of 0.05 s AND the time
+# since boot (/proc/uptime, which no clock setting moves) has passed SECONDS. Either alone was seen to
+# end a 15 s wait after 0.2 s on CI (first the uptime, then the sleeps), then a KILL of a draining runner.
 wait_gone() {
-  local left=$(($2 * 20))
-  while alive "$1" && [ "$left" -gt 0 ]; do sleep 0.05; left=$((left - 1)); done
-  ! alive "$1"
+  local left=$(($2 * 20)) end t
+  end=$(($(uptime_cs) + $2 * 100))
+  while alive "$1"; do
+    if [ "$left" -le 0 ]; then
+      t=$(uptime_cs)
+      case $t in '' | *[!0-9]*) return 1;; esac  # no uptime to read: the count alone
+      [ "$t" -lt "$end" ] || return 1
+    fi
+    sleep 0.05
+    left=$((left - 1))
+  done
 }
+# uptime_cs: hundredths of a second since boot (/proc/uptime), or nothing
+uptime_cs() { local up; { read -r up _ < /proc/uptime; } 2>/dev/null || return 0; echo "${up/./}"; }
 # live_release: the name of the release current names, or nothing
 live_release() { : "${current:?}"; readlink "$current" 2>/dev/null | sed 's#.*/##' || true; }
 (
