@@ -20,10 +20,11 @@ script) and `reload` leaves a running Apache alone. The app server reloads itsel
 
 A module that runs processes of its own (mod_cgid's daemon) starts them only on the second
 pass over the config, which a graceful restart never makes: loaded there, mod_cgid answers
-every request 503 ("unable to connect to cgi daemon after multiple tries"; Debian's apache2
-runs mpm_event, so CGI is mod_cgid). So when the site loads a module the config did not load
-before, or mod_cgid is loaded but its daemon is not running, `reload` restarts Apache fully
-(``systemctl restart``, or ``-k graceful-stop`` then ``-k start``) and says why.
+every request 503 ("unable to connect to cgi daemon after multiple tries"). So when the site
+loads a module the config did not load before, or mod_cgid is loaded but its daemon is not
+running, `reload` restarts Apache fully (``systemctl restart``, or ``-k graceful-stop`` then
+``-k start``) and says why. The CGI site itself loads mod_cgi, which has no daemon: every
+graceful restart restarts mod_cgid's, and a request meanwhile answers 503 (docs/modes/cgi.md).
 
 The site's text is rendered on the controller and sent in the script; root installs it from
 there (``root_install``), never from a file the deploy user or the app can write (`install_live_site`,

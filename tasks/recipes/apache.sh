@@ -80,7 +80,7 @@ cgid_daemon_missing() {
 # restart_reason: why a graceful restart would not do (nothing when it would)
 restart_reason() {
   if [ -n "${wsgideploy_apache_new_modules:-}" ]; then
-    echo "the site loads$wsgideploy_apache_new_modules, which a graceful restart does not start properly"
+    echo "the site loads$wsgideploy_apache_new_modules anew (a graceful restart does not start a new module's own processes)"
   elif cgid_daemon_missing; then
     echo "mod_cgid's daemon was not running (every CGI request answered 503)"
   fi

@@ -173,8 +173,8 @@ def assert_static_and_print(site: ApacheSite) -> None:
     assert (status, body) == (200, "quiet body"), (status, body[:500])
     if site.mode == "fastcgi":
         return  # where a FastCGI runner's stdout goes is the runner's business (docs/modes/fastcgi.md)
-    # The prints went to Apache's error log, not into the response: the site's (mod_wsgi), or
-    # Apache's main one (mod_cgid logs its scripts' stderr there).
+    # The prints went to Apache's error log, not into the response: the site's (mod_wsgi, mod_cgi),
+    # or Apache's main one (mod_cgid, where a host loads it, logs its scripts' stderr there).
     deadline = time.monotonic() + 5
     while "noisy route prints to stdout" not in site.logs() and time.monotonic() < deadline:
         time.sleep(0.2)

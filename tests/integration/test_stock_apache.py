@@ -5,10 +5,11 @@ www-data``, mod_wsgi and mod_fcgid enabled, not mod_cgi/mod_cgid; its default si
 ``deploy`` user with sudo. The example app goes to port 8080 with ``server = "cgi"``,
 ``proxy = "apache"`` and Debian's ``[apache]`` defaults.
 
-Finding: under mpm_event CGI needs mod_cgid, which the site loads. A graceful restart loads the
-module but never starts its daemon, so every request answered 503 ("unable to connect to cgi daemon
-after multiple tries"). A deploy now restarts Apache fully when the site loads a module anew (or
-mod_cgid's daemon is missing) and says so. And the CGI script runs as www-data, which cannot write
+Findings: the site loaded mod_cgid (what Debian's ``a2enmod cgi`` picks under mpm_event), and a
+graceful restart loads the module but never starts its daemon, so every request answered 503 ("unable
+to connect to cgi daemon after multiple tries"). A deploy now restarts Apache fully when the site loads
+a module anew (or mod_cgid's daemon is missing) and says so. Every later graceful restart restarts that
+daemon too, and a request meanwhile answered 503 (test_tls_apache_site.py): the site loads mod_cgi now. And the CGI script runs as www-data, which cannot write
 the deploy's ``shared/log/app.log``: the app logs to Apache's error log instead of answering 500.
 
 Under ``CI=true`` a machine that cannot boot servers fails these tests (never a skip).
@@ -38,8 +39,8 @@ DEFAULT_PAGE = "Apache2 Debian Default Page"
 
 def served(target: DeployTarget) -> dict[str, str]:
     status, body = get(target.address, APP_PORT, "/info")
-    assert status == 200, f"{status}: {body[:300]}\n" + target.run("tail -n 5 /var/log/apache2/error.log",
-                                                                     check=False)
+    assert status == 200, f"{status}: {body[:300]}\n" + target.run(
+        f"tail -n 5 /var/log/apache2/{Path(target.app_root).name}.error.log /var/log/apache2/error.log", check=False)
     return json.loads(body)
 
 
@@ -74,14 +75,15 @@ def test_cgi_deploys_change_and_rolls_back_behind_the_stock_apache(stock: Deploy
     started = time.monotonic()
     out = fab(write(v1), "-H", stock.alias, "deploy").stdout
     print(f"first deploy: {time.monotonic() - started:.1f} s")
-    assert "apache restarted, not reloaded: the site loads cgid_module" in out, out
+    assert "apache restarted, not reloaded: the site loads cgi_module anew" in out, out
     first = served(stock)
     assert first["version"] == "1.0.0"
     assert_apache_and_its_default_site_fine(stock)
-    # The app logged, as www-data, to Apache's error log rather than failing on shared/log/app.log.
-    logged = stock.run("cat /var/log/apache2/error.log").count("index served, version 1.0.0")
+    # The app logged, as www-data, to the site's error log (mod_cgi's) rather than failing on shared/log/app.log.
+    site_log = f"/var/log/apache2/{Path(stock.app_root).name}.error.log"
+    logged = stock.run(f"cat {site_log}").count("index served, version 1.0.0")
     assert get(stock.address, APP_PORT, "/")[0] == 200
-    assert stock.run("cat /var/log/apache2/error.log").count("index served, version 1.0.0") == logged + 1
+    assert stock.run(f"cat {site_log}").count("index served, version 1.0.0") == logged + 1
 
     # A new version: the site is the same, so Apache is left alone, and CGI answers all along.
     with RequestStream(APP_PORT, "/info", address=stock.address, threads=2, max_requests=300,

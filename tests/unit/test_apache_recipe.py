@@ -130,8 +130,8 @@ def test_systemd_control_starts_reloads_and_restarts_for_a_new_module(host: Host
         cgid_daemon.bind(str(host.root / f"cgisock.{host.children[-1].pid}"))
         cgid_daemon.listen()
         facts, calls = host.publish(18081, "LoadModule cgid_module /x/mod_cgid.so\n", control="systemd")
-    assert facts == {"apache": "restarted, not reloaded: the site loads cgid_module, which a graceful restart "
-                               "does not start properly"}
+    assert facts == {"apache": "restarted, not reloaded: the site loads cgid_module anew (a graceful restart "
+                               "does not start a new module's own processes)"}
     assert controls(calls) == ["restart apache2"]
 
 

@@ -267,7 +267,7 @@ def test_site_listen_address_names_and_prefix() -> None:
 
 def test_cgi_site_and_script_name_the_live_release_and_its_venv() -> None:
     files = render("cgi")
-    assert "LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so" in files["apache.conf"]
+    assert "LoadModule cgi_module /usr/lib/apache2/modules/mod_cgi.so" in files["apache.conf"]
     assert files["app.cgi"].startswith("#!/srv/hello/current/venv/bin/python\n")
     assert "wsgiref.handlers" in files["app.cgi"] and "CGIHandler" in files["app.cgi"]
     compile(files["app.cgi"], "app.cgi", "exec")
