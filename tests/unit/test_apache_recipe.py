@@ -112,8 +112,8 @@ def test_signal_control_starts_leaves_an_unchanged_site_alone_reloads_and_restar
     facts, calls = host.publish(18081)
     assert facts == {"apache": "reloaded"} and controls(calls) == ["graceful"]
     facts, calls = host.publish(18081, "LoadModule wsgi_module /x/mod_wsgi.so\n")
-    assert facts == {"apache": "restarted, not reloaded: the site loads wsgi_module, which a graceful restart "
-                               "does not start properly"}
+    assert facts == {"apache": "restarted, not reloaded: the site loads wsgi_module anew (a graceful restart "
+                               "does not start a new module's own processes)"}
     assert controls(calls) == ["graceful-stop", "start"]
 
 
