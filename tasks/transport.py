@@ -7,6 +7,7 @@ standard input closed or fed from bytes, under a timeout.
 """
 from __future__ import annotations
 
+import logging
 import select
 import socket
 import threading
@@ -22,6 +23,10 @@ from . import host_keys
 from .commands.shell import stop_session
 from .protocol import session_id
 from .inventory import Host, Ssh
+
+# paramiko logs a connection that fails (a port that closes before its SSH banner...) with its traceback,
+# which logging's last resort prints on stderr; the person is told by `ConnectError` instead.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class ConnectError(Exception):

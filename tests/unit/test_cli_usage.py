@@ -7,8 +7,10 @@ the inventory's only host points at a closed port.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -173,3 +175,29 @@ def test_uninstall_at_a_terminal_goes_on_only_when_the_app_name_is_typed(app_rep
             os.close(other)
         assert process.returncode == code, out + err
         assert "Type 'hello' to go on" in out + err and said in out + err
+
+
+@pytest.mark.parametrize("command", ["wsgideploy", "fab"])
+def test_a_port_that_closes_without_an_ssh_banner_is_one_clear_error_not_paramikos_traceback(
+        app_repo: Path, command: str) -> None:
+    """paramiko logs a failed banner read with its traceback (to stderr, through logging's last resort);
+    the person sees wsgideploy's own line about that host only."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def close_each() -> None:
+            for _ in range(4):
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                conn.close()
+        threading.Thread(target=close_each, daemon=True).start()
+        inventory = app_repo / "deploy" / "production.toml"
+        inventory.write_text(INVENTORY.replace("port = 9", f"port = {port}"))
+        done = run(command, "-H web1 status", app_repo)
+    assert done.returncode == 4, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stdout + done.stderr and "Exception (client)" not in done.stderr, done.stderr
+    assert "Error reading SSH protocol banner" in done.stdout + done.stderr, (done.stdout, done.stderr)
