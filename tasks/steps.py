@@ -156,9 +156,11 @@ def venv_step(run: HostRun, rel: LocalRelease) -> Step:
     return Step("venv", body, announce=True, describe=describe)
 
 
-def check_step(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> Step:
+def check_step(run: HostRun, rel: LocalRelease, fingerprint: str = "", stage: bool = False) -> Step:
     """``check``: write this host's rendered configs (and the deploy's fingerprint) into the
-    release, then load the app with them."""
+    release, then load the app with them. With ``stage`` (nothing runs in the release between this check and
+    the switch), a server that can (`AppServer.stage`: under systemd) loads it in the new instance itself,
+    health-checked on its own socket, which the go-live then makes live."""
     app = run.stage.app
     configs = render_release_configs(host_context(run, rel.release_id, rel.static_dir), app.templates)
     config_dir = f"{run.layout.release(rel.release_id)}/{run.layout.config_dir_name}"
@@ -169,11 +171,19 @@ def check_step(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> Step:
         {"processes": dict(run.stage.processes), "env_file": f"{run.layout.shared}/.env"}, indent=1) + "\n"))
     if fingerprint:
         writes.append(write_file(f"{config_dir}/{FINGERPRINT_FILE}", fingerprint + "\n"))
-    check = run.server.check(run.server_context, rel.release_id)
+    staged = run.server.stage(run.server_context, rel.release_id) if stage else None
+    check = staged or run.server.check(run.server_context, rel.release_id)
     before, after = release.static_report(config_dir)  # the loaded Flask app's static folder, as facts
-    return Step("check", script(*writes) + before + check + after + app_writable(run),
-                describe=lambda f: f"app loads ({app.wsgi}); "
-                                   + static_verdict(f, rel.static_dir, app.static_url, app.url_prefix))
+
+    def describe(f: dict[str, str]) -> str:
+        where = f" in its new instance (slot {f['staged']}, pid {f.get('pid', '?')})" if f.get("staged") else ""
+        said = f"app loads ({app.wsgi}){where}; " + static_verdict(f, rel.static_dir, app.static_url, app.url_prefix)
+        if f.get("started_after_check"):  # systemd_stage: it started only once the deploy user had loaded it
+            said += (f". WARNING: it started as {f['started_after_check']} only after the check had loaded it as "
+                     f"{run.facts.get('user', 'the deploy user')}: does it write into its release when it loads? "
+                     "(docs/supervision.md)")
+        return said
+    return Step("check", script(*writes) + before + check + after + app_writable(run), describe=describe)
 
 
 def app_writable(run: HostRun) -> str:
@@ -256,9 +266,11 @@ def health_step(run: HostRun) -> Step:
 def build_steps(run: HostRun, rel: LocalRelease, fingerprint: str = "") -> list[Step]:
     """Everything before the switch, in order: upload, venv, check, (django,) hooks, front-server site (and an
     acme app's `certificate_steps`). One script; stdin is the release."""
-    steps = [upload_step(run, rel), venv_step(run, rel), check_step(run, rel, fingerprint), django_step(run, rel),
-             hooks_step(run, rel.release_id), proxy_site_step(run, rel.release_id, rel.static_dir),
-             *certificate_steps(run, rel.release_id, rel.static_dir)]
+    django, hooks = django_step(run, rel), hooks_step(run, rel.release_id)
+    # the new instance is started by the check only when nothing changes the release after it
+    check = check_step(run, rel, fingerprint, stage=django is None and hooks is None)
+    steps = [upload_step(run, rel), venv_step(run, rel), check, django, hooks,
+             proxy_site_step(run, rel.release_id, rel.static_dir), *certificate_steps(run, rel.release_id, rel.static_dir)]
     return [step for step in steps if step is not None]
 
 
@@ -332,11 +344,11 @@ def check_health(run: HostRun) -> str:
 def discard_release(run: HostRun, release_id: str) -> None:
     """Remove a release that never went live (reconnecting if needed; the failure is already reported)."""
     partial = f"{run.layout.releases}/.{release_id}.partial"
-    body = script(f"""
-[ "$(readlink {q(run.layout.current)} 2>/dev/null | sed 's#.*/##')" = {q(release_id)} ] && exit 0
-rm -rf {q(run.layout.release(release_id))} {q(partial)}
-""")
-    run_cleanup(run, body)
+    unstage = run.server.unstage(run.server_context, release_id)  # its instance, if the check started one
+    run_cleanup(run, script(
+        f"""[ "$(readlink {q(run.layout.current)} 2>/dev/null | sed 's#.*/##')" = {q(release_id)} ] && exit 0""",
+        f"(\n{unstage}\n) || true" if unstage else "",
+        f"rm -rf {q(run.layout.release(release_id))} {q(partial)}"))
 
 
 # --- server control -------------------------------------------------------------

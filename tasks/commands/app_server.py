@@ -52,6 +52,15 @@ class AppServer:
     def check(self, ctx: ServerContext, release_id: str) -> str:
         raise NotImplementedError
 
+    def stage(self, ctx: ServerContext, release_id: str) -> str | None:
+        """The check that also starts the new release's instance, which the go-live then makes live (the
+        app loads once per deploy); None for a server that has no such instance (the plain `check`)."""
+        return None
+
+    def unstage(self, ctx: ServerContext, release_id: str) -> str:
+        """Stop what `stage` started for a release that will not go live ("" when nothing can be)."""
+        return ""
+
     def start(self, ctx: ServerContext) -> str:
         raise NotImplementedError
 

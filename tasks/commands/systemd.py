@@ -73,6 +73,17 @@ class Supervised(AppServer):
     def check(self, ctx: ServerContext, release_id: str) -> str:
         return self.server.check(ctx, release_id)
 
+    def stage(self, ctx: ServerContext, release_id: str) -> str | None:
+        """Under systemd, the idle slot's instance started with the new release and health-checked on its own
+        socket (``systemd_stage``); the go-live moves the live link to it. Without systemd, the plain check."""
+        values = self.server.check_values(ctx, release_id)
+        return self.either(ctx, "systemd_stage", self.server.check(ctx, release_id), **values,
+                           check_run=self.server.check_run)
+
+    def unstage(self, ctx: ServerContext, release_id: str) -> str:
+        """Under systemd, stop the instance `stage` started for ``release_id`` unless it is live."""
+        return self.either(ctx, "systemd_unstage", ":", release=ctx.layout.release(release_id))
+
     def start(self, ctx: ServerContext) -> str:
         return self.either(ctx, "systemd_start", self.server.start(ctx))
 
@@ -137,6 +148,8 @@ class Supervised(AppServer):
         exec_start, environment = self.server.unit_exec(ServerContext(escaped, app, ctx.proxy, ctx.timeout,
                                                                       ctx.graceful_timeout),
                                                         slot_dir, f"{escaped.run}/{self.server.name}.%i.sock")
+        # a Flask app's static folder, written by the entry at load for systemd_stage (the check's facts)
+        environment = {**environment, "WSGIDEPLOY_STATIC_REPORT": f"{escaped.run}/{self.server.name}.%i.static"}
         context = {"app": app, "unit_file": unit_name(app.name), "user": app_user_of(app),
                    "exec_start": exec_start, "environment": environment,
                    "stop_signal": self.server.stop_signal, "exec_stop": self.server.exec_stop, "start_timeout": int(ctx.timeout) + 10,

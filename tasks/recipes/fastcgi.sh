@@ -87,6 +87,7 @@ fastcgi_check() {
 # listens); stop_setsid_master: TERM a runner an earlier version started with setsid (it answers what it
 # has), without forget_server, which would remove the live socket's path: now the link.
 unit_ready() { wait_ready "$1" "$2"; }
+unit_prepare() { chmod 0755 "${release_runner:?}"; }
 stop_setsid_master() {
   local pid; pid=$(pid_in "$pidfile")
   if alive "$pid"; then stop_runner "$pid" > /dev/null; fi

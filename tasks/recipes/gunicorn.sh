@@ -93,6 +93,7 @@ gunicorn_check() {
 # is now that link. KILL the master (it does nothing more), then TERM its workers: each finishes the
 # request it has and exits, and no new master replaces them.
 unit_ready() { wait_ready "$1" "$2"; }
+unit_prepare() { :; }
 stop_setsid_master() {
   local master workers w
   master=$(pid_in "$pidfile")

@@ -107,4 +107,5 @@ standalone_check() {
 # and loaded the app); stop_setsid_master: TERM a runner an earlier version started with setsid (it
 # serves what is queued on its socket, which the live link no longer names, and never unlinks a path).
 unit_ready() { wait_ready "$1" "$2"; }
+unit_prepare() { :; }
 stop_setsid_master() { standalone_stop > /dev/null; }

@@ -235,6 +235,7 @@ unit_ready() {
   [ "$rc" != 3 ] || rc=1
   return "$rc"
 }
+unit_prepare() { :; }
 # stop_setsid_master: stop a master that an earlier version started with setsid, once the live link
 # names the unit's socket. Not with `q`: at exit its vacuum unlinks its socket's path, which is now
 # that link. KILL the master (no vacuum), then HUP its workers: each finishes its request and exits.

@@ -240,6 +240,25 @@ def http_get(port: int, path: str = "/", host: str = "localhost", timeout: float
 _VERSION_LINE = re.compile(r'^VERSION = "[^"\n]*"$', re.MULTILINE)
 
 
+# Appended to the example's app.py: its index answers once (the check's probe on the new instance's own socket),
+# then raises. A release that fails its health check only after the switch, through the front server.
+INDEX_ONCE = '''
+
+_index_first = app.view_functions["index"]
+
+
+def _index_once():
+    answered = "/tmp/answered-" + RELEASE
+    if os.path.exists(answered):
+        raise RuntimeError("this release answers its index once")
+    open(answered, "w").close()
+    return _index_first()
+
+
+app.view_functions["index"] = _index_once
+'''
+
+
 def copy_app(src: Path, dest: Path, version: str | None = None,
              extra_requirements: Sequence[str] = ()) -> Path:
     """Copy the app directory ``src`` to ``dest``; optionally set ``VERSION = "<version>"`` in

@@ -206,7 +206,10 @@ def test_factory_app_with_a_package_static_folder(web1, write_inventory, tmp_pat
     source = copy_app(APPS / "factory_shop", tmp_path / "shop")
     inventories = inventory(write_inventory, host, source, stage="shop", wsgi="shop:create_app()", listen=port,
                             server_name="shop.test", health={"path": "/health"})
-    fab(inventories, "-H", host.alias, "deploy")
+    out = fab(inventories, "-H", host.alias, "deploy").stdout
+    # its factory makes its instance folder in the release: as its own user, which only reads the release,
+    # its new instance could not; the check (as the deploy user) made it, the instance then started
+    assert "WARNING: it started as shop only after the check had loaded it as deploy" in out, out
     assert get(host.address, port, "/", host="shop.test") == (200, "factory shop version 1.0.0")
     status, logo = get(host.address, port, "/static/logo.txt", host="shop.test")
     assert status == 200 and "factory-shop-static-asset" in logo

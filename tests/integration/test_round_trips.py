@@ -9,6 +9,7 @@ server (tests/servers: systemd, Debian's nginx, real OpenSSH).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from tests.servers.deploy_target import DeployTarget
@@ -16,7 +17,7 @@ from tests.servers.fixtures import nginx_target, server_lab  # noqa: F401  (fixt
 
 from .booted_deploy import info, inventory
 from .fabcli import EXAMPLE, fab
-from .helpers import copy_app
+from .helpers import INDEX_ONCE, copy_app
 
 PORT = 8190
 
@@ -46,11 +47,21 @@ def test_a_deploy_takes_2_round_trips_and_a_rollback_2_each_logged_and_unlocked(
     assert info(target, PORT)["version"] == "1.0.0"
     assert (first["round_trips"], seen) == (2, 2), (first["round_trips"], seen, out)
     v2 = copy_app(EXAMPLE, tmp_path / "v2", version="2.0.0")
+    # every load of v2's app says who loaded it: an instance (its slot) or a check outside one
+    loads = f"{target.app_root}/shared/log/loads.log"
+    (v2 / "app.py").write_text(f"import os as _os\nwith open({loads!r}, 'a') as _loads:\n"
+                               "    _loads.write(_os.environ.get('WSGIDEPLOY_SLOT', 'check') + '\\n')\n"
+                               + (v2 / "app.py").read_text())
     inventories = inventory(write_inventory, target, v2, listen=PORT)
 
     deployed, seen, out = run(inventories, target, "deploy", tmp_path)
     assert info(target, PORT)["version"] == "2.0.0"
     assert (deployed["round_trips"], seen) == (2, 2), (deployed["round_trips"], seen, out)
+    # one start: the check's load IS the new instance, which the go-live made live (no load outside it)
+    loaded = target.run_as_deploy(f"cat {loads}").split()
+    assert loaded and set(loaded) == {"b"}, (loaded, out)
+    staged = re.search(r"check .* in its new instance \(slot b, pid (\d+)\)", out)
+    assert staged and re.search(rf"reload .* upgraded, pid {staged[1]}\b", out), out
     assert "logged, lock released" in out, out
     assert [s["name"] for s in deployed["steps"]] == [
         "connect", "prepare", "upload", "venv", "check", "nginx", "switch", "reload", "health", "prune", "finish"]
@@ -64,13 +75,26 @@ def test_a_deploy_takes_2_round_trips_and_a_rollback_2_each_logged_and_unlocked(
     assert [(e["action"], e["result"]) for e in log[-2:]] == [("deploy", "ok"), ("rollback", "ok")]
     assert all(isinstance(e["duration"], float) and e["duration"] > 0 for e in log[-2:]), log[-2:]
 
-    # a go-live that fails finishes the usual way: rolled back, logged as such, the lock given back
+    # a release whose new instance answers 500 on its own socket never goes live: its check (that instance's
+    # start) fails before the switch; the instance is stopped, the release removed, the lock given back
     broken = copy_app(EXAMPLE, tmp_path / "v3", version="3.0.0")
     app_py = broken / "app.py"
     app_py.write_text(app_py.read_text().replace('@app.route("/")\ndef index():',
                                                  '@app.route("/")\ndef index():\n    return "broken", 500\n\n\ndef unused():'))
-    inventories = inventory(write_inventory, target, broken, listen=PORT)
-    failed, _, out = run(inventories, target, "deploy", tmp_path, expect=5)
+    failed, _, out = run(inventory(write_inventory, target, broken, listen=PORT), target, "deploy", tmp_path, expect=1)
+    assert info(target, PORT)["version"] == "1.0.0", out
+    assert [s["name"] for s in failed["steps"]][-1] == "check", failed["steps"]
+    assert "failed its health check on its own socket" in out, out
+    assert target.run("systemctl is-active wsgideploy-trips@b.service", check=False).strip() != "active"
+    assert not target.exists(f"releases/{failed['run_release']}"), "the release that never went live is removed"
+    assert not target.exists(".deploy/lock"), out
+
+    # a go-live that fails after the switch (healthy on its own socket, then 500 through nginx) finishes the
+    # usual way: rolled back, logged as such, the lock given back
+    flaky = copy_app(EXAMPLE, tmp_path / "v5", version="5.0.0")
+    app_py = flaky / "app.py"
+    app_py.write_text(app_py.read_text() + INDEX_ONCE)
+    failed, _, out = run(inventory(write_inventory, target, flaky, listen=PORT), target, "deploy", tmp_path, expect=5)
     assert info(target, PORT)["version"] == "1.0.0", out
     assert not target.exists(".deploy/lock"), out
     last = json.loads(target.run_as_deploy(f"tail -n 1 {target.app_root}/.deploy/log.jsonl"))

@@ -38,7 +38,7 @@ from .booted_fleet import (
     wait_running,
 )
 from .fabcli import EXAMPLE, PROJECT, fab
-from .helpers import copy_app
+from .helpers import INDEX_ONCE, copy_app
 from .load import RequestStream
 from .stock import get
 
@@ -119,6 +119,9 @@ FAULTS = {
         requirements="wsgideploy-no-such-package-4f2a==1.0\n", says=["pip install failed", "wsgideploy-no-such-package-4f2a"]),
     "the app does not import": dict(
         append="\nimport module_that_is_not_there\n", says=["does not load", "module_that_is_not_there"]),
+    "the new instance answers 500 on its own socket": dict(  # the check starts it (docs/supervision.md)
+        append="\napp.view_functions['index'] = lambda: ('v2 answers 500', 500)\n",
+        says=["failed its health check on its own socket", "v2 answers 500"]),
     "an unguarded app.run()": dict(
         append="\napp.run(port=5000)\n", says=["unguarded app.run()", "app.py:", "app.run(port=5000)"]),
     "a before_switch hook fails": dict(
@@ -172,8 +175,8 @@ def test_a_failed_health_check_after_the_switch_rolls_back_and_marks_the_release
     app, write, v2 = live_v1
     host = app.target
     v1_info = app.info()
-    (v2 / "app.py").write_text((v2 / "app.py").read_text().replace(
-        'def index():\n', 'def index():\n    raise RuntimeError("v2 cannot render its index")\n'))
+    # its new instance answers the check on its own socket, then fails through nginx after the switch
+    (v2 / "app.py").write_text((v2 / "app.py").read_text() + INDEX_ONCE)
     inventory = write(v2, health={"path": "/", "status": 200, "timeout": 3})
 
     result = fab(inventory, "-H", host.alias, "deploy", expect=5)

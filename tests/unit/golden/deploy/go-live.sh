@@ -57,6 +57,7 @@ User=hello
 UMask=0002
 Environment=WSGIDEPLOY_SLOT=%i
 Environment="WSGIDEPLOY_CHECK_RELEASE=/srv/hello/slots/%i"
+Environment="WSGIDEPLOY_STATIC_REPORT=/srv/hello/shared/run/gunicorn.%i.static"
 ExecStart="/srv/hello/slots/%i/venv/bin/python" "/srv/hello/slots/%i/venv/bin/gunicorn" -c "/srv/hello/slots/%i/.wsgideploy/gunicorn.conf.py" --bind "unix:/srv/hello/shared/run/gunicorn.%i.sock" --pid "/srv/hello/shared/run/gunicorn.%i.pid"
 Restart=on-failure
 RestartSec=1
@@ -439,6 +440,7 @@ gunicorn_check() {
 # is now that link. KILL the master (it does nothing more), then TERM its workers: each finishes the
 # request it has and exits, and no new master replaces them.
 unit_ready() { wait_ready "$1" "$2"; }
+unit_prepare() { :; }
 stop_setsid_master() {
   local master workers w
   master=$(pid_in "$pidfile")
@@ -537,6 +539,10 @@ app_access() {
 #                 process_unit_<name> each one's unit file; unit_dir where unit files go
 #   START_TIMEOUT how long an instance may take to load the app
 #   app_user      the user the units run as (User=; app_user.sh's require_app_user)
+# and for systemd_stage and systemd_unstage: release (the new release's folder); for systemd_stage, the
+# server's check values and check_run (its check function: it says why an instance did not start).
+# The server's recipe defines unit_ready PID SECONDS and unit_prepare (what the release needs before an
+# instance runs it: nothing, or the FastCGI runner made executable).
 : "${unit_prefix:?}" "${unit_path:?}" "${unit_text:?}" "${slots:?}" "${sockets:?}" "${current:?}"
 : "${probe:?}" "${probe_config:?}" "${START_TIMEOUT:?}" "${pidfile:?}" "${processes?}" "${unit_dir:?}"
 
@@ -635,7 +641,7 @@ start_slot() {
   slot_dir="$slots/$slot"
   unit_ready "$pid" "$START_TIMEOUT" || rc=$?
   if [ "$rc" != 0 ]; then
-    journal_tail "$slot"; as_root systemctl stop "$unit" || true
+    journal_tail "$slot"; show_log; as_root systemctl stop "$unit" || true
     case $rc in
       1) fail "$unit exited while loading the app (journal above); nothing was switched";;
       *) fail "$unit did not get ready within ${START_TIMEOUT}s (journal above); nothing was switched";;
@@ -672,9 +678,68 @@ retire_setsid() {
   fact migrated "pid $pid (started with setsid) stopped; the unit serves"
 }
 
+# staged_for SLOT TARGET: whether SLOT's instance is the one systemd_stage started for TARGET (a release
+# folder, its real path) and still runs.
+staged_for() {
+  [ "$(cat "$slots/.staged" 2>/dev/null || true)" = "$1 $2" ] && unit_active "$1" \
+    && [ "$(readlink -f "$slots/$1")" = "$2" ]
+}
+
+# systemd_stage: the build's check under systemd. The idle slot's instance starts with the new release,
+# ready and answering its health check on its own socket, before anything switches; the go-live then
+# only moves the live link to it (systemd_upgrade): the app loads once per deploy. When the instance
+# does not start, the server's own check ($check_run) loads the app to say why, as it does without
+# systemd; if the app loads there, the instance starts once more (fact started_after_check), and if
+# that fails too, its journal and log are shown. A Flask app's static report, written by the instance
+# (WSGIDEPLOY_STATIC_REPORT in the unit), is copied for the check's facts.
+systemd_stage() {
+  : "${release:?}" "${check_run:?}" "${app_user:?}"
+  # (not "code": the check's load_app sets that one)
+  local live new real err="" start_code=0
+  real=$(readlink -f "$release") || fail "no release at $release"
+  mkdir -p "$slots"
+  unit_install
+  unit_prepare
+  live=$(live_slot)
+  new=$(other_slot "$live")
+  rm -f "$slots/.staged" "$sockets.$new.static"
+  clean_markers
+  exec 4>&1  # the facts of start_slot go on to stdout, its errors into err
+  err=$( (start_slot "$new" "$real") 2>&1 1>&4 ) || start_code=$?
+  if [ "$start_code" != 0 ]; then
+    "$check_run"  # the app does not load: the mode's own words, and the step fails here
+    # It loads as the deploy user. An app that writes into its release when it loads (Flask's
+    # os.makedirs(app.instance_path)) cannot as its own user, and finds what that check made: once more.
+    start_code=0
+    err=$( (start_slot "$new" "$real") 2>&1 1>&4 ) || start_code=$?
+    if [ "$start_code" != 0 ]; then printf '%s\n' "$err" >&2; exit "$start_code"; fi
+    fact started_after_check "$app_user"
+  fi
+  exec 4>&-
+  printf '%s %s\n' "$new" "$real" > "$slots/.staged"
+  if [ -n "${WSGIDEPLOY_STATIC_REPORT:-}" ] && [ -f "$sockets.$new.static" ]; then
+    cp "$sockets.$new.static" "$WSGIDEPLOY_STATIC_REPORT"
+  fi
+  fact staged "$new"
+}
+
+# systemd_unstage: stop the instance systemd_stage started for release (a build that will not go live),
+# unless the live link names it.
+systemd_unstage() {
+  : "${release:?}"
+  local staged slot
+  staged=$(cat "$slots/.staged" 2>/dev/null || true)
+  slot=${staged%% *}
+  [ -n "$staged" ] && [ "${staged#* }" = "$(readlink -f "$release" 2>/dev/null || true)" ] || return 0
+  [ "$slot" != "$(live_slot)" ] || return 0
+  rm -f "$slots/.staged"
+  if unit_busy "$(unit_of "$slot")"; then as_root systemctl stop "$(unit_of "$slot")" || true; fi
+  fact unstaged "$(unit_of "$slot")"
+}
+
 # systemd_upgrade: serve the release current names from the idle slot, checked on its own
-# socket before the live link moves to it; then the other instance stops. A failure before the
-# link moves leaves the live instance serving, untouched.
+# socket before the live link moves to it (or already started there by systemd_stage); then the
+# other instance stops. A failure before the link moves leaves the live instance serving, untouched.
 systemd_upgrade() {
   : "${start_if_stopped:?}"
   local target live new
@@ -690,7 +755,12 @@ systemd_upgrade() {
   fi
   new=$(other_slot "$live")
   clean_markers
-  start_slot "$new" "$target"
+  if staged_for "$new" "$target"; then
+    fact pid "$(main_pid "$new")"
+  else
+    start_slot "$new" "$target"
+  fi
+  rm -f "$slots/.staged"
   ln -sfn "${sockets##*/}.$new.sock" "$sockets.sock.tmp"
   mv -T "$sockets.sock.tmp" "$sockets.sock"
   unit_enable "$(unit_of "$new")" || fail "systemctl enable $(unit_of "$new") failed"
@@ -1047,6 +1117,7 @@ gunicorn_check() {
 # is now that link. KILL the master (it does nothing more), then TERM its workers: each finishes the
 # request it has and exits, and no new master replaces them.
 unit_ready() { wait_ready "$1" "$2"; }
+unit_prepare() { :; }
 stop_setsid_master() {
   local master workers w
   master=$(pid_in "$pidfile")
