@@ -125,21 +125,36 @@ def up(state_dir: Path) -> BootedState:
                             known_hosts=str(known_hosts),
                             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         state.save(state_dir / "state.json")
-        lab.keep()
+        lab.keep(owner=str(state_dir))
         return state
     except BaseException:
         lab.close()
         raise
 
 
+def sandbox_folders(state_dir: Path, sessions: Path = SESSIONS_ROOT) -> list[Path]:
+    """The kept sessions ``down`` stops for ``state_dir``: the one its state names, and any kept one whose state
+    was lost (its ``KEPT`` file names no state, or one that no longer names it). Never another sandbox's that
+    is still up: the test of the sandbox has a state folder of its own, beside a person's sandbox."""
+    state = BootedState.load(state_dir / "state.json")
+    folders = [Path(state.folder)] if state else []
+    for folder in sorted(sessions.glob("wsgdbr*")):
+        if not (folder / KEPT).exists() or folder in folders:
+            continue
+        owner = next((line.split(":", 1)[1].strip() for line in (folder / KEPT).read_text().splitlines()
+                      if line.startswith("state:")), "")
+        if owner and Path(owner) != state_dir:
+            other = BootedState.load(Path(owner) / "state.json")
+            if other is not None and Path(other.folder) == folder:
+                continue  # another sandbox, still up
+        folders.append(folder)
+    return folders
+
+
 def down(state_dir: Path) -> list[str]:
     """Stop the kept server and proxy and remove their session; return what was removed."""
-    state = BootedState.load(state_dir / "state.json")
     removed: list[str] = []
-    folders = [Path(state.folder)] if state else []
-    # A kept session whose state was lost is still the sandbox's: its folder says so.
-    folders += [f for f in sorted(SESSIONS_ROOT.glob("wsgdbr*")) if (f / KEPT).exists() and f not in folders]
-    for folder in folders:
+    for folder in sandbox_folders(state_dir):
         if not folder.exists():
             continue
         left = reap(folder)

@@ -225,12 +225,14 @@ class ServerLab:
             found += [f"cgroup {cgroup}" for cgroup in cgroups.of_session(self.bridge.name)]
         return found
 
-    def keep(self) -> Path:
-        """Leave the session running after this process exits (the sandbox): mark its folder `KEPT`
-        and forget it, so that neither `close` nor another session's `reap_stale` stops it. `reap`
-        of the returned folder stops it later, by the pids recorded there."""
+    def keep(self, owner: str = "") -> Path:
+        """Leave the session running after this process exits (the sandbox): mark its folder `KEPT` (naming
+        ``owner``, the sandbox state that keeps it, on a ``state:`` line) and forget it, so that neither `close`
+        nor another session's `reap_stale` stops it. `reap` of the returned folder stops it later, by the pids
+        recorded there."""
         assert self.folder is not None
-        (self.folder / KEPT).write_text("kept by the sandbox: python3 -m tests.sandbox down stops it\n")
+        (self.folder / KEPT).write_text("kept by the sandbox: python3 -m tests.sandbox down stops it\n"
+                                        + (f"state: {owner}\n" if owner else ""))
         folder = self.folder
         self.servers, self.proxy, self.bridge, self.folder = [], None, None, None
         return folder
