@@ -240,6 +240,11 @@ def test_a_build_failure_on_one_host_switches_no_host(fleet: Fleet, tmp_path):
     for host in hosts:
         assert fleet.version_on(host) == "1.0.0"
         assert releases(host) == releases_before[host.alias], "every new release was removed"
+        # web1 and web2 (no hook) started v2's instance in their check: stopped with the release
+        name = Path(host.app_root).name
+        active = host.run(f"systemctl is-active wsgideploy-{name}@a.service wsgideploy-{name}@b.service",
+                          check=False).split()
+        assert active.count("active") == 1, (host.alias, active)
 
 
 def test_exit_codes_and_documents_for_a_held_lock_a_bad_inventory_and_an_unreachable_host(fleet: Fleet, tmp_path):
