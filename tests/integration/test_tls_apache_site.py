@@ -24,7 +24,7 @@ from tests.servers.acme import TRUSTED_AT, AcmeCA, certbot_certonly, start_pebbl
 from tests.servers.fixtures import server_lab, unavailable  # noqa: F401  (server_lab is a fixture)
 from tests.servers.machine import Server
 from tests.integration.tls_site_checks import (NAME, ROOT_CA, check_redirect_spares_the_challenges, check_tls_version, client,
-                                           force_renewal, served_serial)
+                                           force_renewal, requests_during, served_serial)
 from wsgideploy.layout import Layout
 from wsgideploy.render import render_release_configs, template_context
 from wsgideploy.settings import App, Tls
@@ -126,15 +126,10 @@ def test_the_site_runs_cgi_without_a_daemon_so_graceful_reloads_fail_no_request(
     ca, web = servers
     modules = [line.split()[0] for line in web.run("apache2ctl -M 2>/dev/null").stdout.splitlines()[1:]]
     assert "cgi_module" in modules and "cgid_module" not in modules, modules
-    stream = ("ok=0; bad=0; end=$((SECONDS+23)); while [ $SECONDS -lt $end ]; do "
-              f"if curl -sf --noproxy '*' --cacert {ROOT_CA} -o /dev/null https://{NAME}/hello; "
-              "then ok=$((ok+1)); else bad=$((bad+1)); fi; done; echo \"ok=$ok bad=$bad\"")
-    ca.server.run(f"setsid bash -c {shlex.quote(stream)} > /root/reloads.txt 2>&1 < /dev/null &")
-    web.run("sleep 1; for i in $(seq 20); do systemctl reload apache2; sleep 1; done", timeout=120)
-    ca.server.run("for i in $(seq 200); do grep -q ok= /root/reloads.txt && exit 0; sleep 0.1; done; exit 1",
-                  timeout=60)
-    counts = dict(item.split("=") for item in ca.server.run("cat /root/reloads.txt").stdout.split())
-    assert int(counts["bad"]) == 0 and int(counts["ok"]) > 40, counts
+    def reloads() -> None:
+        web.run("sleep 1; for i in $(seq 20); do systemctl reload apache2; sleep 1; done", timeout=120)
+    counts = requests_during(ca, f"https://{NAME}/hello", 23, reloads)
+    assert counts["bad"] == 0 and counts["ok"] > 40, counts
     print(f"apache graceful reloads under load: {counts['ok']} requests, {counts['bad']} failed")
 
 
@@ -142,15 +137,10 @@ def test_a_renewal_under_a_request_stream_fails_no_request(servers: tuple[AcmeCA
     """Requests to the app over HTTPS from ``acme`` (a new TLS connection each) for 12 s while a forced
     renewal's deploy hook tests and gracefully reloads Apache: none fails."""
     ca, web = servers
-    stream = ("ok=0; bad=0; end=$((SECONDS+12)); while [ $SECONDS -lt $end ]; do "
-              f"if curl -sf --noproxy '*' --cacert {ROOT_CA} -o /dev/null https://{NAME}/hello; "
-              "then ok=$((ok+1)); else bad=$((bad+1)); fi; done; echo \"ok=$ok bad=$bad\"")
-    ca.server.run(f"setsid bash -c {shlex.quote(stream)} > /root/stream.txt 2>&1 < /dev/null &")
     hook = "apache2ctl -t && systemctl reload apache2"
-    web.run(f"sleep 2 && REQUESTS_CA_BUNDLE={TRUSTED_AT} certbot renew --non-interactive --force-renewal "
-            f"--no-random-sleep-on-renew --cert-name hello --deploy-hook {shlex.quote(hook)}", timeout=120)
-    ca.server.run("for i in $(seq 200); do grep -q ok= /root/stream.txt && exit 0; sleep 0.1; done; exit 1",
-                  timeout=60)
-    counts = dict(item.split("=") for item in ca.server.run("cat /root/stream.txt").stdout.split())
-    assert int(counts["bad"]) == 0 and int(counts["ok"]) > 20, counts
+    def renew() -> None:
+        web.run(f"sleep 2 && REQUESTS_CA_BUNDLE={TRUSTED_AT} certbot renew --non-interactive --force-renewal "
+                f"--no-random-sleep-on-renew --cert-name hello --deploy-hook {shlex.quote(hook)}", timeout=120)
+    counts = requests_during(ca, f"https://{NAME}/hello", 12, renew)
+    assert counts["bad"] == 0 and counts["ok"] > 20, counts
     print(f"apache renewal under load: {counts['ok']} requests, {counts['bad']} failed")

@@ -5,6 +5,7 @@ forced renewal through a deploy hook."""
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 
 from tests.servers.acme import TRUSTED_AT, AcmeCA
 from tests.servers.machine import Server
@@ -56,3 +57,19 @@ def force_renewal(web: Server, hook: str = "") -> str:
     renewed = web.run(live).stdout.strip()
     assert renewed != before, "certbot did not renew"
     return renewed
+
+
+def requests_during(ca: AcmeCA, url: str, seconds: int, action: Callable[[], object], http_errors_fail: bool = True,
+                    cacert: str = ROOT_CA) -> dict[str, int]:
+    """GETs of ``url`` from ``acme``, a new connection each, trusting ``cacert`` only, for ``seconds`` (a stream
+    that ends by itself), while ``action`` runs here; the counts of ``ok`` and ``bad`` requests (with
+    ``http_errors_fail``, an HTTP error status is bad too)."""
+    curl = f"curl -s{'f' if http_errors_fail else ''} --noproxy '*' --cacert {cacert} -o /dev/null {shlex.quote(url)}"
+    stream = (f"ok=0; bad=0; end=$((SECONDS+{seconds})); while [ $SECONDS -lt $end ]; do "
+              f"if {curl}; then ok=$((ok+1)); else bad=$((bad+1)); fi; done; echo \"ok=$ok bad=$bad\"")
+    ca.server.run(f"rm -f /root/stream.txt; setsid bash -c {shlex.quote(stream)} > /root/stream.txt 2>&1 < /dev/null &")
+    action()
+    ca.server.run("for i in $(seq 300); do grep -q ok= /root/stream.txt && exit 0; sleep 0.1; done; exit 1",
+                  timeout=60)
+    return {key: int(value) for key, value in
+            (item.split("=") for item in ca.server.run("cat /root/stream.txt").stdout.split())}
