@@ -179,8 +179,10 @@ systemd_stage() {
   unit_prepare
   live=$(live_slot)
   new=$(other_slot "$live")
-  rm -f "$slots/.staged" "$sockets.$new.static"
+  rm -f "$sockets.$new.static"
   clean_markers
+  # named before the start, so that systemd_unstage finds it even when this script is cut short
+  printf '%s %s\n' "$new" "$real" > "$slots/.staged"
   exec 4>&1  # the facts of start_slot go on to stdout, its errors into err
   err=$( (start_slot "$new" "$real") 2>&1 1>&4 ) || start_code=$?
   if [ "$start_code" != 0 ]; then
@@ -193,15 +195,14 @@ systemd_stage() {
     fact started_after_check "$app_user"
   fi
   exec 4>&-
-  printf '%s %s\n' "$new" "$real" > "$slots/.staged"
   if [ -n "${WSGIDEPLOY_STATIC_REPORT:-}" ] && [ -f "$sockets.$new.static" ]; then
     cp "$sockets.$new.static" "$WSGIDEPLOY_STATIC_REPORT"
   fi
   fact staged "$new"
 }
 
-# systemd_unstage: stop the instance systemd_stage started for release (a build that will not go live),
-# unless the live link names it.
+# systemd_unstage: stop the instance systemd_stage started (or was starting) for release, a build that
+# will not go live, unless the live link names it.
 systemd_unstage() {
   : "${release:?}"
   local staged slot
@@ -210,7 +211,8 @@ systemd_unstage() {
   [ -n "$staged" ] && [ "${staged#* }" = "$(readlink -f "$release" 2>/dev/null || true)" ] || return 0
   [ "$slot" != "$(live_slot)" ] || return 0
   rm -f "$slots/.staged"
-  if unit_busy "$(unit_of "$slot")"; then as_root systemctl stop "$(unit_of "$slot")" || true; fi
+  unit_busy "$(unit_of "$slot")" || return 0
+  as_root systemctl stop "$(unit_of "$slot")" || true
   fact unstaged "$(unit_of "$slot")"
 }
 
