@@ -151,7 +151,7 @@ def test_the_master_section_names_only_current_paths_and_the_chain_reload_option
 def test_the_socket_is_the_one_the_nginx_upstream_names() -> None:
     configs = configs_for()
     assert read_ini(configs["uwsgi.ini"])["uwsgi"]["socket"] == f"{ROOT}/shared/run/uwsgi.sock"
-    assert f"server unix:{ROOT}/shared/run/uwsgi.sock fail_timeout=0;" in configs["nginx.conf"]
+    assert f"server unix:{ROOT}/shared/run/uwsgi.sock max_fails=0;" in configs["nginx.conf"]
 
 
 def test_the_check_section_loads_the_release_itself_once_and_exits() -> None:
