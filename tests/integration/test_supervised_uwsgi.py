@@ -58,7 +58,7 @@ for attempt in range(10):
 """
 
 
-def test_a_refused_connect_does_not_keep_nginx_from_the_socket_for_the_rest_of_that_second(make_site, tmp_path):  # noqa: F811
+def test_one_refused_connect_does_not_keep_nginx_from_the_socket_for_that_second(make_site, tmp_path):  # noqa: F811
     """The uWSGI upstream names the socket twice (a primary and a backup): nginx counts failures there
     (it ignores max_fails only for a single server), and ``fail_timeout=0`` let one refused connect mark
     both entries down until the second ends ("no live upstreams": 502 while the app answers). Seen right
