@@ -58,7 +58,7 @@ MAIN_ERROR_LOG = "/var/log/apache2/error.log"
 DEFAULT_PAGE = "Apache2 Debian Default Page"
 # A port per test: a site left on the server (CGI has nothing to stop) keeps its port.
 PORTS = {"mod_wsgi": 8081, "cgi": 8082, "fastcgi": 8083, "broken mod_wsgi": 8084, "broken cgi": 8085,
-         "graceful": 8086}
+         "graceful": 8086, "fcgid runners": 8087}
 
 NOISY_ROUTE = '''
 
@@ -282,6 +282,47 @@ def test_deploy_new_requirement_and_rollback_through_apache(mode, make_site, rec
     assert (back["prefix"], back["release"]) == (first["prefix"], first["release"])
     assert site.get("/dep")[0] == 404
     assert_apache_and_its_default_site_fine(target)
+
+
+def runner_pids(site: ApacheSite, version: str, requests: int = 12) -> set[int]:
+    """The pids of the mod_fcgid runners that answer ``requests`` requests, all of ``version``."""
+    infos = [assert_serves(site, version) for _ in range(requests)]
+    return {info["pid"] for info in infos}
+
+
+def stale_within(target: DeployTarget, pids: set[int], seconds: float) -> dict[int, str]:
+    """Those of ``pids`` whose Python is not the live release's after ``seconds``, with their command line."""
+    end = time.monotonic() + seconds
+    while True:
+        live = target.live_release()
+        stale = {}
+        for pid in pids:
+            argv = target.run(f"cat /proc/{int(pid)}/cmdline 2>/dev/null | tr '\\0' ' ' || true").strip()
+            if argv and f"/releases/{live}/venv/bin/python " not in argv + " ":
+                stale[pid] = argv
+        if not stale or time.monotonic() > end:
+            return stale
+        time.sleep(0.1)
+
+
+def test_mod_fcgid_runners_of_a_release_that_is_no_longer_live_run_the_live_one_within_a_second(make_site):
+    """mod_fcgid keys its processes on the inode of the file a request resolved to, but starts one by the
+    path through ``current``: a start asked for just before a switch ran the new release in the old
+    file's class, and after a rollback to that file it answered with the newer release (seen under load,
+    about one run in nine). A runner now serves only while ``current`` names its release: one of a
+    release a deploy or a rollback leaves executes the live runner in its place (the same pid, the same
+    socket), where it used to run the old code until FcgidIdleTimeout (300 s)."""
+    site = make_site("fastcgi", "fcgidrunners", PORTS["fcgid runners"])
+    site.fab("deploy")
+    first = runner_pids(site, "1.0.0")
+    site.point_at(make_source(site.tmp_path / "hello-v2", "2.0.0"))
+    site.fab("deploy")
+    assert not stale_within(site.target, first, 3.0), "the runners of the release the deploy left run it still"
+    second = runner_pids(site, "2.0.0")
+    site.fab("rollback")
+    assert not stale_within(site.target, first | second, 3.0), "runners of 2.0.0 after the rollback"
+    runner_pids(site, "1.0.0", requests=30)
+    assert "executes /srv/fcgidrunners/current/.wsgideploy/app.fcgi" in site.logs()
 
 
 @pytest.mark.parametrize("mode", ["mod_wsgi", "cgi"])
