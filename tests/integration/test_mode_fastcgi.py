@@ -320,3 +320,45 @@ def test_start_stop_restart_reload_and_status_act_through_the_pidfile(servers, m
     out = site.fab("start").stdout
     assert "started" in out and site.get("/")[0] == 200
     assert not target.exists("shared/run/fastcgi.pid.2") and not target.exists("shared/run/fastcgi.new.sock")
+
+
+# Run on the server as the deploy user, at the start of a second: requests while the runner's socket path is
+# gone (the front server's connect fails), then the path back in the middle of that second; prints their
+# answers and how long after the path came back the first 200 came.
+GONE_THEN_BACK = r"""
+import os, sys, time, urllib.error, urllib.request
+path, port = sys.argv[1], sys.argv[2]
+def get():
+    try:
+        return urllib.request.urlopen("http://127.0.0.1:%s/info" % port, timeout=5).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+time.sleep(1 - time.time() % 1)
+os.rename(path, path + ".away")
+gone = {get() for _ in range(8)}  # new connections: each front-server worker keeps its own state
+time.sleep(max(0.0, 0.5 - time.time() % 1))  # back at the middle of that second
+os.rename(path + ".away", path)
+back = time.monotonic()
+while get() != 200 and time.monotonic() - back < 5:
+    time.sleep(0.02)
+print(*sorted(gone), "then 200 after %.2f" % (time.monotonic() - back))
+"""
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_one_failed_connect_keeps_the_front_server_from_the_runner_for_at_most_a_second(
+        proxy, servers, make_site, tmp_path):
+    """A connect that fails (the runner stopped, or restarting) must not keep the front server from the
+    socket long once the runner answers again. nginx ignores failure counts for an upstream of one server:
+    at once. lighttpd's mod_fastcgi disables a backend whose connect failed until ``disable-time`` whole
+    seconds have passed and enables it again in a check it makes once a second, so how long depends on
+    where in its second the failure falls: up to 2 s with ``"disable-time" => 0`` (measured 0.25 s three
+    times), up to 3 s with lighttpd's default, 1 (measured 1.26 and 2.26 s). The bound (2.2 s) holds for the
+    first; the default can stay under it, so this test does not always catch a return to it (the unit
+    test checks the site)."""
+    site = make_site(servers[proxy], f"gone{proxy}", 8085, copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0"))
+    site.fab("deploy")
+    socket = f"{site.target.app_root}/shared/run/fastcgi.sock"
+    out = site.target.run_as_deploy(f"python3 -c {shlex.quote(GONE_THEN_BACK)} {socket} {site.port}").split()
+    assert out[0] in ("502", "503") and out[-3:-1] == ["200", "after"], out
+    assert float(out[-1]) < (0.2 if proxy == "nginx" else 2.2), out

@@ -270,6 +270,7 @@ def test_lighttpd_site_listens_on_the_app_socket_and_passes_to_the_runner() -> N
     assert '$HTTP["host"] =~ "^(localhost)(:[0-9]+)?$" {' in site
     assert '"socket" => "/srv/hello/shared/run/fastcgi.sock"' in site
     assert '"fix-root-scriptname" => "enable"' in site and '"check-local" => "disable"' in site
+    assert '"disable-time" => 0' in site, "a failed connect keeps lighttpd from the runner for 1 s more"
     assert '"bin-path"' not in site, "lighttpd must not spawn the runner: wsgideploy runs it"
     assert 'alias.url = ( "/static/" => "/srv/hello/current/static/" )' in site
 
