@@ -40,6 +40,18 @@ TESTS_ROOT = Path("/srv/wsgideploy-tests")
 LOCK_FILE = Path("/tmp/wsgideploy-tests.lock")
 NGINX_BINARY = shutil.which("nginx", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/nginx"
 
+# The start of a Python script run on a test server (``python3 -c SCRIPT PORT ...``): ``get()`` asks the front
+# server on 127.0.0.1:PORT for /info and returns the status. Each call is a new connection.
+ON_SERVER_GET = r"""
+import os, sys, time, urllib.error, urllib.request
+port = sys.argv.pop(1)
+def get():
+    try:
+        return urllib.request.urlopen("http://127.0.0.1:%s/info" % port, timeout=5).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+"""
+
 
 @dataclass(frozen=True)
 class TestHost:

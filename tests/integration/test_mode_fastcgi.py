@@ -43,7 +43,7 @@ from .booted_modes import (
     under_load,
 )
 from .fabcli import EXAMPLE
-from .helpers import copy_app
+from .helpers import ON_SERVER_GET, copy_app
 
 PREFIX = "/yourapplication"
 PROXIES = ("nginx", "lighttpd")
@@ -325,14 +325,8 @@ def test_start_stop_restart_reload_and_status_act_through_the_pidfile(servers, m
 # Run on the server as the deploy user, at the start of a second: requests while the runner's socket path is
 # gone (the front server's connect fails), then the path back in the middle of that second; prints their
 # answers and how long after the path came back the first 200 came.
-GONE_THEN_BACK = r"""
-import os, sys, time, urllib.error, urllib.request
-path, port = sys.argv[1], sys.argv[2]
-def get():
-    try:
-        return urllib.request.urlopen("http://127.0.0.1:%s/info" % port, timeout=5).status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+GONE_THEN_BACK = ON_SERVER_GET + r"""
+path = sys.argv[1]
 time.sleep(1 - time.time() % 1)
 os.rename(path, path + ".away")
 gone = {get() for _ in range(8)}  # new connections: each front-server worker keeps its own state
@@ -359,6 +353,6 @@ def test_one_failed_connect_keeps_the_front_server_from_the_runner_for_at_most_a
     site = make_site(servers[proxy], f"gone{proxy}", 8085, copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0"))
     site.fab("deploy")
     socket = f"{site.target.app_root}/shared/run/fastcgi.sock"
-    out = site.target.run_as_deploy(f"python3 -c {shlex.quote(GONE_THEN_BACK)} {socket} {site.port}").split()
+    out = site.target.run_as_deploy(f"python3 -c {shlex.quote(GONE_THEN_BACK)} {site.port} {socket}").split()
     assert out[0] in ("502", "503") and out[-3:-1] == ["200", "after"], out
     assert float(out[-1]) < (0.2 if proxy == "nginx" else 2.2), out

@@ -7,7 +7,7 @@ import shlex
 import time
 
 from .fabcli import EXAMPLE
-from .helpers import copy_app
+from .helpers import ON_SERVER_GET, copy_app
 from .supervised import live_unit, make_site, prove_mode, server  # noqa: F401  (fixtures)
 
 
@@ -33,14 +33,8 @@ def test_stop_right_after_a_crash_keeps_the_app_stopped(make_site, tmp_path):  #
 
 # Run on the server as the deploy user: within one second, a request while the live link names no socket
 # (nginx: connect() fails on both upstream entries), then the link back and more requests.
-REFUSED_THEN_BACK = r"""
-import os, sys, time, urllib.error, urllib.request
-link, port = sys.argv[1], sys.argv[2]
-def get():
-    try:
-        return urllib.request.urlopen("http://127.0.0.1:%s/info" % port, timeout=5).status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+REFUSED_THEN_BACK = ON_SERVER_GET + r"""
+link = sys.argv[1]
 def point(target):
     os.symlink(target, link + ".t")
     os.rename(link + ".t", link)
@@ -66,5 +60,5 @@ def test_one_refused_connect_does_not_keep_nginx_from_the_socket_for_that_second
     site = make_site("refused-uwsgi", 8304, copy_app(EXAMPLE, tmp_path / "v1", version="1.0.0"), server="uwsgi")
     site.fab("deploy")
     link = f"{site.target.app_root}/shared/run/uwsgi.sock"
-    out = site.target.run_as_deploy(f"python3 -c {shlex.quote(REFUSED_THEN_BACK)} {link} {site.port}")
+    out = site.target.run_as_deploy(f"python3 -c {shlex.quote(REFUSED_THEN_BACK)} {site.port} {link}")
     assert out.split() == ["502", "then", "200"], out
