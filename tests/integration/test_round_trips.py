@@ -26,6 +26,20 @@ def sessions(target: DeployTarget) -> int:
     return int(target.run("journalctl -u ssh --no-pager -o cat | grep -c 'Starting session:' || true").strip() or 0)
 
 
+# LogLevel VERBOSE, then sshd reloaded: on SIGHUP it executes itself again and does not listen for a moment
+# (a connection right after `systemctl reload` was refused, once in CI), so wait for its "Server listening"
+# line of the new start.
+SSHD_VERBOSE = r"""
+listening() { journalctl -u ssh --no-pager -o cat | grep -c '^Server listening on' || true; }
+before=$(listening)
+sed -i 's/^#\?LogLevel .*/LogLevel VERBOSE/' /etc/ssh/sshd_config
+systemctl reload ssh
+for _ in $(seq 100); do [ "$(listening)" -gt "$before" ] && exit 0; sleep 0.1; done
+echo "sshd did not say it listens again within 10 s of its reload" >&2
+exit 1
+"""
+
+
 def run(inventories: Path, target: DeployTarget, task: str, tmp_path: Path, expect: int = 0) -> tuple[dict, int, str]:
     """``task`` with --json-file: (this host's JSON document, with the run's release as ``run_release``; ssh
     sessions the server saw; stdout)."""
@@ -41,7 +55,7 @@ def run(inventories: Path, target: DeployTarget, task: str, tmp_path: Path, expe
 def test_a_deploy_takes_2_round_trips_and_a_rollback_2_each_logged_and_unlocked(
         nginx_target, write_inventory, tmp_path):  # noqa: F811
     target = nginx_target.with_app("trips")
-    target.run("sed -i 's/^#\\?LogLevel .*/LogLevel VERBOSE/' /etc/ssh/sshd_config && systemctl reload ssh")
+    target.run(SSHD_VERBOSE)
     v1 = copy_app(EXAMPLE, tmp_path / "v1", version="1.0.0")
     first, seen, out = run(inventory(write_inventory, target, v1, listen=PORT), target, "deploy", tmp_path)
     assert info(target, PORT)["version"] == "1.0.0"
