@@ -295,11 +295,12 @@ def stale_within(target: DeployTarget, pids: set[int], seconds: float) -> dict[i
     end = time.monotonic() + seconds
     while True:
         live = target.live_release()
-        stale = {}
-        for pid in pids:
-            argv = target.run(f"cat /proc/{int(pid)}/cmdline 2>/dev/null | tr '\\0' ' ' || true").strip()
-            if argv and f"/releases/{live}/venv/bin/python " not in argv + " ":
-                stale[pid] = argv
+        # one remote command for every pid: "<pid> <its command line>" for those still running
+        lines = target.run("for p in " + " ".join(str(int(p)) for p in sorted(pids)) + "; do "
+                           "a=$(tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null) && echo \"$p $a\"; done; true")
+        argvs = {int(pid): argv for pid, _, argv in (line.partition(" ") for line in lines.splitlines()) if argv}
+        stale = {pid: argv for pid, argv in argvs.items()
+                 if f"/releases/{live}/venv/bin/python " not in argv + " "}
         if not stale or time.monotonic() > end:
             return stale
         time.sleep(0.1)

@@ -340,7 +340,7 @@ print(*sorted(gone), "then 200 after %.2f" % (time.monotonic() - back))
 
 
 @pytest.mark.parametrize("proxy", PROXIES)
-def test_one_failed_connect_keeps_the_front_server_from_the_runner_for_at_most_a_second(
+def test_one_failed_connect_keeps_the_front_server_from_the_runner_only_briefly(
         proxy, servers, make_site, tmp_path):
     """A connect that fails (the runner stopped, or restarting) must not keep the front server from the
     socket long once the runner answers again. nginx ignores failure counts for an upstream of one server:
