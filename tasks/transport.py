@@ -196,7 +196,12 @@ class HostConnection:
                 if self._interrupt.is_set():
                     self._interrupt.clear()
                     raise KeyboardInterrupt(f"{self.host.alias}: interrupted")
-                select.select([channel], [], [], 0.2)
+                if channel.eof_received:
+                    # The output has ended and the exit status is still to come (sshd sends the EOF first): wait
+                    # for the status. The channel's file stays readable after its EOF: a select would not wait.
+                    channel.status_event.wait(0.2)
+                else:
+                    select.select([channel], [], [], 0.2)
             code = channel.recv_exit_status()
             channel.close()
             if self.on_output:  # what is left: a last line without a newline

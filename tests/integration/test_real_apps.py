@@ -223,3 +223,30 @@ def test_a_host_that_stops_reading_the_upload_times_out_at_the_command_timeout(w
     finally:
         connection.close()
     assert 2.5 < took < 8, f"{took:.1f} s"
+
+
+def test_a_command_whose_output_ends_before_it_exits_is_waited_for_not_polled(web, write_inventory, tmp_path,
+                                                                               monkeypatch):
+    """Issue 16 (the controller's CPU per host): the remote command closes its output (sshd sends the channel's
+    EOF) and exits a second later. The wait for its exit status wakes a few times (every 0.2 s at most); before,
+    it polled the channel without a pause until the status came: thousands of times a second, a few ms of CPU
+    per command and host in a deploy (sshd sends the EOF before the exit status)."""
+    import paramiko
+
+    from wsgideploy.inventory import load_stage
+    from wsgideploy.transport import HostConnection
+    inventories = inventory(write_inventory, web, copy_app(APPS / "src_tasks", tmp_path / "eof"), stage="eof")
+    stage = load_stage(inventories / "eof.toml")
+    polls: list[bool] = []
+    status_ready = paramiko.Channel.exit_status_ready
+    monkeypatch.setattr(paramiko.Channel, "exit_status_ready",
+                        lambda channel: polls.append(bool(channel.eof_received)) or status_ready(channel))
+    connection = HostConnection(stage.hosts[0], stage.ssh)
+    connection.open()
+    try:
+        result = connection.run("echo before; exec >&- 2>&-; sleep 1; exit 3")
+    finally:
+        connection.close()
+    assert (result.exit_code, result.stdout) == (3, "before\n")
+    assert any(polls), "the test's premise: the channel's EOF came before its exit status"
+    assert len(polls) <= 15, f"{len(polls)} looks at the channel while waiting about 1 s for its exit status"
