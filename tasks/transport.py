@@ -98,7 +98,10 @@ class HostConnection:
                             f"{where}: its ProxyJump hop {gateway.host}:{gateway.port}")
             gateway = gateway.gateway
         try:
+            if cxn.gateway is None:  # our own socket, so that the key exchange and the login send at once too
+                cxn.connect_kwargs["sock"] = tcp_socket(cxn.host, int(cxn.port), self.ssh.connect_timeout)
             cxn.open()
+            send_at_once(cxn)
         except host_keys.HostKeyRefused as exc:
             raise ConnectError(str(exc)) from None
         except paramiko.BadHostKeyException:
@@ -266,6 +269,28 @@ class HostConnection:
                 except (ConnectError, CommandTimeout):
                     pass
                 return
+
+
+def tcp_socket(host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to ``host``:``port`` (each of its addresses in turn, as paramiko tries them) that sends
+    small packets at once (`send_at_once`)."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def send_at_once(cxn: Connection) -> None:
+    """TCP_NODELAY on the TCP socket of the connection, or of its first ProxyJump hop, as OpenSSH's client sets
+    it: a command sends a few small SSH messages in a row (open, exec, input, EOF), and with Nagle's algorithm
+    each waited for the acknowledgement of the one before, which the server delays by up to 40 ms (measured:
+    44 ms per command, against 2 ms). paramiko leaves the option to its caller."""
+    hop: object = cxn
+    while isinstance(hop, Connection):
+        transport = hop.client.get_transport()
+        sock = getattr(transport, "sock", None)
+        if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        hop = hop.gateway
 
 
 def script_runner(size: int) -> str:
