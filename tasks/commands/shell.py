@@ -11,11 +11,14 @@ q = shlex.quote
 # Every script starts strict and with a way to fail with a message the
 # tool shows to the person (stderr of the script).
 # It prints the script's session id first (protocol.SESSION_MARK), so that an interrupted run can
-# stop everything the script started (see transport.HostConnection.run).
+# stop everything the script started (see transport.HostConnection.run); once per session: the steps of
+# a combined script (hostrun.combined_script) each start with this prelude, in the same session.
 PRELUDE = f"""set -eu
 fail() {{ echo "$*" >&2; exit 1; }}
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "{SESSION_MARK}$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${{WSGIDEPLOY_SID:-}}" != "$wsgideploy_sid" ]; then
+  echo "{SESSION_MARK}$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 """
 
 

@@ -5,6 +5,7 @@ The script really runs, in a local bash: only the SSH hop is left out.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 from pathlib import Path
 from typing import Callable
@@ -63,6 +64,18 @@ def test_steps_run_in_one_round_trip_each_with_its_line_and_facts() -> None:
     assert step_lines(stream) == ["one ok", "two ok", "three ok"]
     assert "n is 1" in stream.getvalue() and "n is 2" in stream.getvalue()
     assert [r.name for r in run.out.records] == ["one", "two", "three"]
+
+
+def test_the_session_line_comes_once_per_script_not_once_per_step() -> None:
+    """Issue 16: every step's body starts with the prelude, which printed the session id again (the same one):
+    a line, and mostly an SSH packet that the controller reads, for each step of each host."""
+    from wsgideploy.hostrun import combined_script
+    from wsgideploy.protocol import SESSION_MARK
+    steps = [Step("one", script("true")), Step("soft", script("true"), soft=True), Step("three", script("true"))]
+    done = subprocess.run(["bash", "-c", combined_script(steps)], capture_output=True, text=True, timeout=30)
+    lines = done.stdout.splitlines()
+    assert [line for line in lines if line.startswith(SESSION_MARK)] == lines[:1], lines
+    assert lines[0] == f"{SESSION_MARK}{os.getsid(0)}"
 
 
 def test_a_failing_step_stops_the_script_and_is_named() -> None:

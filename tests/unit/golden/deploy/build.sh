@@ -1,7 +1,9 @@
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 exec 3>&1
 export WSGIDEPLOY_T0=$EPOCHREALTIME
 echo "wsgideploy-step:0"
@@ -9,7 +11,9 @@ echo "wsgideploy-step:0"
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 [ ! -e /srv/hello/releases/20261204T100000Z ] || fail "release 20261204T100000Z already exists on this host"
 rm -rf /srv/hello/releases/.20261204T100000Z.partial
 mkdir -p /srv/hello/releases/.20261204T100000Z.partial
@@ -21,7 +25,9 @@ echo "wsgideploy-step:1"
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 if [ -f /srv/hello/venvs/py3.11.2-72f6fca029326486/.wsgideploy-complete ]; then
   echo "wsgideploy-fact:venv=reused"
 else
@@ -48,7 +54,9 @@ echo "wsgideploy-step:2"
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 mkdir -p /srv/hello/releases/20261204T100000Z/.wsgideploy
 if ! { printf '%s' IyBndW5pY29ybiBjb25maWcgZm9yIGhlbGxvLCByZWxlYXNlIDIwMjYxMjA0VDEwMDAwMFouCiMgUmVuZGVyZWQgYnkgd3NnaWRlcGxveSBmcm9tIHRlbXBsYXRlcy9ndW5pY29ybi5jb25mLnB5LmoyOyB0aGUgbmV4dCBkZXBsb3kgcmVwbGFjZXMgaXQuCiMKIyBndW5pY29ybiBpcyBzdGFydGVkIGZyb20gL3Nydi9oZWxsby9jdXJyZW50IChzZWUgZG9jcy9ndW5pY29ybi5tZCksIHNvIGEgVVNSMgojIHVwZ3JhZGUgcmUtZXhlY3V0ZXMgaW50byB3aGF0ZXZlciByZWxlYXNlIGBjdXJyZW50YCBwb2ludHMgYXQsIHZlbnYgaW5jbHVkZWQuCmltcG9ydCBpbXBvcnRsaWIudXRpbAppbXBvcnQgb3MKaW1wb3J0IHN5cwoKIyBUaGUgY2hlY2sgYmVmb3JlIHRoZSBzd2l0Y2ggbG9hZHMgdGhlIG5ldyByZWxlYXNlIGZyb20gaXRzIG93biBkaXJlY3RvcnkuCmNoZGlyID0gb3MuZW52aXJvbi5nZXQoIldTR0lERVBMT1lfQ0hFQ0tfUkVMRUFTRSIpIG9yICIvc3J2L2hlbGxvL2N1cnJlbnQiCiMgYXBwOmFwcCwgd2l0aCB0aGlzIHN0YWdlJ3MgbG9nZ2luZyAoYW5kIFByb3h5Rml4IGJlaGluZCB0aGUgcHJveHkpOiBzZWUgd3NnaWRlcGxveV9lbnRyeS5weQp3c2dpX2FwcCA9ICJ3c2dpZGVwbG95X2VudHJ5OmFwcGxpY2F0aW9uIgojIE9uIHN5cy5wYXRoIGhlcmUsIG5vdCB3aXRoIGBweXRob25wYXRoYDogZ3VuaWNvcm4gLS1jaGVjay1jb25maWcgbG9hZHMgdGhlIGFwcCBiZWZvcmUgYXBwbHlpbmcgdGhhdC4Kc3lzLnBhdGguaW5zZXJ0KDAsIG9zLnBhdGguam9pbihjaGRpciwgIi53c2dpZGVwbG95IikpCmJpbmQgPSBbInVuaXg6L3Nydi9oZWxsby9zaGFyZWQvcnVuL2d1bmljb3JuLnNvY2siXQpwaWRmaWxlID0gIi9zcnYvaGVsbG8vc2hhcmVkL3J1bi9ndW5pY29ybi5waWQiCnByb2NfbmFtZSA9ICJ3c2dpZGVwbG95LWhlbGxvIgoKd29ya2VycyA9IDIKdGhyZWFkcyA9IDEKdGltZW91dCA9IDMwCmdyYWNlZnVsX3RpbWVvdXQgPSAzMAoKYWNjZXNzbG9nID0gIi9zcnYvaGVsbG8vc2hhcmVkL2xvZy9ndW5pY29ybi5hY2Nlc3MubG9nIgplcnJvcmxvZyA9ICIvc3J2L2hlbGxvL3NoYXJlZC9sb2cvZ3VuaWNvcm4uZXJyb3IubG9nIgpsb2dsZXZlbCA9ICJpbmZvIgojIHByaW50KCkgaW4gdGhlIGFwcCBnb2VzIHRvIHRoZSBlcnJvciBsb2cgaW5zdGVhZCBvZiBiZWluZyBsb3N0LgpjYXB0dXJlX291dHB1dCA9IFRydWUKCiMgZ3VuaWNvcm4gPj0gMjUuMTogd2l0aG91dCB0aGlzIHRoZSBvbGQgbWFzdGVyIHJlbW92ZXMgdGhlIG5ldyBtYXN0ZXIncwojIGNvbnRyb2wgc29ja2V0IHdoZW4gaXQgZXhpdHMgYWZ0ZXIgYSBVU1IyIHVwZ3JhZGUuCmNvbnRyb2xfc29ja2V0X2Rpc2FibGUgPSBUcnVlCgpfUkVBRFlfRElSID0gIi9zcnYvaGVsbG8vc2hhcmVkL3J1biIKCgpkZWYgX2Vudl9maWxlX3ZhbHVlcygpOgogICAgIiIiVGhlIHZhcmlhYmxlcyBvZiBzaGFyZWQvLmVudiAoc2VjcmV0cyBzdGF5IG91dCBvZiB0aGlzIGZpbGUgYW5kIG9mIHRoZSBjb21tYW5kIGxpbmUpLiIiIgogICAgcGF0aCA9IG9zLnBhdGguam9pbihvcy5wYXRoLmRpcm5hbWUob3MucGF0aC5hYnNwYXRoKF9fZmlsZV9fKSksICJ3c2dpZGVwbG95X2Vudi5weSIpCiAgICBzcGVjID0gaW1wb3J0bGliLnV0aWwuc3BlY19mcm9tX2ZpbGVfbG9jYXRpb24oIndzZ2lkZXBsb3lfZW52IiwgcGF0aCkKICAgIG1vZHVsZSA9IGltcG9ydGxpYi51dGlsLm1vZHVsZV9mcm9tX3NwZWMoc3BlYykKICAgIHNwZWMubG9hZGVyLmV4ZWNfbW9kdWxlKG1vZHVsZSkKICAgIHJldHVybiBtb2R1bGUubG9hZCgiL3Nydi9oZWxsby9zaGFyZWQvLmVudiIpCgoKcmF3X2VudiA9IFsiJXM9JXMiICUgaXRlbSBmb3IgaXRlbSBpbiBfZW52X2ZpbGVfdmFsdWVzKCkuaXRlbXMoKV0KaWYgb3MuZW52aXJvbi5nZXQoIldTR0lERVBMT1lfQ0hFQ0tfUkVMRUFTRSIpOgogICAgIyBUaGUgY2hlY2sgKC0tY2hlY2stY29uZmlnKSBsb2FkcyB0aGUgYXBwIGluIHRoaXMgcHJvY2VzcywgYW5kIGd1bmljb3JuIGFwcGxpZXMgcmF3X2VudiBvbmx5IHdoZW4KICAgICMgaXRzIGFyYml0ZXIgc3RhcnRzOiBhbiBhcHAgdGhhdCByZWFkcyAuZW52IGF0IGltcG9ydCAoRGphbmdvJ3Mgc2V0dGluZ3MpIG5lZWRzIHRoZSB2YWx1ZXMgbm93LgogICAgb3MuZW52aXJvbi51cGRhdGUoX2Vudl9maWxlX3ZhbHVlcygpKQoKCmRlZiBwb3N0X3dvcmtlcl9pbml0KHdvcmtlcik6CiAgICAiIiJUZWxsIHdzZ2lkZXBsb3kgdGhhdCBhIHdvcmtlciBvZiB0aGlzIG1hc3RlciBoYXMgbG9hZGVkIHRoZSBhcHAuIiIiCiAgICBvcGVuKG9zLnBhdGguam9pbihfUkVBRFlfRElSLCAiZ3VuaWNvcm4ucmVhZHkuJWQiICUgd29ya2VyLnBwaWQpLCAiYSIpLmNsb3NlKCkK | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py.tmp.$$ && chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py.tmp.$$ && mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py; }; then
   rm -f /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py.tmp.$$
@@ -87,13 +95,17 @@ export WSGIDEPLOY_STATIC_REPORT=/srv/hello/releases/20261204T100000Z/.wsgideploy
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 if [ -d /run/systemd/system ]; then
 (
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 name=gunicorn
 pidfile=/srv/hello/shared/run/gunicorn.pid
 run=/srv/hello/shared/run
@@ -908,7 +920,9 @@ else
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 name=gunicorn
 pidfile=/srv/hello/shared/run/gunicorn.pid
 run=/srv/hello/shared/run
@@ -1221,7 +1235,9 @@ echo "wsgideploy-step:3"
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 RELOAD_TIMEOUT=10
 NGINX_CONF=''
 SITE_AVAILABLE=/etc/nginx/sites-available/hello

@@ -1,7 +1,9 @@
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 exec 3>&1
 export WSGIDEPLOY_T0=$EPOCHREALTIME
 echo "wsgideploy-step:0"
@@ -10,7 +12,9 @@ printf '%s %s\n' - 20261204T100000Z > /srv/hello/.deploy/switching.tmp && mv -f 
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 [ -d /srv/hello/releases/20261204T100000Z ] || fail "release 20261204T100000Z does not exist on this host"
 ln -sfn releases/20261204T100000Z /srv/hello/.current.tmp
 mv -T /srv/hello/.current.tmp /srv/hello/current
@@ -20,13 +24,17 @@ echo "wsgideploy-step:1"
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 if [ -d /run/systemd/system ]; then
 (
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 name=gunicorn
 pidfile=/srv/hello/shared/run/gunicorn.pid
 run=/srv/hello/shared/run
@@ -838,7 +846,9 @@ else
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 name=gunicorn
 pidfile=/srv/hello/shared/run/gunicorn.pid
 run=/srv/hello/shared/run
@@ -1143,7 +1153,9 @@ echo "wsgideploy-step:2"
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 python3 -c '
 import http.client, json, socket, ssl, sys, time
 cfg = json.loads(sys.argv[1])
@@ -1212,7 +1224,9 @@ if ! wsgideploy_err=$(bash -s 2>&1 1>&3 <<'WSGIDEPLOY_SOFT_STEP_END'
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 cd /srv/hello/releases
 current=$(readlink /srv/hello/current 2>/dev/null | sed 's#.*/##' || true)
 releases=$(ls -1 | sort)

@@ -1,7 +1,9 @@
 set -eu
 fail() { echo "$*" >&2; exit 1; }
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && echo "wsgideploy-session:$wsgideploy_sid" || true
+if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
+  echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
+fi
 if ! mkdir -p /srv/hello 2>/dev/null; then
   sudo -n install -d -o "$(id -un)" -g "$(id -gn)" /srv/hello 2>/dev/null \
     || fail 'cannot create /srv/hello: no permission, and passwordless sudo is not available'
