@@ -43,8 +43,14 @@ def tls_files_hash(stage: Stage) -> str:
     return digest.hexdigest()
 
 
-def release_fingerprint(stage: Stage, host: Host, source_hash: str, env_content: bytes | None) -> str:
-    """The fingerprint of deploying this source with these settings to ``host`` (64 hex digits)."""
+def release_fingerprint(stage: Stage, host: Host, source_hash: str, env_content: bytes | None,
+                        hashed: dict[Path | None, str] | None = None) -> str:
+    """The fingerprint of deploying this source with these settings to ``host`` (64 hex digits). ``hashed``
+    keeps each template directory's `directory_hash` for the next host of the same run."""
+    hashed = {} if hashed is None else hashed
+    for directory in (TEMPLATES_DIR, stage.app.templates):
+        if directory not in hashed:
+            hashed[directory] = directory_hash(directory)
     proxy_settings = getattr(stage, stage.app.proxy, None)
     parts = {
         "source": source_hash,
@@ -54,8 +60,8 @@ def release_fingerprint(stage: Stage, host: Host, source_hash: str, env_content:
         "hooks": repr(stage.hooks),
         "roles": sorted(host.roles),
         "env": hashlib.sha256(env_content).hexdigest() if env_content is not None else "",
-        "templates": directory_hash(TEMPLATES_DIR),
-        "app_templates": directory_hash(stage.app.templates),
+        "templates": hashed[TEMPLATES_DIR],
+        "app_templates": hashed[stage.app.templates],
         "tls_files": tls_files_hash(stage),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

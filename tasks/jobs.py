@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from invoke.exceptions import Exit
 
@@ -59,6 +60,7 @@ def prepare_local(targets: list[tuple[Stage, Host]], release_id: str,
     options = options or SourceOptions()
     releases: dict[tuple[object, ...], LocalRelease] = {}
     plans: dict[str, LocalPlan] = {}
+    hashed: dict[Path | None, str] = {}  # each template directory read once per run, not once per host
     for stage, host in targets:
         app = stage.app
         key = (app.source, app.exclude, app.shared, app.static_dir, stage.path)
@@ -70,7 +72,7 @@ def prepare_local(targets: list[tuple[Stage, Host]], release_id: str,
             raise Exit(f"wsgideploy: {stage.path}: {exc}", code=ExitCode.USAGE) from None
         rel = releases[key]
         plans[host.alias] = LocalPlan(rel, env_file, release_fingerprint(stage, host, rel.source_hash,
-                                                                         env_file[0] if env_file else None))
+                                                                         env_file[0] if env_file else None, hashed))
     return plans
 
 

@@ -23,6 +23,20 @@ def test_the_same_deploy_has_the_same_fingerprint() -> None:
     assert len(release_fingerprint(stage, host, "abc", None)) == 64
 
 
+def test_the_hosts_of_a_run_share_the_template_hashes_with_the_same_result(tmp_path: Path) -> None:
+    """Issue 16 (the controller's CPU per host): a run reads each template directory once, not once per host."""
+    own = tmp_path / "templates"
+    own.mkdir()
+    (own / "site.j2").write_text("one")
+    stage, host = stage_and_host(templates=own)
+    hashed: dict[Path | None, str] = {}
+    first = release_fingerprint(stage, host, "abc", None, hashed)
+    assert own in hashed and len(hashed) == 2  # the bundled templates and the app's own
+    (own / "site.j2").write_text("two")  # read again only without the run's hashes
+    assert release_fingerprint(stage, host, "abc", None, hashed) == first
+    assert release_fingerprint(stage, host, "abc", None) != first
+
+
 def test_source_settings_env_hooks_and_roles_each_change_it() -> None:
     stage, host = stage_and_host()
     base = release_fingerprint(stage, host, "abc", b"A=1\n")
