@@ -72,7 +72,8 @@ def usage_message(problem: str, argv: Sequence[str], task_names: Iterable[str], 
 
 
 class UsageErrorsExit2:
-    """Mixin for a `Program`: parser errors and bad values exit 2 with `usage_message`."""
+    """Mixin for a `Program` (``wsgideploy``'s and ``fab``'s): parser errors and bad values exit 2 with
+    `usage_message`; the modules a task imports get byte-code caches as Python would write them (`parse_tasks`)."""
 
     argv: list[str]
     collection: Any
@@ -96,6 +97,10 @@ class UsageErrorsExit2:
             raise self._usage_exit(exc) from None
 
     def parse_tasks(self) -> None:
+        # Invoke turned byte-code writing off so that no .pyc of the tasks file lands beside it, which is loaded by
+        # now; the modules the tasks import (wsgideploy's, Jinja2) are cached as Python itself would (its -B or
+        # PYTHONDONTWRITEBYTECODE): else an install without caches (`uv tool install`) compiled them every run.
+        sys.dont_write_bytecode = bool(sys.flags.dont_write_bytecode)
         try:
             super().parse_tasks()  # type: ignore[misc]
         except (ParseError, ValueError) as exc:
