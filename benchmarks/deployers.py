@@ -139,7 +139,10 @@ class WsgideployCli(Deployer):
         # package of a clean copy, ahead of an editable install of a working tree)
         path = os.pathsep.join(p for p in (str(PROJECT), os.environ.get("PYTHONPATH", "")) if p)
         self.env = {**os.environ, "WSGIDEPLOY_INVENTORIES": str(self.inventories), "PYTHONPATH": path}
-        self.env.pop("FABRIC_DEPLOY_STAGE", None)
+        # Python's byte-code caches, as an installed package has them: the untimed deploys write them (a
+        # PYTHONDONTWRITEBYTECODE of this machine's would make every timed command compile the project again)
+        for name in ("FABRIC_DEPLOY_STAGE", "PYTHONDONTWRITEBYTECODE"):
+            self.env.pop(name, None)
         self.features = CliFeatures.detect(self.env)
         self.doc_path = workdir / "run.json"
 

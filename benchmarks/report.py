@@ -295,7 +295,8 @@ command again to measure another machine or version.
 
 ## What is compared
 
-- **wsgideploy**: the real CLI, `{describe.get('wsgideploy', 'fab deploy')}`.
+- **wsgideploy**: the real CLI, `{describe.get('wsgideploy', 'fab deploy')}`, run from this checkout with Python's byte-code caches
+  kept between commands (as an installed package has them).
 - **floor**: [`benchmarks/floor.sh`](../benchmarks/floor.sh), {describe.get('floor', 'one ssh call per host')}.
   It does what wsgideploy does, minus its bookkeeping (deploy log, bad marks, facts): a lock; the tar
   stream unpacked into `releases/<id>`; shared links; `venvs/<key>` reused or built (the key from the
