@@ -22,14 +22,17 @@ clean_markers() {
     alive "${m##*.}" || rm -f "$m"
   done
 }
-# wait_ready PID SECONDS: 0 once PID loaded the app (its ready marker), 1 if PID died, 2 on timeout
+# wait_ready PID SECONDS: 0 once PID loaded the app (its ready marker), 1 if PID died, 2 on timeout.
+# It looks every 0.01 s for the first second (most apps load within it: a deploy waits for the new
+# instance here, and looks every 0.05 s lost 25 ms on average), then every 0.05 s; a look starts no
+# process but the sleep.
 wait_ready() {
-  local end
+  local end up looks=0
   end=$(($(now) + $2))
-  while [ "$(now)" -lt "$end" ]; do
+  while read -r up _ < /proc/uptime && [ "${up%.*}" -lt "$end" ]; do
     [ -e "$run/$marker.ready.$1" ] && return 0
     alive "$1" || return 1
-    sleep 0.05
+    if [ "$looks" -lt 100 ]; then sleep 0.01; looks=$((looks + 1)); else sleep 0.05; fi
   done
   return 2
 }

@@ -263,9 +263,14 @@ fact() { printf 'wsgideploy-fact:%s=%s\n' "$1" "$2"; }
 # alive PID: whether PID runs. Read from /proc, not `kill -0`, which fails on another user's process:
 # under systemd the app runs as its own user (docs/security.md). A zombie (exited, never reaped: some
 # init processes do not reap) is not alive.
+# Read with bash's own read, not grep: the waits look every few hundredths of a second.
 alive() {
   case ${1:-} in '' | *[!0-9]*) return 1;; esac
-  [ -r "/proc/$1/status" ] && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"
+  local key state
+  { while read -r key state _; do
+      if [ "$key" = State: ]; then case $state in Z | X) return 1;; esac; return 0; fi
+    done < "/proc/$1/status"; } 2>/dev/null
+  return 1
 }
 # pid_in FILE: the pid a pidfile names, or nothing. Only a positive integer above 1 on its first line
 # counts ("-1" would signal every process, "0" the group, 1 is init): nothing is ever cut out of other text.
@@ -324,14 +329,17 @@ clean_markers() {
     alive "${m##*.}" || rm -f "$m"
   done
 }
-# wait_ready PID SECONDS: 0 once PID loaded the app (its ready marker), 1 if PID died, 2 on timeout
+# wait_ready PID SECONDS: 0 once PID loaded the app (its ready marker), 1 if PID died, 2 on timeout.
+# It looks every 0.01 s for the first second (most apps load within it: a deploy waits for the new
+# instance here, and looks every 0.05 s lost 25 ms on average), then every 0.05 s; a look starts no
+# process but the sleep.
 wait_ready() {
-  local end
+  local end up looks=0
   end=$(($(now) + $2))
-  while [ "$(now)" -lt "$end" ]; do
+  while read -r up _ < /proc/uptime && [ "${up%.*}" -lt "$end" ]; do
     [ -e "$run/$marker.ready.$1" ] && return 0
     alive "$1" || return 1
-    sleep 0.05
+    if [ "$looks" -lt 100 ]; then sleep 0.01; looks=$((looks + 1)); else sleep 0.05; fi
   done
   return 2
 }
@@ -946,9 +954,14 @@ fact() { printf 'wsgideploy-fact:%s=%s\n' "$1" "$2"; }
 # alive PID: whether PID runs. Read from /proc, not `kill -0`, which fails on another user's process:
 # under systemd the app runs as its own user (docs/security.md). A zombie (exited, never reaped: some
 # init processes do not reap) is not alive.
+# Read with bash's own read, not grep: the waits look every few hundredths of a second.
 alive() {
   case ${1:-} in '' | *[!0-9]*) return 1;; esac
-  [ -r "/proc/$1/status" ] && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"
+  local key state
+  { while read -r key state _; do
+      if [ "$key" = State: ]; then case $state in Z | X) return 1;; esac; return 0; fi
+    done < "/proc/$1/status"; } 2>/dev/null
+  return 1
 }
 # pid_in FILE: the pid a pidfile names, or nothing. Only a positive integer above 1 on its first line
 # counts ("-1" would signal every process, "0" the group, 1 is init): nothing is ever cut out of other text.
@@ -1007,14 +1020,17 @@ clean_markers() {
     alive "${m##*.}" || rm -f "$m"
   done
 }
-# wait_ready PID SECONDS: 0 once PID loaded the app (its ready marker), 1 if PID died, 2 on timeout
+# wait_ready PID SECONDS: 0 once PID loaded the app (its ready marker), 1 if PID died, 2 on timeout.
+# It looks every 0.01 s for the first second (most apps load within it: a deploy waits for the new
+# instance here, and looks every 0.05 s lost 25 ms on average), then every 0.05 s; a look starts no
+# process but the sleep.
 wait_ready() {
-  local end
+  local end up looks=0
   end=$(($(now) + $2))
-  while [ "$(now)" -lt "$end" ]; do
+  while read -r up _ < /proc/uptime && [ "${up%.*}" -lt "$end" ]; do
     [ -e "$run/$marker.ready.$1" ] && return 0
     alive "$1" || return 1
-    sleep 0.05
+    if [ "$looks" -lt 100 ]; then sleep 0.01; looks=$((looks + 1)); else sleep 0.05; fi
   done
   return 2
 }
@@ -1289,9 +1305,14 @@ fact() { printf 'wsgideploy-fact:%s=%s\n' "$1" "$2"; }
 # alive PID: whether PID runs. Read from /proc, not `kill -0`, which fails on another user's process:
 # under systemd the app runs as its own user (docs/security.md). A zombie (exited, never reaped: some
 # init processes do not reap) is not alive.
+# Read with bash's own read, not grep: the waits look every few hundredths of a second.
 alive() {
   case ${1:-} in '' | *[!0-9]*) return 1;; esac
-  [ -r "/proc/$1/status" ] && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"
+  local key state
+  { while read -r key state _; do
+      if [ "$key" = State: ]; then case $state in Z | X) return 1;; esac; return 0; fi
+    done < "/proc/$1/status"; } 2>/dev/null
+  return 1
 }
 # pid_in FILE: the pid a pidfile names, or nothing. Only a positive integer above 1 on its first line
 # counts ("-1" would signal every process, "0" the group, 1 is init): nothing is ever cut out of other text.

@@ -19,9 +19,14 @@ fact() { printf 'wsgideploy-fact:%s=%s\n' "$1" "$2"; }
 # alive PID: whether PID runs. Read from /proc, not `kill -0`, which fails on another user's process:
 # under systemd the app runs as its own user (docs/security.md). A zombie (exited, never reaped: some
 # init processes do not reap) is not alive.
+# Read with bash's own read, not grep: the waits look every few hundredths of a second.
 alive() {
   case ${1:-} in '' | *[!0-9]*) return 1;; esac
-  [ -r "/proc/$1/status" ] && ! grep -qs '^State:[[:space:]]*[ZX]' "/proc/$1/status"
+  local key state
+  { while read -r key state _; do
+      if [ "$key" = State: ]; then case $state in Z | X) return 1;; esac; return 0; fi
+    done < "/proc/$1/status"; } 2>/dev/null
+  return 1
 }
 # pid_in FILE: the pid a pidfile names, or nothing. Only a positive integer above 1 on its first line
 # counts ("-1" would signal every process, "0" the group, 1 is init): nothing is ever cut out of other text.
