@@ -98,10 +98,7 @@ class HostConnection:
                             f"{where}: its ProxyJump hop {gateway.host}:{gateway.port}")
             gateway = gateway.gateway
         try:
-            if cxn.gateway is None:  # our own socket, so that the key exchange and the login send at once too
-                cxn.connect_kwargs["sock"] = tcp_socket(cxn.host, int(cxn.port), self.ssh.connect_timeout)
-            cxn.open()
-            send_at_once(cxn)
+            _open(cxn, self.ssh.connect_timeout)
         except host_keys.HostKeyRefused as exc:
             raise ConnectError(str(exc)) from None
         except paramiko.BadHostKeyException:
@@ -269,6 +266,22 @@ class HostConnection:
                 except (ConnectError, CommandTimeout):
                     pass
                 return
+
+
+def _open(cxn: Connection, timeout: float) -> None:
+    """Connect and log in; what failed is closed (the socket too)."""
+    # our own socket where there is no hop, so that the key exchange and the login send at once too
+    sock = tcp_socket(cxn.host, int(cxn.port), timeout) if cxn.gateway is None else None
+    if sock is not None:
+        cxn.connect_kwargs["sock"] = sock
+    try:
+        cxn.open()
+    except BaseException:
+        cxn.close()
+        if sock is not None:
+            sock.close()
+        raise
+    send_at_once(cxn)
 
 
 def tcp_socket(host: str, port: int, timeout: float) -> socket.socket:
