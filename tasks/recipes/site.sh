@@ -32,8 +32,9 @@ site_keep() {
   trap site_drop_kept EXIT
 }
 
-# site_drop_kept: the kept copy of the live site goes (the server runs the new site, or the script ends)
-site_drop_kept() { as_root rm -f "$SITE_KEPT"; }
+# site_drop_kept: the kept copy of the live site goes (the server runs the new site, or the script ends);
+# a root command only when there is one (none on a first deploy; none left once dropped or put back)
+site_drop_kept() { if [ -e "$SITE_KEPT" ] || [ -L "$SITE_KEPT" ]; then as_root rm -f "$SITE_KEPT"; fi; }
 
 # site_restore: the kept site back as it was (or no site, when there was none)
 site_restore() {
