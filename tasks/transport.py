@@ -7,6 +7,7 @@ standard input closed or fed from bytes, under a timeout.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import socket
@@ -277,9 +278,10 @@ def _open(cxn: Connection, timeout: float) -> None:
     try:
         cxn.open()
     except BaseException:
-        cxn.close()
-        if sock is not None:
-            sock.close()
+        with contextlib.suppress(Exception):  # the reason to show is the connect's, not the close's
+            cxn.close()
+            if sock is not None:
+                sock.close()
         raise
     send_at_once(cxn)
 
