@@ -1173,7 +1173,7 @@ if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}"
   echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
 fi
 python3 -c '
-import http.client, json, socket, ssl, sys, time
+import json, socket, sys, time
 cfg = json.loads(sys.argv[1])
 
 STARTING = (502, 503, 504)
@@ -1192,38 +1192,65 @@ def verdict(last, status, host):
                 "add it to ALLOWED_HOSTS)" % host)
     return "%s 3 times in a row: %s%s" % (head, rest, hint)
 
+class Refused(Exception):
+    pass
 if cfg.get("tls"):
+    import http.client, ssl
+    Refused = ssl.SSLCertVerificationError
     context = ssl.create_default_context(cadata=cfg["cadata"]) if cfg["cadata"] else ssl.create_default_context()
     class SiteConnection(http.client.HTTPSConnection):
         def connect(self):
             raw = socket.create_connection((cfg["address"], cfg["port"]), timeout=5)
             self.sock = context.wrap_socket(raw, server_hostname=cfg["host"])
-    def connection():
-        return SiteConnection(cfg["host"], cfg["port"], timeout=5)
+    def ask():
+        conn = SiteConnection(cfg["host"], cfg["port"], timeout=5)
+        conn.request("GET", cfg["path"], headers={"Host": cfg["host"], "User-Agent": "wsgideploy-health"})
+        # before the answer closes the connection
+        expires = ssl.cert_time_to_seconds(conn.sock.getpeercert()["notAfter"])
+        resp = conn.getresponse()
+        return resp.status, resp.read(4096), expires
 else:
-    def connection():
-        return http.client.HTTPConnection(cfg["address"], cfg["port"], timeout=5)
+    # Plain HTTP/1.0 on a socket (no chunked answer; it ends at its Content-Length or when the server closes):
+    # http.client, with the ssl and email modules it imports, was half of this check'"'"'s time on a host.
+    def ask():
+        request = "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: wsgideploy-health\r\nConnection: close\r\n\r\n"
+        with socket.create_connection((cfg["address"], cfg["port"]), timeout=5) as sock:
+            sock.sendall((request % (cfg["path"], cfg["host"])).encode("latin-1"))
+            data, want = b"", 4096
+            while True:
+                head, found, body = data.partition(b"\r\n\r\n")
+                if found:
+                    for line in head.split(b"\r\n")[1:]:
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length" and value.strip().isdigit():
+                            want = min(4096, int(value))
+                    if len(body) >= want:
+                        break
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        status = head.split(b"\r\n", 1)[0].split(b" ")
+        if not found or len(status) < 2 or not status[0].startswith(b"HTTP/") or not status[1].isdigit():
+            raise OSError("not an HTTP answer: %r" % data[:100])
+        return int(status[1]), body[:4096], None
 deadline = time.monotonic() + cfg["timeout"]
 last = "no answer"
 while True:
     try:
-        conn = connection()
-        conn.request("GET", cfg["path"], headers={"Host": cfg["host"], "User-Agent": "wsgideploy-health"})
-        # before the answer closes the connection
-        expires = ssl.cert_time_to_seconds(conn.sock.getpeercert()["notAfter"]) if cfg.get("tls") else None
-        resp = conn.getresponse()
-        body = resp.read(4096).decode("utf-8", "replace")
-        if resp.status == cfg["status"]:
-            print("wsgideploy-fact:status=%d" % resp.status)
+        status, raw, expires = ask()
+        body = raw.decode("utf-8", "replace")
+        if status == cfg["status"]:
+            print("wsgideploy-fact:status=%d" % status)
             if expires is not None:
                 print("wsgideploy-fact:tls_days_left=%d" % ((expires - time.time()) // 86400))
             print("wsgideploy-fact:body=" + " ".join(body.split())[:200])
             sys.exit(0)
-        last = "HTTP %d (expected %d): %s" % (resp.status, cfg["status"], " ".join(body.split())[:300])
-        if settled(resp.status):
-            print(verdict(last, resp.status, cfg["host"]), file=sys.stderr)
+        last = "HTTP %d (expected %d): %s" % (status, cfg["status"], " ".join(body.split())[:300])
+        if settled(status):
+            print(verdict(last, status, cfg["host"]), file=sys.stderr)
             sys.exit(1)
-    except ssl.SSLCertVerificationError as exc:
+    except Refused as exc:
         print("TLS: %s" % exc.verify_message, file=sys.stderr)
         sys.exit(1)
     except OSError as exc:  # ssl.SSLError too
