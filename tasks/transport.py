@@ -283,29 +283,34 @@ def _open(cxn: Connection, timeout: float) -> None:
             if sock is not None:
                 sock.close()
         raise
-    send_at_once(cxn)
+    if sock is None:  # through a hop: its socket, opened by Fabric
+        send_at_once(cxn)
 
 
 def tcp_socket(host: str, port: int, timeout: float) -> socket.socket:
     """A TCP connection to ``host``:``port`` (each of its addresses in turn, as paramiko tries them) that sends
-    small packets at once (`send_at_once`)."""
+    small packets at once (`_no_delay`)."""
     sock = socket.create_connection((host, port), timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    _no_delay(sock)
     return sock
 
 
 def send_at_once(cxn: Connection) -> None:
-    """TCP_NODELAY on the TCP socket of the connection, or of its first ProxyJump hop, as OpenSSH's client sets
-    it: a command sends a few small SSH messages in a row (open, exec, input, EOF), and with Nagle's algorithm
-    each waited for the acknowledgement of the one before, which the server delays by up to 40 ms (measured:
-    44 ms per command, against 2 ms). paramiko leaves the option to its caller."""
+    """`_no_delay` on the TCP socket of a connection made through hops: its first ProxyJump hop's (the others
+    are SSH channels inside it)."""
     hop: object = cxn
     while isinstance(hop, Connection):
-        transport = hop.client.get_transport()
-        sock = getattr(transport, "sock", None)
+        sock = getattr(hop.client.get_transport(), "sock", None)
         if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _no_delay(sock)
         hop = hop.gateway
+
+
+def _no_delay(sock: socket.socket) -> None:
+    """TCP_NODELAY, as OpenSSH's client sets it: a command sends a few small SSH messages in a row (open, exec,
+    input, EOF), and with Nagle's algorithm each waited for the acknowledgement of the one before, which the
+    server delays by up to 40 ms (measured: 44 ms per command, against 2 ms). paramiko leaves it to its caller."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def script_runner(size: int) -> str:
