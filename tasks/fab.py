@@ -15,17 +15,18 @@ import sys
 
 from .collection import build_namespace
 from .executor import InventoryExecutor
-from .program import UsageErrorsExit2
+from .program import TaskImportsCached, UsageErrorsExit2
 
 
 def adopt_fab_program() -> None:
-    """Give the running ``fab`` (Fabric's ``fabric.main.program``) wsgideploy's executor and exit codes."""
+    """Give the running ``fab`` (Fabric's ``fabric.main.program``) wsgideploy's executor, exit codes and byte-code
+    caches."""
     fabric_main = sys.modules.get("fabric.main")
     program = getattr(fabric_main, "program", None)
     if program is None or type(program) is not fabric_main.Fab:  # type: ignore[union-attr]
         return
     program.executor_class = InventoryExecutor
-    program.__class__ = type("WsgideployFab", (UsageErrorsExit2, fabric_main.Fab), {})  # type: ignore[union-attr]
+    program.__class__ = type("WsgideployFab", (TaskImportsCached, UsageErrorsExit2, fabric_main.Fab), {})  # type: ignore[union-attr]
 
 
 adopt_fab_program()

@@ -73,7 +73,7 @@ def usage_message(problem: str, argv: Sequence[str], task_names: Iterable[str], 
 
 class UsageErrorsExit2:
     """Mixin for a `Program` (``wsgideploy``'s and ``fab``'s): parser errors and bad values exit 2 with
-    `usage_message`; the modules a task imports get byte-code caches as Python would write them (`parse_tasks`)."""
+    `usage_message`."""
 
     argv: list[str]
     collection: Any
@@ -97,10 +97,6 @@ class UsageErrorsExit2:
             raise self._usage_exit(exc) from None
 
     def parse_tasks(self) -> None:
-        # Invoke turned byte-code writing off so that no .pyc of the tasks file lands beside it, which is loaded by
-        # now; the modules the tasks import (wsgideploy's, Jinja2) are cached as Python itself would (its -B or
-        # PYTHONDONTWRITEBYTECODE): else an install without caches (`uv tool install`) compiled them every run.
-        sys.dont_write_bytecode = bool(sys.flags.dont_write_bytecode)
         try:
             super().parse_tasks()  # type: ignore[misc]
         except (ParseError, ValueError) as exc:
@@ -122,7 +118,19 @@ class UsageErrorsExit2:
         super().no_tasks_given()  # type: ignore[misc]
 
 
-class WsgideployProgram(UsageErrorsExit2, Program):
+class TaskImportsCached:
+    """Mixin for a `Program` (``wsgideploy``'s and ``fab``'s): the modules a task imports get byte-code caches as
+    Python itself would write them. Invoke turns byte-code writing off so that no .pyc of the tasks file lands
+    beside it, and left it off for the whole run: an install without caches (`uv tool install`, an editable
+    one) compiled wsgideploy's modules and Jinja2 on every command. The tasks file is loaded by `parse_tasks`;
+    -B and PYTHONDONTWRITEBYTECODE still turn writing off."""
+
+    def parse_tasks(self) -> None:
+        sys.dont_write_bytecode = bool(sys.flags.dont_write_bytecode)
+        super().parse_tasks()  # type: ignore[misc]
+
+
+class WsgideployProgram(TaskImportsCached, UsageErrorsExit2, Program):
     """``wsgideploy``: the tasks built in, ``-H`` for inventory aliases, ``-v`` to stream remote output."""
 
     def core_args(self) -> list[Argument]:
