@@ -233,14 +233,15 @@ def analysis(m: Measurements, host_counts: Sequence[int]) -> list[str]:
             wd_steps = m.step_medians("code", 1, "wsgideploy")
             start = wd - sum(wd_steps.values()) + wd_steps.get("connect", 0.0) if wd and wd_steps else None
             check = wd_steps.get("check") if wd_steps else None
-            notes.append(f"- **{t.text}: {t.value:.2f}×.** The HUP floor deploys in {hup:.2f} s (the floor's script "
-                         "without the app check and without a new master: the old one re-forks its workers, which "
-                         "load the new code after the deploy has returned, checked by nothing)"
-                         + (f"; wsgideploy's start of `fab` and its connection alone take {start:.2f} s" if start else "")
-                         + (f", and its check (the new release's instance started and answering on its own socket "
-                            f"before any traffic reaches it) {check:.2f} s: together "
-                            f"{(start or 0) + check:.2f} s of the {1.6 * hup:.2f} s the target allows" if check else "")
-                         + ".")
+            text = (f"- **{t.text}: {t.value:.2f}×.** The HUP floor deploys in {hup:.2f} s (the floor's script "
+                    "without the app check and without a new master: the old one re-forks its workers, which "
+                    "load the new code after the deploy has returned, checked by nothing)")
+            if start is not None and check is not None:
+                text += (f"; wsgideploy's start of `fab` and its connection alone take {start:.2f} s, and its check "
+                         "(the new release's instance started and answering on its own socket before any traffic "
+                         f"reaches it) {check:.2f} s: together {start + check:.2f} s of the {1.6 * hup:.2f} s the "
+                         "target allows")
+            notes.append(text + ".")
         elif "÷ floor" in t.text:
             scenario = next(s for s, title in SCENARIO_TITLES.items() if t.text.startswith(title))
             n = 1 if ", 1 host" in t.text else max(host_counts)

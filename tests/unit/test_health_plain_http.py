@@ -19,7 +19,7 @@ Answer = Callable[[socket.socket, bytes], None]
 
 @pytest.fixture
 def serve() -> Iterator[Callable[[Answer], int]]:
-    """``serve(answer)``: a port whose connections ``answer(conn, request)`` handles; what it saw is kept."""
+    """``serve(answer)``: a port whose connections ``answer(conn, request)`` handles; every server stops at the end."""
     listeners: list[socket.socket] = []
     threads: list[threading.Thread] = []
 
@@ -57,14 +57,14 @@ def probe(port: int, timeout: float = 3.0) -> subprocess.CompletedProcess[str]:
 
 
 def test_an_answer_is_read_to_its_content_length_without_waiting_for_the_close(serve) -> None:  # noqa: ANN001
-    opened = threading.Event()
+    probed = threading.Event()
 
     def answer(conn: socket.socket, request: bytes) -> None:
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello")
-        opened.wait(10)  # keeps the connection open past the check's timeout
+        probed.wait(10)  # keeps the connection open past the check's timeout
     port = serve(answer)
     done = probe(port)
-    opened.set()
+    probed.set()
     assert done.returncode == 0, done.stderr
     assert "wsgideploy-fact:body=hello" in done.stdout
 
