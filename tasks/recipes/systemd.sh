@@ -107,6 +107,7 @@ start_slot() {
   local slot=$1 target=$2 unit pid rc=0
   unit=$(unit_of "$slot")
   # an instance an earlier deploy retired may still finish its requests: this stop waits for it
+  retired_wait "$slot"
   if unit_busy "$unit"; then as_root systemctl stop "$unit" || fail "systemctl stop $unit failed"; fi
   ln -sfn "$target" "$slots/.$slot.tmp"
   mv -T "$slots/.$slot.tmp" "$slots/$slot"
@@ -131,18 +132,38 @@ start_slot() {
   fact pid "$pid"
 }
 
-# retire SLOT: stop SLOT's instance once no connection waits on its socket, without waiting for it:
-# it finishes the requests it has (up to its graceful timeout) after the deploy returns. The next start
-# of that slot, `stop` and `uninstall` wait for it. An instance that is not active is stopped all the
-# same: systemd may be about to restart it after a crash (activating, auto-restart), and a stop cancels that.
+# retire SLOT: stop SLOT's instance without waiting for it: it finishes the requests it has (up to its
+# graceful timeout) after the deploy returns. The stop is sent by a job of its own (retire_job), once no
+# connection waits on SLOT's socket any more: a stop closes the socket, and drops what waits there. That
+# may take as long as a request, so the deploy does not wait for the job either. The job holds a lock on
+# $slots/.retiring.SLOT, taken before it starts: the next start of that slot, `stop` and `uninstall` wait
+# for it (retired_wait), then for the unit's stop. An instance that is not active is stopped all the same:
+# systemd may be about to restart it after a crash (activating, auto-restart), and a stop cancels that.
 retire() {
   if ! unit_active "$1"; then
     if unit_busy "$(unit_of "$1")"; then as_root systemctl stop "$(unit_of "$1")" || fail "systemctl stop $(unit_of "$1") failed"; fi
     return 0
   fi
-  wait_queue_empty "$sockets.$1.sock" 10 || true
-  unit_stop_nowait "$(unit_of "$1")" || fail "systemctl stop $(unit_of "$1") failed"
+  exec 9> "$slots/.retiring.$1"
+  flock -n 9 || true  # nothing holds it: this slot's start waited for the job before
+  # the job keeps fd 9 (the lock); nothing of it may hold the session's output open (fd 3: the facts)
+  retire_job "$1" </dev/null >/dev/null 2>&1 3>&- 4>&- &
+  exec 9>&-
   fact retired "$(unit_of "$1")"
+}
+
+# retire_job SLOT: (in the background) the stop of retire, once SLOT's socket has no connection waiting
+# (at most 10 s). A failed stop goes to the journal (the instance then stops at the slot's next start).
+retire_job() {
+  wait_queue_empty "$sockets.$1.sock" 10 || true
+  unit_stop_nowait "$(unit_of "$1")" \
+    || logger -t wsgideploy "systemctl stop $(unit_of "$1") failed: it stops at the slot's next start"
+}
+
+# retired_wait SLOT: until the job retiring SLOT's instance (retire_job) has sent its stop, at most 20 s.
+retired_wait() {
+  [ -e "$slots/.retiring.$1" ] || return 0
+  flock -w 20 "$slots/.retiring.$1" true 2>/dev/null || true
 }
 
 # retire_setsid: a master that an earlier version started with setsid (its pidfile): moved under the
@@ -277,6 +298,7 @@ systemd_stop() {
     if unit_busy "$unit"; then as_root systemctl stop "$unit" || fail "systemctl stop $unit failed"; fi
   done
   for slot in a b; do
+    retired_wait "$slot"
     if unit_active "$slot"; then was="$was $(main_pid "$slot")"; fi
     unit_disable "$(unit_of "$slot")" 2>/dev/null || true
     if unit_busy "$(unit_of "$slot")"; then as_root systemctl stop "$(unit_of "$slot")" || fail "systemctl stop $(unit_of "$slot") failed"; fi
