@@ -44,6 +44,11 @@ class Layout:
         return f"{self.root}/.deploy"
 
     @property
+    def bundled_pip(self) -> str:
+        """Where the pip that fills new venvs is unpacked (``pip-<version>/``), from the wheel Python bundles."""
+        return f"{self.deploy_dir}/pip"
+
+    @property
     def cache_dir(self) -> str:
         """The host's wheel cache for venv builds (``pip/``, ``uv/``), kept across releases and venvs."""
         return f"{self.root}/.cache"

@@ -23,7 +23,9 @@ def ensure_venv(layout: Layout, key: str, python: str, pip_args: list[str], *,
 
     A build that fails is removed, so a half-built venv is never reused.
     The install log stays in ``.deploy/pip-<key>.log`` and its tail goes to stderr.
-    ``installer`` is ``pip`` (the venv's own pip) or ``uv`` (a venv without pip,
+    ``installer`` is ``pip`` (the pip wheel the venv's Python bundles, unpacked once per app into
+    `Layout.bundled_pip` and put on the venv's path: ``venv/bin/python -m pip`` works, and no pip is
+    installed into each venv; ensurepip where the Python bundles none) or ``uv`` (a venv without pip,
     filled by the host's ``uv pip install``). ``cache_dir`` (the host's wheel cache,
     kept across venvs and releases) holds ``pip/`` or ``uv/``; None leaves the
     installer's default cache. Reusing a venv needs neither pip nor uv.
@@ -53,10 +55,23 @@ def ensure_venv(layout: Layout, key: str, python: str, pip_args: list[str], *,
   fi"""
     else:
         cache = f"PIP_CACHE_DIR={q(cache_dir + '/pip')} " if cache_dir else ""
+        pip = f"{cache}PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_USE_PEP517=1 {q(venv + '/bin/python')} -m pip"
+        from ..render import TEMPLATES_DIR
+        bundled_pip = (TEMPLATES_DIR / "wsgideploy_pip.py").read_text()
+        # pip from the wheel this Python bundles, unpacked once (templates/wsgideploy_pip.py); what else
+        # ensurepip installs (setuptools up to 3.11) as it does; ensurepip itself where no wheel is bundled
         build = f"""
   rm -rf {q(venv)}
-  {q(python)} -m venv {q(venv)} > {q(log)} 2>&1 || {create_failed}
-  if ! {cache}PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_USE_PEP517=1 {q(venv + '/bin/pip')} install {args} >> {q(log)} 2>&1; then
+  {q(python)} -m venv --without-pip {q(venv)} > {q(log)} 2>&1 || {create_failed}
+  if wheels=$({q(venv + '/bin/python')} -c {q(bundled_pip)} {q(layout.bundled_pip)} 2>> {q(log)}); then
+    if [ -n "$wheels" ]; then
+      mapfile -t wheels <<< "$wheels"
+      {pip} install --no-index --no-deps "${{wheels[@]}}" >> {q(log)} 2>&1 || {create_failed}
+    fi
+  else
+    {q(venv + '/bin/python')} -m ensurepip >> {q(log)} 2>&1 || {create_failed}
+  fi
+  if ! {pip} install {args} >> {q(log)} 2>&1; then
     tail -n 25 {q(log)} >&2; rm -rf {q(venv)}
     if grep -qE {q(NO_BUILD_TOOLS)} {q(log)}; then
       {fail(f"pip install failed: {BUILD_TOOLS_HINT} (full log on the host: {log})")}

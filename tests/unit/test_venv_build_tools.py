@@ -10,12 +10,13 @@ from wsgideploy.commands import venv
 from wsgideploy.layout import Layout
 
 KEY = "py3.11.2-0123456789abcdef"
-# A stand-in python: "-m venv DIR" makes a venv whose pip fails the way pip does where a package compiles.
+# A stand-in python: "-m venv --without-pip DIR" makes a venv whose python finds a bundled pip (-c: the
+# finder, templates/wsgideploy_pip.py) and whose "-m pip install" fails the way pip does where a package compiles.
 FAKE_PYTHON = """#!/bin/bash
-[ "$1" = -m ] && [ "$2" = venv ] || exit 2
-mkdir -p "$3/bin"
-printf '#!/bin/bash\\necho %q\\nexit 1\\n' "$PIP_SAYS" > "$3/bin/pip"
-chmod +x "$3/bin/pip"
+[ "$1" = -m ] && [ "$2" = venv ] && [ "$3" = --without-pip ] || exit 2
+mkdir -p "$4/bin"
+printf '#!/bin/bash\\nif [ "$1" = -c ]; then exit 0; fi\\necho %q\\nexit 1\\n' "$PIP_SAYS" > "$4/bin/python"
+chmod +x "$4/bin/python"
 """
 
 
