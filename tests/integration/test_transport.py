@@ -83,3 +83,13 @@ def test_the_connection_sends_small_packets_at_once_not_after_the_servers_delaye
         sock = connection._cxn.client.get_transport().sock  # type: ignore[union-attr]
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
         assert connection.run("echo ok").stdout == "ok\n"
+
+
+def test_the_connection_uses_aes_gcm_where_the_server_has_it(web, write_inventory, tmp_path):
+    """Issue 16 (the controller's CPU per host): paramiko's default cipher, AES-CTR with an HMAC, computes every
+    packet's MAC and compares it byte by byte in Python; AES-GCM's tag is checked inside `cryptography`. Debian's
+    OpenSSH has it, so the connection uses it; the rest of paramiko's list stays as the fallback."""
+    with connected(web, write_inventory, tmp_path) as connection:
+        transport = connection._cxn.client.get_transport()  # type: ignore[union-attr]
+        assert (transport.local_cipher, transport.remote_cipher) == ("aes128-gcm@openssh.com",) * 2
+        assert connection.run("echo ok").stdout == "ok\n"
