@@ -4,92 +4,16 @@ from __future__ import annotations
 import platform
 import re
 import subprocess
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from .fleet_report import controller_section, cpu_per_extra_host, large_app_section
+from .analysis import analysis
+from .fleet_report import controller_section, large_app_section
 from .scenarios import SCENARIO_TITLES, Measurements
+from .targets import Target, ratio, targets
 
 DEPLOYER_ORDER = ("wsgideploy", "floor", "naive")
-
-
-@dataclass(frozen=True)
-class Target:
-    """One goal (issues 5 and 16), measured in this run."""
-
-    text: str
-    value: float | None
-    limit: float
-    unit: str  # "x" (a ratio), "s" or "n" (a count)
-    reference: str = ""  # what the floor measured for the same ratio, for context
-
-    @property
-    def verdict(self) -> str:
-        if self.value is None:
-            return "n/a"
-        return "PASS" if self.value <= self.limit else "MISS"
-
-    def shown(self) -> str:
-        if self.value is None:
-            return "not measured"
-        if self.unit == "n":
-            return f"{self.value:.0f} (limit {self.limit:g})" + (f"; {self.reference}" if self.reference else "")
-        unit = "×" if self.unit == "x" else " s"
-        return f"{self.value:.3f}{unit} (limit {self.limit:g}{unit})" + (f"; {self.reference}" if self.reference else "")
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
-
-
-def targets(m: Measurements, host_counts: Sequence[int]) -> list[Target]:
-    med = m.median_seconds
-    found: list[Target] = []
-    if 1 in host_counts:
-        for scenario in ("code", "rollback"):
-            found.append(Target(f"{SCENARIO_TITLES[scenario]}, 1 host: wsgideploy ÷ floor",
-                                _ratio(med(scenario, 1, "wsgideploy"), med(scenario, 1, "floor")), 1.2, "x"))
-        found.append(Target("code-only redeploy, 1 host: wsgideploy ÷ HUP floor",
-                            _ratio(med("code", 1, "wsgideploy"), med("code", 1, "hup")), 1.6, "x"))
-    for n in host_counts:
-        found.append(Target(f"cold deploy, {n} host{'s' if n > 1 else ''}: wsgideploy ÷ floor",
-                            _ratio(med("cold", n, "wsgideploy"), med("cold", n, "floor")), 1.05, "x"))
-        plural = "s" if n > 1 else ""
-        found.append(Target(f"code-only redeploy, {n} host{plural}: wsgideploy under load ÷ idle",
-                            _ratio(med("load", n, "wsgideploy"), med("code", n, "wsgideploy")), 1.5, "x",
-                            _load_reference(m, n)))
-        failed, sent = m.failed_requests("load", n, "wsgideploy")
-        if sent:
-            found.append(Target(f"requests failed during wsgideploy's deploys under load, {n} host{plural}",
-                                float(failed), 0, "n", f"of {sent} sent"))
-    many = [n for n in host_counts if n > 1]
-    if 1 in host_counts:
-        for n in many:
-            for scenario in SCENARIO_TITLES:
-                floor = _ratio(med(scenario, n, "floor"), med(scenario, 1, "floor"))
-                found.append(Target(f"{SCENARIO_TITLES[scenario]}: wsgideploy {n} hosts ÷ 1 host",
-                                    _ratio(med(scenario, n, "wsgideploy"), med(scenario, 1, "wsgideploy")),
-                                    1.5, "x", f"the floor: {floor:.2f}×" if floor else ""))
-        found.append(Target("code-only redeploy, 1 host, wsgideploy", med("code", 1, "wsgideploy"), 2.0, "s"))
-        found.append(Target(f"controller CPU per host beyond the first ({max(host_counts)} hosts, code-only), seconds",
-                            cpu_per_extra_host(m, host_counts), 0.020, "s"))
-    if 1 in host_counts:
-        found.append(Target("code-only redeploy, 1 host: pyproject-only app ÷ the same app with requirements.txt",
-                            _ratio(med("code", 1, "pyproject"), med("code", 1, "wsgideploy")), 1.3, "x"))
-    return [t for t in found if t.value is not None]
-
-
-def _load_reference(m: Measurements, n: int) -> str:
-    """The floor's and the naive fabfile's ratio under load, and their failed requests, for context."""
-    parts = []
-    for deployer in ("floor", "naive"):
-        ratio = _ratio(m.median_seconds("load", n, deployer), m.median_seconds("code", n, deployer))
-        failed, sent = m.failed_requests("load", n, deployer)
-        if ratio is not None:
-            parts.append(f"{deployer} {ratio:.2f}× ({failed} of {sent} requests failed)")
-    return ", ".join(parts)
 
 
 def _fmt(value: float | None, digits: int = 2, suffix: str = "") -> str:
@@ -110,7 +34,7 @@ def table(m: Measurements, host_count: int, scenarios: Sequence[str]) -> str:
             continue  # not run at this host count (--many-scenarios)
         trips = " / ".join(_fmt_int(m.round_trips(scenario, host_count, d)) for d in DEPLOYER_ORDER)
         lines.append(f"| {SCENARIO_TITLES[scenario]} | {_fmt(wd)} | {_fmt(fl)} | {_fmt(nv)} | "
-                     f"{_fmt(_ratio(wd, fl), suffix='×')} | {_fmt(_ratio(nv, fl), suffix='×')} | {trips} |")
+                     f"{_fmt(ratio(wd, fl), suffix='×')} | {_fmt(ratio(nv, fl), suffix='×')} | {trips} |")
     return "\n".join(lines)
 
 
@@ -218,69 +142,6 @@ def machine_facts(gunicorn_version: str = "?", host_facts: Sequence[tuple[str, s
         ("OpenSSH (the deploying side)", _out(["ssh", "-V"])),
         ("Fabric / paramiko", f"{fabric.__version__} / {paramiko.__version__}"),
     ]
-
-
-def analysis(m: Measurements, host_counts: Sequence[int]) -> list[str]:
-    """What each missed target comes down to, from the measurements: one paragraph per miss."""
-    med = m.median_seconds
-    notes: list[str] = []
-    scaling: list[Target] = []
-    for t in targets(m, host_counts):
-        if t.verdict != "MISS":
-            continue
-        if "HUP floor" in t.text:
-            hup, wd = med("code", 1, "hup"), med("code", 1, "wsgideploy")
-            wd_steps = m.step_medians("code", 1, "wsgideploy")
-            start = wd - sum(wd_steps.values()) + wd_steps.get("connect", 0.0) if wd and wd_steps else None
-            check = wd_steps.get("check") if wd_steps else None
-            text = (f"- **{t.text}: {t.value:.2f}×.** The HUP floor deploys in {hup:.2f} s (the floor's script "
-                    "without the app check and without a new master: the old one re-forks its workers, which "
-                    "load the new code after the deploy has returned, checked by nothing)")
-            if start is not None and check is not None:
-                text += (f"; wsgideploy's start of `fab` and its connection alone take {start:.2f} s, and its check "
-                         "(the new release's instance started and answering on its own socket before any traffic "
-                         f"reaches it) {check:.2f} s: together {start + check:.2f} s of the {1.6 * hup:.2f} s the "
-                         "target allows")
-            notes.append(text + ".")
-        elif "÷ floor" in t.text:
-            scenario = next(s for s, title in SCENARIO_TITLES.items() if t.text.startswith(title))
-            n = 1 if ", 1 host" in t.text else max(host_counts)
-            wd, fl = med(scenario, n, "wsgideploy"), med(scenario, n, "floor")
-            wd_steps, fl_steps = m.step_medians(scenario, n, "wsgideploy"), m.step_medians(scenario, n, "floor")
-            wd_out = wd - sum(wd_steps.values()) if wd is not None and wd_steps else None
-            fl_out = fl - sum(fl_steps.values()) if fl is not None and fl_steps else None
-            diffs = sorted(((wd_steps.get(k, 0.0) - fl_steps.get(k, 0.0), k) for k in {*wd_steps, *fl_steps}),
-                           reverse=True)
-            biggest = ", ".join(f"{name} {d:+.2f} s" for d, name in diffs[:3] if d > 0.005)
-            text = (f"- **{t.text}: {t.value:.2f}×.** wsgideploy takes {wd - fl:.2f} s more than the floor "
-                    f"({wd:.2f} s against {fl:.2f} s).")
-            if wd_out is not None and fl_out is not None:
-                text += (f" Outside its steps (starting `fab`: Python, Fabric and paramiko imports, the local "
-                         f"archive, the connection) it spends {wd_out:.2f} s, the floor {fl_out:.2f} s (starting `ssh`).")
-            if biggest:
-                text += f" The steps that take longer than the floor's: {biggest}."
-            notes.append(text)
-        elif "hosts ÷ 1 host" in t.text:
-            scaling.append(t)
-        else:
-            notes.append(f"- **{t.text}: {t.shown()}.**")
-    if scaling:
-        ratios = [(t, float(t.reference.split(":")[1].strip().rstrip("×")) if t.reference else None) for t in scaling]
-        listed = "; ".join(f"{t.text.split(':')[0]} {t.value:.2f}× (floor {f:.2f}×)" if f else
-                           f"{t.text.split(':')[0]} {t.value:.2f}×" for t, f in ratios)
-        worse = [(t, f) for t, f in ratios if f and t.value > f * 1.1]
-        text = f"- **{scaling[0].text.split(': ')[1]}, wsgideploy against the floor's own ratio:** {listed}. "
-        if not worse:
-            text += "wsgideploy scales like the floor (within 10%, or better). "
-        else:
-            text += ("wsgideploy scales worse than the floor in: "
-                     + ", ".join(t.text.split(':')[0] for t, _ in worse) + ". ")
-        text += ("The booted servers share this machine's cores, so what each host does itself (pip, "
-                 "loading the app for the check, a new gunicorn master and its workers) costs ten times "
-                 "the CPU of one host, and no deployer stays within 1.5× here; on real hosts that work "
-                 "runs side by side. The floor's ratio is the bound this machine allows.")
-        notes.append(text)
-    return notes
 
 
 def performance_page(m: Measurements, host_counts: Sequence[int], scenarios: Sequence[str],

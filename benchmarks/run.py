@@ -31,7 +31,8 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 from benchmarks import procs  # noqa: E402
 from benchmarks.deployers import DEPLOYER_CLASSES, Deployer, WsgideployCli  # noqa: E402
 from benchmarks.hosts import HostPool, host_facts, reap_stale  # noqa: E402
-from benchmarks.report import machine_facts, performance_page, targets, text_report  # noqa: E402
+from benchmarks.report import machine_facts, performance_page, text_report  # noqa: E402
+from benchmarks.targets import targets  # noqa: E402
 from benchmarks.scenarios import SCENARIOS, Driver, Measurements  # noqa: E402
 from benchmarks.workload import PROJECT, AppCopy  # noqa: E402
 from tests.servers import unavailable_reason  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 from benchmarks import procs
 from benchmarks.deployers import Outcome
 from benchmarks.fleet_report import controller_section, cpu_per_extra_host, large_app_section
-from benchmarks.report import targets
+from benchmarks.targets import targets
 from benchmarks.scenarios import Measurements
 
 
