@@ -42,7 +42,7 @@ nginx_signal_reload() {{
 nginx_start() {{
   echo start >> "$CALLS"
   if grep -q bad "$SITE_AVAILABLE" 2>/dev/null; then echo 'nginx: {BIND_ERROR}'; return 1; fi
-  setsid bash -c '{MASTER}' 2>> "$ERROR_LOG" > /dev/null < /dev/null &
+  setsid env --default-signal=HUP bash -c '{MASTER}' 2>> "$ERROR_LOG" > /dev/null < /dev/null &
   echo $! > "$MASTER_PIDFILE"
 }}
 """
@@ -83,7 +83,9 @@ class Host:
 
     def start_master(self) -> None:
         with self.error_log.open("ab") as log:
-            proc = subprocess.Popen(["bash", "-c", MASTER], stderr=log, stdout=subprocess.DEVNULL,
+            # HUP as its default: bash cannot trap a signal that was ignored when it started (under nohup)
+            proc = subprocess.Popen(["env", "--default-signal=HUP", "bash", "-c", MASTER], stderr=log,
+                                    stdout=subprocess.DEVNULL,
                                     start_new_session=True)
         self.pidfile.write_text(f"{proc.pid}\n")
         wait_for_a_child(proc.pid)  # its HUP trap is set before its first child starts
