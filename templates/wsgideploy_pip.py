@@ -4,8 +4,8 @@ step was 1.8 s of a 2.5 s venv build on a 2-core host).
 Run by the new venv's own python (the venv made with ``--without-pip``). It finds the wheels this Python
 bundles for ensurepip (Debian: /usr/share/python-wheels, else ensurepip/_bundled), unpacks pip once into
 the folder argv[1] names (``pip-<version>/``, kept for the next venvs) and puts that copy on the venv's
-path with a .pth file (``venv/bin/python -m pip`` works). It prints the other wheels ensurepip would
-install (setuptools, up to Python 3.11), one per line, for the caller to install the way ensurepip does.
+path with a .pth file (``venv/bin/python -m pip`` works). It prints the other wheel ensurepip would install
+(setuptools, up to Python 3.11), or nothing, for the caller to install the way ensurepip does.
 Exit status 1 when this Python bundles no pip wheel: the caller then runs ensurepip.
 """
 from __future__ import annotations
@@ -26,15 +26,19 @@ def newest(folder: str, name: str) -> str | None:
     return max(found, key=version) if found else None
 
 
-def bundled_folder() -> str | None:
-    """Where ensurepip takes its wheels from: the distribution's folder if it set one, else its own."""
+def bundled_pip() -> str | None:
+    """The pip wheel ensurepip would install: from the distribution's folder if it set one, else its own."""
     folders = [sysconfig.get_config_var("WHEEL_PKG_DIR") or ""]
     try:
         import ensurepip
         folders.append(os.path.join(os.path.dirname(ensurepip.__file__), "_bundled"))
     except ImportError:
         pass
-    return next((folder for folder in folders if folder and newest(folder, "pip")), None)
+    for folder in folders:
+        wheel = newest(folder, "pip") if folder else None
+        if wheel:
+            return wheel
+    return None
 
 
 def unpacked(wheel: str, into: str) -> str:
@@ -56,13 +60,12 @@ def unpacked(wheel: str, into: str) -> str:
 
 
 def main() -> int:
-    folder = bundled_folder()
-    if folder is None:
+    wheel = bundled_pip()
+    if wheel is None:
         return 1
-    pip = unpacked(newest(folder, "pip") or "", sys.argv[1])
     with open(os.path.join(sysconfig.get_path("purelib"), "wsgideploy-pip.pth"), "w", encoding="utf-8") as pth:
-        pth.write(pip + "\n")
-    setuptools = newest(folder, "setuptools") if sys.version_info < (3, 12) else None
+        pth.write(unpacked(wheel, sys.argv[1]) + "\n")
+    setuptools = newest(os.path.dirname(wheel), "setuptools") if sys.version_info < (3, 12) else None
     if setuptools:
         print(setuptools)
     return 0

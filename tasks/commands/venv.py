@@ -63,10 +63,9 @@ def ensure_venv(layout: Layout, key: str, python: str, pip_args: list[str], *,
         build = f"""
   rm -rf {q(venv)}
   {q(python)} -m venv --without-pip {q(venv)} > {q(log)} 2>&1 || {create_failed}
-  if wheels=$({q(venv + '/bin/python')} -c {q(bundled_pip)} {q(layout.bundled_pip)} 2>> {q(log)}); then
-    if [ -n "$wheels" ]; then
-      mapfile -t wheels <<< "$wheels"
-      {pip} install --no-index --no-deps "${{wheels[@]}}" >> {q(log)} 2>&1 || {create_failed}
+  if setuptools=$({q(venv + '/bin/python')} -c {q(bundled_pip)} {q(layout.bundled_pip)} 2>> {q(log)}); then
+    if [ -n "$setuptools" ]; then
+      {pip} install --no-index --no-deps "$setuptools" >> {q(log)} 2>&1 || {create_failed}
     fi
   else
     {q(venv + '/bin/python')} -m ensurepip >> {q(log)} 2>&1 || {create_failed}
