@@ -9,44 +9,15 @@ from .targets import Target, targets
 
 def analysis(m: Measurements, host_counts: Sequence[int]) -> list[str]:
     """What each missed target comes down to, from the measurements: one paragraph per miss."""
-    med = m.median_seconds
     notes: list[str] = []
     scaling: list[Target] = []
     for t in targets(m, host_counts):
         if t.verdict != "MISS":
             continue
         if "HUP floor" in t.text:
-            hup, wd = med("code", 1, "hup"), med("code", 1, "wsgideploy")
-            wd_steps = m.step_medians("code", 1, "wsgideploy")
-            start = wd - sum(wd_steps.values()) + wd_steps.get("connect", 0.0) if wd and wd_steps else None
-            check = wd_steps.get("check") if wd_steps else None
-            text = (f"- **{t.text}: {t.value:.2f}×.** The HUP floor deploys in {hup:.2f} s (the floor's script "
-                    "without the app check and without a new master: the old one re-forks its workers, which "
-                    "load the new code after the deploy has returned, checked by nothing)")
-            if start is not None and check is not None:
-                text += (f"; wsgideploy's start of `fab` and its connection alone take {start:.2f} s, and its check "
-                         "(the new release's instance started and answering on its own socket before any traffic "
-                         f"reaches it) {check:.2f} s: together {start + check:.2f} s of the {1.6 * hup:.2f} s the "
-                         "target allows")
-            notes.append(text + ".")
+            notes.append(_hup_note(m, t))
         elif "÷ floor" in t.text:
-            scenario = next(s for s, title in SCENARIO_TITLES.items() if t.text.startswith(title))
-            n = 1 if ", 1 host" in t.text else max(host_counts)
-            wd, fl = med(scenario, n, "wsgideploy"), med(scenario, n, "floor")
-            wd_steps, fl_steps = m.step_medians(scenario, n, "wsgideploy"), m.step_medians(scenario, n, "floor")
-            wd_out = wd - sum(wd_steps.values()) if wd is not None and wd_steps else None
-            fl_out = fl - sum(fl_steps.values()) if fl is not None and fl_steps else None
-            diffs = sorted(((wd_steps.get(k, 0.0) - fl_steps.get(k, 0.0), k) for k in {*wd_steps, *fl_steps}),
-                           reverse=True)
-            biggest = ", ".join(f"{name} {d:+.2f} s" for d, name in diffs[:3] if d > 0.005)
-            text = (f"- **{t.text}: {t.value:.2f}×.** wsgideploy takes {wd - fl:.2f} s more than the floor "
-                    f"({wd:.2f} s against {fl:.2f} s).")
-            if wd_out is not None and fl_out is not None:
-                text += (f" Outside its steps (starting `fab`: Python, Fabric and paramiko imports, the local "
-                         f"archive, the connection) it spends {wd_out:.2f} s, the floor {fl_out:.2f} s (starting `ssh`).")
-            if biggest:
-                text += f" The steps that take longer than the floor's: {biggest}."
-            notes.append(text)
+            notes.append(_floor_note(m, t, host_counts))
         elif "hosts ÷ 1 host" in t.text:
             scaling.append(t)
         elif "pyproject-only app" in t.text:
@@ -56,22 +27,62 @@ def analysis(m: Measurements, host_counts: Sequence[int]) -> list[str]:
         else:
             notes.append(f"- **{t.text}: {t.shown()}.**")
     if scaling:
-        ratios = [(t, float(t.reference.split(":")[1].strip().rstrip("×")) if t.reference else None) for t in scaling]
-        listed = "; ".join(f"{t.text.split(':')[0]} {t.value:.2f}× (floor {f:.2f}×)" if f else
-                           f"{t.text.split(':')[0]} {t.value:.2f}×" for t, f in ratios)
-        worse = [(t, f) for t, f in ratios if f and t.value > f * 1.1]
-        text = f"- **{scaling[0].text.split(': ')[1]}, wsgideploy against the floor's own ratio:** {listed}. "
-        if not worse:
-            text += "wsgideploy scales like the floor (within 10%, or better). "
-        else:
-            text += ("wsgideploy scales worse than the floor in: "
-                     + ", ".join(t.text.split(':')[0] for t, _ in worse) + ". ")
-        text += ("The booted servers share this machine's cores, so what each host does itself (pip, "
-                 "loading the app for the check, a new gunicorn master and its workers) costs ten times "
-                 "the CPU of one host, and no deployer stays within 1.5× here; on real hosts that work "
-                 "runs side by side. The floor's ratio is the bound this machine allows.")
-        notes.append(text)
+        notes.append(_scaling_note(scaling))
     return notes
+
+
+def _hup_note(m: Measurements, t: Target) -> str:
+    """The HUP floor checks nothing; wsgideploy's start and its check alone, against what the target allows."""
+    hup, wd = m.median_seconds("code", 1, "hup"), m.median_seconds("code", 1, "wsgideploy")
+    wd_steps = m.step_medians("code", 1, "wsgideploy")
+    start = wd - sum(wd_steps.values()) + wd_steps.get("connect", 0.0) if wd and wd_steps else None
+    check = wd_steps.get("check") if wd_steps else None
+    text = (f"- **{t.text}: {t.value:.2f}×.** The HUP floor deploys in {hup:.2f} s (the floor's script "
+            "without the app check and without a new master: the old one re-forks its workers, which "
+            "load the new code after the deploy has returned, checked by nothing)")
+    if start is not None and check is not None:
+        text += (f"; wsgideploy's start of `fab` and its connection alone take {start:.2f} s, and its check "
+                 "(the new release's instance started and answering on its own socket before any traffic "
+                 f"reaches it) {check:.2f} s: together {start + check:.2f} s of the {1.6 * hup:.2f} s the "
+                 "target allows")
+    return text + "."
+
+
+def _floor_note(m: Measurements, t: Target, host_counts: Sequence[int]) -> str:
+    """How much longer than the floor, outside the steps and in the steps that differ most."""
+    scenario = next(s for s, title in SCENARIO_TITLES.items() if t.text.startswith(title))
+    n = 1 if ", 1 host" in t.text else max(host_counts)
+    wd, fl = m.median_seconds(scenario, n, "wsgideploy"), m.median_seconds(scenario, n, "floor")
+    wd_steps, fl_steps = m.step_medians(scenario, n, "wsgideploy"), m.step_medians(scenario, n, "floor")
+    wd_out = wd - sum(wd_steps.values()) if wd is not None and wd_steps else None
+    fl_out = fl - sum(fl_steps.values()) if fl is not None and fl_steps else None
+    diffs = sorted(((wd_steps.get(k, 0.0) - fl_steps.get(k, 0.0), k) for k in {*wd_steps, *fl_steps}), reverse=True)
+    biggest = ", ".join(f"{name} {d:+.2f} s" for d, name in diffs[:3] if d > 0.005)
+    text = (f"- **{t.text}: {t.value:.2f}×.** wsgideploy takes {wd - fl:.2f} s more than the floor "
+            f"({wd:.2f} s against {fl:.2f} s).")
+    if wd_out is not None and fl_out is not None:
+        text += (f" Outside its steps (starting `fab`: Python, Fabric and paramiko imports, the local "
+                 f"archive, the connection) it spends {wd_out:.2f} s, the floor {fl_out:.2f} s (starting `ssh`).")
+    if biggest:
+        text += f" The steps that take longer than the floor's: {biggest}."
+    return text
+
+
+def _scaling_note(scaling: list[Target]) -> str:
+    """The N-host ÷ 1-host ratios beside the floor's own, and why this machine bounds them."""
+    ratios = [(t, float(t.reference.split(":")[1].strip().rstrip("×")) if t.reference else None) for t in scaling]
+    listed = "; ".join(f"{t.text.split(':')[0]} {t.value:.2f}× (floor {f:.2f}×)" if f else
+                       f"{t.text.split(':')[0]} {t.value:.2f}×" for t, f in ratios)
+    worse = [(t, f) for t, f in ratios if f and t.value > f * 1.1]
+    text = f"- **{scaling[0].text.split(': ')[1]}, wsgideploy against the floor's own ratio:** {listed}. "
+    if not worse:
+        text += "wsgideploy scales like the floor (within 10%, or better). "
+    else:
+        text += "wsgideploy scales worse than the floor in: " + ", ".join(t.text.split(':')[0] for t, _ in worse) + ". "
+    return text + ("The booted servers share this machine's cores, so what each host does itself (pip, "
+                   "loading the app for the check, a new gunicorn master and its workers) costs ten times "
+                   "the CPU of one host, and no deployer stays within 1.5× here; on real hosts that work "
+                   "runs side by side. The floor's ratio is the bound this machine allows.")
 
 
 def _package_note(m: Measurements, t: Target) -> str:
