@@ -35,6 +35,8 @@ class Front:
 
 NGINX = Front("nginx", "Welcome to nginx!", "/var/log/nginx/error.log")
 APACHE = Front("apache2", "Apache2 Debian Default Page", "/var/log/apache2/error.log")
+LIGHTTPD = Front("lighttpd", "Placeholder page", "/var/log/lighttpd/error.log")
+FRONTS = {"nginx": NGINX, "apache": APACHE, "lighttpd": LIGHTTPD}  # by the inventory's proxy name
 # Debian's defaults, as the inventory has them; "auto" finds systemd on the server.
 APACHE_TABLE = {"sites_available": "/etc/apache2/sites-available", "sites_enabled": "/etc/apache2/sites-enabled",
                 "sudo": True, "control": "auto"}

@@ -32,6 +32,7 @@ from tests.servers.fixtures import open_lab, unavailable
 from .booted_modes import LIGHTTPD_TABLE
 from .fabcli import EXAMPLE, fab
 from .helpers import copy_app
+from . import stock
 from .stock import APACHE_TABLE
 
 NAME = "hello.test"
@@ -106,10 +107,8 @@ def put_ca(host: DeployTarget, pem: str, name: str) -> str:
 
 def front_log(host: DeployTarget) -> str:
     """The end of the front server's error log and of its journal (as root: the deploy user cannot read them)."""
-    log = {"nginx": "/var/log/nginx/error.log", "apache": "/var/log/apache2/error.log",
-           "lighttpd": "/var/log/lighttpd/error.log"}.get(host.front, "/dev/null")
-    unit = {"apache": "apache2"}.get(host.front, host.front)
-    return host.run(f"tail -n 30 {log}; journalctl -u {unit} -n 30 --no-pager", check=False)
+    front = stock.FRONTS[str(host.front)]
+    return host.run(f"tail -n 30 {front.error_log}; journalctl -u {front.unit} -n 30 --no-pager", check=False)
 
 
 def test_acme_gets_the_certificate_before_the_switch_then_serves_https(
