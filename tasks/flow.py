@@ -100,6 +100,9 @@ def prepare_host(job: HostDeploy, force: bool) -> None:
     take_lock(run, job.record)
     job.locked, job.started = True, time.monotonic()
     app = run.stage.app
+    if run.facts.get("release_taken") == "yes":  # made by a run from elsewhere in the same second
+        raise StepFailed(run.alias, "prepare", f"release {job.rel.release_id} is already on this host (another deploy "
+                                               "made it in the same second); nothing was changed: run the deploy again")
     problem = python_problem(app.source, app.python, run.facts.get("python_version", ""))
     if problem:  # before anything is uploaded
         raise StepFailed(run.alias, "python", problem)
@@ -264,7 +267,8 @@ def holding_lock(run: HostRun, record: RunRecord, release: Callable[[], str]) ->
 def take_lock(run: HostRun, record: RunRecord, with_releases: bool = False) -> None:
     """``prepare``: the layout, the lock, the facts (and the releases). A held lock names its holder."""
     try:
-        check_host(run, record.lock_owner(), record.force_unlock, with_releases)
+        check_host(run, record.lock_owner(), record.force_unlock, with_releases,
+                   new_release=record.release_id if record.action == "deploy" else "")
     except StepFailed as failure:
         if failure.code == ExitCode.LOCKED:
             raise StepFailed(run.alias, "prepare",

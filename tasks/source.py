@@ -16,7 +16,6 @@ import tomllib
 import types
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
@@ -26,11 +25,6 @@ from .inventory import App
 from .modes import app_server
 from .source_files import SourceContent, SourceError, disk_entries, is_excluded
 from .static_check import describe, find_unguarded_run_calls, python_files
-
-
-def new_release_id(now: datetime | None = None) -> str:
-    """A UTC timestamp id, shared by every host of one run: ``20261121T101500Z``."""
-    return (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
 
 
 @dataclass(frozen=True)

@@ -45,12 +45,13 @@ def site_https(run: HostRun) -> bool:
 
 
 def check_host(run: HostRun, lock_owner: str = "", force_unlock: bool = False,
-               with_releases: bool = False) -> dict[str, str]:
+               with_releases: bool = False, new_release: str = "") -> dict[str, str]:
     """Create the layout, take the deploy lock (when ``lock_owner`` is given) and read
     the host's facts (Python version, live release); ``with_releases`` also lists the
-    releases into ``run.releases`` (for a rollback), in the same round trip."""
+    releases into ``run.releases`` (for a rollback), in the same round trip; ``new_release``
+    (a deploy's id) is reported as ``release_taken`` when the host already has it."""
     take = lock.acquire(run.layout, lock_owner, force=force_unlock) if lock_owner else ""
-    body = prepare_script(run, take)
+    body = prepare_script(run, take, new_release)
     if with_releases:
         # after the lock, so the list is the one this run acts on; it cannot fail (``|| true``)
         body += "{\n" + release.release_facts(run.layout).strip("\n") + "\n} || true\n"
@@ -69,11 +70,11 @@ def check_host(run: HostRun, lock_owner: str = "", force_unlock: bool = False,
     return facts
 
 
-def prepare_script(run: HostRun, take_lock: str) -> str:
+def prepare_script(run: HostRun, take_lock: str, new_release: str = "") -> str:
     """The script of `check_host` (`release.prepare`) for this host, taking the lock with ``take_lock``."""
     return release.prepare(run.layout, run.stage.app.python, take_lock, app_user=run.app_user,
                            forced=run.app_user_always, tls=tls_facts(run),
-                           front_user=run.proxy.passing_user(run.stage.host_vars(run.host)))
+                           front_user=run.proxy.passing_user(run.stage.host_vars(run.host)), new_release=new_release)
 
 
 def tls_facts(run: HostRun) -> str:

@@ -50,7 +50,9 @@ def deploy(c: Context, trust_new_host_key: bool = False, force_unlock: bool = Fa
     from ..fleet import Fleet
     from ..flow import RolloutOptions, deploy_fleet
     from ..jobs import commit_note, prepare_jobs
-    from ..source import new_release_id
+    from ..release_id import claim_release_id
+    from ..runlog import STATE_DIR
+    from ..targets import project_dir
     from ..source_files import SourceOptions
     options = SourceOptions(ref=ref, allow_dirty=allow_dirty, expect_sha=expect_sha)
     if plan:
@@ -61,7 +63,7 @@ def deploy(c: Context, trust_new_host_key: bool = False, force_unlock: bool = Fa
     results = RunOutput("deploy", json, json_file, config=c.config)
     with results.on_usage_error():
         targets = selected_or_exit(c, roles)
-        release_id = new_release_id()
+        release_id = claim_release_id(project_dir() / STATE_DIR)
         jobs = prepare_jobs(targets, release_id, force_unlock, options)
         results.commits = {alias: job.rel.revision for alias, job in jobs.items()}
         options = RolloutOptions(batch_size=rollout_batch_size(targets, batch_size),

@@ -20,10 +20,12 @@ def plan_targets(c: Context, trust_new_host_key: bool = False, roles: str | None
     With ``files``, only list what would be uploaded, without connecting to any host.
     """
     from ..jobs import file_lines, prepare_local, show_plan
-    from ..source import new_release_id
+    from ..release_id import next_release_id
+    from ..runlog import STATE_DIR
+    from ..targets import project_dir
     from ..source_files import SourceOptions
     targets = selected_or_exit(c, roles)
-    release_id = new_release_id()
+    release_id = next_release_id(project_dir() / STATE_DIR)
     local = prepare_local(targets, release_id, options or SourceOptions())
     if files:
         listed: set[int] = set()

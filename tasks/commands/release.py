@@ -65,7 +65,7 @@ done"""
 
 
 def prepare(layout: Layout, python: str, take_lock: str = "", app_user: str = "", forced: bool = False,
-            tls: str = "", front_user: str = "") -> str:
+            tls: str = "", front_user: str = "", new_release: str = "") -> str:
     """Create the layout (with sudo only if the root itself cannot be made), run
     ``take_lock`` (see `commands.lock.acquire`), and report the facts later steps
     need, one ``wsgideploy-fact:key=value`` a line (``live_bad=yes`` when the live
@@ -75,7 +75,8 @@ def prepare(layout: Layout, python: str, take_lock: str = "", app_user: str = ""
     ``app_user``: the user the app runs as under systemd (`app_access`, before the lock: a host
     that lacks it fails holding nothing); ``forced``: ``supervisor = "systemd"``; ``tls``: the lines that
     report the host's certificate (`certificate.facts_script`); ``front_user``: the front server's user,
-    which may pass through the root once `access_script` has closed it (not closed when empty)."""
+    which may pass through the root once `access_script` has closed it (not closed when empty); ``new_release``:
+    the id a deploy will upload, reported as ``release_taken=yes`` when the host already has it (after the lock)."""
     root = q(layout.root)
     access = access_script(layout, app_user, forced, front_user)
     access = "\n" + access if access else ""
@@ -97,7 +98,14 @@ echo "{FACTS_MARK}group=$(id -gn)"
 {journal_facts(layout)}{tls}# The lock comes last: nothing after it can fail and leave it held.
 {take_lock}
 {"rm -rf " + q(layout.releases) + "/.*.partial || true" if take_lock else ""}
-""")
+{taken_check(layout, new_release)}""")
+
+
+def taken_check(layout: Layout, release_id: str) -> str:
+    """A line that reports ``release_taken=yes`` when ``releases/<release_id>`` exists; it cannot fail."""
+    if not release_id:
+        return ""
+    return f'if [ -e {q(layout.release(release_id))} ]; then echo "{FACTS_MARK}release_taken=yes"; fi\n'
 
 
 def unpack(layout: Layout, release_id: str, shared: dict[str, str]) -> str:

@@ -361,3 +361,43 @@ def test_sigterm_during_a_deploy_releases_the_lock_and_removes_the_new_release(l
     assert deploy_log(host)[-1]["result"] == "interrupted"
     assert app.info()["version"] == V1
     assert not running(host, "sleep 30"), "the interrupted hook was stopped"
+
+
+def test_deploys_back_to_back_get_release_ids_of_their_own(live_v1):
+    """Deploys take under a second: five in a row start within a few seconds, and each still
+    gets an id of its own (the project's last id, `wsgideploy.release_id`), none refused as already there."""
+    app, write, v2 = live_v1
+    host = app.target
+    inventory = write(v2)
+    for _ in range(5):
+        fab(inventory, "-H", host.alias, "deploy", "--force")
+    made = [(e["action"], e["result"], e["release"]) for e in deploy_log(host)]
+    ids = [rid for _, _, rid in made]
+    assert [m[:2] for m in made] == [("deploy", "ok")] * 6 and len(set(ids)) == 6 and ids == sorted(ids), made
+    assert app.info()["release"] == ids[-1] and app.info()["version"] == V2
+
+
+def test_a_release_id_already_on_the_host_is_refused_before_anything_changes(live_v1):
+    """A deploy from elsewhere in the same second left its release under the id this run claims: the run
+    stops at ``prepare`` (nothing uploaded, that release untouched, the lock given back), and a rerun,
+    with the next id, goes through."""
+    app, write, v2 = live_v1
+    host = app.target
+    inventory = write(v2)
+    state = inventory.parent / ".wsgideploy"
+    state.mkdir(exist_ok=True)
+    (state / "last-release").write_text("20991231T235957Z\n")  # this run claims the second after it
+    host.run_as_deploy(f"mkdir {shlex.quote(host.path('releases/20991231T235958Z'))}")
+    host.write("releases/20991231T235958Z/theirs", "made by another run")
+    before = releases(host)
+
+    result = fab(inventory, "-H", host.alias, "deploy", expect=1)
+    assert "release 20991231T235958Z is already on this host" in result.stdout, result.stdout
+    assert "run the deploy again" in result.stdout, result.stdout
+    assert "upload" not in result.stdout, "refused before the upload"
+    assert host.read("releases/20991231T235958Z/theirs") == "made by another run"
+    assert releases(host) == before and app.info()["version"] == V1
+    assert not host.exists(".deploy/lock"), "the lock is released"
+
+    fab(inventory, "-H", host.alias, "deploy")
+    assert app.info()["version"] == V2 and app.info()["release"] == "20991231T235959Z"

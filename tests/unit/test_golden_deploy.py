@@ -63,7 +63,7 @@ def deploy_scripts(tmp_path: Path) -> dict[str, str]:
     done = finish_step(run, token, '{"duration": null, "release": "' + RELEASE + '"}', 1.25)
     go_live = steps.go_live_script(run, RELEASE, then=[steps.prune_step(run), done])
     return {
-        "prepare.sh": steps.prepare_script(run, lock.acquire(run.layout, token)),
+        "prepare.sh": steps.prepare_script(run, lock.acquire(run.layout, token), RELEASE),
         "build.sh": hostrun.combined_script(build),
         "go-live.sh": hostrun.combined_script(go_live),
         "build-and-go-live.sh": hostrun.combined_script(build + go_live),

@@ -4,12 +4,11 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from wsgideploy.source import (SourceError, find_static_dir, new_release_id, plan_install, prepare_release,
+from wsgideploy.source import (SourceError, find_static_dir, plan_install, prepare_release,
                                shared_kinds)
 from wsgideploy.source_files import build_archive, release_files
 
@@ -265,24 +264,3 @@ SHARED_CASES = [
 def test_shared_kinds(make_app, write_tree, tmp_path: Path, shared, files, expected) -> None:
     write_tree(tmp_path / "src", files)
     assert shared_kinds(make_app(shared=shared)) == expected
-
-
-# --- release ids ------------------------------------------------------------------
-
-def test_new_release_id_is_a_compact_utc_timestamp() -> None:
-    assert new_release_id(datetime(2026, 11, 21, 10, 15, 0, tzinfo=timezone.utc)) == "20261121T101500Z"
-
-
-def test_new_release_ids_sort_in_time_order() -> None:
-    times = [datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), datetime(2026, 1, 2, 3, 4, 6, tzinfo=timezone.utc),
-             datetime(2026, 10, 1, 0, 0, 0, tzinfo=timezone.utc), datetime(2027, 1, 1, 0, 0, 0, tzinfo=timezone.utc)]
-    ids = [new_release_id(t) for t in times]
-    assert ids == sorted(ids)
-
-
-def test_new_release_id_without_argument_uses_the_current_utc_time() -> None:
-    before = datetime.now(timezone.utc).replace(microsecond=0)
-    rid = new_release_id()
-    after = datetime.now(timezone.utc)
-    parsed = datetime.strptime(rid, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-    assert before <= parsed <= after

@@ -315,3 +315,4 @@ if ! printf '%s\n' wsgideploy-lock-token > /srv/hello/.deploy/lock/owner.json; t
 fi
 
 rm -rf /srv/hello/releases/.*.partial || true
+if [ -e /srv/hello/releases/20261204T100000Z ]; then echo "wsgideploy-fact:release_taken=yes"; fi
