@@ -6,11 +6,14 @@ from ..protocol import FACTS_MARK
 from .history import BAD_MARK
 from .shell import q, script
 
+PIP_PTH = "wsgideploy-pip.pth"  # written by templates/wsgideploy_pip.py: the unpacked pip a venv uses
+
 
 def prune(layout: Layout, keep: int) -> str:
     """Keep the newest ``keep`` releases, the live one, the newest good one before it,
     and any release a running process of this user has as its working directory.
-    Then remove venvs that no remaining release links to.
+    Then remove venvs that no remaining release links to, and each unpacked pip (`Layout.bundled_pip`) that no
+    remaining venv names in its ``wsgideploy-pip.pth`` (one the system's pip wheel has since replaced).
     """
     return script(f"""
 cd {q(layout.releases)}
@@ -49,6 +52,11 @@ for v in *; do
     [ "$(readlink "$link" 2>/dev/null | sed 's#.*/##')" = "$v" ] && {{ used=yes; break; }}
   done
   [ $used = yes ] || {{ rm -rf "$v"; removed="$removed venv:$v"; }}
+done
+# unpacked pips that no remaining venv puts on its path
+for p in {q(layout.bundled_pip)}/pip-*; do
+  [ -d "$p" ] || continue
+  grep -qsFx -- "$p" {q(layout.venvs)}/*/lib/python*/site-packages/{PIP_PTH} || {{ rm -rf "$p"; removed="$removed pip:${{p##*/}}"; }}
 done
 echo "{FACTS_MARK}removed=${{removed# }}"
 """)

@@ -104,6 +104,9 @@ def test_code_only_deploy_reuses_the_venv(web1, write_inventory, tmp_path):
     assert "reused" in out
     second = info(host, port)
     assert second["version"] == "1.0.1" and second["prefix"] == first["prefix"]
+    # each deploy's prune kept the unpacked pip the venv puts on its path: pip still runs from it
+    pip = host.run_as_deploy(f"{second['prefix']}/bin/python -m pip --version")
+    assert f"{host.app_root}/.deploy/pip/pip-" in pip, pip
 
 
 def test_start_stop_restart_and_status_act_through_systemd(web1, write_inventory, tmp_path):

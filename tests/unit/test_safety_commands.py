@@ -256,6 +256,38 @@ def test_prune_leaves_hidden_partial_uploads_alone(layout: Layout, tmp_path: Pat
     assert f".{R[5]}9.partial" not in result.stdout
 
 
+def test_prune_removes_an_unpacked_pip_that_no_remaining_venv_names(layout: Layout, tmp_path: Path) -> None:
+    """A venv built with pip (`commands.venv`) names its unpacked pip in ``wsgideploy-pip.pth``; once the venvs
+    naming an older one are gone (the system's pip wheel was updated meanwhile), that copy goes too."""
+    fake_releases(layout, live=R[5])
+    pips = Path(layout.bundled_pip)
+    for name in ("pip-23.0.1-py3-none-any", "pip-23.0.2-py3-none-any", "pip-23.0.2-py3-none-any.partial.77"):
+        (pips / name / "pip").mkdir(parents=True)
+    def names(key: str, pip: str) -> None:
+        site = Path(layout.venvs) / key / "lib" / "python3.11" / "site-packages"
+        site.mkdir(parents=True)
+        (site / "wsgideploy-pip.pth").write_text(f"{pips / pip}\n")
+    names("k1", "pip-23.0.1-py3-none-any")  # k1 goes (no kept release links it), and its pip with it
+    names("k4", "pip-23.0.2-py3-none-any")
+    result = run_bash(prune.prune(layout, keep=2), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(pips)) == ["pip-23.0.2-py3-none-any"]
+    removed = parse_facts(result.stdout)["removed"].split()
+    assert "pip:pip-23.0.1-py3-none-any" in removed and "pip:pip-23.0.2-py3-none-any.partial.77" in removed
+
+
+def test_prune_keeps_an_unpacked_pip_a_kept_venv_names(layout: Layout, tmp_path: Path) -> None:
+    fake_releases(layout, live=R[5])
+    pip = Path(layout.bundled_pip) / "pip-23.0.1-py3-none-any"
+    (pip / "pip").mkdir(parents=True)
+    site = Path(layout.venvs) / "k3" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "wsgideploy-pip.pth").write_text(f"{pip}\n")
+    result = run_bash(prune.prune(layout, keep=2), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert pip.is_dir() and "pip:" not in result.stdout
+
+
 # --- hooks ----------------------------------------------------------------------
 
 @pytest.fixture

@@ -1330,6 +1330,11 @@ for v in *; do
   done
   [ $used = yes ] || { rm -rf "$v"; removed="$removed venv:$v"; }
 done
+# unpacked pips that no remaining venv puts on its path
+for p in /srv/hello/.deploy/pip/pip-*; do
+  [ -d "$p" ] || continue
+  grep -qsFx -- "$p" /srv/hello/venvs/*/lib/python*/site-packages/wsgideploy-pip.pth || { rm -rf "$p"; removed="$removed pip:${p##*/}"; }
+done
 echo "wsgideploy-fact:removed=${removed# }"
 
 logrotate_text='# logrotate for hello: every log under /srv/hello/shared/log, as the user that owns them.
