@@ -17,6 +17,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
+from .runlog import make_state_dir
+
 FORMAT = "%Y%m%dT%H%M%SZ"
 ID_PATTERN = re.compile(r"\d{8}T\d{6}Z")
 LAST_FILE = "last-release"
@@ -43,10 +45,7 @@ def claim_release_id(state: Path, now: datetime | None = None) -> str:
     A folder that cannot be written (a read-only checkout) gives the plain timestamp: the deploy goes on,
     and the host still refuses an id it already has."""
     try:
-        state.mkdir(parents=True, exist_ok=True)
-        ignore = state / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("*\n")  # never part of the app's git tree (as the run logs)
+        make_state_dir(state)
         with _locked(state / (LAST_FILE + ".lock")):
             last = state / LAST_FILE
             claimed = new_release_id(now, read_last(last))

@@ -55,11 +55,7 @@ class RunLog:
         if self.failed:
             return False
         try:
-            state = self.directory.parent
-            state.mkdir(parents=True, exist_ok=True)
-            ignore = state / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("*\n")  # never part of the app's git tree, nor made dirty by a run
+            make_state_dir(self.directory.parent)
             self.directory.mkdir(exist_ok=True)
             name, n = self.path.name, 1
             while self.path.exists():  # two runs of a task in the same second
@@ -88,6 +84,15 @@ class RunLog:
             return str(self.path.relative_to(cwd or Path.cwd()))
         except ValueError:
             return str(self.path)
+
+
+def make_state_dir(state: Path) -> None:
+    """Make the project's ``.wsgideploy/`` with its ``.gitignore`` of ``*``: never part of the app's git tree,
+    nor made dirty by a run. Raises OSError when it cannot be made."""
+    state.mkdir(parents=True, exist_ok=True)
+    ignore = state / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")
 
 
 def log_file_name(task: str, when: datetime) -> str:
