@@ -267,8 +267,7 @@ def holding_lock(run: HostRun, record: RunRecord, release: Callable[[], str]) ->
 def take_lock(run: HostRun, record: RunRecord, with_releases: bool = False) -> None:
     """``prepare``: the layout, the lock, the facts (and the releases). A held lock names its holder."""
     try:
-        check_host(run, record.lock_owner(), record.force_unlock, with_releases,
-                   new_release=record.release_id if record.action == "deploy" else "")
+        check_host(run, record.lock_owner(), record.force_unlock, with_releases, new_release=record.release_id)
     except StepFailed as failure:
         if failure.code == ExitCode.LOCKED:
             raise StepFailed(run.alias, "prepare",

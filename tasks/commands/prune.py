@@ -5,15 +5,14 @@ from ..layout import Layout
 from ..protocol import FACTS_MARK
 from .history import BAD_MARK
 from .shell import q, script
-
-PIP_PTH = "wsgideploy-pip.pth"  # written by templates/wsgideploy_pip.py: the unpacked pip a venv uses
+from .venv import PIP_PTH
 
 
 def prune(layout: Layout, keep: int) -> str:
     """Keep the newest ``keep`` releases, the live one, the newest good one before it,
     and any release a running process of this user has as its working directory.
     Then remove venvs that no remaining release links to, and each unpacked pip (`Layout.bundled_pip`) that no
-    remaining venv names in its ``wsgideploy-pip.pth`` (one the system's pip wheel has since replaced).
+    remaining venv names in its `venv.PIP_PTH` (one the system's pip wheel has since replaced).
     """
     return script(f"""
 cd {q(layout.releases)}

@@ -6,6 +6,9 @@ from ..layout import Layout
 from ..protocol import FACTS_MARK
 from .shell import fail, q, script
 
+# The .pth file that puts the unpacked pip on a venv's path (templates/wsgideploy_pip.py writes it; prune reads it)
+PIP_PTH = "wsgideploy-pip.pth"
+
 COMPLETE_MARK = ".wsgideploy-complete"
 # pip's log when a package must compile on the host and cannot: no C compiler, or no Python headers.
 # Found on Debian's stock server (no build-essential, no python3-dev), where uWSGI compiles.
@@ -63,7 +66,7 @@ def ensure_venv(layout: Layout, key: str, python: str, pip_args: list[str], *,
         build = f"""
   rm -rf {q(venv)}
   {q(python)} -m venv --without-pip {q(venv)} > {q(log)} 2>&1 || {create_failed}
-  if setuptools=$({q(venv + '/bin/python')} -c {q(bundled_pip)} {q(layout.bundled_pip)} 2>> {q(log)}); then
+  if setuptools=$({q(venv + '/bin/python')} -c {q(bundled_pip)} {q(layout.bundled_pip)} {PIP_PTH} 2>> {q(log)}); then
     if [ -n "$setuptools" ]; then
       {pip} install --no-index --no-deps "$setuptools" >> {q(log)} 2>&1 || {create_failed}
     fi

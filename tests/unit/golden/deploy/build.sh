@@ -42,8 +42,9 @@ step was 1.8 s of a 2.5 s venv build on a 2-core host).
 Run by the new venv'"'"'s own python (the venv made with ``--without-pip``). It finds the wheels this Python
 bundles for ensurepip (Debian: /usr/share/python-wheels, else ensurepip/_bundled), unpacks pip once into
 the folder argv[1] names (``pip-<version>/``, kept for the next venvs) and puts that copy on the venv'"'"'s
-path with a .pth file (``venv/bin/python -m pip`` works). It prints the other wheel ensurepip would install
-(setuptools, up to Python 3.11), or nothing, for the caller to install the way ensurepip does.
+path with the .pth file argv[2] names (``venv/bin/python -m pip`` works). It prints the other wheel
+ensurepip would install (setuptools, up to Python 3.11), or nothing, for the caller to install the way
+ensurepip does.
 Exit status 1 when this Python bundles no pip wheel: the caller then runs ensurepip.
 """
 from __future__ import annotations
@@ -101,7 +102,7 @@ def main() -> int:
     wheel = bundled_pip()
     if wheel is None:
         return 1
-    with open(os.path.join(sysconfig.get_path("purelib"), "wsgideploy-pip.pth"), "w", encoding="utf-8") as pth:
+    with open(os.path.join(sysconfig.get_path("purelib"), sys.argv[2]), "w", encoding="utf-8") as pth:
         pth.write(unpacked(wheel, sys.argv[1]) + "\n")
     setuptools = newest(os.path.dirname(wheel), "setuptools") if sys.version_info < (3, 12) else None
     if setuptools:
@@ -111,7 +112,7 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-' /srv/hello/.deploy/pip 2>> /srv/hello/.deploy/pip-py3.11.2-72f6fca029326486.log); then
+' /srv/hello/.deploy/pip wsgideploy-pip.pth 2>> /srv/hello/.deploy/pip-py3.11.2-72f6fca029326486.log); then
     if [ -n "$setuptools" ]; then
       PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_USE_PEP517=1 /srv/hello/venvs/py3.11.2-72f6fca029326486/bin/python -m pip install --no-index --no-deps "$setuptools" >> /srv/hello/.deploy/pip-py3.11.2-72f6fca029326486.log 2>&1 || {
     tail -n 20 /srv/hello/.deploy/pip-py3.11.2-72f6fca029326486.log >&2; rm -rf /srv/hello/venvs/py3.11.2-72f6fca029326486
