@@ -14,15 +14,15 @@ def analysis(m: Measurements, host_counts: Sequence[int]) -> list[str]:
     for t in targets(m, host_counts):
         if t.verdict != "MISS":
             continue
-        if "HUP floor" in t.text:
+        if t.kind == "hup":
             notes.append(_hup_note(m, t))
-        elif "÷ floor" in t.text:
+        elif t.kind == "floor":
             notes.append(_floor_note(m, t, host_counts))
-        elif "hosts ÷ 1 host" in t.text:
+        elif t.kind == "scaling":
             scaling.append(t)
-        elif "pyproject-only app" in t.text:
+        elif t.kind == "package":
             notes.append(_package_note(m, t))
-        elif "controller CPU" in t.text:
+        elif t.kind == "cpu":
             notes.append(_cpu_note(m, t, max(host_counts)))
         else:
             notes.append(f"- **{t.text}: {t.shown()}.**")
@@ -70,15 +70,14 @@ def _floor_note(m: Measurements, t: Target, host_counts: Sequence[int]) -> str:
 
 def _scaling_note(scaling: list[Target]) -> str:
     """The N-host ÷ 1-host ratios beside the floor's own, and why this machine bounds them."""
-    ratios = [(t, float(t.reference.split(":")[1].strip().rstrip("×")) if t.reference else None) for t in scaling]
-    listed = "; ".join(f"{t.text.split(':')[0]} {t.value:.2f}× (floor {f:.2f}×)" if f else
-                       f"{t.text.split(':')[0]} {t.value:.2f}×" for t, f in ratios)
-    worse = [(t, f) for t, f in ratios if f and t.value > f * 1.1]
+    listed = "; ".join(f"{t.text.split(':')[0]} {t.value:.2f}× (floor {t.floor:.2f}×)" if t.floor else
+                       f"{t.text.split(':')[0]} {t.value:.2f}×" for t in scaling)
+    worse = [t for t in scaling if t.floor and t.value is not None and t.value > t.floor * 1.1]
     text = f"- **{scaling[0].text.split(': ')[1]}, wsgideploy against the floor's own ratio:** {listed}. "
     if not worse:
         text += "wsgideploy scales like the floor (within 10%, or better). "
     else:
-        text += "wsgideploy scales worse than the floor in: " + ", ".join(t.text.split(':')[0] for t, _ in worse) + ". "
+        text += "wsgideploy scales worse than the floor in: " + ", ".join(t.text.split(':')[0] for t in worse) + ". "
     return text + ("The booted servers share this machine's cores, so what each host does itself (pip, "
                    "loading the app for the check, a new gunicorn master and its workers) costs ten times "
                    "the CPU of one host, and no deployer stays within 1.5× here; on real hosts that work "

@@ -17,6 +17,10 @@ class Target:
     limit: float
     unit: str  # "x" (a ratio), "s" or "n" (a count)
     reference: str = ""  # what the floor measured for the same ratio, for context
+    # what it measures, for the analysis of a miss: "floor", "hup", "load", "failed", "scaling", "seconds",
+    # "cpu" or "package"
+    kind: str = ""
+    floor: float | None = None  # a scaling target's: the floor's own N-host ÷ 1-host ratio
 
     @property
     def verdict(self) -> str:
@@ -43,34 +47,36 @@ def targets(m: Measurements, host_counts: Sequence[int]) -> list[Target]:
     if 1 in host_counts:
         for scenario in ("code", "rollback"):
             found.append(Target(f"{SCENARIO_TITLES[scenario]}, 1 host: wsgideploy ÷ floor",
-                                ratio(med(scenario, 1, "wsgideploy"), med(scenario, 1, "floor")), 1.2, "x"))
+                                ratio(med(scenario, 1, "wsgideploy"), med(scenario, 1, "floor")), 1.2, "x",
+                                kind="floor"))
         found.append(Target("code-only redeploy, 1 host: wsgideploy ÷ HUP floor",
-                            ratio(med("code", 1, "wsgideploy"), med("code", 1, "hup")), 1.6, "x"))
+                            ratio(med("code", 1, "wsgideploy"), med("code", 1, "hup")), 1.6, "x", kind="hup"))
     for n in host_counts:
-        found.append(Target(f"cold deploy, {n} host{'s' if n > 1 else ''}: wsgideploy ÷ floor",
-                            ratio(med("cold", n, "wsgideploy"), med("cold", n, "floor")), 1.05, "x"))
         plural = "s" if n > 1 else ""
+        found.append(Target(f"cold deploy, {n} host{plural}: wsgideploy ÷ floor",
+                            ratio(med("cold", n, "wsgideploy"), med("cold", n, "floor")), 1.05, "x", kind="floor"))
         found.append(Target(f"code-only redeploy, {n} host{plural}: wsgideploy under load ÷ idle",
                             ratio(med("load", n, "wsgideploy"), med("code", n, "wsgideploy")), 1.5, "x",
-                            _load_reference(m, n)))
+                            _load_reference(m, n), kind="load"))
         failed, sent = m.failed_requests("load", n, "wsgideploy")
         if sent:
             found.append(Target(f"requests failed during wsgideploy's deploys under load, {n} host{plural}",
-                                float(failed), 0, "n", f"of {sent} sent"))
-    many = [n for n in host_counts if n > 1]
+                                float(failed), 0, "n", f"of {sent} sent", kind="failed"))
     if 1 in host_counts:
-        for n in many:
+        for n in (n for n in host_counts if n > 1):
             for scenario in SCENARIO_TITLES:
                 floor = ratio(med(scenario, n, "floor"), med(scenario, 1, "floor"))
                 found.append(Target(f"{SCENARIO_TITLES[scenario]}: wsgideploy {n} hosts ÷ 1 host",
                                     ratio(med(scenario, n, "wsgideploy"), med(scenario, 1, "wsgideploy")),
-                                    1.5, "x", f"the floor: {floor:.2f}×" if floor else ""))
-        found.append(Target("code-only redeploy, 1 host, wsgideploy", med("code", 1, "wsgideploy"), 2.0, "s"))
+                                    1.5, "x", f"the floor: {floor:.2f}×" if floor else "", kind="scaling",
+                                    floor=floor))
+        found.append(Target("code-only redeploy, 1 host, wsgideploy", med("code", 1, "wsgideploy"), 2.0, "s",
+                            kind="seconds"))
         found.append(Target(f"controller CPU per host beyond the first ({max(host_counts)} hosts, code-only), seconds",
-                            cpu_per_extra_host(m, host_counts), 0.020, "s"))
-    if 1 in host_counts:
+                            cpu_per_extra_host(m, host_counts), 0.020, "s", kind="cpu"))
         found.append(Target("code-only redeploy, 1 host: pyproject-only app ÷ the same app with requirements.txt",
-                            ratio(med("code", 1, "pyproject"), med("code", 1, "wsgideploy")), 1.3, "x"))
+                            ratio(med("code", 1, "pyproject"), med("code", 1, "wsgideploy")), 1.3, "x",
+                            kind="package"))
     return [t for t in found if t.value is not None]
 
 
