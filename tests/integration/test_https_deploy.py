@@ -32,8 +32,7 @@ from tests.servers.fixtures import open_lab, unavailable
 from .booted_modes import LIGHTTPD_TABLE
 from .fabcli import EXAMPLE, fab
 from .helpers import copy_app
-from . import stock
-from .stock import APACHE_TABLE
+from .stock import APACHE_TABLE, FRONTS
 
 NAME = "hello.test"
 # lighttpd reads the key again at a reload, after dropping root to www-data (docs/https.md)
@@ -107,7 +106,7 @@ def put_ca(host: DeployTarget, pem: str, name: str) -> str:
 
 def front_log(host: DeployTarget) -> str:
     """The end of the front server's error log and of its journal (as root: the deploy user cannot read them)."""
-    front = stock.FRONTS[str(host.front)]
+    front = FRONTS[str(host.front)]
     return host.run(f"tail -n 30 {front.error_log}; journalctl -u {front.unit} -n 30 --no-pager", check=False)
 
 

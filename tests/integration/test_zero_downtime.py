@@ -217,6 +217,9 @@ class Site:
         return new
 
 
+WORKERS = 2  # each site's gunicorn workers
+
+
 @pytest.fixture
 def site(nginx_target: DeployTarget, write_inventory, tmp_path) -> Iterator[Site]:  # noqa: F811
     """The example app, version 1.0.0, deployed (without load) and answering through the server's nginx;
@@ -226,7 +229,7 @@ def site(nginx_target: DeployTarget, write_inventory, tmp_path) -> Iterator[Site
     source = copy_app(EXAMPLE, tmp_path / "hello", version="1.0.0")
     inventories = write_inventory(
         "test", app=host.app_table(source, listen=port),
-        hosts={host.alias: host.host_table()}, nginx=host.front_table(), vars={"workers": 2})
+        hosts={host.alias: host.host_table()}, nginx=host.front_table(), vars={"workers": WORKERS})
     result = Site(host, port, inventories, source, tmp_path)
     result.fab("deploy")
     assert info(result)["version"] == "1.0.0"
@@ -412,9 +415,6 @@ def slow():
     time.sleep(float(request.args.get("s", "1")))
     return jsonify(version=VERSION, release=RELEASE)
 '''
-
-
-WORKERS = 2  # the site fixture's ``workers``
 
 
 def test_a_deploy_returns_while_the_old_instance_still_has_requests_queued_and_the_next_deploy_waits(site):
