@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .commands import certbot, certificate, health, history, hooks, journal, lock, logs, prune, release, secrets, venv
-from .commands.shell import q, script, write_file
+from .commands.shell import q, script, write_files
 from .errors import StepFailed
 from .fingerprint import FINGERPRINT_FILE
 from .framework_steps import django_step, django_warnings, static_verdict
@@ -165,13 +165,12 @@ def check_step(run: HostRun, rel: LocalRelease, fingerprint: str = "", stage: bo
     app = run.stage.app
     configs = render_release_configs(host_context(run, rel.release_id, rel.static_dir), app.templates)
     config_dir = f"{run.layout.release(rel.release_id)}/{run.layout.config_dir_name}"
-    writes = [f"mkdir -p {q(config_dir)}"] + [write_file(f"{config_dir}/{name}", text)
-                                              for name, text in configs.items()]
+    files = dict(configs)
     # the release's [processes], read by wsgideploy_process.py (their units: docs/supervision.md)
-    writes.append(write_file(f"{config_dir}/processes.json", json.dumps(
-        {"processes": dict(run.stage.processes), "env_file": f"{run.layout.shared}/.env"}, indent=1) + "\n"))
+    files["processes.json"] = json.dumps(
+        {"processes": dict(run.stage.processes), "env_file": f"{run.layout.shared}/.env"}, indent=1) + "\n"
     if fingerprint:
-        writes.append(write_file(f"{config_dir}/{FINGERPRINT_FILE}", fingerprint + "\n"))
+        files[FINGERPRINT_FILE] = fingerprint + "\n"
     staged = run.server.stage(run.server_context, rel.release_id) if stage else None
     check = staged or run.server.check(run.server_context, rel.release_id)
     before, after = release.static_report(config_dir)  # the loaded Flask app's static folder, as facts
@@ -184,7 +183,7 @@ def check_step(run: HostRun, rel: LocalRelease, fingerprint: str = "", stage: bo
                      f"{run.facts.get('user', 'the deploy user')}: does it write into its release when it loads? "
                      "(docs/supervision.md)")
         return said
-    return Step("check", script(*writes) + before + check + after + app_writable(run), describe=describe)
+    return Step("check", script(write_files(config_dir, files)) + before + check + after + app_writable(run), describe=describe)
 
 
 def app_writable(run: HostRun) -> str:

@@ -1,7 +1,6 @@
 """Small helpers shared by the script builders."""
 from __future__ import annotations
 
-import base64
 import shlex
 
 from ..protocol import SESSION_MARK
@@ -36,12 +35,21 @@ def script(*parts: str) -> str:
     return PRELUDE + "\n".join(p.strip("\n") for p in parts if p) + "\n"
 
 
-def write_file(path: str, content: str, mode: str = "0644") -> str:
-    """Write ``content`` to ``path`` atomically (temp file, then rename); a failed write removes the temp file."""
-    encoded = base64.b64encode(content.encode()).decode()
-    tmp = f"{q(path)}.tmp.$$"  # $$ stays outside the quotes: one temp name per shell
-    return (f"if ! {{ printf '%s' {q(encoded)} | base64 -d > {tmp} && chmod {mode} {tmp} && mv -f {tmp} {q(path)}; }}; "
-            f"then\n  rm -f {tmp}\n  fail {q(f'could not write {path} (is the disk full?)')}\nfi")
+def write_files(directory: str, files: dict[str, str], mode: str = "0644") -> str:
+    """Write ``files`` (name: content) into ``directory`` (made if missing), each replaced at once: written with
+    bash's own printf into a folder of this shell's, then moved in by one ``mv`` (a rename each, which replaces a
+    link there rather than write through it). Three processes for any number of files, not three a file. A failed
+    write removes that folder and fails the script."""
+    for name in files:
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"not a file name: {name!r}")
+    tmp = f"{q(directory)}/.wsgideploy-write.$$"  # $$ stays outside the quotes: one folder per shell
+    paths = " ".join(f"{tmp}/{q(name)}" for name in files)
+    writes = "".join(f" && printf '%s' {q(content)} > {tmp}/{q(name)}" for name, content in files.items())
+    what = ", ".join(files)
+    return (f"if ! {{ mkdir -p {tmp}{writes} && chmod {mode} {paths} && mv -f {paths} {q(directory)}/; }}; then\n"
+            f"  rm -rf {tmp}\n  fail {q(f'could not write {what} in {directory} (is the disk full?)')}\nfi\n"
+            f"rm -rf {tmp}")
 
 
 def fail(message: str) -> str:

@@ -62,11 +62,11 @@ LAYOUT_BUILDERS = {
     "gunicorn.stop": lambda lay: app_server("gunicorn").stop(ServerContext(lay, graceful_timeout=30)),
     "gunicorn.status": lambda lay: app_server("gunicorn").status(ServerContext(lay)),
     "health.http_check": lambda lay: health.http_check(8080, "/health?full=1", "hello.example.com", 200, 30),
-    "shell.write_file": lambda lay: shell.script(
-        shell.write_file(f"{lay.release(RID)}/.wsgideploy/gunicorn.conf.py", "a = 'b'\n\"$x\" `y`\n")),
+    "shell.write_files": lambda lay: shell.script(
+        shell.write_files(f"{lay.release(RID)}/.wsgideploy", {"gunicorn.conf.py": "a = 'b'\n\"$x\" `y`\n", "x": ""})),
     "write then check (as steps.configure_release)": lambda lay: shell.script(
         f"mkdir -p {shell.q(lay.release(RID))}",
-        shell.write_file(f"{lay.release(RID)}/x", "x")) + app_server("gunicorn").check(ServerContext(lay, timeout=30), RID),
+        shell.write_files(lay.release(RID), {"x": "x"})) + app_server("gunicorn").check(ServerContext(lay, timeout=30), RID),
 }
 
 NGINX_BUILDERS = {

@@ -146,39 +146,284 @@ PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
   echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
 fi
-mkdir -p /srv/hello/releases/20261204T100000Z/.wsgideploy
-if ! { printf '%s' IyBndW5pY29ybiBjb25maWcgZm9yIGhlbGxvLCByZWxlYXNlIDIwMjYxMjA0VDEwMDAwMFouCiMgUmVuZGVyZWQgYnkgd3NnaWRlcGxveSBmcm9tIHRlbXBsYXRlcy9ndW5pY29ybi5jb25mLnB5LmoyOyB0aGUgbmV4dCBkZXBsb3kgcmVwbGFjZXMgaXQuCiMKIyBndW5pY29ybiBpcyBzdGFydGVkIGZyb20gL3Nydi9oZWxsby9jdXJyZW50IChzZWUgZG9jcy9ndW5pY29ybi5tZCksIHNvIGEgVVNSMgojIHVwZ3JhZGUgcmUtZXhlY3V0ZXMgaW50byB3aGF0ZXZlciByZWxlYXNlIGBjdXJyZW50YCBwb2ludHMgYXQsIHZlbnYgaW5jbHVkZWQuCmltcG9ydCBpbXBvcnRsaWIudXRpbAppbXBvcnQgb3MKaW1wb3J0IHN5cwoKIyBUaGUgY2hlY2sgYmVmb3JlIHRoZSBzd2l0Y2ggbG9hZHMgdGhlIG5ldyByZWxlYXNlIGZyb20gaXRzIG93biBkaXJlY3RvcnkuCmNoZGlyID0gb3MuZW52aXJvbi5nZXQoIldTR0lERVBMT1lfQ0hFQ0tfUkVMRUFTRSIpIG9yICIvc3J2L2hlbGxvL2N1cnJlbnQiCiMgYXBwOmFwcCwgd2l0aCB0aGlzIHN0YWdlJ3MgbG9nZ2luZyAoYW5kIFByb3h5Rml4IGJlaGluZCB0aGUgcHJveHkpOiBzZWUgd3NnaWRlcGxveV9lbnRyeS5weQp3c2dpX2FwcCA9ICJ3c2dpZGVwbG95X2VudHJ5OmFwcGxpY2F0aW9uIgojIE9uIHN5cy5wYXRoIGhlcmUsIG5vdCB3aXRoIGBweXRob25wYXRoYDogZ3VuaWNvcm4gLS1jaGVjay1jb25maWcgbG9hZHMgdGhlIGFwcCBiZWZvcmUgYXBwbHlpbmcgdGhhdC4Kc3lzLnBhdGguaW5zZXJ0KDAsIG9zLnBhdGguam9pbihjaGRpciwgIi53c2dpZGVwbG95IikpCmJpbmQgPSBbInVuaXg6L3Nydi9oZWxsby9zaGFyZWQvcnVuL2d1bmljb3JuLnNvY2siXQpwaWRmaWxlID0gIi9zcnYvaGVsbG8vc2hhcmVkL3J1bi9ndW5pY29ybi5waWQiCnByb2NfbmFtZSA9ICJ3c2dpZGVwbG95LWhlbGxvIgoKd29ya2VycyA9IDIKdGhyZWFkcyA9IDEKdGltZW91dCA9IDMwCmdyYWNlZnVsX3RpbWVvdXQgPSAzMAoKYWNjZXNzbG9nID0gIi9zcnYvaGVsbG8vc2hhcmVkL2xvZy9ndW5pY29ybi5hY2Nlc3MubG9nIgplcnJvcmxvZyA9ICIvc3J2L2hlbGxvL3NoYXJlZC9sb2cvZ3VuaWNvcm4uZXJyb3IubG9nIgpsb2dsZXZlbCA9ICJpbmZvIgojIHByaW50KCkgaW4gdGhlIGFwcCBnb2VzIHRvIHRoZSBlcnJvciBsb2cgaW5zdGVhZCBvZiBiZWluZyBsb3N0LgpjYXB0dXJlX291dHB1dCA9IFRydWUKCiMgZ3VuaWNvcm4gPj0gMjUuMTogd2l0aG91dCB0aGlzIHRoZSBvbGQgbWFzdGVyIHJlbW92ZXMgdGhlIG5ldyBtYXN0ZXIncwojIGNvbnRyb2wgc29ja2V0IHdoZW4gaXQgZXhpdHMgYWZ0ZXIgYSBVU1IyIHVwZ3JhZGUuCmNvbnRyb2xfc29ja2V0X2Rpc2FibGUgPSBUcnVlCgpfUkVBRFlfRElSID0gIi9zcnYvaGVsbG8vc2hhcmVkL3J1biIKCgpkZWYgX2Vudl9maWxlX3ZhbHVlcygpOgogICAgIiIiVGhlIHZhcmlhYmxlcyBvZiBzaGFyZWQvLmVudiAoc2VjcmV0cyBzdGF5IG91dCBvZiB0aGlzIGZpbGUgYW5kIG9mIHRoZSBjb21tYW5kIGxpbmUpLiIiIgogICAgcGF0aCA9IG9zLnBhdGguam9pbihvcy5wYXRoLmRpcm5hbWUob3MucGF0aC5hYnNwYXRoKF9fZmlsZV9fKSksICJ3c2dpZGVwbG95X2Vudi5weSIpCiAgICBzcGVjID0gaW1wb3J0bGliLnV0aWwuc3BlY19mcm9tX2ZpbGVfbG9jYXRpb24oIndzZ2lkZXBsb3lfZW52IiwgcGF0aCkKICAgIG1vZHVsZSA9IGltcG9ydGxpYi51dGlsLm1vZHVsZV9mcm9tX3NwZWMoc3BlYykKICAgIHNwZWMubG9hZGVyLmV4ZWNfbW9kdWxlKG1vZHVsZSkKICAgIHJldHVybiBtb2R1bGUubG9hZCgiL3Nydi9oZWxsby9zaGFyZWQvLmVudiIpCgoKcmF3X2VudiA9IFsiJXM9JXMiICUgaXRlbSBmb3IgaXRlbSBpbiBfZW52X2ZpbGVfdmFsdWVzKCkuaXRlbXMoKV0KaWYgb3MuZW52aXJvbi5nZXQoIldTR0lERVBMT1lfQ0hFQ0tfUkVMRUFTRSIpOgogICAgIyBUaGUgY2hlY2sgKC0tY2hlY2stY29uZmlnKSBsb2FkcyB0aGUgYXBwIGluIHRoaXMgcHJvY2VzcywgYW5kIGd1bmljb3JuIGFwcGxpZXMgcmF3X2VudiBvbmx5IHdoZW4KICAgICMgaXRzIGFyYml0ZXIgc3RhcnRzOiBhbiBhcHAgdGhhdCByZWFkcyAuZW52IGF0IGltcG9ydCAoRGphbmdvJ3Mgc2V0dGluZ3MpIG5lZWRzIHRoZSB2YWx1ZXMgbm93LgogICAgb3MuZW52aXJvbi51cGRhdGUoX2Vudl9maWxlX3ZhbHVlcygpKQoKCmRlZiBwb3N0X3dvcmtlcl9pbml0KHdvcmtlcik6CiAgICAiIiJUZWxsIHdzZ2lkZXBsb3kgdGhhdCBhIHdvcmtlciBvZiB0aGlzIG1hc3RlciBoYXMgbG9hZGVkIHRoZSBhcHAuIiIiCiAgICBvcGVuKG9zLnBhdGguam9pbihfUkVBRFlfRElSLCAiZ3VuaWNvcm4ucmVhZHkuJWQiICUgd29ya2VyLnBwaWQpLCAiYSIpLmNsb3NlKCkK | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py.tmp.$$ && chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py.tmp.$$ && mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py; }; then
-  rm -f /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py.tmp.$$
-  fail 'could not write /srv/hello/releases/20261204T100000Z/.wsgideploy/gunicorn.conf.py (is the disk full?)'
+if ! { mkdir -p /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$ && printf '%s' '# gunicorn config for hello, release 20261204T100000Z.
+# Rendered by wsgideploy from templates/gunicorn.conf.py.j2; the next deploy replaces it.
+#
+# gunicorn is started from /srv/hello/current (see docs/gunicorn.md), so a USR2
+# upgrade re-executes into whatever release `current` points at, venv included.
+import importlib.util
+import os
+import sys
+
+# The check before the switch loads the new release from its own directory.
+chdir = os.environ.get("WSGIDEPLOY_CHECK_RELEASE") or "/srv/hello/current"
+# app:app, with this stage'"'"'s logging (and ProxyFix behind the proxy): see wsgideploy_entry.py
+wsgi_app = "wsgideploy_entry:application"
+# On sys.path here, not with `pythonpath`: gunicorn --check-config loads the app before applying that.
+sys.path.insert(0, os.path.join(chdir, ".wsgideploy"))
+bind = ["unix:/srv/hello/shared/run/gunicorn.sock"]
+pidfile = "/srv/hello/shared/run/gunicorn.pid"
+proc_name = "wsgideploy-hello"
+
+workers = 2
+threads = 1
+timeout = 30
+graceful_timeout = 30
+
+accesslog = "/srv/hello/shared/log/gunicorn.access.log"
+errorlog = "/srv/hello/shared/log/gunicorn.error.log"
+loglevel = "info"
+# print() in the app goes to the error log instead of being lost.
+capture_output = True
+
+# gunicorn >= 25.1: without this the old master removes the new master'"'"'s
+# control socket when it exits after a USR2 upgrade.
+control_socket_disable = True
+
+_READY_DIR = "/srv/hello/shared/run"
+
+
+def _env_file_values():
+    """The variables of shared/.env (secrets stay out of this file and of the command line)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wsgideploy_env.py")
+    spec = importlib.util.spec_from_file_location("wsgideploy_env", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load("/srv/hello/shared/.env")
+
+
+raw_env = ["%s=%s" % item for item in _env_file_values().items()]
+if os.environ.get("WSGIDEPLOY_CHECK_RELEASE"):
+    # The check (--check-config) loads the app in this process, and gunicorn applies raw_env only when
+    # its arbiter starts: an app that reads .env at import (Django'"'"'s settings) needs the values now.
+    os.environ.update(_env_file_values())
+
+
+def post_worker_init(worker):
+    """Tell wsgideploy that a worker of this master has loaded the app."""
+    open(os.path.join(_READY_DIR, "gunicorn.ready.%d" % worker.ppid), "a").close()
+' > /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/gunicorn.conf.py && printf '%s' '"""The WSGI entry point of hello, release 20261204T100000Z: ``wsgideploy_entry:application``.
+
+Rendered by wsgideploy from templates/wsgideploy_entry.py.j2. It sets up logging
+for this stage, imports the app (app:app), and, behind an HTTP proxy,
+wraps it in werkzeug'"'"'s ProxyFix with the counts of the inventory'"'"'s ``proxy_fix``: a werkzeug
+(Flask) app under the default counts, any app under counts the stage file declares.
+"""
+import logging
+import os
+
+_LOG_FILE = os.path.join("/srv/hello/shared/log", "app.log")
+
+
+
+def _log_handler():
+    """shared/log/app.log, or standard error (the front server'"'"'s error log) for a user that
+    cannot write there: CGI runs as Apache'"'"'s own user (www-data) under a stock Apache, and the
+    app must still answer."""
+    try:
+        return logging.FileHandler(_LOG_FILE)
+    except OSError:
+        return logging.StreamHandler()
+
+
+# The stage'"'"'s log level, to a file in shared/log. An app that configures logging
+# itself keeps its own setup: nothing is done when handlers exist.
+if not logging.root.handlers:
+    logging.basicConfig(handlers=[_log_handler()], level="INFO",
+                        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
+
+# The app'"'"'s own package, installed into this release when the app is one (.wsgideploy/site: no
+# dependencies, those are in the venv), so that this release runs its own code and metadata.
+_HERE = os.path.dirname(os.path.abspath(__file__))  # <release>/.wsgideploy
+_SITE = os.path.join(_HERE, "site")
+if os.path.isdir(_SITE):
+    import site
+
+    site.addsitedir(_SITE)
+
+import app as _app_module  # noqa: E402
+
+application = eval("app", vars(_app_module))  # the app, or the factory'"'"'s app
+
+if os.environ.get("WSGIDEPLOY_STATIC_REPORT") and getattr(application, "has_static_folder", False):
+    # The deploy'"'"'s check asks where a Flask app really keeps its static files, to compare them with the
+    # folder the front server serves: the check'"'"'s own load, or (under systemd) each load by the new
+    # instance'"'"'s unit, which names a file of its slot. Written as the check'"'"'s facts
+    # (wsgideploy-fact:<key>=<value> lines, tasks/protocol.py), whole (a worker'"'"'s file renamed over it).
+    _report_path = os.environ["WSGIDEPLOY_STATIC_REPORT"]
+    try:
+        with open("%s.%d" % (_report_path, os.getpid()), "w") as _report:
+            for _key, _value in (("folder", os.path.realpath(application.static_folder)),
+                                 ("exists", os.path.isdir(application.static_folder)),
+                                 ("url", application.static_url_path),
+                                 ("release", os.path.realpath(os.path.join(_HERE, "..")))):
+                _report.write("wsgideploy-fact:app_static_%s=%s\n" % (_key, " ".join(str(_value).split())))
+        os.replace("%s.%d" % (_report_path, os.getpid()), _report_path)
+    except OSError:
+        pass  # only a report: the app runs without it
+
+# http-unix: one proxy in front sets X-Forwarded-* headers; trust exactly that many.
+# The default counts wrap a werkzeug (Flask) app only: another framework reads the headers its own way
+# (Django: SECURE_PROXY_SSL_HEADER) and may not have werkzeug at all.
+if any(_cls.__module__.partition(".")[0] in ("flask", "werkzeug") for _cls in type(application).__mro__):
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    application = ProxyFix(application, x_for=1, x_proto=1,
+                           x_host=0, x_port=0,
+                           x_prefix=0)
+' > /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/wsgideploy_entry.py && printf '%s' '# logrotate for hello: every log under /srv/hello/shared/log, as the user that owns them.
+# Rendered by wsgideploy on the controller from templates/logrotate.conf.j2, installed by root from
+# the deploy'"'"'s script (never copied from the host). copytruncate: the app server and the app keep
+# writing to the same file, so no server needs a signal. The front server'"'"'s logs are in its own
+# folder, rotated by the distribution'"'"'s snippet.
+/srv/hello/shared/log/*.log {
+    su hello hello
+    daily
+    rotate 14
+    maxsize 100M
+    compress
+    delaycompress
+    missingok
+    notifempty
+    copytruncate
+}
+' > /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/logrotate.conf && printf '%s' '# nginx site for hello: it names no release (a deploy that changes nothing here leaves nginx alone).
+# Rendered by wsgideploy from templates/nginx.site.conf.j2; the next deploy replaces it.
+
+upstream wsgideploy_hello {
+    server unix:/srv/hello/shared/run/gunicorn.sock fail_timeout=0;
+}
+
+server {
+    listen 80;
+    server_name hello.example.com;
+    client_max_body_size 10m;
+
+    # nginx'"'"'s own folder, where Debian'"'"'s logrotate snippet rotates them (nginx opens its logs as root:
+    # never in the deploy'"'"'s shared/log).
+    access_log /var/log/nginx/hello.access.log;
+    error_log /var/log/nginx/hello.error.log;
+
+    # Static files straight from the live release, without the app server. A link in them is followed only
+    # to a file of the link'"'"'s owner (never to /etc/passwd, or what the app'"'"'s user wrote).
+    location /static/ {
+        alias /srv/hello/current/static/;
+        disable_symlinks if_not_owner from=/srv/hello/current;
+        expires 1h;
+        access_log off;
+    }
+
+    location / {
+        proxy_pass http://wsgideploy_hello;
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_redirect off;
+    }
+}
+' > /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/nginx.conf && printf '%s' '"""Load ``<root>/shared/.env`` for the app: used by gunicorn.conf.py and by release hooks.
+
+Copied into every release as ``.wsgideploy/wsgideploy_env.py`` by wsgideploy.
+``python wsgideploy_env.py ENV_FILE COMMAND [ARGS...]`` runs COMMAND with the file'"'"'s
+variables added to the environment. A missing file adds nothing.
+
+The format is the usual dotenv one: ``KEY=value`` lines, an optional ``export``,
+``#`` comments, and values in single quotes (taken literally) or double quotes
+(``\\n``, ``\\r``, ``\\"`` and ``\\\\`` unescaped).
+"""
+import os
+import sys
+
+
+def parse(text):
+    """Return the variables of a dotenv text as a dict."""
+    values = {}
+    for raw in text.split("\n"):  # only \n ends a line; a \r\n line loses its \r below
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, _, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == "'"'"'":
+            value = value[1:-1]
+        elif len(value) >= 2 and value[0] == value[-1] == '"'"'"'"'"':
+            value = (value[1:-1].replace("\\\\", "\0").replace('"'"'\\"'"'"', '"'"'"'"'"')
+                     .replace("\\n", "\n").replace("\\r", "\r").replace("\0", "\\"))
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        if key:
+            values[key] = value
+    return values
+
+
+def load(path):
+    """The variables of the env file at ``path`` ({} when it does not exist)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            return parse(fh.read())
+    except FileNotFoundError:
+        return {}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit("usage: wsgideploy_env.py ENV_FILE COMMAND [ARGS...]")
+    os.environ.update(load(sys.argv[1]))
+    os.execvp(sys.argv[2], sys.argv[2:])
+' > /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/wsgideploy_env.py && printf '%s' '"""Run one of the app'"'"'s ``[processes]`` (a worker: ``rq worker tasks``, ``celery -A app worker``...).
+
+Copied into every release as ``.wsgideploy/wsgideploy_process.py`` by wsgideploy; its systemd unit
+(``wsgideploy-<app>-<name>.service``) runs ``<root>/current/venv/bin/python
+<root>/current/.wsgideploy/wsgideploy_process.py NAME``. It reads NAME'"'"'s command from
+``processes.json`` beside it (the release'"'"'s own ``[processes]``), adds ``shared/.env`` to the environment,
+puts the release'"'"'s venv first on PATH and the release and its own package on PYTHONPATH, enters the release, and replaces itself with the command
+(``exec``: the unit'"'"'s main process is the worker, and its stop signal reaches it).
+"""
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.realpath(__file__))  # <release>/.wsgideploy, whatever `current` becomes
+RELEASE = os.path.dirname(HERE)
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.exit("usage: wsgideploy_process.py NAME")
+    with open(os.path.join(HERE, "processes.json")) as fh:
+        declared = json.load(fh)
+    name, commands = argv[1], declared["processes"]
+    if name not in commands:
+        sys.exit("release %s has no process %r (its [processes]: %s)"
+                 % (os.path.basename(RELEASE), name, ", ".join(sorted(commands)) or "none"))
+    sys.path.insert(0, HERE)
+    import wsgideploy_env
+    os.environ.update(wsgideploy_env.load(declared["env_file"]))
+    venv = os.path.join(RELEASE, "venv")
+    os.environ["VIRTUAL_ENV"] = venv
+    os.environ["PATH"] = os.path.join(venv, "bin") + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin")
+    os.environ["WSGIDEPLOY_RELEASE"] = os.path.basename(RELEASE)
+    # the release and the app'"'"'s own package (installed into the release when the app is one)
+    os.environ["PYTHONPATH"] = os.pathsep.join([RELEASE, os.path.join(HERE, "site")])
+    os.chdir(RELEASE)
+    os.execv("/bin/sh", ["/bin/sh", "-c", "exec " + commands[name]])
+
+
+if __name__ == "__main__":
+    main(sys.argv)
+' > /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/wsgideploy_process.py && printf '%s' '{
+ "processes": {},
+ "env_file": "/srv/hello/shared/.env"
+}
+' > /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/processes.json && printf '%s' 'ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
+' > /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/fingerprint && chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/gunicorn.conf.py /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/wsgideploy_entry.py /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/logrotate.conf /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/nginx.conf /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/wsgideploy_env.py /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/wsgideploy_process.py /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/processes.json /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/fingerprint && mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/gunicorn.conf.py /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/wsgideploy_entry.py /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/logrotate.conf /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/nginx.conf /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/wsgideploy_env.py /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/wsgideploy_process.py /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/processes.json /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$/fingerprint /srv/hello/releases/20261204T100000Z/.wsgideploy/; }; then
+  rm -rf /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$
+  fail 'could not write gunicorn.conf.py, wsgideploy_entry.py, logrotate.conf, nginx.conf, wsgideploy_env.py, wsgideploy_process.py, processes.json, fingerprint in /srv/hello/releases/20261204T100000Z/.wsgideploy (is the disk full?)'
 fi
-if ! { printf '%s' IiIiVGhlIFdTR0kgZW50cnkgcG9pbnQgb2YgaGVsbG8sIHJlbGVhc2UgMjAyNjEyMDRUMTAwMDAwWjogYGB3c2dpZGVwbG95X2VudHJ5OmFwcGxpY2F0aW9uYGAuCgpSZW5kZXJlZCBieSB3c2dpZGVwbG95IGZyb20gdGVtcGxhdGVzL3dzZ2lkZXBsb3lfZW50cnkucHkuajIuIEl0IHNldHMgdXAgbG9nZ2luZwpmb3IgdGhpcyBzdGFnZSwgaW1wb3J0cyB0aGUgYXBwIChhcHA6YXBwKSwgYW5kLCBiZWhpbmQgYW4gSFRUUCBwcm94eSwKd3JhcHMgaXQgaW4gd2Vya3pldWcncyBQcm94eUZpeCB3aXRoIHRoZSBjb3VudHMgb2YgdGhlIGludmVudG9yeSdzIGBgcHJveHlfZml4YGA6IGEgd2Vya3pldWcKKEZsYXNrKSBhcHAgdW5kZXIgdGhlIGRlZmF1bHQgY291bnRzLCBhbnkgYXBwIHVuZGVyIGNvdW50cyB0aGUgc3RhZ2UgZmlsZSBkZWNsYXJlcy4KIiIiCmltcG9ydCBsb2dnaW5nCmltcG9ydCBvcwoKX0xPR19GSUxFID0gb3MucGF0aC5qb2luKCIvc3J2L2hlbGxvL3NoYXJlZC9sb2ciLCAiYXBwLmxvZyIpCgoKCmRlZiBfbG9nX2hhbmRsZXIoKToKICAgICIiInNoYXJlZC9sb2cvYXBwLmxvZywgb3Igc3RhbmRhcmQgZXJyb3IgKHRoZSBmcm9udCBzZXJ2ZXIncyBlcnJvciBsb2cpIGZvciBhIHVzZXIgdGhhdAogICAgY2Fubm90IHdyaXRlIHRoZXJlOiBDR0kgcnVucyBhcyBBcGFjaGUncyBvd24gdXNlciAod3d3LWRhdGEpIHVuZGVyIGEgc3RvY2sgQXBhY2hlLCBhbmQgdGhlCiAgICBhcHAgbXVzdCBzdGlsbCBhbnN3ZXIuIiIiCiAgICB0cnk6CiAgICAgICAgcmV0dXJuIGxvZ2dpbmcuRmlsZUhhbmRsZXIoX0xPR19GSUxFKQogICAgZXhjZXB0IE9TRXJyb3I6CiAgICAgICAgcmV0dXJuIGxvZ2dpbmcuU3RyZWFtSGFuZGxlcigpCgoKIyBUaGUgc3RhZ2UncyBsb2cgbGV2ZWwsIHRvIGEgZmlsZSBpbiBzaGFyZWQvbG9nLiBBbiBhcHAgdGhhdCBjb25maWd1cmVzIGxvZ2dpbmcKIyBpdHNlbGYga2VlcHMgaXRzIG93biBzZXR1cDogbm90aGluZyBpcyBkb25lIHdoZW4gaGFuZGxlcnMgZXhpc3QuCmlmIG5vdCBsb2dnaW5nLnJvb3QuaGFuZGxlcnM6CiAgICBsb2dnaW5nLmJhc2ljQ29uZmlnKGhhbmRsZXJzPVtfbG9nX2hhbmRsZXIoKV0sIGxldmVsPSJJTkZPIiwKICAgICAgICAgICAgICAgICAgICAgICAgZm9ybWF0PSIlKGFzY3RpbWUpcyAlKGxldmVsbmFtZSlzICUobmFtZSlzIFslKHByb2Nlc3MpZF0gJShtZXNzYWdlKXMiKQoKIyBUaGUgYXBwJ3Mgb3duIHBhY2thZ2UsIGluc3RhbGxlZCBpbnRvIHRoaXMgcmVsZWFzZSB3aGVuIHRoZSBhcHAgaXMgb25lICgud3NnaWRlcGxveS9zaXRlOiBubwojIGRlcGVuZGVuY2llcywgdGhvc2UgYXJlIGluIHRoZSB2ZW52KSwgc28gdGhhdCB0aGlzIHJlbGVhc2UgcnVucyBpdHMgb3duIGNvZGUgYW5kIG1ldGFkYXRhLgpfSEVSRSA9IG9zLnBhdGguZGlybmFtZShvcy5wYXRoLmFic3BhdGgoX19maWxlX18pKSAgIyA8cmVsZWFzZT4vLndzZ2lkZXBsb3kKX1NJVEUgPSBvcy5wYXRoLmpvaW4oX0hFUkUsICJzaXRlIikKaWYgb3MucGF0aC5pc2RpcihfU0lURSk6CiAgICBpbXBvcnQgc2l0ZQoKICAgIHNpdGUuYWRkc2l0ZWRpcihfU0lURSkKCmltcG9ydCBhcHAgYXMgX2FwcF9tb2R1bGUgICMgbm9xYTogRTQwMgoKYXBwbGljYXRpb24gPSBldmFsKCJhcHAiLCB2YXJzKF9hcHBfbW9kdWxlKSkgICMgdGhlIGFwcCwgb3IgdGhlIGZhY3RvcnkncyBhcHAKCmlmIG9zLmVudmlyb24uZ2V0KCJXU0dJREVQTE9ZX1NUQVRJQ19SRVBPUlQiKSBhbmQgZ2V0YXR0cihhcHBsaWNhdGlvbiwgImhhc19zdGF0aWNfZm9sZGVyIiwgRmFsc2UpOgogICAgIyBUaGUgZGVwbG95J3MgY2hlY2sgYXNrcyB3aGVyZSBhIEZsYXNrIGFwcCByZWFsbHkga2VlcHMgaXRzIHN0YXRpYyBmaWxlcywgdG8gY29tcGFyZSB0aGVtIHdpdGggdGhlCiAgICAjIGZvbGRlciB0aGUgZnJvbnQgc2VydmVyIHNlcnZlczogdGhlIGNoZWNrJ3Mgb3duIGxvYWQsIG9yICh1bmRlciBzeXN0ZW1kKSBlYWNoIGxvYWQgYnkgdGhlIG5ldwogICAgIyBpbnN0YW5jZSdzIHVuaXQsIHdoaWNoIG5hbWVzIGEgZmlsZSBvZiBpdHMgc2xvdC4gV3JpdHRlbiBhcyB0aGUgY2hlY2sncyBmYWN0cwogICAgIyAod3NnaWRlcGxveS1mYWN0OjxrZXk+PTx2YWx1ZT4gbGluZXMsIHRhc2tzL3Byb3RvY29sLnB5KSwgd2hvbGUgKGEgd29ya2VyJ3MgZmlsZSByZW5hbWVkIG92ZXIgaXQpLgogICAgX3JlcG9ydF9wYXRoID0gb3MuZW52aXJvblsiV1NHSURFUExPWV9TVEFUSUNfUkVQT1JUIl0KICAgIHRyeToKICAgICAgICB3aXRoIG9wZW4oIiVzLiVkIiAlIChfcmVwb3J0X3BhdGgsIG9zLmdldHBpZCgpKSwgInciKSBhcyBfcmVwb3J0OgogICAgICAgICAgICBmb3IgX2tleSwgX3ZhbHVlIGluICgoImZvbGRlciIsIG9zLnBhdGgucmVhbHBhdGgoYXBwbGljYXRpb24uc3RhdGljX2ZvbGRlcikpLAogICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAoImV4aXN0cyIsIG9zLnBhdGguaXNkaXIoYXBwbGljYXRpb24uc3RhdGljX2ZvbGRlcikpLAogICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAoInVybCIsIGFwcGxpY2F0aW9uLnN0YXRpY191cmxfcGF0aCksCiAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICgicmVsZWFzZSIsIG9zLnBhdGgucmVhbHBhdGgob3MucGF0aC5qb2luKF9IRVJFLCAiLi4iKSkpKToKICAgICAgICAgICAgICAgIF9yZXBvcnQud3JpdGUoIndzZ2lkZXBsb3ktZmFjdDphcHBfc3RhdGljXyVzPSVzXG4iICUgKF9rZXksICIgIi5qb2luKHN0cihfdmFsdWUpLnNwbGl0KCkpKSkKICAgICAgICBvcy5yZXBsYWNlKCIlcy4lZCIgJSAoX3JlcG9ydF9wYXRoLCBvcy5nZXRwaWQoKSksIF9yZXBvcnRfcGF0aCkKICAgIGV4Y2VwdCBPU0Vycm9yOgogICAgICAgIHBhc3MgICMgb25seSBhIHJlcG9ydDogdGhlIGFwcCBydW5zIHdpdGhvdXQgaXQKCiMgaHR0cC11bml4OiBvbmUgcHJveHkgaW4gZnJvbnQgc2V0cyBYLUZvcndhcmRlZC0qIGhlYWRlcnM7IHRydXN0IGV4YWN0bHkgdGhhdCBtYW55LgojIFRoZSBkZWZhdWx0IGNvdW50cyB3cmFwIGEgd2Vya3pldWcgKEZsYXNrKSBhcHAgb25seTogYW5vdGhlciBmcmFtZXdvcmsgcmVhZHMgdGhlIGhlYWRlcnMgaXRzIG93biB3YXkKIyAoRGphbmdvOiBTRUNVUkVfUFJPWFlfU1NMX0hFQURFUikgYW5kIG1heSBub3QgaGF2ZSB3ZXJremV1ZyBhdCBhbGwuCmlmIGFueShfY2xzLl9fbW9kdWxlX18ucGFydGl0aW9uKCIuIilbMF0gaW4gKCJmbGFzayIsICJ3ZXJremV1ZyIpIGZvciBfY2xzIGluIHR5cGUoYXBwbGljYXRpb24pLl9fbXJvX18pOgogICAgZnJvbSB3ZXJremV1Zy5taWRkbGV3YXJlLnByb3h5X2ZpeCBpbXBvcnQgUHJveHlGaXgKCiAgICBhcHBsaWNhdGlvbiA9IFByb3h5Rml4KGFwcGxpY2F0aW9uLCB4X2Zvcj0xLCB4X3Byb3RvPTEsCiAgICAgICAgICAgICAgICAgICAgICAgICAgIHhfaG9zdD0wLCB4X3BvcnQ9MCwKICAgICAgICAgICAgICAgICAgICAgICAgICAgeF9wcmVmaXg9MCkK | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_entry.py.tmp.$$ && chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_entry.py.tmp.$$ && mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_entry.py.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_entry.py; }; then
-  rm -f /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_entry.py.tmp.$$
-  fail 'could not write /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_entry.py (is the disk full?)'
-fi
-if ! { printf '%s' IyBsb2dyb3RhdGUgZm9yIGhlbGxvOiBldmVyeSBsb2cgdW5kZXIgL3Nydi9oZWxsby9zaGFyZWQvbG9nLCBhcyB0aGUgdXNlciB0aGF0IG93bnMgdGhlbS4KIyBSZW5kZXJlZCBieSB3c2dpZGVwbG95IG9uIHRoZSBjb250cm9sbGVyIGZyb20gdGVtcGxhdGVzL2xvZ3JvdGF0ZS5jb25mLmoyLCBpbnN0YWxsZWQgYnkgcm9vdCBmcm9tCiMgdGhlIGRlcGxveSdzIHNjcmlwdCAobmV2ZXIgY29waWVkIGZyb20gdGhlIGhvc3QpLiBjb3B5dHJ1bmNhdGU6IHRoZSBhcHAgc2VydmVyIGFuZCB0aGUgYXBwIGtlZXAKIyB3cml0aW5nIHRvIHRoZSBzYW1lIGZpbGUsIHNvIG5vIHNlcnZlciBuZWVkcyBhIHNpZ25hbC4gVGhlIGZyb250IHNlcnZlcidzIGxvZ3MgYXJlIGluIGl0cyBvd24KIyBmb2xkZXIsIHJvdGF0ZWQgYnkgdGhlIGRpc3RyaWJ1dGlvbidzIHNuaXBwZXQuCi9zcnYvaGVsbG8vc2hhcmVkL2xvZy8qLmxvZyB7CiAgICBzdSBoZWxsbyBoZWxsbwogICAgZGFpbHkKICAgIHJvdGF0ZSAxNAogICAgbWF4c2l6ZSAxMDBNCiAgICBjb21wcmVzcwogICAgZGVsYXljb21wcmVzcwogICAgbWlzc2luZ29rCiAgICBub3RpZmVtcHR5CiAgICBjb3B5dHJ1bmNhdGUKfQo= | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf.tmp.$$ && chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf.tmp.$$ && mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf; }; then
-  rm -f /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf.tmp.$$
-  fail 'could not write /srv/hello/releases/20261204T100000Z/.wsgideploy/logrotate.conf (is the disk full?)'
-fi
-if ! { printf '%s' IyBuZ2lueCBzaXRlIGZvciBoZWxsbzogaXQgbmFtZXMgbm8gcmVsZWFzZSAoYSBkZXBsb3kgdGhhdCBjaGFuZ2VzIG5vdGhpbmcgaGVyZSBsZWF2ZXMgbmdpbnggYWxvbmUpLgojIFJlbmRlcmVkIGJ5IHdzZ2lkZXBsb3kgZnJvbSB0ZW1wbGF0ZXMvbmdpbnguc2l0ZS5jb25mLmoyOyB0aGUgbmV4dCBkZXBsb3kgcmVwbGFjZXMgaXQuCgp1cHN0cmVhbSB3c2dpZGVwbG95X2hlbGxvIHsKICAgIHNlcnZlciB1bml4Oi9zcnYvaGVsbG8vc2hhcmVkL3J1bi9ndW5pY29ybi5zb2NrIGZhaWxfdGltZW91dD0wOwp9CgpzZXJ2ZXIgewogICAgbGlzdGVuIDgwOwogICAgc2VydmVyX25hbWUgaGVsbG8uZXhhbXBsZS5jb207CiAgICBjbGllbnRfbWF4X2JvZHlfc2l6ZSAxMG07CgogICAgIyBuZ2lueCdzIG93biBmb2xkZXIsIHdoZXJlIERlYmlhbidzIGxvZ3JvdGF0ZSBzbmlwcGV0IHJvdGF0ZXMgdGhlbSAobmdpbnggb3BlbnMgaXRzIGxvZ3MgYXMgcm9vdDoKICAgICMgbmV2ZXIgaW4gdGhlIGRlcGxveSdzIHNoYXJlZC9sb2cpLgogICAgYWNjZXNzX2xvZyAvdmFyL2xvZy9uZ2lueC9oZWxsby5hY2Nlc3MubG9nOwogICAgZXJyb3JfbG9nIC92YXIvbG9nL25naW54L2hlbGxvLmVycm9yLmxvZzsKCiAgICAjIFN0YXRpYyBmaWxlcyBzdHJhaWdodCBmcm9tIHRoZSBsaXZlIHJlbGVhc2UsIHdpdGhvdXQgdGhlIGFwcCBzZXJ2ZXIuIEEgbGluayBpbiB0aGVtIGlzIGZvbGxvd2VkIG9ubHkKICAgICMgdG8gYSBmaWxlIG9mIHRoZSBsaW5rJ3Mgb3duZXIgKG5ldmVyIHRvIC9ldGMvcGFzc3dkLCBvciB3aGF0IHRoZSBhcHAncyB1c2VyIHdyb3RlKS4KICAgIGxvY2F0aW9uIC9zdGF0aWMvIHsKICAgICAgICBhbGlhcyAvc3J2L2hlbGxvL2N1cnJlbnQvc3RhdGljLzsKICAgICAgICBkaXNhYmxlX3N5bWxpbmtzIGlmX25vdF9vd25lciBmcm9tPS9zcnYvaGVsbG8vY3VycmVudDsKICAgICAgICBleHBpcmVzIDFoOwogICAgICAgIGFjY2Vzc19sb2cgb2ZmOwogICAgfQoKICAgIGxvY2F0aW9uIC8gewogICAgICAgIHByb3h5X3Bhc3MgaHR0cDovL3dzZ2lkZXBsb3lfaGVsbG87CiAgICAgICAgcHJveHlfc2V0X2hlYWRlciBIb3N0ICRodHRwX2hvc3Q7CiAgICAgICAgcHJveHlfc2V0X2hlYWRlciBYLVJlYWwtSVAgJHJlbW90ZV9hZGRyOwogICAgICAgIHByb3h5X3NldF9oZWFkZXIgWC1Gb3J3YXJkZWQtRm9yICRwcm94eV9hZGRfeF9mb3J3YXJkZWRfZm9yOwogICAgICAgIHByb3h5X3NldF9oZWFkZXIgWC1Gb3J3YXJkZWQtUHJvdG8gJHNjaGVtZTsKICAgICAgICBwcm94eV9yZWRpcmVjdCBvZmY7CiAgICB9Cn0K | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$ && chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$ && mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf; }; then
-  rm -f /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf.tmp.$$
-  fail 'could not write /srv/hello/releases/20261204T100000Z/.wsgideploy/nginx.conf (is the disk full?)'
-fi
-if ! { printf '%s' IiIiTG9hZCBgYDxyb290Pi9zaGFyZWQvLmVudmBgIGZvciB0aGUgYXBwOiB1c2VkIGJ5IGd1bmljb3JuLmNvbmYucHkgYW5kIGJ5IHJlbGVhc2UgaG9va3MuCgpDb3BpZWQgaW50byBldmVyeSByZWxlYXNlIGFzIGBgLndzZ2lkZXBsb3kvd3NnaWRlcGxveV9lbnYucHlgYCBieSB3c2dpZGVwbG95LgpgYHB5dGhvbiB3c2dpZGVwbG95X2Vudi5weSBFTlZfRklMRSBDT01NQU5EIFtBUkdTLi4uXWBgIHJ1bnMgQ09NTUFORCB3aXRoIHRoZSBmaWxlJ3MKdmFyaWFibGVzIGFkZGVkIHRvIHRoZSBlbnZpcm9ubWVudC4gQSBtaXNzaW5nIGZpbGUgYWRkcyBub3RoaW5nLgoKVGhlIGZvcm1hdCBpcyB0aGUgdXN1YWwgZG90ZW52IG9uZTogYGBLRVk9dmFsdWVgYCBsaW5lcywgYW4gb3B0aW9uYWwgYGBleHBvcnRgYCwKYGAjYGAgY29tbWVudHMsIGFuZCB2YWx1ZXMgaW4gc2luZ2xlIHF1b3RlcyAodGFrZW4gbGl0ZXJhbGx5KSBvciBkb3VibGUgcXVvdGVzCihgYFxcbmBgLCBgYFxccmBgLCBgYFxcImBgIGFuZCBgYFxcXFxgYCB1bmVzY2FwZWQpLgoiIiIKaW1wb3J0IG9zCmltcG9ydCBzeXMKCgpkZWYgcGFyc2UodGV4dCk6CiAgICAiIiJSZXR1cm4gdGhlIHZhcmlhYmxlcyBvZiBhIGRvdGVudiB0ZXh0IGFzIGEgZGljdC4iIiIKICAgIHZhbHVlcyA9IHt9CiAgICBmb3IgcmF3IGluIHRleHQuc3BsaXQoIlxuIik6ICAjIG9ubHkgXG4gZW5kcyBhIGxpbmU7IGEgXHJcbiBsaW5lIGxvc2VzIGl0cyBcciBiZWxvdwogICAgICAgIGxpbmUgPSByYXcuc3RyaXAoKQogICAgICAgIGlmIG5vdCBsaW5lIG9yIGxpbmUuc3RhcnRzd2l0aCgiIyIpIG9yICI9IiBub3QgaW4gbGluZToKICAgICAgICAgICAgY29udGludWUKICAgICAgICBpZiBsaW5lLnN0YXJ0c3dpdGgoImV4cG9ydCAiKToKICAgICAgICAgICAgbGluZSA9IGxpbmVbbGVuKCJleHBvcnQgIik6XS5sc3RyaXAoKQogICAgICAgIGtleSwgXywgdmFsdWUgPSBsaW5lLnBhcnRpdGlvbigiPSIpCiAgICAgICAga2V5LCB2YWx1ZSA9IGtleS5zdHJpcCgpLCB2YWx1ZS5zdHJpcCgpCiAgICAgICAgaWYgbGVuKHZhbHVlKSA+PSAyIGFuZCB2YWx1ZVswXSA9PSB2YWx1ZVstMV0gPT0gIiciOgogICAgICAgICAgICB2YWx1ZSA9IHZhbHVlWzE6LTFdCiAgICAgICAgZWxpZiBsZW4odmFsdWUpID49IDIgYW5kIHZhbHVlWzBdID09IHZhbHVlWy0xXSA9PSAnIic6CiAgICAgICAgICAgIHZhbHVlID0gKHZhbHVlWzE6LTFdLnJlcGxhY2UoIlxcXFwiLCAiXDAiKS5yZXBsYWNlKCdcXCInLCAnIicpCiAgICAgICAgICAgICAgICAgICAgIC5yZXBsYWNlKCJcXG4iLCAiXG4iKS5yZXBsYWNlKCJcXHIiLCAiXHIiKS5yZXBsYWNlKCJcMCIsICJcXCIpKQogICAgICAgIGVsaWYgIiAjIiBpbiB2YWx1ZToKICAgICAgICAgICAgdmFsdWUgPSB2YWx1ZS5zcGxpdCgiICMiLCAxKVswXS5yc3RyaXAoKQogICAgICAgIGlmIGtleToKICAgICAgICAgICAgdmFsdWVzW2tleV0gPSB2YWx1ZQogICAgcmV0dXJuIHZhbHVlcwoKCmRlZiBsb2FkKHBhdGgpOgogICAgIiIiVGhlIHZhcmlhYmxlcyBvZiB0aGUgZW52IGZpbGUgYXQgYGBwYXRoYGAgKHt9IHdoZW4gaXQgZG9lcyBub3QgZXhpc3QpLiIiIgogICAgdHJ5OgogICAgICAgIHdpdGggb3BlbihwYXRoLCBlbmNvZGluZz0idXRmLTgiLCBuZXdsaW5lPSIiKSBhcyBmaDoKICAgICAgICAgICAgcmV0dXJuIHBhcnNlKGZoLnJlYWQoKSkKICAgIGV4Y2VwdCBGaWxlTm90Rm91bmRFcnJvcjoKICAgICAgICByZXR1cm4ge30KCgppZiBfX25hbWVfXyA9PSAiX19tYWluX18iOgogICAgaWYgbGVuKHN5cy5hcmd2KSA8IDM6CiAgICAgICAgc3lzLmV4aXQoInVzYWdlOiB3c2dpZGVwbG95X2Vudi5weSBFTlZfRklMRSBDT01NQU5EIFtBUkdTLi4uXSIpCiAgICBvcy5lbnZpcm9uLnVwZGF0ZShsb2FkKHN5cy5hcmd2WzFdKSkKICAgIG9zLmV4ZWN2cChzeXMuYXJndlsyXSwgc3lzLmFyZ3ZbMjpdKQo= | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_env.py.tmp.$$ && chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_env.py.tmp.$$ && mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_env.py.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_env.py; }; then
-  rm -f /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_env.py.tmp.$$
-  fail 'could not write /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_env.py (is the disk full?)'
-fi
-if ! { printf '%s' IiIiUnVuIG9uZSBvZiB0aGUgYXBwJ3MgYGBbcHJvY2Vzc2VzXWBgIChhIHdvcmtlcjogYGBycSB3b3JrZXIgdGFza3NgYCwgYGBjZWxlcnkgLUEgYXBwIHdvcmtlcmBgLi4uKS4KCkNvcGllZCBpbnRvIGV2ZXJ5IHJlbGVhc2UgYXMgYGAud3NnaWRlcGxveS93c2dpZGVwbG95X3Byb2Nlc3MucHlgYCBieSB3c2dpZGVwbG95OyBpdHMgc3lzdGVtZCB1bml0CihgYHdzZ2lkZXBsb3ktPGFwcD4tPG5hbWU+LnNlcnZpY2VgYCkgcnVucyBgYDxyb290Pi9jdXJyZW50L3ZlbnYvYmluL3B5dGhvbgo8cm9vdD4vY3VycmVudC8ud3NnaWRlcGxveS93c2dpZGVwbG95X3Byb2Nlc3MucHkgTkFNRWBgLiBJdCByZWFkcyBOQU1FJ3MgY29tbWFuZCBmcm9tCmBgcHJvY2Vzc2VzLmpzb25gYCBiZXNpZGUgaXQgKHRoZSByZWxlYXNlJ3Mgb3duIGBgW3Byb2Nlc3Nlc11gYCksIGFkZHMgYGBzaGFyZWQvLmVudmBgIHRvIHRoZSBlbnZpcm9ubWVudCwKcHV0cyB0aGUgcmVsZWFzZSdzIHZlbnYgZmlyc3Qgb24gUEFUSCBhbmQgdGhlIHJlbGVhc2UgYW5kIGl0cyBvd24gcGFja2FnZSBvbiBQWVRIT05QQVRILCBlbnRlcnMgdGhlIHJlbGVhc2UsIGFuZCByZXBsYWNlcyBpdHNlbGYgd2l0aCB0aGUgY29tbWFuZAooYGBleGVjYGA6IHRoZSB1bml0J3MgbWFpbiBwcm9jZXNzIGlzIHRoZSB3b3JrZXIsIGFuZCBpdHMgc3RvcCBzaWduYWwgcmVhY2hlcyBpdCkuCiIiIgppbXBvcnQganNvbgppbXBvcnQgb3MKaW1wb3J0IHN5cwoKSEVSRSA9IG9zLnBhdGguZGlybmFtZShvcy5wYXRoLnJlYWxwYXRoKF9fZmlsZV9fKSkgICMgPHJlbGVhc2U+Ly53c2dpZGVwbG95LCB3aGF0ZXZlciBgY3VycmVudGAgYmVjb21lcwpSRUxFQVNFID0gb3MucGF0aC5kaXJuYW1lKEhFUkUpCgoKZGVmIG1haW4oYXJndik6CiAgICBpZiBsZW4oYXJndikgIT0gMjoKICAgICAgICBzeXMuZXhpdCgidXNhZ2U6IHdzZ2lkZXBsb3lfcHJvY2Vzcy5weSBOQU1FIikKICAgIHdpdGggb3Blbihvcy5wYXRoLmpvaW4oSEVSRSwgInByb2Nlc3Nlcy5qc29uIikpIGFzIGZoOgogICAgICAgIGRlY2xhcmVkID0ganNvbi5sb2FkKGZoKQogICAgbmFtZSwgY29tbWFuZHMgPSBhcmd2WzFdLCBkZWNsYXJlZFsicHJvY2Vzc2VzIl0KICAgIGlmIG5hbWUgbm90IGluIGNvbW1hbmRzOgogICAgICAgIHN5cy5leGl0KCJyZWxlYXNlICVzIGhhcyBubyBwcm9jZXNzICVyIChpdHMgW3Byb2Nlc3Nlc106ICVzKSIKICAgICAgICAgICAgICAgICAlIChvcy5wYXRoLmJhc2VuYW1lKFJFTEVBU0UpLCBuYW1lLCAiLCAiLmpvaW4oc29ydGVkKGNvbW1hbmRzKSkgb3IgIm5vbmUiKSkKICAgIHN5cy5wYXRoLmluc2VydCgwLCBIRVJFKQogICAgaW1wb3J0IHdzZ2lkZXBsb3lfZW52CiAgICBvcy5lbnZpcm9uLnVwZGF0ZSh3c2dpZGVwbG95X2Vudi5sb2FkKGRlY2xhcmVkWyJlbnZfZmlsZSJdKSkKICAgIHZlbnYgPSBvcy5wYXRoLmpvaW4oUkVMRUFTRSwgInZlbnYiKQogICAgb3MuZW52aXJvblsiVklSVFVBTF9FTlYiXSA9IHZlbnYKICAgIG9zLmVudmlyb25bIlBBVEgiXSA9IG9zLnBhdGguam9pbih2ZW52LCAiYmluIikgKyBvcy5wYXRoc2VwICsgb3MuZW52aXJvbi5nZXQoIlBBVEgiLCAiL3Vzci9iaW46L2JpbiIpCiAgICBvcy5lbnZpcm9uWyJXU0dJREVQTE9ZX1JFTEVBU0UiXSA9IG9zLnBhdGguYmFzZW5hbWUoUkVMRUFTRSkKICAgICMgdGhlIHJlbGVhc2UgYW5kIHRoZSBhcHAncyBvd24gcGFja2FnZSAoaW5zdGFsbGVkIGludG8gdGhlIHJlbGVhc2Ugd2hlbiB0aGUgYXBwIGlzIG9uZSkKICAgIG9zLmVudmlyb25bIlBZVEhPTlBBVEgiXSA9IG9zLnBhdGhzZXAuam9pbihbUkVMRUFTRSwgb3MucGF0aC5qb2luKEhFUkUsICJzaXRlIildKQogICAgb3MuY2hkaXIoUkVMRUFTRSkKICAgIG9zLmV4ZWN2KCIvYmluL3NoIiwgWyIvYmluL3NoIiwgIi1jIiwgImV4ZWMgIiArIGNvbW1hbmRzW25hbWVdXSkKCgppZiBfX25hbWVfXyA9PSAiX19tYWluX18iOgogICAgbWFpbihzeXMuYXJndikK | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_process.py.tmp.$$ && chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_process.py.tmp.$$ && mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_process.py.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_process.py; }; then
-  rm -f /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_process.py.tmp.$$
-  fail 'could not write /srv/hello/releases/20261204T100000Z/.wsgideploy/wsgideploy_process.py (is the disk full?)'
-fi
-if ! { printf '%s' ewogInByb2Nlc3NlcyI6IHt9LAogImVudl9maWxlIjogIi9zcnYvaGVsbG8vc2hhcmVkLy5lbnYiCn0K | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/processes.json.tmp.$$ && chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/processes.json.tmp.$$ && mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/processes.json.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/processes.json; }; then
-  rm -f /srv/hello/releases/20261204T100000Z/.wsgideploy/processes.json.tmp.$$
-  fail 'could not write /srv/hello/releases/20261204T100000Z/.wsgideploy/processes.json (is the disk full?)'
-fi
-if ! { printf '%s' ZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZgo= | base64 -d > /srv/hello/releases/20261204T100000Z/.wsgideploy/fingerprint.tmp.$$ && chmod 0644 /srv/hello/releases/20261204T100000Z/.wsgideploy/fingerprint.tmp.$$ && mv -f /srv/hello/releases/20261204T100000Z/.wsgideploy/fingerprint.tmp.$$ /srv/hello/releases/20261204T100000Z/.wsgideploy/fingerprint; }; then
-  rm -f /srv/hello/releases/20261204T100000Z/.wsgideploy/fingerprint.tmp.$$
-  fail 'could not write /srv/hello/releases/20261204T100000Z/.wsgideploy/fingerprint (is the disk full?)'
-fi
+rm -rf /srv/hello/releases/20261204T100000Z/.wsgideploy/.wsgideploy-write.$$
 rm -f /srv/hello/releases/20261204T100000Z/.wsgideploy/static.facts
 export WSGIDEPLOY_STATIC_REPORT=/srv/hello/releases/20261204T100000Z/.wsgideploy/static.facts
 set -eu
