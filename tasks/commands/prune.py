@@ -14,13 +14,17 @@ def prune(layout: Layout, keep: int) -> str:
     Then remove venvs that no remaining release links to, and each unpacked pip (`Layout.bundled_pip`) that no
     remaining venv names in its `venv.PIP_PTH` (one the system's pip wheel has since replaced).
     """
+    # At most five processes, whatever the counts whatever the counts (bash's own globs and string tests do the rest): prune runs
+    # in every deploy, after the switch.
     return script(f"""
+shopt -s nullglob
 cd {q(layout.releases)}
-current=$(readlink {q(layout.current)} 2>/dev/null | sed 's#.*/##' || true)
-releases=$(ls -1 | sort)
+current=$(readlink {q(layout.current)} 2>/dev/null || true)
+current=${{current##*/}}
+releases=(*)
 # the newest good release before the live one: what a rollback would go back to
 previous=""
-for r in $releases; do
+for r in "${{releases[@]}}"; do
   [ "$r" = "$current" ] && break
   [ -e "$r/{BAD_MARK}" ] || previous=$r
 done
@@ -32,30 +36,33 @@ while IFS= read -r cwd; do
 done <<WSGIDEPLOY_CWDS
 $(find /proc/[0-9]*/cwd -maxdepth 0 -printf '%l\n' 2>/dev/null || true)
 WSGIDEPLOY_CWDS
-total=$(echo "$releases" | grep -c . || true)
+total=${{#releases[@]}}
 removed=""
 n=0
-for r in $releases; do
+for r in "${{releases[@]}}"; do
   n=$((n + 1))
   [ $((total - n)) -lt {int(keep)} ] && continue
   if [ "$r" = "$current" ] || [ "$r" = "$previous" ]; then continue; fi
   case "$in_use" in *" $r "*) continue;; esac
   rm -rf "$r" && removed="$removed $r"
 done
-# venvs that no remaining release links to
+# venvs that no remaining release links to (one find reads every release's venv link)
+linked=" "
+while IFS= read -r target; do linked="$linked${{target##*/}} "; done <<WSGIDEPLOY_VENV_LINKS
+$(find {q(layout.releases)} -mindepth 2 -maxdepth 2 -name venv -type l -printf '%l\n' 2>/dev/null || true)
+WSGIDEPLOY_VENV_LINKS
 cd {q(layout.venvs)}
 for v in *; do
   [ -d "$v" ] || continue
-  used=no
-  for link in {q(layout.releases)}/*/venv; do
-    [ "$(readlink "$link" 2>/dev/null | sed 's#.*/##')" = "$v" ] && {{ used=yes; break; }}
-  done
-  [ $used = yes ] || {{ rm -rf "$v"; removed="$removed venv:$v"; }}
+  case "$linked" in *" $v "*) continue;; esac
+  rm -rf "$v"; removed="$removed venv:$v"
 done
-# unpacked pips that no remaining venv puts on its path
+# unpacked pips that no remaining venv puts on its path (no such file at all: grep is not run, nor reads stdin)
+pths=({q(layout.venvs)}/*/lib/python*/site-packages/{PIP_PTH})
 for p in {q(layout.bundled_pip)}/pip-*; do
   [ -d "$p" ] || continue
-  grep -qsFx -- "$p" {q(layout.venvs)}/*/lib/python*/site-packages/{PIP_PTH} || {{ rm -rf "$p"; removed="$removed pip:${{p##*/}}"; }}
+  [ ${{#pths[@]}} -gt 0 ] && grep -qsFx -- "$p" "${{pths[@]}}" && continue
+  rm -rf "$p"; removed="$removed pip:${{p##*/}}"
 done
 echo "{FACTS_MARK}removed=${{removed# }}"
 """)

@@ -288,6 +288,26 @@ def test_prune_keeps_an_unpacked_pip_a_kept_venv_names(layout: Layout, tmp_path:
     assert pip.is_dir() and "pip:" not in result.stdout
 
 
+def test_prune_removes_every_unpacked_pip_when_no_venv_names_one_and_reads_no_input(layout: Layout,
+                                                                                  tmp_path: Path) -> None:
+    """A deploy runs prune as a soft step: a ``bash -s`` reading its script from standard input. With no
+    venv's pip file to search, nothing may read that input (a grep with no file would swallow the script)."""
+    fake_releases(layout, live=R[5])
+    pip = Path(layout.bundled_pip) / "pip-23.0.1-py3-none-any"
+    (pip / "pip").mkdir(parents=True)
+    result = run_bash("bash -s", tmp_path, stdin=(prune.prune(layout, keep=2) + "echo after-prune\n").encode())
+    assert result.returncode == 0, result.stderr
+    assert not pip.exists()
+    assert "pip:pip-23.0.1-py3-none-any" in parse_facts(result.stdout)["removed"].split()
+    assert result.stdout.rstrip().endswith("after-prune")
+
+
+def test_prune_of_an_app_root_with_no_release_removes_nothing(layout: Layout, tmp_path: Path) -> None:
+    result = run_bash(prune.prune(layout, keep=2), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert facts_all(result.stdout, "removed") == [""]
+
+
 # --- hooks ----------------------------------------------------------------------
 
 @pytest.fixture

@@ -3292,12 +3292,14 @@ PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 if read -r _ _ _ _ _ wsgideploy_sid _ < /proc/$$/stat && [ "${WSGIDEPLOY_SID:-}" != "$wsgideploy_sid" ]; then
   echo "wsgideploy-session:$wsgideploy_sid"; export WSGIDEPLOY_SID=$wsgideploy_sid
 fi
+shopt -s nullglob
 cd /srv/hello/releases
-current=$(readlink /srv/hello/current 2>/dev/null | sed 's#.*/##' || true)
-releases=$(ls -1 | sort)
+current=$(readlink /srv/hello/current 2>/dev/null || true)
+current=${current##*/}
+releases=(*)
 # the newest good release before the live one: what a rollback would go back to
 previous=""
-for r in $releases; do
+for r in "${releases[@]}"; do
   [ "$r" = "$current" ] && break
   [ -e "$r/.wsgideploy-bad" ] || previous=$r
 done
@@ -3310,30 +3312,34 @@ done <<WSGIDEPLOY_CWDS
 $(find /proc/[0-9]*/cwd -maxdepth 0 -printf '%l
 ' 2>/dev/null || true)
 WSGIDEPLOY_CWDS
-total=$(echo "$releases" | grep -c . || true)
+total=${#releases[@]}
 removed=""
 n=0
-for r in $releases; do
+for r in "${releases[@]}"; do
   n=$((n + 1))
   [ $((total - n)) -lt 5 ] && continue
   if [ "$r" = "$current" ] || [ "$r" = "$previous" ]; then continue; fi
   case "$in_use" in *" $r "*) continue;; esac
   rm -rf "$r" && removed="$removed $r"
 done
-# venvs that no remaining release links to
+# venvs that no remaining release links to (one find reads every release's venv link)
+linked=" "
+while IFS= read -r target; do linked="$linked${target##*/} "; done <<WSGIDEPLOY_VENV_LINKS
+$(find /srv/hello/releases -mindepth 2 -maxdepth 2 -name venv -type l -printf '%l
+' 2>/dev/null || true)
+WSGIDEPLOY_VENV_LINKS
 cd /srv/hello/venvs
 for v in *; do
   [ -d "$v" ] || continue
-  used=no
-  for link in /srv/hello/releases/*/venv; do
-    [ "$(readlink "$link" 2>/dev/null | sed 's#.*/##')" = "$v" ] && { used=yes; break; }
-  done
-  [ $used = yes ] || { rm -rf "$v"; removed="$removed venv:$v"; }
+  case "$linked" in *" $v "*) continue;; esac
+  rm -rf "$v"; removed="$removed venv:$v"
 done
-# unpacked pips that no remaining venv puts on its path
+# unpacked pips that no remaining venv puts on its path (no such file at all: grep is not run, nor reads stdin)
+pths=(/srv/hello/venvs/*/lib/python*/site-packages/wsgideploy-pip.pth)
 for p in /srv/hello/.deploy/pip/pip-*; do
   [ -d "$p" ] || continue
-  grep -qsFx -- "$p" /srv/hello/venvs/*/lib/python*/site-packages/wsgideploy-pip.pth || { rm -rf "$p"; removed="$removed pip:${p##*/}"; }
+  [ ${#pths[@]} -gt 0 ] && grep -qsFx -- "$p" "${pths[@]}" && continue
+  rm -rf "$p"; removed="$removed pip:${p##*/}"
 done
 echo "wsgideploy-fact:removed=${removed# }"
 
