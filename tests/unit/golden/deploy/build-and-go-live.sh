@@ -1079,15 +1079,16 @@ start_slot() {
   fact pid "$pid"
 }
 
-# retire SLOT: stop SLOT's instance without waiting for it: it finishes the requests it has (up to its
+# retire SLOT [ACTIVE]: stop SLOT's instance without waiting for it: it finishes the requests it has (up to its
 # graceful timeout) after the deploy returns. The stop is sent by a job of its own (retire_job), once no
 # connection waits on SLOT's socket any more: a stop closes the socket, and drops what waits there. That
 # may take as long as a request, so the deploy does not wait for the job either. The job holds a lock on
 # $slots/.retiring.SLOT, taken before it starts: the next start of that slot, `stop` and `uninstall` wait
 # for it (retired_wait), then for the unit's stop. An instance that is not active is stopped all the same:
 # systemd may be about to restart it after a crash (activating, auto-restart), and a stop cancels that.
+# ACTIVE 1: the caller saw it active during this script, and it is not asked again (one systemctl less).
 retire() {
-  if ! unit_active "$1"; then
+  if [ "${2:-}" != 1 ] && ! unit_active "$1"; then
     if unit_busy "$(unit_of "$1")"; then as_root systemctl stop "$(unit_of "$1")" || fail "systemctl stop $(unit_of "$1") failed"; fi
     return 0
   fi
@@ -1189,16 +1190,16 @@ systemd_unstage() {
 # other instance stops. A failure before the link moves leaves the live instance serving, untouched.
 systemd_upgrade() {
   : "${start_if_stopped:?}"
-  local target live new
+  local target live new live_active enabling
   target=$(readlink -f "$current" 2>/dev/null || true)
   if [ -z "$target" ] || [ ! -d "$target" ]; then fail "no release is live yet: run deploy first"; fi
   mkdir -p "$slots"
   unit_install
   live=$(live_slot)
-  if [ -z "$live" ] || ! unit_active "$live"; then
-    if ! alive "$(pid_in "$pidfile")"; then
-      [ "$start_if_stopped" = 1 ] || fail "the app server is not running (use start)"
-    fi
+  live_active=0
+  if [ -n "$live" ] && unit_active "$live"; then live_active=1; fi
+  if [ "$live_active" = 0 ] && ! alive "$(pid_in "$pidfile")"; then
+    [ "$start_if_stopped" = 1 ] || fail "the app server is not running (use start)"
   fi
   new=$(other_slot "$live")
   clean_markers
@@ -1210,11 +1211,13 @@ systemd_upgrade() {
   rm -f "$slots/.staged"
   ln -sfn "${sockets##*/}.$new.sock" "$sockets.sock.tmp"
   mv -T "$sockets.sock.tmp" "$sockets.sock"
-  unit_enable "$(unit_of "$new")" || fail "systemctl enable $(unit_of "$new") failed"
+  # the new instance enabled and the old one disabled side by side (each is a sudo and a systemctl)
+  unit_enable "$(unit_of "$new")" & enabling=$!
   if [ -n "$live" ]; then
     unit_disable "$(unit_of "$live")" || true
-    retire "$live"
+    retire "$live" "$live_active"
   fi
+  wait "$enabling" || fail "systemctl enable $(unit_of "$new") failed"
   retire_setsid
   clean_markers
   processes_restart
@@ -2671,15 +2674,16 @@ start_slot() {
   fact pid "$pid"
 }
 
-# retire SLOT: stop SLOT's instance without waiting for it: it finishes the requests it has (up to its
+# retire SLOT [ACTIVE]: stop SLOT's instance without waiting for it: it finishes the requests it has (up to its
 # graceful timeout) after the deploy returns. The stop is sent by a job of its own (retire_job), once no
 # connection waits on SLOT's socket any more: a stop closes the socket, and drops what waits there. That
 # may take as long as a request, so the deploy does not wait for the job either. The job holds a lock on
 # $slots/.retiring.SLOT, taken before it starts: the next start of that slot, `stop` and `uninstall` wait
 # for it (retired_wait), then for the unit's stop. An instance that is not active is stopped all the same:
 # systemd may be about to restart it after a crash (activating, auto-restart), and a stop cancels that.
+# ACTIVE 1: the caller saw it active during this script, and it is not asked again (one systemctl less).
 retire() {
-  if ! unit_active "$1"; then
+  if [ "${2:-}" != 1 ] && ! unit_active "$1"; then
     if unit_busy "$(unit_of "$1")"; then as_root systemctl stop "$(unit_of "$1")" || fail "systemctl stop $(unit_of "$1") failed"; fi
     return 0
   fi
@@ -2781,16 +2785,16 @@ systemd_unstage() {
 # other instance stops. A failure before the link moves leaves the live instance serving, untouched.
 systemd_upgrade() {
   : "${start_if_stopped:?}"
-  local target live new
+  local target live new live_active enabling
   target=$(readlink -f "$current" 2>/dev/null || true)
   if [ -z "$target" ] || [ ! -d "$target" ]; then fail "no release is live yet: run deploy first"; fi
   mkdir -p "$slots"
   unit_install
   live=$(live_slot)
-  if [ -z "$live" ] || ! unit_active "$live"; then
-    if ! alive "$(pid_in "$pidfile")"; then
-      [ "$start_if_stopped" = 1 ] || fail "the app server is not running (use start)"
-    fi
+  live_active=0
+  if [ -n "$live" ] && unit_active "$live"; then live_active=1; fi
+  if [ "$live_active" = 0 ] && ! alive "$(pid_in "$pidfile")"; then
+    [ "$start_if_stopped" = 1 ] || fail "the app server is not running (use start)"
   fi
   new=$(other_slot "$live")
   clean_markers
@@ -2802,11 +2806,13 @@ systemd_upgrade() {
   rm -f "$slots/.staged"
   ln -sfn "${sockets##*/}.$new.sock" "$sockets.sock.tmp"
   mv -T "$sockets.sock.tmp" "$sockets.sock"
-  unit_enable "$(unit_of "$new")" || fail "systemctl enable $(unit_of "$new") failed"
+  # the new instance enabled and the old one disabled side by side (each is a sudo and a systemctl)
+  unit_enable "$(unit_of "$new")" & enabling=$!
   if [ -n "$live" ]; then
     unit_disable "$(unit_of "$live")" || true
-    retire "$live"
+    retire "$live" "$live_active"
   fi
+  wait "$enabling" || fail "systemctl enable $(unit_of "$new") failed"
   retire_setsid
   clean_markers
   processes_restart
