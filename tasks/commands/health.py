@@ -103,8 +103,13 @@ def parse(raw, first):
 
 ask = {{"http": http, "uwsgi": uwsgi, "fastcgi": fastcgi}}[cfg["protocol"]]
 deadline = time.monotonic() + cfg["timeout"]
+# It starts beside the instance (systemd.sh's start_slot): while the socket is not there yet, or no one
+# listens on it, it looks again every 0.01 s for the first 2 s (a connection made once the socket is bound
+# waits there until a worker takes it), then every 0.2 s like any other retry.
+quick = time.monotonic() + 2
 last = "no answer"
 while True:
+    pause = 0.2
     try:
         status, body = ask()
         if status == cfg["status"]:
@@ -116,9 +121,11 @@ while True:
             break
     except (OSError, ValueError, IndexError) as exc:
         last = "%s: %s" % (type(exc).__name__, exc)
+        if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)) and time.monotonic() < quick:
+            pause = 0.01
     if time.monotonic() > deadline:
         break
-    time.sleep(0.2)
+    time.sleep(pause)
 print("GET %s on %s: %s" % (cfg["path"], path, last), file=sys.stderr)
 sys.exit(1)
 """

@@ -104,7 +104,7 @@ wait_queue_empty() {
 # start_slot SLOT TARGET: run TARGET (a release folder) in SLOT's instance, ready and answering its
 # health check on its own socket; on failure the instance is stopped and its journal shown.
 start_slot() {
-  local slot=$1 target=$2 unit pid rc=0
+  local slot=$1 target=$2 unit pid probing rc=0
   unit=$(unit_of "$slot")
   # an instance an earlier deploy retired may still finish its requests: this stop waits for it
   retired_wait "$slot"
@@ -114,18 +114,23 @@ start_slot() {
   rm -f "$sockets.$slot.sock"
   as_root systemctl reset-failed "$unit" 2>/dev/null || true
   as_root systemctl start "$unit" || { journal_tail "$slot"; fail "systemctl start $unit failed"; }
+  # The health check starts now, beside the instance's start (its Python's own start is off the wait): it
+  # asks once the socket is there, and the answer comes once a worker has loaded the app.
+  python3 -c "$probe" "$probe_config" "$sockets.$slot.sock" & probing=$!
   pid=$(main_pid "$slot")
   # shellcheck disable=SC2034  # read by the server's unit_ready
   slot_dir="$slots/$slot"
   unit_ready "$pid" "$START_TIMEOUT" || rc=$?
   if [ "$rc" != 0 ]; then
+    kill -TERM "$probing" 2>/dev/null || true
+    wait "$probing" 2>/dev/null || true
     journal_tail "$slot"; show_log; as_root systemctl stop "$unit" || true
     case $rc in
       1) fail "$unit exited while loading the app (journal above); nothing was switched";;
       *) fail "$unit did not get ready within ${START_TIMEOUT}s (journal above); nothing was switched";;
     esac
   fi
-  if ! python3 -c "$probe" "$probe_config" "$sockets.$slot.sock"; then
+  if ! wait "$probing"; then
     journal_tail "$slot"; as_root systemctl stop "$unit" || true
     fail "$unit failed its health check on its own socket (above); nothing was switched"
   fi

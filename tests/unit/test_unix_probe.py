@@ -121,3 +121,31 @@ def test_nothing_listening_fails_after_the_timeout_with_the_reason(sock: Path) -
 def test_the_config_is_json_the_probe_reads() -> None:
     cfg = json.loads(unix_probe_config("uwsgi-unix", "/up", "localhost", 204, 5))
     assert cfg["protocol"] == "uwsgi" and cfg["status"] == 204 and cfg["environ"]["REQUEST_METHOD"] == "GET"
+
+
+def test_a_probe_started_before_the_instance_answers_once_it_binds_and_accepts(sock: Path) -> None:
+    """start_slot starts the probe beside the instance: first there is no socket, then one no worker accepts
+    on yet (the connection waits in its queue), then the answer."""
+    config = unix_probe_config("http-unix", "/up", "example.org", 200, 10)
+    proc = subprocess.Popen([sys.executable, "-c", UNIX_PROBE, config, str(sock)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        threading.Event().wait(0.3)
+        assert proc.poll() is None, "no socket yet is no answer yet, not a failure"
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(str(sock))
+        server.listen(8)
+        threading.Event().wait(0.3)  # bound, but no worker accepts yet
+        assert proc.poll() is None
+        conn, _ = server.accept()
+        with conn:
+            assert read_http(conn).startswith(b"GET /up HTTP/1.0\r\n")
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        server.close()
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "own_socket=HTTP 200" in out

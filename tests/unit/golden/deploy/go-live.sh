@@ -156,8 +156,13 @@ def parse(raw, first):
 
 ask = {"http": http, "uwsgi": uwsgi, "fastcgi": fastcgi}[cfg["protocol"]]
 deadline = time.monotonic() + cfg["timeout"]
+# It starts beside the instance (systemd.sh'"'"'s start_slot): while the socket is not there yet, or no one
+# listens on it, it looks again every 0.01 s for the first 2 s (a connection made once the socket is bound
+# waits there until a worker takes it), then every 0.2 s like any other retry.
+quick = time.monotonic() + 2
 last = "no answer"
 while True:
+    pause = 0.2
     try:
         status, body = ask()
         if status == cfg["status"]:
@@ -169,13 +174,15 @@ while True:
             break
     except (OSError, ValueError, IndexError) as exc:
         last = "%s: %s" % (type(exc).__name__, exc)
+        if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)) and time.monotonic() < quick:
+            pause = 0.01
     if time.monotonic() > deadline:
         break
-    time.sleep(0.2)
+    time.sleep(pause)
 print("GET %s on %s: %s" % (cfg["path"], path, last), file=sys.stderr)
 sys.exit(1)
 '
-probe_config='{"protocol": "http", "path": "/", "headers": {"Host": "hello.example.com", "User-Agent": "wsgideploy-health", "X-Forwarded-Proto": "http", "X-Forwarded-For": "127.0.0.1"}, "environ": {"REQUEST_METHOD": "GET", "QUERY_STRING": "", "SERVER_NAME": "hello.example.com", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REQUEST_SCHEME": "http", "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "0", "HTTP_HOST": "hello.example.com", "HTTP_USER_AGENT": "wsgideploy-health", "REQUEST_URI": "/", "CONTENT_TYPE": "", "CONTENT_LENGTH": "", "PATH_INFO": "/"}, "status": 200, "timeout": 30.0}'
+probe_config='{"protocol": "http", "path": "/", "headers": {"Host": "hello.example.com", "User-Agent": "wsgideploy-health", "X-Forwarded-Proto": "http", "X-Forwarded-For": "127.0.0.1"}, "environ": {"REQUEST_METHOD": "GET", "QUERY_STRING": "", "SERVER_NAME": "hello.example.com", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REQUEST_SCHEME": "http", "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "0", "HTTP_HOST": "hello.example.com", "HTTP_USER_AGENT": "wsgideploy-health", "REQUEST_URI": "/", "CONTENT_TYPE": "", "CONTENT_LENGTH": "", "PATH_INFO": "/"}, "status": 200, "timeout": 90.0}'
 app_user=hello
 app_user_always=0
 processes=''
@@ -643,7 +650,7 @@ wait_queue_empty() {
 # start_slot SLOT TARGET: run TARGET (a release folder) in SLOT's instance, ready and answering its
 # health check on its own socket; on failure the instance is stopped and its journal shown.
 start_slot() {
-  local slot=$1 target=$2 unit pid rc=0
+  local slot=$1 target=$2 unit pid probing rc=0
   unit=$(unit_of "$slot")
   # an instance an earlier deploy retired may still finish its requests: this stop waits for it
   retired_wait "$slot"
@@ -653,18 +660,23 @@ start_slot() {
   rm -f "$sockets.$slot.sock"
   as_root systemctl reset-failed "$unit" 2>/dev/null || true
   as_root systemctl start "$unit" || { journal_tail "$slot"; fail "systemctl start $unit failed"; }
+  # The health check starts now, beside the instance's start (its Python's own start is off the wait): it
+  # asks once the socket is there, and the answer comes once a worker has loaded the app.
+  python3 -c "$probe" "$probe_config" "$sockets.$slot.sock" & probing=$!
   pid=$(main_pid "$slot")
   # shellcheck disable=SC2034  # read by the server's unit_ready
   slot_dir="$slots/$slot"
   unit_ready "$pid" "$START_TIMEOUT" || rc=$?
   if [ "$rc" != 0 ]; then
+    kill -TERM "$probing" 2>/dev/null || true
+    wait "$probing" 2>/dev/null || true
     journal_tail "$slot"; show_log; as_root systemctl stop "$unit" || true
     case $rc in
       1) fail "$unit exited while loading the app (journal above); nothing was switched";;
       *) fail "$unit did not get ready within ${START_TIMEOUT}s (journal above); nothing was switched";;
     esac
   fi
-  if ! python3 -c "$probe" "$probe_config" "$sockets.$slot.sock"; then
+  if ! wait "$probing"; then
     journal_tail "$slot"; as_root systemctl stop "$unit" || true
     fail "$unit failed its health check on its own socket (above); nothing was switched"
   fi
