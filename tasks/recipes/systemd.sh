@@ -182,11 +182,24 @@ retire_setsid() {
   fact migrated "pid $pid (started with setsid) stopped; the unit serves"
 }
 
-# staged_for SLOT TARGET: whether SLOT's instance is the one systemd_stage started for TARGET (a release
-# folder, its real path) and still runs.
+# active_pid SLOT: the main pid of SLOT's instance if it is active, else nothing (one systemctl for both).
+active_pid() {
+  local key value state="" pid=""
+  while IFS="=" read -r key value; do
+    case $key in ActiveState) state=$value;; MainPID) pid=$value;; esac
+  done <<WSGIDEPLOY_UNIT
+$(systemctl show -p ActiveState -p MainPID "$(unit_of "$1")" 2>/dev/null || true)
+WSGIDEPLOY_UNIT
+  if [ "$state" = active ] && [ "${pid:-0}" != 0 ]; then echo "$pid"; fi
+}
+
+# staged_for SLOT TARGET: the main pid of SLOT's instance if it is the one systemd_stage started for TARGET
+# (a release folder, its real path) and still runs; else nothing.
 staged_for() {
-  [ "$(cat "$slots/.staged" 2>/dev/null || true)" = "$1 $2" ] && unit_active "$1" \
-    && [ "$(readlink -f "$slots/$1")" = "$2" ]
+  local staged=""
+  read -r staged 2>/dev/null < "$slots/.staged" || true
+  [ "$staged" = "$1 $2" ] && [ "$(readlink -f "$slots/$1")" = "$2" ] || return 0
+  active_pid "$1"
 }
 
 # systemd_stage: the build's check under systemd. The idle slot's instance starts with the new release,
@@ -248,7 +261,7 @@ systemd_unstage() {
 # other instance stops. A failure before the link moves leaves the live instance serving, untouched.
 systemd_upgrade() {
   : "${start_if_stopped:?}"
-  local target live new live_active enabling
+  local target live new live_active enabling staged_pid
   target=$(readlink -f "$current" 2>/dev/null || true)
   if [ -z "$target" ] || [ ! -d "$target" ]; then fail "no release is live yet: run deploy first"; fi
   mkdir -p "$slots"
@@ -261,8 +274,9 @@ systemd_upgrade() {
   fi
   new=$(other_slot "$live")
   clean_markers
-  if staged_for "$new" "$target"; then
-    fact pid "$(main_pid "$new")"
+  staged_pid=$(staged_for "$new" "$target")
+  if [ -n "$staged_pid" ]; then
+    fact pid "$staged_pid"
   else
     start_slot "$new" "$target"
   fi

@@ -209,11 +209,11 @@ RELOAD_CASES = [
      ["systemctl"]),
     (Nginx(control="signal", sudo=False, conf="/opt/n.conf"), ["if nginx -c /opt/n.conf -s reload 2>/dev/null"],
      ["systemctl", "sudo"]),
-    # is-active needs no root: only reload and start go through sudo
-    (Nginx(control="systemd"), ["if systemctl is-active --quiet nginx; then",
+    # the unit's state needs no root: only reload and start go through sudo
+    (Nginx(control="systemd"), ["$(systemctl show -p ActiveState -p MainPID nginx 2>/dev/null || true)",
                                 "sudo -n systemctl reload nginx", "sudo -n systemctl start nginx"],
-     ["-s reload", "/run/systemd/system", "sudo -n systemctl is-active"]),
-    (Nginx(control="systemd", sudo=False), ["if systemctl is-active --quiet nginx; then"], ["sudo"]),
+     ["-s reload", "/run/systemd/system", "sudo -n systemctl show"]),
+    (Nginx(control="systemd", sudo=False), ["$(systemctl show -p ActiveState -p MainPID nginx"], ["sudo"]),
     (Nginx(), ["if [ -d /run/systemd/system ]; then", "sudo -n systemctl reload nginx",
                "sudo -n nginx -s reload"], []),
     (Nginx(conf="/etc/nginx/custom.conf"), ["sudo -n nginx -c /etc/nginx/custom.conf -s reload"],

@@ -199,7 +199,7 @@ def test_publish_site_keeps_the_live_site_installs_and_tests_then_applies_in_tha
 
 
 @pytest.mark.parametrize("config, master", [
-    (Nginx(control="systemd"), "systemctl show -p MainPID --value nginx"),
+    (Nginx(control="systemd"), "systemctl show -p ActiveState -p MainPID nginx"),
     (Nginx(control="signal"), 'pid_in "$(nginx_pidfile)"'),
     (Nginx(sudo=False, conf="/opt/nginx/nginx.conf"), 'pid_in "$(nginx_pidfile)"'),
 ])
@@ -254,3 +254,25 @@ def test_site_is_live_only_for_the_very_bytes_enabled(tmp_path: Path, installed:
     text = (function_body("site", "site_is_live") + f"SITE_AVAILABLE={available}\nSITE_ENABLED={enabled}\n"
             "SITE_TEXT='server { listen 80; }\n'\nsite_is_live")
     assert (subprocess.run(["bash", "-c", text], check=False).returncode == 0) == live
+
+
+@pytest.mark.parametrize("shown, master", [
+    ("ActiveState=active\nMainPID=4242\n", "4242"),
+    ("MainPID=4242\nActiveState=active\n", "4242"),  # systemctl prints properties in its own order
+    ("ActiveState=reloading\nMainPID=4242\n", "4242"),
+    ("ActiveState=inactive\nMainPID=0\n", ""),
+    ("ActiveState=deactivating\nMainPID=4242\n", ""),
+    ("ActiveState=active\nMainPID=0\n", ""),
+    ("", ""),  # no systemctl answer at all
+])
+def test_the_systemd_master_is_the_main_pid_of_an_active_unit(tmp_path: Path, shown: str, master: str) -> None:
+    """``nginx_master`` under systemd: one ``systemctl show`` for the state and the pid, run with a local bash
+    against a stand-in systemctl that prints what systemd would."""
+    fake = tmp_path / "systemctl"
+    fake.write_text(f"#!/bin/sh\nprintf '%s' '{shown}'\n")
+    fake.chmod(0o755)
+    text = nginx.control_functions(Nginx(control="systemd")) + "\nnginx_master\n"
+    result = subprocess.run(["bash", "-c", text], capture_output=True, text=True, timeout=10,
+                            env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == master
