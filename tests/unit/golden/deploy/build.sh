@@ -920,14 +920,15 @@ app_user_report() {
 
 # group_dir DIR GROUP: DIR (owned by the deploy user) in GROUP, setgid and group-writable
 group_dir() {
-  [ "$(stat -c %G "$1")" = "$2" ] || chgrp "$2" "$1"
-  [ "$(stat -c %a "$1")" = 2775 ] || chmod 2775 "$1"
+  local now; now=$(stat -c '%G %a' "$1")  # one stat for both
+  [ "${now% *}" = "$2" ] || chgrp "$2" "$1"
+  [ "${now##* }" = 2775 ] || chmod 2775 "$1"
 }
 
 # in_session_group GROUP: whether this session may chgrp to GROUP: root, or GROUP among the session's
 # groups (id -nG; a group added since the login counts from the next one)
 in_session_group() {
-  [ "$(id -u)" = 0 ] && return 0
+  [ "$EUID" = 0 ] && return 0
   case " $(id -nG) " in *" $1 "*) return 0;; esac
   return 1
 }

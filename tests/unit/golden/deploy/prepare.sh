@@ -218,14 +218,15 @@ app_user_report() {
 
 # group_dir DIR GROUP: DIR (owned by the deploy user) in GROUP, setgid and group-writable
 group_dir() {
-  [ "$(stat -c %G "$1")" = "$2" ] || chgrp "$2" "$1"
-  [ "$(stat -c %a "$1")" = 2775 ] || chmod 2775 "$1"
+  local now; now=$(stat -c '%G %a' "$1")  # one stat for both
+  [ "${now% *}" = "$2" ] || chgrp "$2" "$1"
+  [ "${now##* }" = 2775 ] || chmod 2775 "$1"
 }
 
 # in_session_group GROUP: whether this session may chgrp to GROUP: root, or GROUP among the session's
 # groups (id -nG; a group added since the login counts from the next one)
 in_session_group() {
-  [ "$(id -u)" = 0 ] && return 0
+  [ "$EUID" = 0 ] && return 0
   case " $(id -nG) " in *" $1 "*) return 0;; esac
   return 1
 }
@@ -272,8 +273,9 @@ front_passes() { getfacl -cp "$root" 2>/dev/null | grep -qxF "user:$front_user:-
 # group, then the mode, so the live site never loses its way in; each only when it differs. Nothing
 # changes when one of them cannot be done.
 close_root() {
-  local group=$1 owner
-  owner=$(stat -c %U "$root")
+  local group=$1 owner now
+  now=$(stat -c '%U %G %a' "$root")  # one stat for the owner, group and mode
+  owner=${now%% *}
   [ "$owner" = "$(id -un)" ] || { root_open "$root is $owner's, not $(id -un)'s"; return 0; }
   id -u "$front_user" >/dev/null 2>&1 \
     || { root_open "the front server's user $front_user does not exist on this host (set [vars] front_user)"; return 0; }
@@ -282,9 +284,11 @@ close_root() {
   if ! front_passes; then
     setfacl -m "u:$front_user:x" "$root" 2>/dev/null || true
     front_passes || { root_open "the file system of $root does not keep ACLs (setfacl failed)"; return 0; }
+    now=$(stat -c '%U %G %a' "$root")  # an ACL's mask shows in the mode's group bits
   fi
-  [ "$(stat -c %G "$root")" = "$group" ] || chgrp "$group" "$root"
-  [ "$(stat -c %a "$root")" = 750 ] || chmod 0750 "$root"
+  now=${now#* }
+  [ "${now% *}" = "$group" ] || chgrp "$group" "$root"
+  [ "${now##* }" = 750 ] || chmod 0750 "$root"
 }
 if app_user_applies; then app_access; close_root "$(id -gn hello)"; else close_root "$(id -gn)"; fi
 )
