@@ -43,7 +43,7 @@ def site_check(app: App, timeout: float, https: bool | None) -> str:
 # anything: argv[1] is the JSON config, argv[2] the socket. It speaks what the front server speaks to
 # it (cfg["protocol"]: HTTP, uwsgi or FastCGI) and sends what the front server would send.
 UNIX_PROBE = rf"""
-import json, socket, struct, sys, time
+import json, signal, socket, struct, sys, time
 cfg, path = json.loads(sys.argv[1]), sys.argv[2]
 {ANSWER_RULE}
 env = cfg["environ"]
@@ -102,16 +102,24 @@ def parse(raw, first):
     return status, body.decode("utf-8", "replace")
 
 ask = {{"http": http, "uwsgi": uwsgi, "fastcgi": fastcgi}}[cfg["protocol"]]
-deadline = time.monotonic() + cfg["timeout"]
-# It starts beside the instance (systemd.sh's start_slot): while the socket is not there yet, or no one
-# listens on it, it looks again every 0.01 s for the first 2 s (a connection made once the socket is bound
-# waits there until a worker takes it), then every 0.2 s like any other retry.
+# It starts beside the instance (systemd.sh's start_slot), so it may wait for the app to load
+# (cfg["load_timeout"]) besides its own timeout. Once the instance is ready (SIGUSR1 from start_slot) or has
+# answered, its own timeout alone counts from then on, as for a check started after the load.
+deadline = time.monotonic() + cfg.get("load_timeout", 0) + cfg["timeout"]
+def loaded(*_):
+    global deadline
+    deadline = min(deadline, time.monotonic() + cfg["timeout"])
+signal.signal(signal.SIGUSR1, loaded)
+# While the socket is not there yet, or no one listens on it, it looks again every 0.01 s for the first
+# 2 s (a connection made once the socket is bound waits there until a worker takes it), then every 0.2 s
+# like any other retry.
 quick = time.monotonic() + 2
 last = "no answer"
 while True:
     pause = 0.2
     try:
         status, body = ask()
+        loaded()
         if status == cfg["status"]:
             print("{FACTS_MARK}own_socket=HTTP %d" % status)
             sys.exit(0)
@@ -134,7 +142,7 @@ PROTOCOLS = {"http-unix": "http", "uwsgi-unix": "uwsgi", "fastcgi-unix": "fastcg
 
 
 def unix_probe_config(upstream: str, path: str, host_header: str, status: int, timeout: float,
-                      url_prefix: str = "") -> str:
+                      url_prefix: str = "", load_timeout: float = 0) -> str:
     """The JSON config of `UNIX_PROBE` for an app server reached as ``upstream``: ``path`` as the
     front server passes it (HTTP: the prefix stripped and sent as X-Forwarded-Prefix; uwsgi: the whole
     path, uWSGI's mount strips it; FastCGI: SCRIPT_NAME the prefix, PATH_INFO the rest)."""
@@ -154,4 +162,4 @@ def unix_probe_config(upstream: str, path: str, host_header: str, status: int, t
     else:
         environ["PATH_INFO"] = path
     return json.dumps({"protocol": PROTOCOLS[upstream], "path": inner or "/", "headers": headers,
-                       "environ": environ, "status": status, "timeout": timeout})
+                       "environ": environ, "status": status, "timeout": timeout, "load_timeout": load_timeout})

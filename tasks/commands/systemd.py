@@ -121,9 +121,10 @@ class Supervised(AppServer):
                 "unit_text": self.unit_text(ctx), "slots": f"{layout.root}/slots",
                 "sockets": f"{layout.run}/{self.server.name}",
                 "probe": UNIX_PROBE,
-                # the probe starts beside the instance (start_slot): its time includes the app's load
+                # the probe starts beside the instance (start_slot): it may wait for the app's load too
                 "probe_config": unix_probe_config(self.server.upstream, health.path, app.health_host,
-                                                  health.status, health.timeout + ctx.timeout, app.url_prefix),
+                                                  health.status, health.timeout, app.url_prefix,
+                                                  load_timeout=ctx.timeout),
                 "START_TIMEOUT": int(ctx.timeout), "app_user": app_user_of(app),
                 "app_user_always": int(self.supervisor == "systemd"),
                 # [processes]: their names, and each one's unit file as process_unit_<name>

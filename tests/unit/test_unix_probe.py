@@ -3,6 +3,7 @@ against small servers that speak each protocol the front servers speak: HTTP, uw
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import struct
 import subprocess
@@ -149,3 +150,43 @@ def test_a_probe_started_before_the_instance_answers_once_it_binds_and_accepts(s
             proc.wait()
     assert proc.returncode == 0, err
     assert "own_socket=HTTP 200" in out
+
+
+def start_probe(sock: Path, timeout: float, load_timeout: float) -> subprocess.Popen[str]:
+    config = unix_probe_config("http-unix", "/up", "example.org", 200, timeout, load_timeout=load_timeout)
+    return subprocess.Popen([sys.executable, "-c", UNIX_PROBE, config, str(sock)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen[str], within: float) -> tuple[int, str]:
+    try:
+        _, err = proc.communicate(timeout=within)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err
+
+
+def test_once_the_instance_answers_only_the_health_timeout_counts_not_the_load_allowance(sock: Path) -> None:
+    """An instance that loaded and answers 503 (a status that may mean "starting") fails the check after
+    the health timeout, as a check started after the load did: the load's allowance (60 s) is not added."""
+    serve_once(sock, read_http, lambda _: b"HTTP/1.0 503 Busy\r\nContent-Length: 4\r\n\r\nbusy", [], times=50)
+    code, err = finish(start_probe(sock, timeout=1, load_timeout=60), within=20)
+    assert code == 1 and "HTTP 503 (expected 200)" in err
+
+
+def test_once_told_the_instance_loaded_only_the_health_timeout_counts(sock: Path) -> None:
+    """start_slot sends USR1 once the instance loaded the app: an instance that then takes connections
+    but never answers fails after the health timeout, not after the load's allowance."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock))
+    server.listen(8)  # connections wait in its queue; nothing ever takes them
+    try:
+        proc = start_probe(sock, timeout=1, load_timeout=60)
+        threading.Event().wait(0.5)  # its handler is in place by then
+        proc.send_signal(signal.SIGUSR1)
+        code, _ = finish(proc, within=20)
+    finally:
+        server.close()
+    assert code == 1

@@ -485,7 +485,7 @@ WantedBy=multi-user.target
 slots=/srv/hello/slots
 sockets=/srv/hello/shared/run/gunicorn
 probe='
-import json, socket, struct, sys, time
+import json, signal, socket, struct, sys, time
 cfg, path = json.loads(sys.argv[1]), sys.argv[2]
 
 STARTING = (502, 503, 504)
@@ -560,16 +560,24 @@ def parse(raw, first):
     return status, body.decode("utf-8", "replace")
 
 ask = {"http": http, "uwsgi": uwsgi, "fastcgi": fastcgi}[cfg["protocol"]]
-deadline = time.monotonic() + cfg["timeout"]
-# It starts beside the instance (systemd.sh'"'"'s start_slot): while the socket is not there yet, or no one
-# listens on it, it looks again every 0.01 s for the first 2 s (a connection made once the socket is bound
-# waits there until a worker takes it), then every 0.2 s like any other retry.
+# It starts beside the instance (systemd.sh'"'"'s start_slot), so it may wait for the app to load
+# (cfg["load_timeout"]) besides its own timeout. Once the instance is ready (SIGUSR1 from start_slot) or has
+# answered, its own timeout alone counts from then on, as for a check started after the load.
+deadline = time.monotonic() + cfg.get("load_timeout", 0) + cfg["timeout"]
+def loaded(*_):
+    global deadline
+    deadline = min(deadline, time.monotonic() + cfg["timeout"])
+signal.signal(signal.SIGUSR1, loaded)
+# While the socket is not there yet, or no one listens on it, it looks again every 0.01 s for the first
+# 2 s (a connection made once the socket is bound waits there until a worker takes it), then every 0.2 s
+# like any other retry.
 quick = time.monotonic() + 2
 last = "no answer"
 while True:
     pause = 0.2
     try:
         status, body = ask()
+        loaded()
         if status == cfg["status"]:
             print("wsgideploy-fact:own_socket=HTTP %d" % status)
             sys.exit(0)
@@ -587,7 +595,7 @@ while True:
 print("GET %s on %s: %s" % (cfg["path"], path, last), file=sys.stderr)
 sys.exit(1)
 '
-probe_config='{"protocol": "http", "path": "/", "headers": {"Host": "hello.example.com", "User-Agent": "wsgideploy-health", "X-Forwarded-Proto": "http", "X-Forwarded-For": "127.0.0.1"}, "environ": {"REQUEST_METHOD": "GET", "QUERY_STRING": "", "SERVER_NAME": "hello.example.com", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REQUEST_SCHEME": "http", "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "0", "HTTP_HOST": "hello.example.com", "HTTP_USER_AGENT": "wsgideploy-health", "REQUEST_URI": "/", "CONTENT_TYPE": "", "CONTENT_LENGTH": "", "PATH_INFO": "/"}, "status": 200, "timeout": 90.0}'
+probe_config='{"protocol": "http", "path": "/", "headers": {"Host": "hello.example.com", "User-Agent": "wsgideploy-health", "X-Forwarded-Proto": "http", "X-Forwarded-For": "127.0.0.1"}, "environ": {"REQUEST_METHOD": "GET", "QUERY_STRING": "", "SERVER_NAME": "hello.example.com", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REQUEST_SCHEME": "http", "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "0", "HTTP_HOST": "hello.example.com", "HTTP_USER_AGENT": "wsgideploy-health", "REQUEST_URI": "/", "CONTENT_TYPE": "", "CONTENT_LENGTH": "", "PATH_INFO": "/"}, "status": 200, "timeout": 30.0, "load_timeout": 60.0}'
 app_user=hello
 app_user_always=0
 processes=''
@@ -1070,8 +1078,9 @@ start_slot() {
   as_root systemctl reset-failed "$unit" 2>/dev/null || true
   as_root systemctl start "$unit" || { journal_tail "$slot"; fail "systemctl start $unit failed"; }
   # The health check starts now, beside the instance's start (its Python's own start is off the wait): it
-  # asks once the socket is there, and the answer comes once a worker has loaded the app.
-  python3 -c "$probe" "$probe_config" "$sockets.$slot.sock" & probing=$!
+  # asks once the socket is there, and the answer comes once a worker has loaded the app. It starts with
+  # USR1 ignored: the USR1 below ("loaded") only counts once it is ready for it.
+  ( trap '' USR1; exec python3 -c "$probe" "$probe_config" "$sockets.$slot.sock" ) & probing=$!
   pid=$(main_pid "$slot")
   # shellcheck disable=SC2034  # read by the server's unit_ready
   slot_dir="$slots/$slot"
@@ -1085,6 +1094,7 @@ start_slot() {
       *) fail "$unit did not get ready within ${START_TIMEOUT}s (journal above); nothing was switched";;
     esac
   fi
+  kill -USR1 "$probing" 2>/dev/null || true  # loaded: from now on its own timeout alone counts
   if ! wait "$probing"; then
     journal_tail "$slot"; as_root systemctl stop "$unit" || true
     fail "$unit failed its health check on its own socket (above); nothing was switched"
@@ -2114,7 +2124,7 @@ WantedBy=multi-user.target
 slots=/srv/hello/slots
 sockets=/srv/hello/shared/run/gunicorn
 probe='
-import json, socket, struct, sys, time
+import json, signal, socket, struct, sys, time
 cfg, path = json.loads(sys.argv[1]), sys.argv[2]
 
 STARTING = (502, 503, 504)
@@ -2189,16 +2199,24 @@ def parse(raw, first):
     return status, body.decode("utf-8", "replace")
 
 ask = {"http": http, "uwsgi": uwsgi, "fastcgi": fastcgi}[cfg["protocol"]]
-deadline = time.monotonic() + cfg["timeout"]
-# It starts beside the instance (systemd.sh'"'"'s start_slot): while the socket is not there yet, or no one
-# listens on it, it looks again every 0.01 s for the first 2 s (a connection made once the socket is bound
-# waits there until a worker takes it), then every 0.2 s like any other retry.
+# It starts beside the instance (systemd.sh'"'"'s start_slot), so it may wait for the app to load
+# (cfg["load_timeout"]) besides its own timeout. Once the instance is ready (SIGUSR1 from start_slot) or has
+# answered, its own timeout alone counts from then on, as for a check started after the load.
+deadline = time.monotonic() + cfg.get("load_timeout", 0) + cfg["timeout"]
+def loaded(*_):
+    global deadline
+    deadline = min(deadline, time.monotonic() + cfg["timeout"])
+signal.signal(signal.SIGUSR1, loaded)
+# While the socket is not there yet, or no one listens on it, it looks again every 0.01 s for the first
+# 2 s (a connection made once the socket is bound waits there until a worker takes it), then every 0.2 s
+# like any other retry.
 quick = time.monotonic() + 2
 last = "no answer"
 while True:
     pause = 0.2
     try:
         status, body = ask()
+        loaded()
         if status == cfg["status"]:
             print("wsgideploy-fact:own_socket=HTTP %d" % status)
             sys.exit(0)
@@ -2216,7 +2234,7 @@ while True:
 print("GET %s on %s: %s" % (cfg["path"], path, last), file=sys.stderr)
 sys.exit(1)
 '
-probe_config='{"protocol": "http", "path": "/", "headers": {"Host": "hello.example.com", "User-Agent": "wsgideploy-health", "X-Forwarded-Proto": "http", "X-Forwarded-For": "127.0.0.1"}, "environ": {"REQUEST_METHOD": "GET", "QUERY_STRING": "", "SERVER_NAME": "hello.example.com", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REQUEST_SCHEME": "http", "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "0", "HTTP_HOST": "hello.example.com", "HTTP_USER_AGENT": "wsgideploy-health", "REQUEST_URI": "/", "CONTENT_TYPE": "", "CONTENT_LENGTH": "", "PATH_INFO": "/"}, "status": 200, "timeout": 90.0}'
+probe_config='{"protocol": "http", "path": "/", "headers": {"Host": "hello.example.com", "User-Agent": "wsgideploy-health", "X-Forwarded-Proto": "http", "X-Forwarded-For": "127.0.0.1"}, "environ": {"REQUEST_METHOD": "GET", "QUERY_STRING": "", "SERVER_NAME": "hello.example.com", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REQUEST_SCHEME": "http", "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "0", "HTTP_HOST": "hello.example.com", "HTTP_USER_AGENT": "wsgideploy-health", "REQUEST_URI": "/", "CONTENT_TYPE": "", "CONTENT_LENGTH": "", "PATH_INFO": "/"}, "status": 200, "timeout": 30.0, "load_timeout": 60.0}'
 app_user=hello
 app_user_always=0
 processes=''
@@ -2696,8 +2714,9 @@ start_slot() {
   as_root systemctl reset-failed "$unit" 2>/dev/null || true
   as_root systemctl start "$unit" || { journal_tail "$slot"; fail "systemctl start $unit failed"; }
   # The health check starts now, beside the instance's start (its Python's own start is off the wait): it
-  # asks once the socket is there, and the answer comes once a worker has loaded the app.
-  python3 -c "$probe" "$probe_config" "$sockets.$slot.sock" & probing=$!
+  # asks once the socket is there, and the answer comes once a worker has loaded the app. It starts with
+  # USR1 ignored: the USR1 below ("loaded") only counts once it is ready for it.
+  ( trap '' USR1; exec python3 -c "$probe" "$probe_config" "$sockets.$slot.sock" ) & probing=$!
   pid=$(main_pid "$slot")
   # shellcheck disable=SC2034  # read by the server's unit_ready
   slot_dir="$slots/$slot"
@@ -2711,6 +2730,7 @@ start_slot() {
       *) fail "$unit did not get ready within ${START_TIMEOUT}s (journal above); nothing was switched";;
     esac
   fi
+  kill -USR1 "$probing" 2>/dev/null || true  # loaded: from now on its own timeout alone counts
   if ! wait "$probing"; then
     journal_tail "$slot"; as_root systemctl stop "$unit" || true
     fail "$unit failed its health check on its own socket (above); nothing was switched"
