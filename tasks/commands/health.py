@@ -103,13 +103,14 @@ def parse(raw, first):
 
 ask = {{"http": http, "uwsgi": uwsgi, "fastcgi": fastcgi}}[cfg["protocol"]]
 # It starts beside the instance (systemd.sh's start_slot), so it may wait for the app to load
-# (cfg["load_timeout"]) besides its own timeout. Once the instance is ready (SIGUSR1 from start_slot) or has
-# answered, its own timeout alone counts from then on, as for a check started after the load.
+# (cfg["load_timeout"]) besides its own timeout. Once the instance is ready (SIGWINCH from start_slot: a
+# signal ignored by default, so one that comes too early or too late ends nothing) or has answered, its own
+# timeout alone counts from then on, as for a check started after the load.
 deadline = time.monotonic() + cfg.get("load_timeout", 0) + cfg["timeout"]
 def loaded(*_):
     global deadline
     deadline = min(deadline, time.monotonic() + cfg["timeout"])
-signal.signal(signal.SIGUSR1, loaded)
+signal.signal(signal.SIGWINCH, loaded)
 # While the socket is not there yet, or no one listens on it, it looks again every 0.01 s for the first
 # 2 s (a connection made once the socket is bound waits there until a worker takes it), then every 0.2 s
 # like any other retry.

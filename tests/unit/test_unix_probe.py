@@ -177,7 +177,7 @@ def test_once_the_instance_answers_only_the_health_timeout_counts_not_the_load_a
 
 
 def test_once_told_the_instance_loaded_only_the_health_timeout_counts(sock: Path) -> None:
-    """start_slot sends USR1 once the instance loaded the app: an instance that then takes connections
+    """start_slot sends WINCH once the instance loaded the app: an instance that then takes connections
     but never answers fails after the health timeout, not after the load's allowance."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(sock))
@@ -185,8 +185,25 @@ def test_once_told_the_instance_loaded_only_the_health_timeout_counts(sock: Path
     try:
         proc = start_probe(sock, timeout=1, load_timeout=60)
         threading.Event().wait(0.5)  # its handler is in place by then
-        proc.send_signal(signal.SIGUSR1)
+        proc.send_signal(signal.SIGWINCH)
         code, _ = finish(proc, within=20)
     finally:
         server.close()
     assert code == 1
+
+
+def test_a_loaded_signal_before_its_handler_or_as_it_exits_does_not_kill_the_probe(sock: Path) -> None:
+    """start_slot's WINCH ("loaded") may come before the probe's Python has set its handler, or as it exits
+    (Python puts a handled signal back to its default then): neither may end the probe. Sent all through
+    its life, from its first instant."""
+    for _ in range(5):
+        serve_once(sock, read_http, lambda _: b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", [])
+        proc = start_probe(sock, timeout=5, load_timeout=0)
+        while proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGWINCH)
+            except ProcessLookupError:
+                break
+        code, err = finish(proc, within=10)
+        assert code == 0, (code, err)
+        sock.unlink()

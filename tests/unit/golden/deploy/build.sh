@@ -561,13 +561,14 @@ def parse(raw, first):
 
 ask = {"http": http, "uwsgi": uwsgi, "fastcgi": fastcgi}[cfg["protocol"]]
 # It starts beside the instance (systemd.sh'"'"'s start_slot), so it may wait for the app to load
-# (cfg["load_timeout"]) besides its own timeout. Once the instance is ready (SIGUSR1 from start_slot) or has
-# answered, its own timeout alone counts from then on, as for a check started after the load.
+# (cfg["load_timeout"]) besides its own timeout. Once the instance is ready (SIGWINCH from start_slot: a
+# signal ignored by default, so one that comes too early or too late ends nothing) or has answered, its own
+# timeout alone counts from then on, as for a check started after the load.
 deadline = time.monotonic() + cfg.get("load_timeout", 0) + cfg["timeout"]
 def loaded(*_):
     global deadline
     deadline = min(deadline, time.monotonic() + cfg["timeout"])
-signal.signal(signal.SIGUSR1, loaded)
+signal.signal(signal.SIGWINCH, loaded)
 # While the socket is not there yet, or no one listens on it, it looks again every 0.01 s for the first
 # 2 s (a connection made once the socket is bound waits there until a worker takes it), then every 0.2 s
 # like any other retry.
@@ -1078,9 +1079,8 @@ start_slot() {
   as_root systemctl reset-failed "$unit" 2>/dev/null || true
   as_root systemctl start "$unit" || { journal_tail "$slot"; fail "systemctl start $unit failed"; }
   # The health check starts now, beside the instance's start (its Python's own start is off the wait): it
-  # asks once the socket is there, and the answer comes once a worker has loaded the app. It starts with
-  # USR1 ignored: the USR1 below ("loaded") only counts once it is ready for it.
-  ( trap '' USR1; exec python3 -c "$probe" "$probe_config" "$sockets.$slot.sock" ) & probing=$!
+  # asks once the socket is there, and the answer comes once a worker has loaded the app.
+  python3 -c "$probe" "$probe_config" "$sockets.$slot.sock" & probing=$!
   pid=$(main_pid "$slot")
   # shellcheck disable=SC2034  # read by the server's unit_ready
   slot_dir="$slots/$slot"
@@ -1094,7 +1094,10 @@ start_slot() {
       *) fail "$unit did not get ready within ${START_TIMEOUT}s (journal above); nothing was switched";;
     esac
   fi
-  kill -USR1 "$probing" 2>/dev/null || true  # loaded: from now on its own timeout alone counts
+  # loaded: from now on its own timeout alone counts. WINCH, whose default action is to be ignored: one
+  # that comes before the probe's handler is in place, or while it exits (Python puts the default back
+  # then), ends nothing.
+  kill -WINCH "$probing" 2>/dev/null || true
   if ! wait "$probing"; then
     journal_tail "$slot"; as_root systemctl stop "$unit" || true
     fail "$unit failed its health check on its own socket (above); nothing was switched"
