@@ -14,7 +14,7 @@ def prune(layout: Layout, keep: int) -> str:
     Then remove venvs that no remaining release links to, and each unpacked pip (`Layout.bundled_pip`) that no
     remaining venv names in its `venv.PIP_PTH` (one the system's pip wheel has since replaced).
     """
-    # At most five processes, whatever the counts whatever the counts (bash's own globs and string tests do the rest): prune runs
+    # At most five processes, whatever the counts (bash's own globs and string tests do the rest): prune runs
     # in every deploy, after the switch.
     return script(f"""
 shopt -s nullglob
