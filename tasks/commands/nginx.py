@@ -67,15 +67,7 @@ def _systemd_control(nginx: Nginx) -> str:
     """The control functions of `nginx.sh` through systemd's unit ``nginx``."""
     s = "sudo -n " if nginx.sudo else ""
     return f"""
-nginx_master() {{
-  local key value state="" pid=""  # one systemctl for both (it prints them in its own order)
-  while IFS="=" read -r key value; do
-    case $key in ActiveState) state=$value;; MainPID) pid=$value;; esac
-  done <<WSGIDEPLOY_NGINX_UNIT
-$(systemctl show -p ActiveState -p MainPID nginx 2>/dev/null || true)
-WSGIDEPLOY_NGINX_UNIT
-  case $state in active | reloading) if [ "${{pid:-0}}" != 0 ]; then echo "$pid"; fi;; esac
-}}
+nginx_master() {{ active_main_pid nginx; }}
 nginx_signal_reload() {{ {s}systemctl reload nginx || {{ echo "systemctl reload nginx failed"; return 1; }}; }}
 nginx_start() {{ {s}systemctl start nginx || {{ echo "systemctl start nginx failed"; return 1; }}; }}"""
 

@@ -186,24 +186,13 @@ retire_setsid() {
   fact migrated "pid $pid (started with setsid) stopped; the unit serves"
 }
 
-# active_pid SLOT: the main pid of SLOT's instance if it is active, else nothing (one systemctl for both).
-active_pid() {
-  local key value state="" pid=""
-  while IFS="=" read -r key value; do
-    case $key in ActiveState) state=$value;; MainPID) pid=$value;; esac
-  done <<WSGIDEPLOY_UNIT
-$(systemctl show -p ActiveState -p MainPID "$(unit_of "$1")" 2>/dev/null || true)
-WSGIDEPLOY_UNIT
-  if [ "$state" = active ] && [ "${pid:-0}" != 0 ]; then echo "$pid"; fi
-}
-
 # staged_for SLOT TARGET: the main pid of SLOT's instance if it is the one systemd_stage started for TARGET
 # (a release folder, its real path) and still runs; else nothing.
 staged_for() {
   local staged=""
   read -r staged 2>/dev/null < "$slots/.staged" || true
   [ "$staged" = "$1 $2" ] && [ "$(readlink -f "$slots/$1")" = "$2" ] || return 0
-  active_pid "$1"
+  active_main_pid "$(unit_of "$1")"
 }
 
 # systemd_stage: the build's check under systemd. The idle slot's instance starts with the new release,

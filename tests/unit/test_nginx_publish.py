@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from wsgideploy.commands import nginx
-from wsgideploy.commands.recipe import Script
+from wsgideploy.commands.recipe import Script, recipe
 from wsgideploy.inventory import Nginx
 from wsgideploy.protocol import parse_facts
 
@@ -266,12 +266,13 @@ def test_site_is_live_only_for_the_very_bytes_enabled(tmp_path: Path, installed:
     ("", ""),  # no systemctl answer at all
 ])
 def test_the_systemd_master_is_the_main_pid_of_an_active_unit(tmp_path: Path, shown: str, master: str) -> None:
-    """``nginx_master`` under systemd: one ``systemctl show`` for the state and the pid, run with a local bash
-    against a stand-in systemctl that prints what systemd would."""
+    """``nginx_master`` under systemd (process.sh's ``active_main_pid``, which the systemd go-live uses too):
+    one ``systemctl show`` for the state and the pid, run with a local bash against a stand-in systemctl that
+    prints what systemd would."""
     fake = tmp_path / "systemctl"
     fake.write_text(f"#!/bin/sh\nprintf '%s' '{shown}'\n")
     fake.chmod(0o755)
-    text = nginx.control_functions(Nginx(control="systemd")) + "\nnginx_master\n"
+    text = recipe("process") + nginx.control_functions(Nginx(control="systemd")) + "\nnginx_master\n"
     result = subprocess.run(["bash", "-c", text], capture_output=True, text=True, timeout=10,
                             env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
