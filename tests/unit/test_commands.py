@@ -203,21 +203,25 @@ def test_install_site_fails_early_when_the_sites_directories_are_missing() -> No
     assert "SITES_LABEL='nginx sites directory'" in body(nginx.install_site(Nginx(), "hello", "/tmp/site.conf"))
 
 
+NO_SYSTEMD = ["systemctl reload", "systemctl start", "systemctl is-active", "active_main_pid nginx"]
 RELOAD_CASES = [
     # (config, present, absent)
+    # (process.sh, in every script, defines active_main_pid with a systemctl show; only systemd's control calls it)
     (Nginx(control="signal"), ["if sudo -n nginx -s reload 2>/dev/null; then", "out=$(sudo -n nginx 2>&1)"],
-     ["systemctl"]),
+     NO_SYSTEMD),
     (Nginx(control="signal", sudo=False, conf="/opt/n.conf"), ["if nginx -c /opt/n.conf -s reload 2>/dev/null"],
-     ["systemctl", "sudo"]),
+     NO_SYSTEMD + ["sudo"]),
     # the unit's state needs no root: only reload and start go through sudo
-    (Nginx(control="systemd"), ["$(systemctl show -p ActiveState -p MainPID nginx 2>/dev/null || true)",
+    (Nginx(control="systemd"), ["nginx_master() { active_main_pid nginx; }",
                                 "sudo -n systemctl reload nginx", "sudo -n systemctl start nginx"],
      ["-s reload", "/run/systemd/system", "sudo -n systemctl show"]),
-    (Nginx(control="systemd", sudo=False), ["$(systemctl show -p ActiveState -p MainPID nginx"], ["sudo"]),
+    (Nginx(control="systemd", sudo=False), ["nginx_master() { active_main_pid nginx; }",
+                                            '$(systemctl show -p ActiveState -p MainPID "$1" 2>/dev/null || true)'],
+     ["sudo"]),
     (Nginx(), ["if [ -d /run/systemd/system ]; then", "sudo -n systemctl reload nginx",
                "sudo -n nginx -s reload"], []),
     (Nginx(conf="/etc/nginx/custom.conf"), ["sudo -n nginx -c /etc/nginx/custom.conf -s reload"],
-     ["systemctl", "/run/systemd/system"]),
+     NO_SYSTEMD + ["/run/systemd/system"]),
 ]
 
 

@@ -199,7 +199,7 @@ def test_publish_site_keeps_the_live_site_installs_and_tests_then_applies_in_tha
 
 
 @pytest.mark.parametrize("config, master", [
-    (Nginx(control="systemd"), "systemctl show -p ActiveState -p MainPID nginx"),
+    (Nginx(control="systemd"), "active_main_pid nginx"),
     (Nginx(control="signal"), 'pid_in "$(nginx_pidfile)"'),
     (Nginx(sudo=False, conf="/opt/nginx/nginx.conf"), 'pid_in "$(nginx_pidfile)"'),
 ])

@@ -630,6 +630,17 @@ pid_in() {
   case $p in '' | *[!0-9]* | 0*) return 0;; esac
   if [ "${#p}" -le 9 ] && [ "$p" -gt 1 ]; then echo "$p"; fi
 }
+# active_main_pid UNIT: the main pid of systemd's UNIT while it is active (or reloading), else nothing. One
+# systemctl for both values (it prints them in its own order).
+active_main_pid() {
+  local key value state="" pid=""
+  while IFS="=" read -r key value; do
+    case $key in ActiveState) state=$value;; MainPID) pid=$value;; esac
+  done <<WSGIDEPLOY_UNIT_SHOW
+$(systemctl show -p ActiveState -p MainPID "$1" 2>/dev/null || true)
+WSGIDEPLOY_UNIT_SHOW
+  case $state in active | reloading) if [ "${pid:-0}" != 0 ]; then echo "$pid"; fi;; esac
+}
 # now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
 # SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
 # virtual machine resumed) would end that wait at once.
@@ -1150,24 +1161,13 @@ retire_setsid() {
   fact migrated "pid $pid (started with setsid) stopped; the unit serves"
 }
 
-# active_pid SLOT: the main pid of SLOT's instance if it is active, else nothing (one systemctl for both).
-active_pid() {
-  local key value state="" pid=""
-  while IFS="=" read -r key value; do
-    case $key in ActiveState) state=$value;; MainPID) pid=$value;; esac
-  done <<WSGIDEPLOY_UNIT
-$(systemctl show -p ActiveState -p MainPID "$(unit_of "$1")" 2>/dev/null || true)
-WSGIDEPLOY_UNIT
-  if [ "$state" = active ] && [ "${pid:-0}" != 0 ]; then echo "$pid"; fi
-}
-
 # staged_for SLOT TARGET: the main pid of SLOT's instance if it is the one systemd_stage started for TARGET
 # (a release folder, its real path) and still runs; else nothing.
 staged_for() {
   local staged=""
   read -r staged 2>/dev/null < "$slots/.staged" || true
   [ "$staged" = "$1 $2" ] && [ "$(readlink -f "$slots/$1")" = "$2" ] || return 0
-  active_pid "$1"
+  active_main_pid "$(unit_of "$1")"
 }
 
 # systemd_stage: the build's check under systemd. The idle slot's instance starts with the new release,
@@ -1369,6 +1369,17 @@ pid_in() {
   if [ -s "$1" ]; then { read -r p < "$1"; } 2>/dev/null || true; fi
   case $p in '' | *[!0-9]* | 0*) return 0;; esac
   if [ "${#p}" -le 9 ] && [ "$p" -gt 1 ]; then echo "$p"; fi
+}
+# active_main_pid UNIT: the main pid of systemd's UNIT while it is active (or reloading), else nothing. One
+# systemctl for both values (it prints them in its own order).
+active_main_pid() {
+  local key value state="" pid=""
+  while IFS="=" read -r key value; do
+    case $key in ActiveState) state=$value;; MainPID) pid=$value;; esac
+  done <<WSGIDEPLOY_UNIT_SHOW
+$(systemctl show -p ActiveState -p MainPID "$1" 2>/dev/null || true)
+WSGIDEPLOY_UNIT_SHOW
+  case $state in active | reloading) if [ "${pid:-0}" != 0 ]; then echo "$pid"; fi;; esac
 }
 # now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
 # SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
@@ -1721,6 +1732,17 @@ pid_in() {
   case $p in '' | *[!0-9]* | 0*) return 0;; esac
   if [ "${#p}" -le 9 ] && [ "$p" -gt 1 ]; then echo "$p"; fi
 }
+# active_main_pid UNIT: the main pid of systemd's UNIT while it is active (or reloading), else nothing. One
+# systemctl for both values (it prints them in its own order).
+active_main_pid() {
+  local key value state="" pid=""
+  while IFS="=" read -r key value; do
+    case $key in ActiveState) state=$value;; MainPID) pid=$value;; esac
+  done <<WSGIDEPLOY_UNIT_SHOW
+$(systemctl show -p ActiveState -p MainPID "$1" 2>/dev/null || true)
+WSGIDEPLOY_UNIT_SHOW
+  case $state in active | reloading) if [ "${pid:-0}" != 0 ]; then echo "$pid"; fi;; esac
+}
 # now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
 # SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
 # virtual machine resumed) would end that wait at once.
@@ -2028,15 +2050,7 @@ root_install() { sudo -n install -o root -g root -m 0644 /dev/stdin "$1"; }
 nginx_cmd() { sudo -n nginx "$@"; }
 nginx_query() { nginx "$@"; }
 if [ -d /run/systemd/system ]; then
-nginx_master() {
-  local key value state="" pid=""  # one systemctl for both (it prints them in its own order)
-  while IFS="=" read -r key value; do
-    case $key in ActiveState) state=$value;; MainPID) pid=$value;; esac
-  done <<WSGIDEPLOY_NGINX_UNIT
-$(systemctl show -p ActiveState -p MainPID nginx 2>/dev/null || true)
-WSGIDEPLOY_NGINX_UNIT
-  case $state in active | reloading) if [ "${pid:-0}" != 0 ]; then echo "$pid"; fi;; esac
-}
+nginx_master() { active_main_pid nginx; }
 nginx_signal_reload() { sudo -n systemctl reload nginx || { echo "systemctl reload nginx failed"; return 1; }; }
 nginx_start() { sudo -n systemctl start nginx || { echo "systemctl start nginx failed"; return 1; }; }
 else
@@ -2268,6 +2282,17 @@ pid_in() {
   if [ -s "$1" ]; then { read -r p < "$1"; } 2>/dev/null || true; fi
   case $p in '' | *[!0-9]* | 0*) return 0;; esac
   if [ "${#p}" -le 9 ] && [ "$p" -gt 1 ]; then echo "$p"; fi
+}
+# active_main_pid UNIT: the main pid of systemd's UNIT while it is active (or reloading), else nothing. One
+# systemctl for both values (it prints them in its own order).
+active_main_pid() {
+  local key value state="" pid=""
+  while IFS="=" read -r key value; do
+    case $key in ActiveState) state=$value;; MainPID) pid=$value;; esac
+  done <<WSGIDEPLOY_UNIT_SHOW
+$(systemctl show -p ActiveState -p MainPID "$1" 2>/dev/null || true)
+WSGIDEPLOY_UNIT_SHOW
+  case $state in active | reloading) if [ "${pid:-0}" != 0 ]; then echo "$pid"; fi;; esac
 }
 # now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
 # SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
@@ -2789,24 +2814,13 @@ retire_setsid() {
   fact migrated "pid $pid (started with setsid) stopped; the unit serves"
 }
 
-# active_pid SLOT: the main pid of SLOT's instance if it is active, else nothing (one systemctl for both).
-active_pid() {
-  local key value state="" pid=""
-  while IFS="=" read -r key value; do
-    case $key in ActiveState) state=$value;; MainPID) pid=$value;; esac
-  done <<WSGIDEPLOY_UNIT
-$(systemctl show -p ActiveState -p MainPID "$(unit_of "$1")" 2>/dev/null || true)
-WSGIDEPLOY_UNIT
-  if [ "$state" = active ] && [ "${pid:-0}" != 0 ]; then echo "$pid"; fi
-}
-
 # staged_for SLOT TARGET: the main pid of SLOT's instance if it is the one systemd_stage started for TARGET
 # (a release folder, its real path) and still runs; else nothing.
 staged_for() {
   local staged=""
   read -r staged 2>/dev/null < "$slots/.staged" || true
   [ "$staged" = "$1 $2" ] && [ "$(readlink -f "$slots/$1")" = "$2" ] || return 0
-  active_pid "$1"
+  active_main_pid "$(unit_of "$1")"
 }
 
 # systemd_stage: the build's check under systemd. The idle slot's instance starts with the new release,
@@ -3006,6 +3020,17 @@ pid_in() {
   if [ -s "$1" ]; then { read -r p < "$1"; } 2>/dev/null || true; fi
   case $p in '' | *[!0-9]* | 0*) return 0;; esac
   if [ "${#p}" -le 9 ] && [ "$p" -gt 1 ]; then echo "$p"; fi
+}
+# active_main_pid UNIT: the main pid of systemd's UNIT while it is active (or reloading), else nothing. One
+# systemctl for both values (it prints them in its own order).
+active_main_pid() {
+  local key value state="" pid=""
+  while IFS="=" read -r key value; do
+    case $key in ActiveState) state=$value;; MainPID) pid=$value;; esac
+  done <<WSGIDEPLOY_UNIT_SHOW
+$(systemctl show -p ActiveState -p MainPID "$1" 2>/dev/null || true)
+WSGIDEPLOY_UNIT_SHOW
+  case $state in active | reloading) if [ "${pid:-0}" != 0 ]; then echo "$pid"; fi;; esac
 }
 # now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
 # SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a

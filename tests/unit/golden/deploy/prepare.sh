@@ -36,6 +36,17 @@ pid_in() {
   case $p in '' | *[!0-9]* | 0*) return 0;; esac
   if [ "${#p}" -le 9 ] && [ "$p" -gt 1 ]; then echo "$p"; fi
 }
+# active_main_pid UNIT: the main pid of systemd's UNIT while it is active (or reloading), else nothing. One
+# systemctl for both values (it prints them in its own order).
+active_main_pid() {
+  local key value state="" pid=""
+  while IFS="=" read -r key value; do
+    case $key in ActiveState) state=$value;; MainPID) pid=$value;; esac
+  done <<WSGIDEPLOY_UNIT_SHOW
+$(systemctl show -p ActiveState -p MainPID "$1" 2>/dev/null || true)
+WSGIDEPLOY_UNIT_SHOW
+  case $state in active | reloading) if [ "${pid:-0}" != 0 ]; then echo "$pid"; fi;; esac
+}
 # now: whole seconds since the host booted (/proc/uptime). Every wait counts on it, not on bash's
 # SECONDS, which follows the wall clock: a clock set during a wait (NTP stepping it after a boot, a
 # virtual machine resumed) would end that wait at once.
