@@ -14,6 +14,7 @@ from .commands.logs import log_owner
 from .inventory import App
 from .layout import Layout
 from .modes import app_server, front_server
+from .template_cache import bytecode_cache
 
 # The bundled templates: package data of the wheel (`wsgideploy/templates`), which is
 # `templates/` at the top of the repository in an editable install.
@@ -40,12 +41,13 @@ def environment(overrides: Path | None = None) -> jinja2.Environment:
     Templates in ``overrides`` (the inventory's ``app.templates``) replace the
     bundled ones of the same name. One environment per folder for the whole process, so a template is
     compiled once, not once per host and step (Jinja2 keeps the compiled templates and reloads one whose
-    file changed; its environments are safe to share between the threads of hosts).
+    file changed; its environments are safe to share between the threads of hosts), and kept compiled between
+    runs in the user's cache folder (`template_cache`).
     """
     search = ([str(overrides)] if overrides else []) + [str(TEMPLATES_DIR)]
     return jinja2.Environment(loader=jinja2.FileSystemLoader(search),
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                              trim_blocks=True, lstrip_blocks=True)
+                              trim_blocks=True, lstrip_blocks=True, bytecode_cache=bytecode_cache())
 
 
 def template_context(app: App, layout: Layout, release_id: str, static_dir: str | None,
