@@ -121,3 +121,37 @@ def test_no_folder_that_can_be_made_means_no_cache(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))  # under a file: mkdir fails
     assert template_cache.bytecode_cache() is None
     assert configs(fresh_environment())
+
+
+def test_trim_keeps_the_entries_used_last(tmp_path: Path) -> None:
+    for age, name in enumerate(["e", "d", "c", "b", "a"]):  # "a" is the oldest
+        entry = tmp_path / f"__jinja2_{name}.cache"
+        entry.write_text(name)
+        os.utime(entry, (1_000_000 - age * 10, 1_000_000 - age * 10))
+    (tmp_path / "other.txt").write_text("not an entry")
+    template_cache.trim(tmp_path, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["__jinja2_c.cache", "__jinja2_d.cache",
+                                                          "__jinja2_e.cache", "other.txt"]
+
+
+def test_the_folder_keeps_at_most_keep_entries_and_a_read_marks_one_used(cache_home: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(template_cache, "KEEP", 2)
+    overrides = tmp_path / "templates"
+    overrides.mkdir()
+    for name in ("one", "two", "three"):
+        (overrides / f"{name}.j2").write_text(name + " {{ release_id }}\n")
+    env = fresh_environment(overrides)
+    render.render("one.j2", {"release_id": "r"}, env)
+    [one] = cache_home.iterdir()
+    render.render("two.j2", {"release_id": "r"}, env)
+    [two] = set(cache_home.iterdir()) - {one}
+    os.utime(one, (1_000_000, 1_000_000))  # "one" was written before "two"
+    os.utime(two, (1_000_010, 1_000_010))
+    render.render("one.j2", {"release_id": "r"}, fresh_environment(overrides))  # read: "one" is used now
+    render.render("three.j2", {"release_id": "r"}, fresh_environment(overrides))  # written: "two" goes
+    later = fresh_environment(overrides)
+    refuse_compiling(later, monkeypatch)
+    assert render.render("one.j2", {"release_id": "r"}, later) == "one r\n"
+    assert render.render("three.j2", {"release_id": "r"}, later) == "three r\n"
+    assert len(list(cache_home.iterdir())) == 2 and one.exists() and not two.exists()
