@@ -38,8 +38,8 @@ def script(*parts: str) -> str:
 def write_files(directory: str, files: dict[str, str], mode: str = "0644") -> str:
     """Write ``files`` (name: content) into ``directory`` (made if missing), each replaced at once: written with
     bash's own printf into a folder of this shell's, then moved in by one ``mv`` (a rename each, which replaces a
-    link there rather than write through it). Three processes for any number of files, not three a file. A failed
-    write removes that folder and fails the script."""
+    link there rather than write through it). Four processes (mkdir, chmod, mv, rm) for any number of files, not
+    three a file. A failed write removes that folder and fails the script."""
     for name in files:
         if not name or "/" in name or name in (".", ".."):
             raise ValueError(f"not a file name: {name!r}")
