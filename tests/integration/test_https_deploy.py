@@ -39,15 +39,15 @@ NAME = "hello.test"
 KEY_OWNER = {"lighttpd": "root:www-data 640"}
 
 
-# front -> (the server's layer, what [app] adds, the front server's table)
-FRONTS: dict[str, tuple[str, dict[str, str], dict[str, object]]] = {
+# front -> (the server's layer, what [app] adds, the front server's table); stock.FRONTS: its unit and logs
+LABS: dict[str, tuple[str, dict[str, str], dict[str, object]]] = {
     "nginx": ("nginx+certbot", {}, DEBIAN_FRONT_TABLES["nginx"]),
     "apache": ("apache2+certbot", {"server": "mod_wsgi", "proxy": "apache"}, APACHE_TABLE),
     "lighttpd": ("lighttpd+certbot", {"server": "fastcgi", "proxy": "lighttpd"}, LIGHTTPD_TABLE),
 }
 
 
-@pytest.fixture(scope="module", params=sorted(FRONTS))
+@pytest.fixture(scope="module", params=sorted(LABS))
 def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[tuple[AcmeCA, DeployTarget, Path]]:
     front = request.param
@@ -58,7 +58,7 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 def booted_lab(server_lab: ServerLab, front: str, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[tuple[AcmeCA, DeployTarget, Path]]:
     try:
-        acme, web = server_lab.boot_servers(["acme", "web1"], fronts=["pebble", FRONTS[front][0]])
+        acme, web = server_lab.boot_servers(["acme", "web1"], fronts=["pebble", LABS[front][0]])
         target = make_target(server_lab, web, front)
     except (ServerError, RuntimeError) as exc:
         unavailable(str(exc))
@@ -86,7 +86,7 @@ def curl(host: DeployTarget, url: str, ca: str = "", *, resolve: str = "", extra
 
 def inventory_for(write_inventory, host: DeployTarget, source: Path, **app: object) -> Path:
     """The stage for ``source`` on ``host`` behind its front server (``app``: more of ``[app]``)."""
-    _, more, table = FRONTS[host.front or "nginx"]
+    _, more, table = LABS[host.front or "nginx"]
     return write_inventory("test", app={**host.app_table(source), **more, **app},
                            hosts={host.alias: host.host_table()}, extra={host.front or "nginx": dict(table)})
 
@@ -186,7 +186,7 @@ def test_an_acme_failure_switches_nothing_and_keeps_serving_http(
     status, body, _ = curl(host, "http://plain.test/info", resolve="plain.test:80:127.0.0.1")
     assert status == 200 and "1.0.0" in body, "the live release keeps serving over HTTP"
     assert not host.exists("/var/lib/wsgideploy/acme/plain/certificate")
-    unit = {"apache": "apache2"}.get(host.front or "nginx", host.front or "nginx")
+    unit = FRONTS[host.front or "nginx"].unit
     assert host.run(f"systemctl is-active {unit}").strip() == "active"
 
 
