@@ -156,9 +156,10 @@ def reload(settings: Lighttpd) -> str:
 def publish_site(settings: Lighttpd, site_name: str, site_text: str) -> str:
     """Install and test the site, then apply it: `install_site` then `reload` (watched: a lighttpd that
     went down gets the previous site back). A running lighttpd whose enabled site is these very bytes is
-    left alone (fact ``lighttpd=unchanged``)."""
+    left alone (fact ``lighttpd=unchanged``). The ports the site adds are asked before it goes in
+    (``lighttpd_ask_ports``): a reload by someone else in between could hide them."""
     run = ('if site_is_live && lighttpd_alive "$(lighttpd_pid)"; then fact lighttpd unchanged\n'
-           'else site_install; lighttpd_test; lighttpd_apply_or_fail; fi')
+           'else lighttpd_ask_ports; site_install; lighttpd_test; lighttpd_apply_or_fail; fi')
     return Script(run, _values(settings, site_name, site_text),
                   RECIPES, control_functions(settings)).text()
 

@@ -109,3 +109,57 @@ def test_a_new_port_below_1024_means_a_restart(listening: tuple[str, ...], expec
         'printf "[%s]" "$(new_low_ports)"\n'
     done = subprocess.run(["bash", "-c", text], capture_output=True, text=True, timeout=30)
     assert done.stdout == f"[{expected}]", done.stderr
+
+
+def test_a_new_port_is_asked_before_the_site_goes_in_so_a_reload_by_someone_else_cannot_hide_it(
+        tmp_path: Path) -> None:
+    """certbot's deploy hook reloads lighttpd at issuance and returns before lighttpd has read its config
+    again; the https step right after it installs the site with 443. On CI that late reload read the new
+    site, could not bind 443 (lighttpd reloads as www-data) and ended; systemd started lighttpd again, as
+    root, bound to 443. The step had read the old pid, then asked about the port, saw 443 bound, reloaded
+    and watched the old pid: "lighttpd stopped after the reload". Here the stand-in ``systemctl show``
+    plays that late reload once the site holds 443, right after it names the old pid. The port is asked
+    before the site goes in, when it was free, so the step restarts lighttpd, and the restart binds 443."""
+    state, bin_dir = tmp_path / "state", tmp_path / "bin"
+    state.mkdir()
+    bin_dir.mkdir()
+    for sub in ("avail", "enabled"):
+        (tmp_path / sub).mkdir()
+    site_file = tmp_path / "avail" / "wsgideploy-hello.conf"
+
+    def tool(name: str, body: str) -> Path:
+        path = bin_dir / name
+        path.write_text("#!/bin/bash\n" + body)
+        path.chmod(0o755)
+        return path
+
+    main = f"setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $! > {state}/pid; echo $! >> {state}/all"
+    late_reload = f"kill $(cat {state}/pid); {main}; touch {state}/443"  # systemd started it again, on 443
+    tool("systemctl", f'echo "$*" >> {state}/calls\n'
+         f'case "$1" in\n'
+         f'  show) cat {state}/pid\n'
+         f'    if [ "$(cat {state}/pid)" = "$(head -n 1 {state}/all)" ] && grep -qs :443 {site_file}; then\n'
+         f'      {late_reload}; fi;;\n'
+         f'  is-active) kill -0 "$(cat {state}/pid)" 2>/dev/null;;\n'
+         f'  restart|start) kill "$(cat {state}/pid)" 2>/dev/null; {main};;\n'
+         f'esac\n')
+    tool("ss", f'case "$2" in "sport = :80") echo LISTEN;; "sport = :443") [ ! -e {state}/443 ] || echo LISTEN;; esac\n')
+    fake = tool("lighttpd", "exit 0\n")
+    subprocess.run(["bash", "-c", main], check=True, timeout=10)
+    settings = Lighttpd(sudo=False, control="systemd", binary=str(fake), sites_available=str(tmp_path / "avail"),
+                        sites_enabled=str(tmp_path / "enabled"))
+    site = '$SERVER["socket"] == ":80" {\n}\n$SERVER["socket"] == ":443" {\n}\n'
+    try:
+        done = subprocess.run(["bash", "-c", lighttpd.publish_site(settings, "hello", site)], capture_output=True,
+                              text=True, timeout=60, env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    finally:
+        for pid in (state / "all").read_text().split():
+            try:
+                os.kill(int(pid), 9)
+            except ProcessLookupError:
+                pass
+    calls = (state / "calls").read_text()
+    assert done.returncode == 0, done.stdout + done.stderr + calls
+    assert "restarted: it binds the new port 443 as root only" in done.stdout, done.stdout
+    assert "restart lighttpd" in calls and "reload" not in calls, calls
+    assert site_file.read_text() == site
