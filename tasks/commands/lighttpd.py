@@ -68,6 +68,7 @@ def _signal_control() -> str:
     return """
 lighttpd_pid() { pid_in "$PIDFILE"; }
 lighttpd_running() { lighttpd_alive "$1"; }
+lighttpd_coming_back() { return 1; }
 lighttpd_reload() {
   [ -n "$(pid_in "$PIDFILE")" ] || fail "$PIDFILE does not name a process (a pid above 1): lighttpd was not signalled"
   as_root pkill --signal USR1 --pidfile "$PIDFILE" || fail "could not signal lighttpd (pid $1) to reload"
@@ -92,6 +93,7 @@ def _systemd_control() -> str:
     return f"""
 lighttpd_pid() {{ systemctl show -p MainPID --value {unit} 2>/dev/null | grep -v '^0$' || true; }}
 lighttpd_running() {{ systemctl is-active --quiet {unit}; }}
+lighttpd_coming_back() {{ [ "$(systemctl show -p ActiveState --value {unit} 2>/dev/null)" = activating ]; }}
 lighttpd_reload() {{ as_root systemctl reload {unit} || fail "systemctl reload {unit} failed"; }}
 lighttpd_start_stopped() {{
   as_root systemctl start {unit} || lighttpd_went_down start

@@ -17,6 +17,7 @@
 #   lighttpd_query ARGS...   the same, as the deploy user (-p)
 #   lighttpd_pid             the pid of the running lighttpd, or nothing
 #   lighttpd_running PID     whether lighttpd runs (PID: what lighttpd_pid said)
+#   lighttpd_coming_back     whether lighttpd, not running, is being started again (systemd's Restart=)
 #   lighttpd_reload PID      ask the running lighttpd to reload (fails the script when it cannot)
 #   lighttpd_start_stopped   start lighttpd, not running, and wait for it (fails the script when it cannot)
 #   lighttpd_restart         start lighttpd again after it went down
@@ -177,7 +178,8 @@ listening() {
 # reloads lighttpd when it gets a certificate and returns before lighttpd has read its config again.
 # Seen on CI: that late reload read the new HTTPS site, could not bind 443 and ended; systemd started
 # lighttpd again, as root, bound to 443; the step then saw 443 bound, reloaded, and watched a pid that was
-# gone. Asked before, the port is new, and the step restarts lighttpd, whatever that reload did.
+# gone. Asked before, the port is new, and the step restarts lighttpd, whatever that reload did (also
+# while systemd is still starting it again: lighttpd_coming_back).
 lighttpd_ask_ports() { lighttpd_new_ports=$(new_low_ports); }
 
 # lighttpd_apply_or_fail: reload the running lighttpd gracefully, or restart it when the site adds a port
@@ -192,7 +194,7 @@ lighttpd_apply_or_fail() {
   unset lighttpd_new_ports
   pid=$(lighttpd_pid)
   starts=$(lighttpd_starts)
-  if lighttpd_running "$pid" && [ -n "$ports" ]; then
+  if [ -n "$ports" ] && { lighttpd_running "$pid" || lighttpd_coming_back; }; then
     lighttpd_restart_running "${ports% }"
     pid=$(lighttpd_live_pid) || lighttpd_went_down restart
     lighttpd_stays "$pid" "$starts" || lighttpd_went_down restart
