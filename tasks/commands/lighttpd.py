@@ -151,17 +151,17 @@ def reload(settings: Lighttpd) -> str:
     ``control = "auto"`` uses systemctl where systemd runs and no custom main config is set,
     and the pidfile and signals elsewhere.
     """
-    return Script("lighttpd_test\nlighttpd_apply_or_fail", _values(settings), RECIPES,
+    return Script('lighttpd_test\nlighttpd_apply_or_fail ""', _values(settings), RECIPES,
                   control_functions(settings)).text()
 
 
 def publish_site(settings: Lighttpd, site_name: str, site_text: str) -> str:
     """Install and test the site, then apply it: `install_site` then `reload` (watched: a lighttpd that
     went down gets the previous site back). A running lighttpd whose enabled site is these very bytes is
-    left alone (fact ``lighttpd=unchanged``). The ports the site adds are asked before it goes in
-    (``lighttpd_ask_ports``): a reload by someone else in between could hide them."""
+    left alone (fact ``lighttpd=unchanged``). The ports below 1024 that the site adds are asked before it
+    goes in and handed to ``lighttpd_apply_or_fail``: a reload by someone else in between could hide them."""
     run = ('if site_is_live && lighttpd_alive "$(lighttpd_pid)"; then fact lighttpd unchanged\n'
-           'else lighttpd_ask_ports; site_install; lighttpd_test; lighttpd_apply_or_fail; fi')
+           'else new_ports=$(new_low_ports); site_install; lighttpd_test; lighttpd_apply_or_fail "$new_ports"; fi')
     return Script(run, _values(settings, site_name, site_text),
                   RECIPES, control_functions(settings)).text()
 
@@ -170,7 +170,7 @@ def remove_site(settings: Lighttpd, site_name: str) -> str:
     """Remove the site and its link, test the config without them (``lighttpd -tt``), reload lighttpd and
     watch it; the site goes back when either fails (``site_remove``, then `reload`'s apply).
     Fact ``site``: ``removed`` or ``none installed``."""
-    run = ('site_remove\nif [ "$site_removed" = 1 ]; then lighttpd_test; lighttpd_apply_or_fail; site_drop_kept; '
+    run = ('site_remove\nif [ "$site_removed" = 1 ]; then lighttpd_test; lighttpd_apply_or_fail ""; site_drop_kept; '
            'fact site removed; else fact site "none installed"; fi')
     return Script(run, _values(settings, site_name, ""), RECIPES + ("site_removal",),
                   control_functions(settings)).text()

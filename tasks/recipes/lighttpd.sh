@@ -162,8 +162,8 @@ new_low_ports() {
 }
 # listening PORT: whether something listens on TCP PORT, asked up to three times 0.2 s apart before it
 # says no. (Port 80 of a running lighttpd was once seen free on CI, when the ports were still asked after
-# the install: the late reload of lighttpd_ask_ports had ended lighttpd, and systemd had not yet started
-# it again.)
+# the install: most likely the late reload described at lighttpd_apply_or_fail had ended lighttpd, and
+# systemd had not yet started it again; that run's journal was not kept.)
 listening() {
   local try
   for try in 1 2 3; do
@@ -173,25 +173,21 @@ listening() {
   return 1
 }
 
-# lighttpd_ask_ports: the new ports below 1024 (new_low_ports) in lighttpd_new_ports, asked before the
-# new site goes in. Asked after it, a reload by someone else could hide them: certbot's deploy hook
-# reloads lighttpd when it gets a certificate and returns before lighttpd has read its config again.
-# Seen on CI: that late reload read the new HTTPS site, could not bind 443 and ended; systemd started
-# lighttpd again, as root, bound to 443; the step then saw 443 bound, reloaded, and watched a pid that was
-# gone. Asked before, the port is new, and the step restarts lighttpd, whatever that reload did (also
-# while systemd is still starting it again: lighttpd_coming_back).
-lighttpd_ask_ports() { lighttpd_new_ports=$(new_low_ports); }
-
-# lighttpd_apply_or_fail: reload the running lighttpd gracefully, or restart it when the site adds a port
-# below 1024 (lighttpd_new_ports, else asked now), or start it; then watch it (lighttpd_stays): if it
-# went down, the previous site goes back, lighttpd is started again and the script fails.
+# lighttpd_apply_or_fail PORTS: reload the running lighttpd gracefully, or restart it when the site adds
+# a port below 1024, or start it; then watch it (lighttpd_stays): if it went down, the previous site goes
+# back, lighttpd is started again and the script fails.
+# PORTS: those new ports (new_low_ports), asked before the new site went in ("" when no site goes in).
+# Asked after the install, a reload by someone else could hide them: certbot's deploy hook reloads
+# lighttpd when it gets a certificate and returns before lighttpd has read its config again. Seen on CI:
+# that late reload read the new HTTPS site, could not bind 443 and ended; systemd started lighttpd again,
+# as root, bound to 443; the step then saw 443 bound, reloaded, and watched a pid that was gone. Asked
+# before, the port is new, and the step restarts lighttpd, whatever that reload did (also while systemd is
+# still starting it again: lighttpd_coming_back).
 lighttpd_apply_or_fail() {
   local pid starts ports
   # shellcheck disable=SC2034  # read by lighttpd_journal (systemd's)
   lighttpd_since=$(date +%s)
-  if [ -z "${lighttpd_new_ports+asked}" ]; then lighttpd_ask_ports; fi
-  ports=$lighttpd_new_ports
-  unset lighttpd_new_ports
+  ports=$1
   pid=$(lighttpd_pid)
   starts=$(lighttpd_starts)
   if [ -n "$ports" ] && { lighttpd_running "$pid" || lighttpd_coming_back; }; then

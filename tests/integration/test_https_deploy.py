@@ -125,7 +125,7 @@ def test_acme_gets_the_certificate_before_the_switch_then_serves_https(
     done = fab(inventory, "-H", host.alias, "deploy", expect=None)
     out = done.stdout + done.stderr
     # (twice on CI, lighttpd stopped after the https step's reload: certbot's own late reload, see
-    # lighttpd_ask_ports in tasks/recipes/lighttpd.sh; the message carries its log and journal, read as root)
+    # lighttpd_apply_or_fail in tasks/recipes/lighttpd.sh; the message carries its log and journal, read as root)
     assert done.returncode == 0, f"{out}\n--- the front server's own log, read as root\n{front_log(host)}"
     assert "certificate" in out and f"certificate for {NAME} from {ca.directory}" in out, out
     assert "site (HTTPS) tested" in out and "HTTPS 200" in out, out

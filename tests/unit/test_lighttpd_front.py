@@ -111,15 +111,17 @@ def test_a_new_port_below_1024_means_a_restart(listening: tuple[str, ...], expec
     assert done.stdout == f"[{expected}]", done.stderr
 
 
-@pytest.mark.parametrize("started_again", [True, False], ids=["systemd started it again", "not yet"])
+@pytest.mark.parametrize("when, started_again", [("pid", True), ("test", True), ("pid", False)],
+                         ids=["as on CI", "right after the install", "systemd has not started it yet"])
 def test_a_new_port_is_asked_before_the_site_goes_in_so_a_reload_by_someone_else_cannot_hide_it(
-        tmp_path: Path, started_again: bool) -> None:
+        tmp_path: Path, when: str, started_again: bool) -> None:
     """certbot's deploy hook reloads lighttpd at issuance and returns before lighttpd has read its config
     again; the https step right after it installs the site with 443. On CI that late reload read the new
     site, could not bind 443 (lighttpd reloads as www-data) and ended; systemd started lighttpd again, as
     root, bound to 443. The step had read the old pid, then asked about the port, saw 443 bound, reloaded
-    and watched the old pid: "lighttpd stopped after the reload". Here the stand-in ``systemctl show``
-    plays that late reload once the site holds 443, right after it names the old pid; systemd has started
+    and watched the old pid: "lighttpd stopped after the reload". Here a stand-in plays that late reload
+    once the site holds 443: ``systemctl show`` right after it names the old pid (``when="pid"``), or the
+    site's ``lighttpd -tt`` (``when="test"``, the first command after the install); systemd has started
     lighttpd again by then, or not yet (its ``Restart=`` waits 0.1 s). The port is asked before the site
     goes in, when it was free and lighttpd ran, so the step restarts lighttpd, and the restart binds 443."""
     state, bin_dir = tmp_path / "state", tmp_path / "bin"
@@ -137,19 +139,18 @@ def test_a_new_port_is_asked_before_the_site_goes_in_so_a_reload_by_someone_else
 
     main = f"setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $! > {state}/pid; echo $! >> {state}/all"
     alive = 'grep -qs "^State:[[:space:]]*[^ZX]" "/proc/$(cat ' + f'{state}/pid)/status"'
-    late_reload = (f"kill $(cat {state}/pid); while {alive}; do sleep 0.01; done; "
-                   + (f"{main}; touch {state}/443" if started_again else f"echo activating > {state}/active"))
+    tool("late-reload", f'[ "$1" = {when} ] && [ ! -e {state}/raced ] && grep -qs :443 {site_file} || exit 0\n'
+         f'touch {state}/raced; kill "$(cat {state}/pid)"; while {alive}; do sleep 0.01; done\n'
+         + (f"{main}; touch {state}/443\n" if started_again else f"echo activating > {state}/active\n"))
     tool("systemctl", f'echo "$*" >> {state}/calls\n'
          f'case "$1" in\n'
          f'  show) if [ "$3" = ActiveState ]; then cat {state}/active 2>/dev/null || echo active; exit; fi\n'
-         f'    cat {state}/pid\n'
-         f'    if [ "$(cat {state}/pid)" = "$(head -n 1 {state}/all)" ] && grep -qs :443 {site_file}; then\n'
-         f'      {late_reload}; fi;;\n'
+         f'    cat {state}/pid; late-reload pid;;\n'
          f'  is-active) {alive};;\n'
          f'  restart|start) kill "$(cat {state}/pid)" 2>/dev/null; rm -f {state}/active; {main};;\n'
          f'esac\n')
     tool("ss", f'case "$2" in "sport = :80") echo LISTEN;; "sport = :443") [ ! -e {state}/443 ] || echo LISTEN;; esac\n')
-    fake = tool("lighttpd", "exit 0\n")
+    fake = tool("lighttpd", 'case " $* " in *" -tt "*) late-reload test;; esac\n')
     subprocess.run(["bash", "-c", main], check=True, timeout=10)
     settings = Lighttpd(sudo=False, control="systemd", binary=str(fake), sites_available=str(tmp_path / "avail"),
                         sites_enabled=str(tmp_path / "enabled"))

@@ -211,7 +211,7 @@ def test_lighttpd_install_site_tests_the_config_and_restores_the_previous_site_o
 ])
 def test_lighttpd_reload_tests_first_then_signals_or_uses_systemd(settings, present, absent) -> None:
     text = lighttpd.reload(settings)
-    assert text.endswith("\nlighttpd_test\nlighttpd_apply_or_fail\n")
+    assert text.endswith("\nlighttpd_test\nlighttpd_apply_or_fail \"\"\n")
     assert f"\nPIDFILE={settings.pidfile}\n" in text
     assert "lighttpd_cmd -tt" in function_body("lighttpd", "lighttpd_test")
     control = lighttpd.control_functions(settings)
